@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SHARED_DATA := $(abspath ../shared/data/multi30k)
+# Use the shared copy of Multi30k when it is there; otherwise prepare downloads it.
+export MULTI30K_DIR ?= $(if $(wildcard $(SHARED_DATA)/train.en.gz),$(SHARED_DATA),)
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test test-fast ui bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch pinned exactly: the CPU wheel (a looser spec pulls a multi-GB CUDA build)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+demo: venv
+	$(BIN)/nmt run profile=quick
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: venv
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+ui: venv
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+
+bench: venv
+	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_decoding.py
+
+clean:
+	rm -rf .nmt mlflow.db mlartifacts

@@ -1,0 +1,1 @@
+"""Reusable building blocks: data, models, decoding, metrics and tracking helpers."""

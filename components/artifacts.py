@@ -1,0 +1,29 @@
+"""Artifact names, in one place: every stage writes and reads them through these constants."""
+
+# prepare
+DATA_DIR = "data"                      # tokenized DatasetDict (Arrow), under the prepare run
+TOKENIZER_DIR = "tokenizer"            # src.json / tgt.json (the same file twice when joint)
+SRC_TOKENIZER = "src.json"
+TGT_TOKENIZER = "tgt.json"
+DATA_STATS = "data_stats.json"
+
+# train
+CHECKPOINT_DIR = "checkpoints"         # best.ckpt and last.ckpt
+BEST_CKPT = "best.ckpt"
+LAST_CKPT = "last.ckpt"
+MODEL_CONFIG = "model_config.json"     # arch + fields + vocab/special ids: enough to rebuild
+
+# evaluate
+HYPOTHESES_DIR = "hypotheses"          # <split>.<search>.txt, detokenized, one per line
+SAMPLES_TABLE = "samples.json"         # mlflow.log_table file
+SCORES = "scores.json"
+
+# register
+MODEL_NAME = "translator"              # name= of the logged pyfunc model
+WEIGHTS = "weights.pt"                 # state_dict only, loaded with weights_only=True
+
+# tags
+TAG_STAGE = "nmt.stage"
+TAG_CODE_VERSION = "nmt.code_version"
+TAG_REUSE_KEY = "nmt.reuse_key"
+TAG_PIPELINE = "nmt.pipeline"

@@ -1,0 +1,1 @@
+"""Multi30k loading, subword tokenization and the bucketed Lightning data module."""

@@ -1,0 +1,1 @@
+"""The journey's architectures, each a plain ``nn.Module`` behind one small interface."""

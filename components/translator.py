@@ -1,0 +1,87 @@
+"""The MLflow pyfunc translator: a list of raw source sentences in, translations out.
+
+Everything it needs travels inside the logged model: ``weights.pt`` (a state_dict, loaded
+with ``weights_only=True``), ``model_config.json`` and the tokenizer files; the project code
+comes through ``code_paths``. Decoding options go through predict ``params``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import mlflow.pyfunc
+import torch
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+from components.data.datamodule import source_batch
+from components.data.tokenizer import TextCodec
+from components.decoding import translate_ids
+from components.models.base import Seq2SeqModel
+from components.models.factory import build_model
+
+MAX_SENTENCES = 1000        # per request
+MAX_CHARS = 2000            # per sentence
+BATCH_SIZE = 64
+DEFAULT_PARAMS = {"beam_size": 5, "max_len_ratio": 1.5, "length_penalty": 0.6}
+
+
+def model_from_spec(spec: dict[str, Any]) -> Seq2SeqModel:
+    """Rebuild the network from ``model_config.json`` (weights are loaded separately)."""
+    return build_model(spec["model"], src_vocab_size=spec["src_vocab_size"],
+                       tgt_vocab_size=spec["tgt_vocab_size"], pad_id=spec["pad_id"],
+                       bos_id=spec["bos_id"], eos_id=spec["eos_id"], shared_vocab=spec["shared_vocab"])
+
+
+def check_input(texts: Any) -> list[str]:
+    """Reject what is not a non-empty list of reasonable strings, with a message (HTTP 400)."""
+    if hasattr(texts, "iloc"):  # a DataFrame from the REST layer: one column of strings
+        texts = texts.iloc[:, 0].tolist()
+    if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
+        raise MlflowException(f"inputs must be a list of strings, got {type(texts).__name__}",
+                              INVALID_PARAMETER_VALUE)
+    if not texts:
+        raise MlflowException("inputs is an empty list; send at least one sentence", INVALID_PARAMETER_VALUE)
+    if len(texts) > MAX_SENTENCES:
+        raise MlflowException(f"{len(texts)} sentences in one request; at most {MAX_SENTENCES}",
+                              INVALID_PARAMETER_VALUE)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise MlflowException(f"inputs[{i}] is {type(t).__name__}, not a string", INVALID_PARAMETER_VALUE)
+        if len(t) > MAX_CHARS:
+            raise MlflowException(f"inputs[{i}] has {len(t)} characters; at most {MAX_CHARS}",
+                                  INVALID_PARAMETER_VALUE)
+    return list(texts)
+
+
+class Translator(mlflow.pyfunc.PythonModel):
+    def load_context(self, context: Any) -> None:
+        a = context.artifacts
+        with open(a["model_config"]) as f:
+            spec = json.load(f)
+        self.model = model_from_spec(spec)
+        self.model.load_state_dict(torch.load(a["weights"], map_location="cpu", weights_only=True))
+        self.model.eval()
+        self.codec = TextCodec.from_files(a["src_tokenizer"], a["tgt_tokenizer"])
+
+    def translate(self, texts: list[str], beam_size: int, max_len_ratio: float, length_penalty: float) -> list[str]:
+        from components.data.multi30k import normalize
+        out: list[str] = [""] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths per batch
+        for start in range(0, len(order), BATCH_SIZE):
+            chunk = order[start:start + BATCH_SIZE]
+            ids = self.codec.encode_src([normalize(texts[i]) for i in chunk])
+            src, mask = source_batch(ids)
+            hyp = translate_ids(self.model, src, mask, beam_size=beam_size,
+                                max_len_ratio=max_len_ratio, length_penalty=length_penalty)
+            for i, h in zip(chunk, self.codec.decode_tgt(hyp)):
+                out[i] = h
+        return out
+
+    def predict(self, context, model_input, params=None):  # no type hints: the logged signature carries params
+        texts = check_input(model_input)
+        p = {**DEFAULT_PARAMS, **(params or {})}
+        if int(p["beam_size"]) < 1:
+            raise MlflowException("params.beam_size must be >= 1", INVALID_PARAMETER_VALUE)
+        return self.translate(texts, int(p["beam_size"]), float(p["max_len_ratio"]), float(p["length_penalty"]))

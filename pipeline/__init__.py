@@ -1,0 +1,1 @@
+"""Stages, orchestration and the ``nmt`` command line."""

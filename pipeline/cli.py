@@ -1,0 +1,122 @@
+"""``nmt``: a thin command line over the stage functions.
+
+    nmt prepare|train|evaluate|register|run [hydra overrides...]
+    nmt translate [--model URI] [--file F] [--beam N]
+
+Every stage command runs the stages before it too, reusing finished identical runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from components.config import ConfigError
+from components.data.multi30k import DataError
+
+log = logging.getLogger("nmt")
+STAGE_COMMANDS = {"prepare": "prepare", "train": "train", "evaluate": "evaluate",
+                  "register": "register", "run": "register"}
+
+
+def _adopt_mlflow_run_env() -> str | None:
+    """Under ``mlflow run``, MLFLOW_RUN_ID names a run made for us: it becomes the parent
+    (left to ``mlflow run`` to end), and is removed so our own start_run calls aren't hijacked."""
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    return os.environ.pop("MLFLOW_RUN_ID", None)
+
+
+def cmd_stage(command: str, overrides: list[str]) -> int:
+    from pipeline.config import load_config
+    from pipeline.orchestrate import run_pipeline
+
+    cfg = load_config(overrides)
+    out = run_pipeline(cfg, until=STAGE_COMMANDS[command], parent_run_id=_adopt_mlflow_run_env())
+    for stage in ("prepare", "train", "evaluate", "register"):
+        o = getattr(out, stage)
+        if o is not None:
+            print(f"{stage:9s} run {o.run_id}{'  (reused)' if stage in out.reused else ''}")
+    if out.evaluate:
+        for k, v in sorted(out.evaluate.scores.items()):
+            if k.count("/") == 2:
+                print(f"  {k} = {v:.2f}")
+    if out.register:
+        r = out.register
+        print(f"registered {r.model_name} version {r.version}{' -> @' + cfg.register.alias if r.champion else ''}")
+    if command == "run" and cfg.demo_sentences > 0:
+        show_champion(cfg, out.prepare.run_id, cfg.demo_sentences)
+    return 0
+
+
+def show_champion(cfg, prepare_run_id: str, n: int) -> None:
+    """Translate the first ``n`` test sentences with the registry's champion."""
+    import mlflow
+    from datasets import load_from_disk
+
+    from pipeline.stages.train import local_inputs
+
+    data_dir, _ = local_inputs(prepare_run_id)
+    test = load_from_disk(str(data_dir))["test_2016_flickr"]
+    uri = f"models:/{cfg.model_name}@{cfg.register.alias}"
+    model = mlflow.pyfunc.load_model(uri)
+    hyps = model.predict(test["src"][:n])
+    print(f"\nTranslations by {uri}:")
+    for src, ref, hyp in zip(test["src"][:n], test["tgt"][:n], hyps):
+        print(f"  src: {src}\n  ref: {ref}\n  hyp: {hyp}\n")
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    import mlflow
+
+    from components.tracking import resolve_tracking_uri
+    mlflow.set_tracking_uri(resolve_tracking_uri(args.tracking_uri))
+    stream = open(args.file, encoding="utf-8") if args.file else sys.stdin
+    lines = [line.rstrip("\n") for line in stream]
+    model = mlflow.pyfunc.load_model(args.model)
+    params = {"beam_size": args.beam}
+    for i in range(0, len(lines), 256):
+        chunk = lines[i:i + 256]
+        keep = [j for j, t in enumerate(chunk) if t.strip()]
+        hyps = model.predict([chunk[j] for j in keep], params=params) if keep else []
+        out = [""] * len(chunk)
+        for j, h in zip(keep, hyps):
+            out[j] = h
+        sys.stdout.write("".join(h + "\n" for h in out))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nmt", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, until in STAGE_COMMANDS.items():
+        sp = sub.add_parser(name, help=f"run the pipeline up to {until}" if name == "run" or name != until
+                            else f"run the {name} stage (and the finished stages before it)")
+        sp.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=attention trainer.max_epochs=3")
+    tp = sub.add_parser("translate", help="translate sentences from a file or stdin with a registered model")
+    tp.add_argument("--model", default="models:/nmt-de-en@champion", help="model URI")
+    tp.add_argument("--file", help="input file, one sentence per line (default stdin)")
+    tp.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy)")
+    tp.add_argument("--tracking-uri", default=None, help="default $MLFLOW_TRACKING_URI or the checkout's store")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command in STAGE_COMMANDS:
+            return cmd_stage(args.command, args.overrides)
+        if args.command == "translate":
+            return cmd_translate(args)
+    except (ConfigError, DataError) as err:
+        print(f"nmt: error: {err}", file=sys.stderr)
+        return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

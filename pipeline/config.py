@@ -1,0 +1,155 @@
+"""Typed configs for every stage, parsed from the Hydra composition in ``conf/``.
+
+Hydra rejects unknown override keys (struct mode) and unknown group choices (listing the
+available ones); :func:`components.config.parse` rejects unknown keys and invalid choices
+inside the YAML files themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from components.config import ConfigError, parse
+from components.data.multi30k import LANGUAGES, TEST_SPLITS, check_pair
+from components.models.factory import parse_model_config
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dir: str | None = None            # raw Multi30k folder; None -> $MULTI30K_DIR -> download
+    src_lang: str = "de"
+    tgt_lang: str = "en"
+    tokenizer: Literal["bpe", "unigram"] = "unigram"
+    vocab_size: int = 8000            # joint de+en; ~ the word vocabularies of bentrevett's setup
+    joint_vocab: bool = True          # one tokenizer for both sides (lets the Transformer share embeddings)
+    max_words: int = 80               # drop longer training pairs (Multi30k's longest is ~40)
+    train_limit: int | None = None    # first N pairs only (tests, smoke runs)
+    val_limit: int | None = None
+    test_limit: int | None = None
+
+    def validate(self, prefix: str) -> None:
+        check_pair(self.src_lang, self.tgt_lang)
+        if self.vocab_size < 100:
+            raise ConfigError(f"{prefix}.vocab_size must be >= 100, got {self.vocab_size}")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 1e-3
+    schedule: Literal["constant", "inverse_sqrt"] = "constant"
+    warmup_steps: int = 0             # linear warmup, then constant or 1/sqrt(step) decay
+    label_smoothing: float = 0.0      # Szegedy et al. 2016; 0.1 in Vaswani et al. 2017
+    weight_decay: float = 0.0
+    betas: tuple[float, ...] = (0.9, 0.98)
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    max_epochs: int = 10
+    max_minutes: float | None = None  # wall-clock cap (Lightning max_time)
+    max_steps: int = -1
+    limit_train_batches: float = 1.0
+    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    devices: int = 1
+    precision: Literal["32", "bf16-mixed", "16-mixed"] = "bf16-mixed"  # AMX on CPU: bf16 is 4-6x faster
+    batch_tokens: int = 4096          # token budget per batch (longest side x batch size)
+    grad_clip: float = 1.0
+    patience: int = 5                 # early stopping on val/bleu
+    val_bleu_limit: int = 500         # val sentences decoded for val/bleu each epoch
+    seed: int = 42
+    log_every_n_steps: int = 25
+    num_threads: int | None = None    # torch intra-op threads; None leaves torch's default
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    splits: tuple[str, ...] = ("test_2016_flickr",)
+    beam_size: int = 5                # 1 = greedy only
+    length_penalty: float = 0.6       # GNMT alpha (Wu et al. 2016)
+    max_len_ratio: float = 1.5
+    num_samples: int = 20             # sample translations logged as a table
+
+    def validate(self, prefix: str) -> None:
+        bad = [s for s in self.splits if s not in TEST_SPLITS]
+        if bad:
+            raise ConfigError(f"{prefix}.splits: unknown split {bad[0]!r}; valid: {', '.join(TEST_SPLITS)}")
+
+
+@dataclass(frozen=True)
+class RegisterConfig:
+    model_name: str | None = None     # default nmt-<src>-<tgt>
+    alias: str = "champion"
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    uri: str | None = None            # None -> $MLFLOW_TRACKING_URI -> sqlite in the checkout
+    experiment: str = "nmt"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: dict[str, Any] = field(default_factory=dict)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    register: RegisterConfig = field(default_factory=RegisterConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    profile: str = "quick"
+    force: bool = False               # re-run stages even when a finished match exists
+    demo_sentences: int = 3           # translations printed by `nmt run` at the end
+
+    def validate(self, prefix: str) -> None:
+        parse_model_config(self.model)
+
+    @property
+    def model_name(self) -> str:
+        return self.register.model_name or f"nmt-{self.data.src_lang}-{self.data.tgt_lang}"
+
+
+def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """Compose ``conf/config.yaml`` with command-line style overrides."""
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose(config_name="config", overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(_explain(str(err).strip(), overrides)) from None
+
+
+def _explain(message: str, overrides: list[str] | tuple[str, ...]) -> str:
+    """Hydra says "Could not override 'trainer.foo'"; add the keys that do exist there."""
+    m = re.search(r"Could not override '([^']+)'", message)
+    if not m:
+        return message
+    key = m.group(1)
+    parent, _, leaf = key.rpartition(".")
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            base = compose(config_name="config", overrides=[o for o in overrides if not o.startswith(key + "=")])
+        node = OmegaConf.select(base, parent) if parent else base
+        valid = ", ".join(sorted(node.keys())) if isinstance(node, DictConfig) else "?"
+    except Exception:  # the explanation must never hide the original error
+        return message
+    return f"unknown config key {key!r}; valid keys under '{parent or '<root>'}': {valid}"
+
+
+def load_config(overrides: list[str] | tuple[str, ...] = ()) -> PipelineConfig:
+    cfg = compose_config(overrides)
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)
+    container.pop("hydra", None)
+    return parse(PipelineConfig, container)
+
+
+__all__ = ["PipelineConfig", "load_config", "compose_config", "ConfigError", "LANGUAGES"]

@@ -1,0 +1,1 @@
+"""One module per stage: ``run_<stage>(cfg, ...) -> <Stage>Outputs``."""

@@ -1,0 +1,78 @@
+"""What every stage shares: the tracking context, a lazily created pipeline parent run,
+and :func:`execute`, which reuses a finished identical run or runs the stage's body."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from components import artifacts as A
+from components.tracking import code_version, find_reusable, resolve_tracking_uri, setup_tracking, stage_run
+from pipeline.config import PipelineConfig
+
+log = logging.getLogger("nmt")
+
+
+@dataclass
+class Context:
+    """Tracking context of one ``nmt`` invocation. The pipeline parent run is created the
+    first time a stage actually runs: when every stage is reused, nothing new is logged."""
+
+    experiment_id: str
+    tracking_uri: str
+    code: str
+    parent_run_id: str | None = None
+    owns_parent: bool = False
+    reused: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, cfg: PipelineConfig, parent_run_id: str | None = None) -> "Context":
+        uri = resolve_tracking_uri(cfg.tracking.uri)
+        exp = setup_tracking(uri, cfg.tracking.experiment)
+        return cls(experiment_id=exp, tracking_uri=uri, code=code_version(), parent_run_id=parent_run_id)
+
+    def parent(self) -> str:
+        if self.parent_run_id is None:
+            run = MlflowClient().create_run(self.experiment_id, run_name="pipeline",
+                                            tags={A.TAG_PIPELINE: "true", A.TAG_CODE_VERSION: self.code})
+            self.parent_run_id, self.owns_parent = run.info.run_id, True
+            log.info("pipeline parent run %s", self.parent_run_id)
+        return self.parent_run_id
+
+    def close(self, status: str) -> None:
+        """End the parent run we created, recording which finished runs were reused."""
+        if self.owns_parent and self.parent_run_id:
+            client = MlflowClient()
+            for stage, run_id in self.reused.items():
+                client.set_tag(self.parent_run_id, f"reused.{stage}", run_id)
+            client.set_terminated(self.parent_run_id, status)
+
+
+def execute(stage: str, ctx: Context, cfg: PipelineConfig, params: Mapping[str, str],
+            body: Callable[[str], None]) -> Run:
+    """Reuse the newest FINISHED run with the same key, or run ``body(run_id)`` inside a
+    fresh stage run nested under the pipeline parent. Returns the finished run."""
+    params = {k: str(v) for k, v in params.items()}
+    if not cfg.force:
+        found = find_reusable(ctx.experiment_id, stage, params, ctx.code)
+        if found is not None:
+            log.info("%s: reusing finished run %s", stage, found.info.run_id)
+            ctx.reused[stage] = found.info.run_id
+            return found
+    with stage_run(stage, experiment_id=ctx.experiment_id, params=params, code=ctx.code,
+                   parent_run_id=ctx.parent()) as run:
+        log.info("%s: run %s", stage, run.info.run_id)
+        body(run.info.run_id)
+    return MlflowClient().get_run(run.info.run_id)
+
+
+def download(run_id: str, path: str, dst: Path | None = None) -> Path:
+    """An artifact (file or folder) of ``run_id`` as a local path."""
+    return Path(mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path=path, dst_path=str(dst) if dst else None))

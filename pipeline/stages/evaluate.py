@@ -1,0 +1,96 @@
+"""evaluate: decode the test splits with the best checkpoint and score with sacreBLEU.
+
+Reads ``checkpoints/best.ckpt`` + ``model_config.json`` from the train run and the data
+from the prepare run. Logs ``<split>/<search>/{bleu,chrf,ter}`` (0-100) with signatures
+as tags, ``hypotheses/<split>.<search>.txt`` and a sample-translation table.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import torch
+from datasets import load_from_disk
+
+from components import artifacts as A
+from components.config import flatten, to_dict
+from components.data.datamodule import TranslationDataModule
+from components.data.tokenizer import TextCodec
+from components.decoding import translate_ids
+from components.metrics import corpus_scores
+from components.models.base import Seq2SeqModel
+from pipeline.config import PipelineConfig
+from pipeline.stages.common import Context, execute
+from pipeline.stages.train import load_trained, local_inputs
+
+
+@dataclass(frozen=True)
+class EvaluateOutputs:
+    run_id: str
+    scores: dict[str, float]
+
+
+def searches(beam_size: int) -> list[tuple[str, int]]:
+    """Metric-name part and beam size: greedy always, beam<k> when k > 1."""
+    return [("greedy", 1)] + ([(f"beam{beam_size}", beam_size)] if beam_size > 1 else [])
+
+
+def metric_name(split: str, search: str, metric: str) -> str:
+    return f"{split}/{search}/{metric}"
+
+
+def decode_split(model: Seq2SeqModel, dm: TranslationDataModule, split: str, codec: TextCodec,
+                 *, beam_size: int, length_penalty: float, max_len_ratio: float) -> list[str]:
+    """Detokenized hypotheses for every sentence of ``split``, in corpus order."""
+    out: dict[int, str] = {}
+    for batch in dm.split_loader(split):
+        ids = translate_ids(model, batch["src"], batch["src_mask"], beam_size=beam_size,
+                            length_penalty=length_penalty, max_len_ratio=max_len_ratio)
+        out.update(zip(batch["idx"], codec.decode_tgt(ids)))
+    return [out[i] for i in range(len(out))]
+
+
+def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_run_id: str) -> EvaluateOutputs:
+    e = cfg.evaluate
+    params = {**flatten(to_dict(e), "evaluate."), "upstream.prepare_run_id": prepare_run_id,
+              "upstream.train_run_id": train_run_id}
+
+    def body(run_id: str) -> None:
+        data_dir, codec = local_inputs(prepare_run_id)
+        model, _ = load_trained(train_run_id)
+        dm = TranslationDataModule(data_dir, max_tokens=cfg.trainer.batch_tokens)
+        dm.setup()
+        available = set(load_from_disk(str(data_dir)).keys())
+        torch.set_grad_enabled(False)
+        with tempfile.TemporaryDirectory() as tmp:
+            hyp_dir = Path(tmp) / A.HYPOTHESES_DIR
+            hyp_dir.mkdir()
+            all_scores: dict[str, float] = {}
+            for split in e.splits:
+                if split not in available:
+                    mlflow.set_tag(f"skipped.{split}", "no data for this language pair")
+                    continue
+                refs, srcs = dm.ds[split]["tgt"], dm.ds[split]["src"]
+                for search, k in searches(e.beam_size):
+                    hyps = decode_split(model, dm, split, codec, beam_size=k,
+                                        length_penalty=e.length_penalty, max_len_ratio=e.max_len_ratio)
+                    (hyp_dir / f"{split}.{search}.txt").write_text("\n".join(hyps) + "\n")
+                    for name, s in corpus_scores(hyps, refs).items():
+                        all_scores[metric_name(split, search, name)] = s.score
+                        mlflow.set_tag(f"signature.{name}", s.signature)
+                    if split == e.splits[0] and search == searches(e.beam_size)[-1][0]:
+                        n = min(e.num_samples, len(hyps))
+                        mlflow.log_table({"source": srcs[:n], "reference": refs[:n],
+                                          "hypothesis": hyps[:n]}, artifact_file=A.SAMPLES_TABLE)
+            mlflow.log_metrics(all_scores)
+            (Path(tmp) / A.SCORES).write_text(json.dumps(all_scores, indent=2))
+            mlflow.log_artifacts(str(hyp_dir), A.HYPOTHESES_DIR)
+            mlflow.log_artifact(str(Path(tmp) / A.SCORES))
+        torch.set_grad_enabled(True)
+
+    run = execute("evaluate", ctx, cfg, params, body)
+    return EvaluateOutputs(run.info.run_id, dict(run.data.metrics))

@@ -1,0 +1,107 @@
+"""register: log the trained model as an MLflow pyfunc translator and register a version.
+
+Reads ``checkpoints/best.ckpt`` + ``model_config.json`` (train run) and ``tokenizer/``
+(prepare run). Produces the logged model ``translator`` (a LoggedModel, ``models:/m-<id>``),
+a version of ``nmt-<src>-<tgt>``, and alias ``champion`` when there is none yet or this
+candidate's ``val/bleu`` is higher (the significance gate is ``nmt promote``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import torch
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from components import artifacts as A
+from components.tracking import project_home
+from components.translator import DEFAULT_PARAMS, Translator
+from pipeline.config import PipelineConfig
+from pipeline.stages.common import Context, download, execute
+from pipeline.stages.train import load_trained
+
+log = logging.getLogger("nmt")
+EXAMPLE = ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee."]
+
+
+@dataclass(frozen=True)
+class RegisterOutputs:
+    run_id: str
+    model_name: str
+    version: str
+    model_uri: str
+    champion: bool
+
+
+def log_translator(train_run_id: str, prepare_run_id: str, example: list[str]) -> mlflow.models.model.ModelInfo:
+    """Log the pyfunc into the active run; returns its ModelInfo (``models:/m-<id>``)."""
+    model, spec = load_trained(train_run_id)
+    tok_dir = download(prepare_run_id, A.TOKENIZER_DIR)
+    with tempfile.TemporaryDirectory() as tmp:
+        weights, cfg_path = Path(tmp) / A.WEIGHTS, Path(tmp) / A.MODEL_CONFIG
+        torch.save(model.state_dict(), weights)
+        cfg_path.write_text(json.dumps(spec, indent=2))
+        artifacts = {"weights": str(weights), "model_config": str(cfg_path),
+                     "src_tokenizer": str(tok_dir / A.SRC_TOKENIZER),
+                     "tgt_tokenizer": str(tok_dir / A.TGT_TOKENIZER)}
+        signature = infer_signature(example, ["a translation"] * len(example), params=DEFAULT_PARAMS)
+        return mlflow.pyfunc.log_model(
+            name=A.MODEL_NAME, python_model=Translator(), artifacts=artifacts,
+            code_paths=[str(Path(__file__).resolve().parents[2] / "components")],
+            signature=signature, input_example=example, pip_requirements=_requirements())
+
+
+def _requirements() -> list[str]:
+    import pytorch_lightning, sacrebleu, tokenizers  # noqa: E401
+    return [f"torch=={torch.__version__.split('+')[0]}", f"tokenizers=={tokenizers.__version__}",
+            f"mlflow=={mlflow.__version__}", f"sacrebleu=={sacrebleu.__version__}",
+            f"pytorch-lightning=={pytorch_lightning.__version__}"]
+
+
+def champion_bleu(client: MlflowClient, name: str, alias: str) -> float | None:
+    try:
+        mv = client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+    return float(mv.tags["val_bleu"]) if "val_bleu" in mv.tags else None
+
+
+def run_register(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_run_id: str,
+                 evaluate_run_id: str) -> RegisterOutputs:
+    name, alias = cfg.model_name, cfg.register.alias
+    params = {"register.model_name": name, "register.alias": alias,
+              "upstream.prepare_run_id": prepare_run_id, "upstream.train_run_id": train_run_id,
+              "upstream.evaluate_run_id": evaluate_run_id}
+
+    def body(run_id: str) -> None:
+        client = MlflowClient()
+        info = log_translator(train_run_id, prepare_run_id, EXAMPLE)
+        mv = mlflow.register_model(info.model_uri, name)
+        train = client.get_run(train_run_id)
+        bleu = train.data.metrics.get("best/val_bleu", float("-inf"))
+        tags = {"val_bleu": f"{bleu:.4f}", "train_run_id": train_run_id, "evaluate_run_id": evaluate_run_id,
+                "arch": str(cfg.model.get("arch"))}
+        for k, v in client.get_run(evaluate_run_id).data.metrics.items():
+            if k.endswith("/bleu"):
+                tags[k] = f"{v:.4f}"
+        for k, v in tags.items():
+            client.set_model_version_tag(name, mv.version, k, v)
+        current = champion_bleu(client, name, alias)
+        promote = current is None or bleu > current
+        if promote:  # the alias move is the last step
+            client.set_registered_model_alias(name, alias, mv.version)
+        log.info("register: %s version %s%s", name, mv.version, f" is now @{alias}" if promote else "")
+        mlflow.log_params({"registered.version": mv.version, "registered.model_uri": info.model_uri})
+        mlflow.set_tag("champion", str(promote).lower())
+
+    run = execute("register", ctx, cfg, params, body)
+    version = run.data.params["registered.version"]
+    return RegisterOutputs(run.info.run_id, name, version, run.data.params["registered.model_uri"],
+                           run.data.tags.get("champion") == "true")

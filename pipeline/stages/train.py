@@ -1,0 +1,153 @@
+"""train: a Lightning run of the configured architecture on prepare's tokenized data.
+
+Reads ``data/`` and ``tokenizer/`` from the prepare run; produces under the train run
+``checkpoints/best.ckpt`` (best ``val/bleu``) and ``model_config.json``. An interrupted
+run resumes from the ``last.ckpt`` kept under ``.nmt/checkpoints/<reuse key>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.loggers import MLFlowLogger
+
+from components import artifacts as A
+from components.config import ConfigError, flatten, to_dict
+from components.data.datamodule import TranslationDataModule
+from components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, TextCodec
+from components.lit_module import TranslationModule
+from components.models.base import Seq2SeqModel
+from components.tracking import project_home, reuse_key
+from components.translator import model_from_spec
+from pipeline.config import PipelineConfig
+from pipeline.stages.common import Context, download, execute
+
+log = logging.getLogger("nmt")
+
+
+@dataclass(frozen=True)
+class TrainOutputs:
+    run_id: str
+    checkpoint_uri: str
+    best_val_bleu: float | None
+
+
+def local_inputs(prepare_run_id: str) -> tuple[Path, TextCodec]:
+    """prepare's artifacts, downloaded once per prepare run into ``.nmt/cache``."""
+    dst = project_home() / ".nmt" / "cache" / prepare_run_id
+    if not (dst / ".complete").exists():
+        dst.mkdir(parents=True, exist_ok=True)
+        download(prepare_run_id, A.DATA_DIR, dst)
+        download(prepare_run_id, A.TOKENIZER_DIR, dst)
+        (dst / ".complete").touch()
+    tok = dst / A.TOKENIZER_DIR
+    return dst / A.DATA_DIR, TextCodec.from_files(tok / A.SRC_TOKENIZER, tok / A.TGT_TOKENIZER)
+
+
+def model_spec(cfg: PipelineConfig, codec: TextCodec) -> dict[str, Any]:
+    """Everything needed to rebuild the network: the model config plus vocabulary facts."""
+    return {"model": dict(cfg.model), "src_vocab_size": codec.src.get_vocab_size(),
+            "tgt_vocab_size": codec.tgt.get_vocab_size(), "pad_id": PAD_ID, "bos_id": BOS_ID,
+            "eos_id": EOS_ID, "shared_vocab": codec.joint}
+
+
+def train_params(cfg: PipelineConfig, prepare_run_id: str) -> dict[str, str]:
+    params = {**flatten(cfg.model, "model."), **flatten(to_dict(cfg.optim), "optim."),
+              **flatten(to_dict(cfg.trainer), "trainer.")}
+    params["upstream.prepare_run_id"] = prepare_run_id
+    return params
+
+
+def resolve_accelerator(cfg: PipelineConfig) -> str:
+    t = cfg.trainer
+    has_gpu = torch.cuda.is_available()
+    if t.accelerator == "gpu" and not has_gpu:
+        raise ConfigError("trainer.accelerator=gpu but no CUDA device is visible; valid here: auto, cpu")
+    acc = "gpu" if t.accelerator == "gpu" or (t.accelerator == "auto" and has_gpu) else "cpu"
+    if acc == "cpu" and t.precision == "16-mixed":
+        raise ConfigError("trainer.precision=16-mixed needs a GPU; on CPU use bf16-mixed or 32")
+    return acc
+
+
+def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_dir: Path,
+        codec: TextCodec, ckpt_dir: Path, callbacks: list | None = None
+        ) -> tuple[pl.Trainer, TranslationModule, ModelCheckpoint]:
+    """The one training loop (the train stage and every sweep trial call it)."""
+    t = cfg.trainer
+    if t.num_threads:
+        torch.set_num_threads(t.num_threads)
+    pl.seed_everything(t.seed, workers=True)
+    accelerator = resolve_accelerator(cfg)
+    model = model_from_spec(model_spec(cfg, codec))
+    module = TranslationModule(model, optim=cfg.optim, detokenize=codec.decode_tgt,
+                               val_bleu_limit=t.val_bleu_limit, max_len_ratio=cfg.evaluate.max_len_ratio)
+    dm = TranslationDataModule(data_dir, max_tokens=t.batch_tokens, seed=t.seed)
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/bleu", mode="max",
+                           save_top_k=1, save_last=True, enable_version_counter=False)
+    loggers = [MLFlowLogger(tracking_uri=tracking_uri, run_id=run_id)] if run_id else []
+    trainer = pl.Trainer(
+        accelerator=accelerator, devices=t.devices, precision=t.precision,
+        max_epochs=t.max_epochs, max_steps=t.max_steps,
+        max_time={"minutes": t.max_minutes} if t.max_minutes else None,
+        limit_train_batches=t.limit_train_batches, gradient_clip_val=t.grad_clip or None,
+        log_every_n_steps=t.log_every_n_steps, logger=loggers or False,
+        callbacks=[best, EarlyStopping("val/bleu", mode="max", patience=t.patience), *(callbacks or [])],
+        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+        default_root_dir=str(ckpt_dir))
+    last = ckpt_dir / "last.ckpt"
+    trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
+    return trainer, module, best
+
+
+def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOutputs:
+    params = train_params(cfg, prepare_run_id)
+    resolve_accelerator(cfg)  # fail before any run starts
+
+    def body(run_id: str) -> None:
+        data_dir, codec = local_inputs(prepare_run_id)
+        spec = model_spec(cfg, codec)
+        ckpt_dir = project_home() / ".nmt" / "checkpoints" / reuse_key("train", params, ctx.code)
+        if (ckpt_dir / "last.ckpt").exists():
+            log.info("train: resuming from %s", ckpt_dir / "last.ckpt")
+            mlflow.set_tag("resumed_from", str(ckpt_dir / "last.ckpt"))
+        start = time.perf_counter()
+        trainer, module, best = fit(cfg, run_id, ctx.tracking_uri, data_dir, codec, ckpt_dir)
+        mlflow.log_metrics({"train_time_s": time.perf_counter() - start,
+                            "num_params": float(module.model.num_parameters()),
+                            "epochs": float(trainer.current_epoch)})
+        if best.best_model_score is not None:
+            mlflow.log_metric("best/val_bleu", float(best.best_model_score))
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / A.MODEL_CONFIG).write_text(json.dumps(spec, indent=2))
+            mlflow.log_artifact(str(Path(tmp) / A.MODEL_CONFIG))
+            src = Path(best.best_model_path or ckpt_dir / "last.ckpt")
+            shutil.copy(src, Path(tmp) / A.BEST_CKPT)
+            mlflow.log_artifact(str(Path(tmp) / A.BEST_CKPT), A.CHECKPOINT_DIR)
+        shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the artifact is the record
+
+    run = execute("train", ctx, cfg, params, body)
+    return TrainOutputs(run.info.run_id, f"{run.info.artifact_uri}/{A.CHECKPOINT_DIR}/{A.BEST_CKPT}",
+                        run.data.metrics.get("best/val_bleu"))
+
+
+def load_trained(train_run_id: str) -> tuple[Seq2SeqModel, dict[str, Any]]:
+    """The best checkpoint of a train run as an eval-mode model, plus its spec."""
+    spec_path = download(train_run_id, A.MODEL_CONFIG)
+    spec = json.loads(Path(spec_path).read_text())
+    model = model_from_spec(spec)
+    ckpt = torch.load(download(train_run_id, f"{A.CHECKPOINT_DIR}/{A.BEST_CKPT}"), map_location="cpu",
+                      weights_only=True)
+    state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()}
+    model.load_state_dict(state)
+    return model.eval(), spec

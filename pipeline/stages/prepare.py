@@ -14,6 +14,7 @@ from pathlib import Path
 
 import mlflow
 from datasets import Dataset, DatasetDict
+from tokenizers import Tokenizer
 
 from components import artifacts as A
 from components.config import flatten, to_dict
@@ -60,40 +61,46 @@ def prepare_inputs(cfg: PipelineConfig) -> tuple[Path, list[str], dict[str, str]
     return data_dir, splits, params
 
 
+def build_dataset(cfg: PipelineConfig, data_dir: Path, splits: list[str]
+                  ) -> tuple[DatasetDict, Tokenizer, Tokenizer, dict[str, float]]:
+    """Clean the pairs, train the tokenizer(s) on the training split, tokenize every split."""
+    d = cfg.data
+    texts, stats = {}, {}
+    for split in splits:
+        limit = {"train": d.train_limit, "val": d.val_limit}.get(split, d.test_limit)
+        # Only training pairs are length-filtered: test sets are scored in full.
+        texts[split] = load_split(data_dir, split, d.src_lang, d.tgt_lang, limit=limit,
+                                  max_words=d.max_words if split == "train" else None)
+        stats[f"{split}/pairs"] = len(texts[split].src)
+        stats[f"{split}/dropped_empty"] = texts[split].dropped_empty
+        stats[f"{split}/dropped_long"] = texts[split].dropped_long
+    train = texts["train"]
+    if d.joint_vocab:
+        src_tok = tgt_tok = train_tokenizer(train.src + train.tgt, kind=d.tokenizer, vocab_size=d.vocab_size)
+    else:
+        src_tok = train_tokenizer(train.src, kind=d.tokenizer, vocab_size=d.vocab_size)
+        tgt_tok = train_tokenizer(train.tgt, kind=d.tokenizer, vocab_size=d.vocab_size)
+    stats["vocab/src"], stats["vocab/tgt"] = src_tok.get_vocab_size(), tgt_tok.get_vocab_size()
+    ds = {}
+    for split, t in texts.items():
+        src_ids = [e.ids for e in src_tok.encode_batch(t.src)]
+        tgt_ids = [e.ids for e in tgt_tok.encode_batch(t.tgt)]
+        ds[split] = Dataset.from_dict({
+            "idx": list(range(len(t.src))), "src": t.src, "tgt": t.tgt,
+            "src_ids": src_ids, "tgt_ids": tgt_ids,
+            "src_len": [len(x) for x in src_ids], "tgt_len": [len(x) for x in tgt_ids]})
+        for side in ("src", "tgt"):
+            for k, v in _length_stats(ds[split][f"{side}_len"]).items():
+                stats[f"{split}/{side}_len_{k}"] = v
+    return DatasetDict(ds), src_tok, tgt_tok, stats
+
+
 def run_prepare(cfg: PipelineConfig, ctx: Context) -> PrepareOutputs:
     d = cfg.data
     data_dir, splits, params = prepare_inputs(cfg)
 
     def body(run_id: str) -> None:
-        texts, stats = {}, {}
-        for split in splits:
-            limit = {"train": d.train_limit, "val": d.val_limit}.get(split, d.test_limit)
-            # Only training pairs are length-filtered: test sets are scored in full.
-            texts[split] = load_split(data_dir, split, d.src_lang, d.tgt_lang, limit=limit,
-                                      max_words=d.max_words if split == "train" else None)
-            stats[f"{split}/pairs"] = len(texts[split].src)
-            stats[f"{split}/dropped_empty"] = texts[split].dropped_empty
-            stats[f"{split}/dropped_long"] = texts[split].dropped_long
-        train = texts["train"]
-        if d.joint_vocab:
-            src_tok = tgt_tok = train_tokenizer(train.src + train.tgt, kind=d.tokenizer, vocab_size=d.vocab_size)
-        else:
-            src_tok = train_tokenizer(train.src, kind=d.tokenizer, vocab_size=d.vocab_size)
-            tgt_tok = train_tokenizer(train.tgt, kind=d.tokenizer, vocab_size=d.vocab_size)
-        stats["vocab/src"], stats["vocab/tgt"] = src_tok.get_vocab_size(), tgt_tok.get_vocab_size()
-
-        ds = {}
-        for split, t in texts.items():
-            src_ids = [e.ids for e in src_tok.encode_batch(t.src)]
-            tgt_ids = [e.ids for e in tgt_tok.encode_batch(t.tgt)]
-            ds[split] = Dataset.from_dict({
-                "idx": list(range(len(t.src))), "src": t.src, "tgt": t.tgt,
-                "src_ids": src_ids, "tgt_ids": tgt_ids,
-                "src_len": [len(x) for x in src_ids], "tgt_len": [len(x) for x in tgt_ids]})
-            for side in ("src", "tgt"):
-                for k, v in _length_stats(ds[split][f"{side}_len"]).items():
-                    stats[f"{split}/{side}_len_{k}"] = v
-        dsd = DatasetDict(ds)
+        dsd, src_tok, tgt_tok, stats = build_dataset(cfg, data_dir, splits)
         mlflow.log_metrics({k: float(v) for k, v in stats.items()})
         for split, dset in dsd.items():
             mlflow.log_input(mlflow.data.from_huggingface(

@@ -1,0 +1,75 @@
+import gzip
+from pathlib import Path
+
+import pytest
+
+from components.data.datamodule import collate, token_budget_batches
+from components.data.multi30k import DataError, load_split, normalize, resolve_data_dir, splits_for_pair
+from components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, train_tokenizer
+
+
+def test_splits_for_pair_respects_missing_czech_tests():
+    assert splits_for_pair("de", "en") == ["train", "val", "test_2016_flickr", "test_2017_flickr", "test_2017_mscoco"]
+    assert splits_for_pair("cs", "en") == ["train", "val", "test_2016_flickr"]
+
+
+def test_load_split_reads_real_files(multi30k_dir):
+    s = load_split(multi30k_dir, "train", "de", "en", max_words=None, limit=200)
+    assert len(s.src) == len(s.tgt) == 200
+    assert s.src[0].startswith("Zwei junge weiße Männer")
+
+
+def test_normalize_is_nfc_and_collapses_space():
+    assert normalize("  Cafe\u0301   au  lait ") == "Caf\u00e9 au lait"
+
+
+def _write(path: Path, lines: list[str]) -> None:
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in lines))
+
+
+def test_line_count_mismatch_names_files_and_line(tmp_path):
+    _write(tmp_path / "train.de.gz", ["a", "b", "c"])
+    _write(tmp_path / "train.en.gz", ["a", "b"])
+    with pytest.raises(DataError, match=r"train\.de\.gz has 3 lines.*train\.en\.gz has 2.*line 3"):
+        load_split(tmp_path, "train", "de", "en", max_words=None)
+
+
+def test_empty_and_long_pairs_are_dropped_and_counted(tmp_path):
+    _write(tmp_path / "train.de.gz", ["ein Hund", "", "eins zwei drei vier", "x"])
+    _write(tmp_path / "train.en.gz", ["a dog", "nothing", "one two", "  "])
+    s = load_split(tmp_path, "train", "de", "en", max_words=3)
+    assert (s.src, s.dropped_empty, s.dropped_long) == (["ein Hund"], 2, 1)
+
+
+def test_missing_directory_names_path(tmp_path):
+    with pytest.raises(DataError, match=f"Multi30k directory not found: {tmp_path / 'nope'}"):
+        resolve_data_dir(str(tmp_path / "nope"), tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["bpe", "unigram"])
+def test_tokenizer_round_trips_text(multi30k_dir, kind):
+    s = load_split(multi30k_dir, "train", "de", "en", max_words=None, limit=500)
+    tok = train_tokenizer(s.src + s.tgt, kind=kind, vocab_size=600)
+    assert [tok.token_to_id(t) for t in ("<pad>", "<s>", "</s>", "<unk>")] == [0, 1, 2, 3]
+    for text in s.src[:50] + s.tgt[:50]:
+        assert tok.decode(tok.encode(text).ids) == text
+
+
+def test_token_budget_batches_cover_all_and_respect_budget():
+    src = [3, 9, 4, 12, 5, 7, 2, 8]
+    tgt = [4, 8, 4, 10, 6, 7, 3, 9]
+    batches = token_budget_batches(src, tgt, max_tokens=20, shuffle=True, seed=1)
+    assert sorted(i for b in batches for i in b) == list(range(8))
+    for b in batches:
+        assert len(b) * max(max(src[i], tgt[i]) for i in b) <= 20 or len(b) == 1
+
+
+def test_collate_adds_bos_eos_and_masks_padding():
+    rows = [{"idx": 0, "src_ids": [5, 6], "tgt_ids": [7], "tgt": "x"},
+            {"idx": 1, "src_ids": [5], "tgt_ids": [7, 8, 9], "tgt": "y"}]
+    b = collate(rows)
+    assert b["src"].tolist() == [[5, 6, EOS_ID], [5, EOS_ID, PAD_ID]]
+    assert b["src_mask"].tolist() == [[True, True, True], [True, True, False]]
+    assert b["tgt_in"].tolist() == [[BOS_ID, 7, PAD_ID, PAD_ID], [BOS_ID, 7, 8, 9]]
+    assert b["tgt_out"].tolist() == [[7, EOS_ID, PAD_ID, PAD_ID], [7, 8, 9, EOS_ID]]

@@ -47,10 +47,10 @@ class TranslationModule(pl.LightningModule):
         self.best_bleu = float("-inf")
 
     def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
-        return self.model(src, src_mask, tgt_in)[0]
+        return self.model(src, src_mask, tgt_in, need_weights=False)[0]
 
     def shared_step(self, batch: dict, stage: str) -> Tensor:
-        logits = self(batch["src"], batch["src_mask"], batch["tgt_in"])       # (B, T, V)
+        logits = self(batch["src"], batch["src_mask"], batch["tgt_in"])  # (B, T, V)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), batch["tgt_out"].flatten(),
                                ignore_index=self.model.pad_id,
                                label_smoothing=self.optim.label_smoothing if stage == "train" else 0.0)

@@ -68,6 +68,19 @@ def show_champion(cfg, prepare_run_id: str, n: int) -> None:
         print(f"  src: {src}\n  ref: {ref}\n  hyp: {hyp}\n")
 
 
+def cmd_sweep(overrides: list[str]) -> int:
+    from pipeline.config import load_config
+    from pipeline.sweep.driver import format_summary, run_sweep
+
+    cfg = load_config(overrides)
+    out = run_sweep(cfg, list(overrides))
+    print("\n" + format_summary(out.rows))
+    r = out.register
+    print(f"\nbest trial run {out.best_trial_run_id}: val/bleu {out.best_val_bleu:.2f}; "
+          f"registered {r.model_name} version {r.version}{' -> @' + cfg.register.alias if r.champion else ''}")
+    return 0
+
+
 def cmd_translate(args: argparse.Namespace) -> int:
     import mlflow
 
@@ -95,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=f"run the pipeline up to {until}" if name == "run" or name != until
                             else f"run the {name} stage (and the finished stages before it)")
         sp.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=attention trainer.max_epochs=3")
+    sw = sub.add_parser("sweep", help="hyperparameter sweep on Ray Tune (conf/sweep/<name>.yaml)")
+    sw.add_argument("overrides", nargs="*", help="e.g. sweep=rnn sweep.num_samples=8 sweep.resume=true")
     tp = sub.add_parser("translate", help="translate sentences from a file or stdin with a registered model")
     tp.add_argument("--model", default="models:/nmt-de-en@champion", help="model URI")
     tp.add_argument("--file", help="input file, one sentence per line (default stdin)")
@@ -110,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in STAGE_COMMANDS:
             return cmd_stage(args.command, args.overrides)
+        if args.command == "sweep":
+            return cmd_sweep(args.overrides)
         if args.command == "translate":
             return cmd_translate(args)
     except (ConfigError, DataError) as err:

@@ -98,6 +98,51 @@ class TrackingConfig:
 
 
 @dataclass(frozen=True)
+class SchedulerConfig:
+    type: Literal["asha", "fifo"] = "asha"
+    grace_period: int = 1             # reports (epochs) before ASHA may stop a trial
+    reduction_factor: float = 2
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    algorithm: Literal["random", "optuna"] = "random"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    cpu: float = 1                    # per trial; also the trial's torch thread count
+    gpu: float = 0                    # fractional: 0.25 packs four trials per GPU
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    name: str = "default"
+    num_samples: int = 6
+    max_concurrent_trials: int = 2
+    metric: Literal["val/bleu"] = "val/bleu"
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    ray_address: str | None = None    # None: a local Ray for this sweep
+    storage_path: str | None = None   # None: <home>/.nmt/ray
+    max_failures: int = 1
+    resume: bool = False
+    space: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self, prefix: str) -> None:
+        from pipeline.sweep.space import parse_space
+        for key, low in (("num_samples", 1), ("max_concurrent_trials", 1), ("max_failures", 0)):
+            if getattr(self, key) < low:
+                raise ConfigError(f"{prefix}.{key} must be >= {low}, got {getattr(self, key)}")
+        if self.resources.cpu <= 0 or self.resources.gpu < 0:
+            raise ConfigError(f"{prefix}.resources: cpu must be > 0 and gpu >= 0, got "
+                              f"cpu={self.resources.cpu} gpu={self.resources.gpu}")
+        parse_space(self.space)
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: dict[str, Any] = field(default_factory=dict)
@@ -106,6 +151,7 @@ class PipelineConfig:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     register: RegisterConfig = field(default_factory=RegisterConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
     profile: str = "quick"
     force: bool = False               # re-run stages even when a finished match exists
     demo_sentences: int = 3           # translations printed by `nmt run` at the end
@@ -124,11 +170,13 @@ def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             return compose(config_name="config", overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(_explain(str(err).strip(), overrides)) from None
+        raise ConfigError(_explain(err, overrides)) from None
 
 
-def _explain(message: str, overrides: list[str] | tuple[str, ...]) -> str:
-    """Hydra says "Could not override 'trainer.foo'"; add the keys that do exist there."""
+def _explain(err: Exception, overrides: list[str] | tuple[str, ...]) -> str:
+    """Hydra says "Could not override 'trainer.foo'"; say why: the key does not exist
+    (listing the keys that do), or the value does not fit (Hydra's cause)."""
+    message = str(err).strip()
     m = re.search(r"Could not override '([^']+)'", message)
     if not m:
         return message
@@ -139,8 +187,12 @@ def _explain(message: str, overrides: list[str] | tuple[str, ...]) -> str:
             base = compose(config_name="config", overrides=[o for o in overrides if not o.startswith(key + "=")])
         node = OmegaConf.select(base, parent) if parent else base
         valid = ", ".join(sorted(node.keys())) if isinstance(node, DictConfig) else "?"
+        exists = isinstance(node, DictConfig) and leaf in node
     except Exception:  # the explanation must never hide the original error
         return message
+    if exists:
+        cause = str(err.__cause__ or "").strip().splitlines()
+        return f"cannot set {key!r}: {cause[0] if cause else message}"
     return f"unknown config key {key!r}; valid keys under '{parent or '<root>'}': {valid}"
 
 

@@ -81,14 +81,15 @@ def resolve_accelerator(cfg: PipelineConfig) -> str:
 
 
 def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_dir: Path,
-        codec: TextCodec, ckpt_dir: Path, callbacks: list | None = None
-        ) -> tuple[pl.Trainer, TranslationModule, ModelCheckpoint]:
-    """The one training loop (the train stage and every sweep trial call it)."""
+        codec: TextCodec, ckpt_dir: Path, callbacks: list | None = None, resume_from: Path | None = None,
+        accelerator: str | None = None) -> tuple[pl.Trainer, TranslationModule, ModelCheckpoint]:
+    """The one training loop (the train stage and every sweep trial call it). Resumes from
+    ``resume_from``, else from ``ckpt_dir/last.ckpt`` when an interrupted run left one."""
     t = cfg.trainer
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
     pl.seed_everything(t.seed, workers=True)
-    accelerator = resolve_accelerator(cfg)
+    accelerator = accelerator or resolve_accelerator(cfg)
     model = model_from_spec(model_spec(cfg, codec))
     module = TranslationModule(model, optim=cfg.optim, detokenize=codec.decode_tgt,
                                val_bleu_limit=t.val_bleu_limit, max_len_ratio=cfg.evaluate.max_len_ratio)
@@ -102,11 +103,12 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
         max_time={"minutes": t.max_minutes} if t.max_minutes else None,
         limit_train_batches=t.limit_train_batches, gradient_clip_val=t.grad_clip or None,
         log_every_n_steps=t.log_every_n_steps, logger=loggers or False,
-        callbacks=[best, EarlyStopping("val/bleu", mode="max", patience=t.patience), *(callbacks or [])],
+        callbacks=[best, EarlyStopping("val/bleu", mode="max", patience=t.patience, strict=False), *(callbacks or [])],
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
         default_root_dir=str(ckpt_dir))
     last = ckpt_dir / "last.ckpt"
-    trainer.fit(module, datamodule=dm, ckpt_path=str(last) if last.exists() else None)
+    resume = resume_from or (last if last.exists() else None)
+    trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
     return trainer, module, best
 
 

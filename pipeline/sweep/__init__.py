@@ -1,0 +1,1 @@
+"""``nmt sweep``: Ray Tune over the same Lightning training as the train stage."""

@@ -1,0 +1,242 @@
+"""``run_sweep``: prepare (reused) -> Ray Tune trials -> evaluate + register the winner.
+
+The sweep parent run holds one child run per trial (written by the driver), the prepare,
+evaluate and register stage runs, and tags naming the winning trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import ray
+from mlflow.tracking import MlflowClient
+from ray import tune
+
+from components import artifacts as A
+from components.config import ConfigError, flatten, to_dict
+from components.tracking import project_home
+from pipeline.config import PipelineConfig, load_config
+from pipeline.stages.common import Context
+from pipeline.stages.evaluate import run_evaluate
+from pipeline.stages.prepare import run_prepare
+from pipeline.stages.register import run_register
+from pipeline.stages.train import local_inputs, model_spec
+from pipeline.sweep.space import ARCH_KEY, corner_samples, parse_space, to_overrides, to_tune
+from pipeline.sweep.tracking import TAG_STOPPED, MlflowTrialLogger, RecordingASHA, find_trial_run
+from pipeline.sweep.trainable import CHECKPOINT_FILE, TUNE_METRICS, train_trial
+
+log = logging.getLogger("nmt")
+TUNE_METRIC = next(k for k, v in TUNE_METRICS.items() if v == "val/bleu")
+TAG_SWEEP_DIR = "nmt.sweep_dir"
+
+
+@dataclass(frozen=True)
+class SweepOutputs:
+    parent_run_id: str
+    best_trial_run_id: str
+    best_val_bleu: float
+    rows: list[dict[str, Any]]
+    register: Any
+
+
+def validate_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> dict[str, dict[str, Any]]:
+    """Compose a trial config for every architecture and choice in the space: an unknown
+    key or a value the model rejects fails here, before Ray starts."""
+    space = parse_space(cfg.sweep.space)
+    for sample in corner_samples(space):
+        try:
+            load_config([*base_overrides, *to_overrides(sample)])
+        except ConfigError as err:
+            raise ConfigError(f"sweep.space: {err}") from None
+    if cfg.trainer.devices > 1:
+        raise ConfigError("trainer.devices > 1 inside a sweep trial is not supported yet; use devices=1 "
+                          "and resources.gpu to pack trials")
+    return space
+
+
+def _storage(cfg: PipelineConfig) -> Path:
+    return Path(cfg.sweep.storage_path or project_home() / ".nmt" / "ray").resolve()
+
+
+def _init_ray(cfg: PipelineConfig) -> None:
+    env = {"RAY_CHDIR_TO_TRIAL_DIR": "0", "PYTHONUNBUFFERED": "1"}
+    for var in ("NMT_HOME", "MULTI30K_DIR", "MLFLOW_TRACKING_URI", "NMT_SWEEP_FAIL_ONCE_DIR"):
+        if os.environ.get(var):
+            env[var] = os.environ[var]
+    os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
+    # save the experiment state every 2 s (Tune's default: 10 s), so a killed driver
+    # loses at most that much bookkeeping
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
+    kw: dict[str, Any] = {"runtime_env": {"env_vars": env}, "include_dashboard": False,
+                          "log_to_driver": True, "configure_logging": False}
+    if cfg.sweep.ray_address:
+        ray.init(address=cfg.sweep.ray_address, **kw)
+    else:
+        ray.init(num_cpus=os.cpu_count(), **kw)
+    res = cfg.sweep.resources
+    have = ray.cluster_resources()
+    if res.gpu > 0 and have.get("GPU", 0) < res.gpu:
+        raise ConfigError(f"sweep.resources.gpu={res.gpu} but the Ray cluster has {have.get('GPU', 0):g} GPUs; "
+                          "use gpu: 0 here")
+    if have.get("CPU", 0) < res.cpu:
+        raise ConfigError(f"sweep.resources.cpu={res.cpu} but the Ray cluster has {have.get('CPU', 0):g} CPUs")
+
+
+def _scheduler(cfg: PipelineConfig) -> RecordingASHA | None:
+    s = cfg.sweep.scheduler
+    if s.type == "fifo":
+        return None
+    return RecordingASHA(time_attr="training_iteration", max_t=cfg.trainer.max_epochs,
+                         grace_period=s.grace_period, reduction_factor=s.reduction_factor)
+
+
+def _searcher(cfg: PipelineConfig) -> Any:
+    if cfg.sweep.search.algorithm == "optuna":
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+        return OptunaSearch(sampler=optuna.samplers.TPESampler(seed=cfg.sweep.search.seed))
+    return None
+
+
+def _parent_run(ctx: Context, cfg: PipelineConfig, sweep_dir: Path) -> str:
+    """The sweep parent: the unfinished one for this storage folder when resuming."""
+    client = MlflowClient()
+    if cfg.sweep.resume:
+        runs = client.search_runs([ctx.experiment_id], f"tags.`{TAG_SWEEP_DIR}` = '{sweep_dir}'",
+                                  order_by=["attributes.start_time DESC"], max_results=1)
+        if runs:
+            client.update_run(runs[0].info.run_id, status="RUNNING")
+            return runs[0].info.run_id
+    run = client.create_run(ctx.experiment_id, run_name=f"sweep-{cfg.sweep.name}",
+                            tags={"nmt.sweep": cfg.sweep.name, TAG_SWEEP_DIR: str(sweep_dir),
+                                  A.TAG_CODE_VERSION: ctx.code})
+    params = flatten(to_dict(cfg.sweep), "sweep.")
+    client.log_batch(run.info.run_id, params=[mlflow.entities.Param(k, v[:6000]) for k, v in params.items()])
+    return run.info.run_id
+
+
+def _arch(base: PipelineConfig, params: dict[str, Any]) -> str:
+    """The architecture a trial trains: the sampled ``model`` group, else the base config's."""
+    return str(params.get(ARCH_KEY, base.model.get("arch")))
+
+
+def run_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> SweepOutputs:
+    space = validate_sweep(cfg, base_overrides)
+    ctx = Context.create(cfg)
+    sweep_dir = _storage(cfg) / cfg.sweep.name
+    if not cfg.sweep.resume and sweep_dir.exists():
+        shutil.rmtree(sweep_dir)  # a fresh sweep of the same name starts clean
+    if cfg.sweep.resume and not tune.Tuner.can_restore(str(sweep_dir)):
+        raise ConfigError(f"sweep.resume=true but there is no sweep to resume at {sweep_dir}")
+    try:
+        _init_ray(cfg)  # resource checks fail here, before any run or trial exists
+    except BaseException:
+        ray.shutdown()
+        raise
+    parent = _parent_run(ctx, cfg, sweep_dir)
+    ctx.parent_run_id = parent
+    status = "FAILED"
+    try:
+        prep = run_prepare(cfg, ctx)
+        data_dir, _ = local_inputs(prep.run_id)
+        scheduler = _scheduler(cfg)
+        logger = MlflowTrialLogger(tracking_uri=ctx.tracking_uri, experiment_id=ctx.experiment_id, parent_run_id=parent,
+                                   default_arch=str(cfg.model.get("arch")), scheduler=scheduler,
+                                   base_params={"upstream.prepare_run_id": prep.run_id})
+        trainable = tune.with_resources(
+            tune.with_parameters(train_trial, base_overrides=list(base_overrides), data_dir=str(data_dir),
+                                 tokenizer_dir=str(data_dir.parent / A.TOKENIZER_DIR)),
+            {"cpu": cfg.sweep.resources.cpu, "gpu": cfg.sweep.resources.gpu})
+        run_config = tune.RunConfig(
+            name=cfg.sweep.name, storage_path=str(sweep_dir.parent), callbacks=[logger], verbose=1,
+            failure_config=tune.FailureConfig(max_failures=cfg.sweep.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=TUNE_METRIC,
+                                                    checkpoint_score_order="max"))
+        if cfg.sweep.resume:
+            # the Tuner's pickled state brings back its scheduler and our trial logger
+            tuner = tune.Tuner.restore(str(sweep_dir), trainable, resume_unfinished=True, resume_errored=True)
+        else:
+            tuner = tune.Tuner(trainable, param_space=to_tune(space), run_config=run_config,
+                               tune_config=tune.TuneConfig(
+                                   metric=TUNE_METRIC, mode="max", num_samples=cfg.sweep.num_samples,
+                                   max_concurrent_trials=cfg.sweep.max_concurrent_trials,
+                                   scheduler=scheduler, search_alg=_searcher(cfg)))
+        results = tuner.fit()
+        rows, best = _summarise(cfg, results, ctx, parent)
+        if best is None:
+            raise RuntimeError("no trial reported val/bleu; see the trial runs for errors")
+        best_cfg = load_config([*base_overrides, *to_overrides(best["params"])])
+        _log_trial_model(best_cfg, best, data_dir)
+        ev = run_evaluate(best_cfg, ctx, prep.run_id, best["run_id"])
+        reg = run_register(best_cfg, ctx, prep.run_id, best["run_id"], ev.run_id)
+        client = MlflowClient()
+        client.set_tag(parent, "best_trial_id", best["trial_id"])
+        client.set_tag(parent, "best_trial_run_id", best["run_id"])
+        client.log_metric(parent, "best/val_bleu", best["val_bleu"])
+        status = "FINISHED"
+        return SweepOutputs(parent, best["run_id"], best["val_bleu"], rows, reg)
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        MlflowClient().set_terminated(parent, status)
+        if ray.is_initialized():
+            ray.shutdown()
+
+
+def _summarise(cfg: PipelineConfig, results: Any, ctx: Context, parent: str
+               ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    rows, best, client = [], None, MlflowClient()
+    for r in results:
+        trial_id = r.metrics.get("trial_id") if r.metrics else None
+        if trial_id is None:
+            trial_id = Path(r.path).name.split("_")[-2] if r.path else "?"
+        df = r.metrics_dataframe
+        bleu = float(df[TUNE_METRIC].max()) if df is not None and TUNE_METRIC in df else float("nan")
+        row = {"trial_id": trial_id, "arch": _arch(cfg, r.config), "params": dict(r.config),
+               "val_bleu": bleu, "epochs": int(df["training_iteration"].max()) if df is not None and len(df) else 0,
+               "asha_stopped": False, "error": r.error is not None,
+               "run_id": find_trial_run(client, ctx.experiment_id, parent, trial_id),
+               "checkpoint": r.get_best_checkpoint(TUNE_METRIC, "max") if df is not None and len(df) else None}
+        if row["run_id"]:
+            tags = client.get_run(row["run_id"]).data.tags
+            row["asha_stopped"] = tags.get(TAG_STOPPED) == "asha"
+        rows.append(row)
+        if row["checkpoint"] is not None and bleu == bleu and (best is None or bleu > best["val_bleu"]):
+            best = row
+    return rows, best
+
+
+def _log_trial_model(cfg: PipelineConfig, best: dict[str, Any], data_dir: Path) -> None:
+    """Give the winning trial's run what evaluate/register read from a train run."""
+    import json
+    from components.data.tokenizer import TextCodec
+    client = MlflowClient()
+    tok = data_dir.parent / A.TOKENIZER_DIR
+    codec = TextCodec.from_files(tok / A.SRC_TOKENIZER, tok / A.TGT_TOKENIZER)
+    with tempfile.TemporaryDirectory() as tmp, best["checkpoint"].as_directory() as d:
+        (Path(tmp) / A.MODEL_CONFIG).write_text(json.dumps(model_spec(cfg, codec), indent=2))
+        client.log_artifact(best["run_id"], str(Path(tmp) / A.MODEL_CONFIG))
+        shutil.copy(Path(d) / CHECKPOINT_FILE, Path(tmp) / A.BEST_CKPT)
+        client.log_artifact(best["run_id"], str(Path(tmp) / A.BEST_CKPT), A.CHECKPOINT_DIR)
+    client.log_metric(best["run_id"], "best/val_bleu", best["val_bleu"])
+
+
+def format_summary(rows: list[dict[str, Any]]) -> str:
+    keys = sorted({k for r in rows for k in r["params"] if k != ARCH_KEY})
+    head = ["trial", "arch", *keys, "best val/bleu", "epochs", "stopped by ASHA"]
+    lines = [head]
+    for r in sorted(rows, key=lambda r: -(r["val_bleu"] if r["val_bleu"] == r["val_bleu"] else -1)):
+        vals = [f"{r['params'].get(k):.4g}" if isinstance(r["params"].get(k), float) else str(r["params"].get(k))
+                for k in keys]
+        lines.append([r["trial_id"], r["arch"], *vals, f"{r['val_bleu']:.2f}", str(r["epochs"]),
+                      "yes" if r["asha_stopped"] else ("error" if r["error"] else "no")])
+    widths = [max(len(str(row[i])) for row in lines) for i in range(len(head))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in lines)

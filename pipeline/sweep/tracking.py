@@ -1,0 +1,104 @@
+"""One nested MLflow run per trial, written by the driver alone.
+
+Trials report to Tune; this callback, running in the driver, turns Tune's events into
+MLflow calls: so concurrent trials never write to the SQLite store at once ("database
+is locked") and no metric row is lost. A resumed sweep finds its runs by trial id.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from ray.tune import Callback
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+
+from components import artifacts as A
+from pipeline.sweep.trainable import TUNE_METRICS
+
+log = logging.getLogger("nmt")
+TAG_TRIAL = "nmt.trial_id"
+TAG_STOPPED = "nmt.stopped_by"
+
+
+class RecordingASHA(ASHAScheduler):
+    """ASHA that remembers which trials it stopped, so their runs can say so."""
+
+    def __init__(self, **kw: Any):
+        super().__init__(**kw)
+        self.stopped: set[str] = set()
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
+        decision = super().on_trial_result(tune_controller, trial, result)
+        reached_end = result.get("done") or result.get(self._time_attr, 0) >= self._max_t
+        if decision == TrialScheduler.STOP and not reached_end:
+            self.stopped.add(trial.trial_id)
+        return decision
+
+
+def find_trial_run(client: MlflowClient, experiment_id: str, parent_run_id: str, trial_id: str) -> str | None:
+    runs = client.search_runs([experiment_id], f"tags.`mlflow.parentRunId` = '{parent_run_id}' and "
+                              f"tags.`{TAG_TRIAL}` = '{trial_id}'", max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+class MlflowTrialLogger(Callback):
+    """Pickled with the Tuner's state and unpickled on resume: it keeps no client and
+    finds a trial's run by its tag, so a resumed sweep logs into the same runs."""
+
+    def __init__(self, *, tracking_uri: str, experiment_id: str, parent_run_id: str, default_arch: str,
+                 scheduler: RecordingASHA | None, base_params: dict[str, str]):
+        self.tracking_uri, self.experiment_id, self.parent_run_id = tracking_uri, experiment_id, parent_run_id
+        self.default_arch, self.scheduler, self.base_params = default_arch, scheduler, base_params
+        self.runs: dict[str, str] = {}
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "runs": {}}
+
+    @property
+    def client(self) -> MlflowClient:
+        return MlflowClient(self.tracking_uri)
+
+    def run_id(self, trial: Trial) -> str:
+        if trial.trial_id not in self.runs:
+            found = find_trial_run(self.client, self.experiment_id, self.parent_run_id, trial.trial_id)
+            if found:
+                self.runs[trial.trial_id] = found
+                return found
+            params = {**self.base_params, **{f"trial.{k}": str(v) for k, v in trial.config.items()}}
+            run = self.client.create_run(self.experiment_id, run_name=f"trial-{trial.trial_id}", tags={
+                "mlflow.parentRunId": self.parent_run_id, TAG_TRIAL: trial.trial_id,
+                A.TAG_STAGE: "trial", "arch": str(trial.config.get("arch", self.default_arch))})
+            self.client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
+            self.runs[trial.trial_id] = run.info.run_id
+        return self.runs[trial.trial_id]
+
+    def _ended(self, run_id: str) -> bool:
+        return self.client.get_run(run_id).info.status in ("FINISHED", "KILLED")
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
+        run_id = self.run_id(trial)
+        if not self._ended(run_id):  # a restored trial that had finished keeps its record
+            self.client.update_run(run_id, status="RUNNING")
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Trial, result: dict, **info: Any) -> None:
+        step, ts = int(result.get("training_iteration", 0)), int(result.get("timestamp", 0) * 1000)
+        metrics = [Metric(mlflow_key, float(result[tune_key]), ts, step)
+                   for tune_key, mlflow_key in TUNE_METRICS.items() if tune_key in result]
+        self.client.log_batch(self.run_id(trial), metrics=metrics)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
+        run_id = self.run_id(trial)
+        if self._ended(run_id):
+            return
+        if self.scheduler is not None and trial.trial_id in self.scheduler.stopped:
+            self.client.log_batch(run_id, tags=[RunTag(TAG_STOPPED, "asha")])
+            self.client.set_terminated(run_id, "KILLED")
+        else:
+            self.client.set_terminated(run_id, "FINISHED")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
+        self.client.set_terminated(self.run_id(trial), "FAILED")

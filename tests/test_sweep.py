@@ -1,0 +1,156 @@
+"""Sweeps on a real local Ray (2 CPUs) with a real SQLite MLflow store."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from components.config import ConfigError
+from pipeline.cli import main
+from pipeline.config import load_config
+from pipeline.sweep.driver import validate_sweep
+
+SWEEP = ["sweep=smoke", "trainer.max_epochs=3"]
+
+
+def _runs(client=None):
+    client = client or MlflowClient()
+    exp = client.get_experiment_by_name("nmt")
+    return [] if exp is None else client.search_runs([exp.experiment_id], max_results=1000)
+
+
+def _trials(runs):
+    return [r for r in runs if r.data.tags.get("nmt.stage") == "trial"]
+
+
+@pytest.mark.slow
+def test_sweep_of_four_trials_tracks_stops_and_registers(nmt_home, tiny, capsys):
+    assert main(["sweep", *tiny, *SWEEP]) == 0
+    out = capsys.readouterr().out
+    runs = _runs()
+    parents = [r for r in runs if r.data.tags.get("nmt.sweep") == "smoke"]
+    assert len(parents) == 1
+    parent = parents[0]
+    trials = _trials(runs)
+    assert len(trials) == 4 and len({r.data.tags["nmt.trial_id"] for r in trials}) == 4
+    assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in trials)
+    assert all("val/bleu" in r.data.metrics and "trial.optim.lr" in r.data.params for r in trials)
+    stopped = [r for r in trials if r.data.tags.get("nmt.stopped_by") == "asha"]
+    assert stopped and all(r.info.status == "KILLED" for r in stopped)
+    assert {r.info.status for r in runs} <= {"FINISHED", "KILLED"}
+    # the winner went through evaluate and register, nested under the sweep
+    best = parent.data.tags["best_trial_run_id"]
+    stages = {r.data.tags.get("nmt.stage"): r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert stages["evaluate"].data.params["upstream.train_run_id"] == best
+    mv = MlflowClient().get_model_version_by_alias("nmt-de-en", "champion")
+    assert mv.tags["train_run_id"] == best
+    assert "stopped by ASHA" in out and out.count("seq2seq") >= 4
+
+
+def _wait_for(predicate, timeout, what):
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_killed_driver_resumes_without_rerunning_finished_trials(nmt_home, tiny):
+    args = [*tiny, *SWEEP, "trainer.max_epochs=4", "sweep.scheduler.type=fifo", "sweep.max_concurrent_trials=1"]
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "sweep", *args], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    try:
+        _wait_for(lambda: any(r.info.status == "FINISHED" for r in _trials(_runs())), 240, "a finished trial")
+        time.sleep(3)  # Tune saves its experiment state every 2 s in our sweeps
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        subprocess.run([os.path.join(os.path.dirname(sys.executable), "ray"), "stop", "--force"],
+                       capture_output=True)
+    before = {r.data.tags["nmt.trial_id"]: r for r in _trials(_runs())}
+    done = {t: r for t, r in before.items() if r.info.status == "FINISHED"}
+    assert done and len(done) < 4
+    assert main(["sweep", *args, "sweep.resume=true"]) == 0
+    after = {r.data.tags["nmt.trial_id"]: r for r in _trials(_runs())}
+    assert len(after) == 4 and set(before) <= set(after)
+    client = MlflowClient()
+    for t, r in done.items():  # finished trials were not run again
+        assert after[t].info.end_time == r.info.end_time
+        assert len(client.get_metric_history(r.info.run_id, "val/bleu")) == 4
+    assert {r.info.status for r in after.values()} == {"FINISHED"}
+    parents = [r for r in _runs() if r.data.tags.get("nmt.sweep") == "smoke"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+
+
+@pytest.mark.slow
+def test_trial_that_fails_once_is_retried_to_completion(nmt_home, tiny, tmp_path, monkeypatch):
+    marker = tmp_path / "failed-once"
+    monkeypatch.setenv("NMT_SWEEP_FAIL_ONCE_DIR", str(marker))
+    assert main(["sweep", *tiny, *SWEEP, "sweep.num_samples=2", "sweep.scheduler.type=fifo"]) == 0
+    assert len(list(marker.iterdir())) == 2  # each trial really failed once
+    trials = _trials(_runs())
+    assert len(trials) == 2 and {r.info.status for r in trials} == {"FINISHED"}
+    client = MlflowClient()
+    for r in trials:  # resumed from the checkpoint: epochs 1..3 reported, epoch 1 not lost
+        steps = sorted(m.step for m in client.get_metric_history(r.info.run_id, "val/bleu"))
+        assert steps[-1] == 3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_sweep_on_an_existing_cluster_by_address(nmt_home, tiny):
+    ray = os.path.join(os.path.dirname(sys.executable), "ray")
+    port = _free_port()
+    subprocess.run([ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+                    "--include-dashboard=false", "--disable-usage-stats"], check=True, capture_output=True)
+    try:
+        assert main(["sweep", *tiny, *SWEEP, "sweep.num_samples=2", f"sweep.ray_address=127.0.0.1:{port}"]) == 0
+    finally:
+        subprocess.run([ray, "stop", "--force"], capture_output=True)
+    trials = _trials(_runs())
+    assert len(trials) == 2 and all("val/bleu" in r.data.metrics for r in trials)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("+sweep.space.model.hiden_dim={type: choice, values: [8]}", "sweep.space: unknown config key 'model.hiden_dim'"),
+    ("sweep.space.optim.lr.type=choice", "unknown config key sweep.space.optim.lr.high; valid keys: type, values"),
+    ("sweep.space.model.dropout={type: choice, values: []}", "cannot set 'sweep.space.model.dropout'"),
+    ("sweep.num_samples=-1", "sweep.num_samples must be >= 1, got -1"),
+    ("sweep.resources.gpu=0.5", "sweep.resources.gpu=0.5 but the Ray cluster has 0 GPUs"),
+])
+def test_bad_sweep_input_fails_before_any_trial(nmt_home, tiny, override, message, capsys):
+    if "gpu" in override:
+        pytest.importorskip("torch")
+        import torch
+        if torch.cuda.is_available():
+            pytest.skip("a GPU is present")
+    assert main(["sweep", *tiny, *SWEEP, override]) == 2
+    assert message in capsys.readouterr().err
+    assert _trials(_runs()) == []
+
+
+def test_space_validation_visits_every_architecture():
+    cfg = load_config(["sweep=default"])
+    space = validate_sweep(cfg, ["sweep=default"])
+    assert set(space["arch"]["values"]) == {"gru", "attention", "transformer"}
+    assert {"optim.lr", "model.dropout", "trainer.batch_tokens"} <= set(space)
+    bad = ["sweep=default", "+sweep.space.model.hidden_dim={type: choice, values: [8]}"]
+    with pytest.raises(ConfigError, match="sweep.space: unknown config key 'model.hidden_dim'"):
+        validate_sweep(load_config(bad), bad)  # the transformer has no hidden_dim
+
+
+def test_empty_choice_list_is_rejected():
+    with pytest.raises(ConfigError, match=r"sweep\.space\.model\.hidden_dim\.values: the choice list is empty"):
+        load_config(["sweep=rnn", "sweep.space.model.hidden_dim.values=[]"])

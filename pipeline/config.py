@@ -73,11 +73,12 @@ class TrainerConfig:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    splits: tuple[str, ...] = ("test_2016_flickr",)
+    splits: tuple[str, ...] = TEST_SPLITS  # those the pair lacks (cs: 2017) are skipped
     beam_size: int = 5                # 1 = greedy only
     length_penalty: float = 0.6       # GNMT alpha (Wu et al. 2016)
     max_len_ratio: float = 1.5
     num_samples: int = 20             # sample translations logged as a table
+    attention_samples: int = 3        # test sentences drawn as attention heatmaps
 
     def validate(self, prefix: str) -> None:
         bad = [s for s in self.splits if s not in TEST_SPLITS]

@@ -24,6 +24,7 @@ from components.decoding import translate_ids
 from components.metrics import corpus_scores
 from components.models.base import Seq2SeqModel
 from pipeline.config import PipelineConfig
+from pipeline.stages.analysis import log_attention_maps, log_length_analysis
 from pipeline.stages.common import Context, execute
 from pipeline.stages.train import load_trained, local_inputs
 
@@ -54,6 +55,11 @@ def decode_split(model: Seq2SeqModel, dm: TranslationDataModule, split: str, cod
     return [out[i] for i in range(len(out))]
 
 
+def _label(cfg: PipelineConfig) -> str:
+    m = cfg.model
+    return f"{m['arch']}-{m['cell']}" if "cell" in m else str(m["arch"])
+
+
 def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_run_id: str) -> EvaluateOutputs:
     e = cfg.evaluate
     params = {**flatten(to_dict(e), "evaluate."), "upstream.prepare_run_id": prepare_run_id,
@@ -62,6 +68,7 @@ def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_r
     def body(run_id: str) -> None:
         data_dir, codec = local_inputs(prepare_run_id)
         model, _ = load_trained(train_run_id)
+        mlflow.set_tag("arch", _label(cfg))
         dm = TranslationDataModule(data_dir, max_tokens=cfg.trainer.batch_tokens)
         dm.setup()
         available = set(load_from_disk(str(data_dir)).keys())
@@ -70,6 +77,7 @@ def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_r
             hyp_dir = Path(tmp) / A.HYPOTHESES_DIR
             hyp_dir.mkdir()
             all_scores: dict[str, float] = {}
+            first = True
             for split in e.splits:
                 if split not in available:
                     mlflow.set_tag(f"skipped.{split}", "no data for this language pair")
@@ -82,10 +90,15 @@ def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_r
                     for name, s in corpus_scores(hyps, refs).items():
                         all_scores[metric_name(split, search, name)] = s.score
                         mlflow.set_tag(f"signature.{name}", s.signature)
-                    if split == e.splits[0] and search == searches(e.beam_size)[-1][0]:
+                    if first and search == searches(e.beam_size)[-1][0]:  # the best search
                         n = min(e.num_samples, len(hyps))
                         mlflow.log_table({"source": srcs[:n], "reference": refs[:n],
                                           "hypothesis": hyps[:n]}, artifact_file=A.SAMPLES_TABLE)
+                        label = _label(cfg)
+                        log_length_analysis(srcs, hyps, refs, label, Path(tmp) / "length")
+                        log_attention_maps(model, codec, srcs[: e.attention_samples], label, Path(tmp) / "attn")
+                        mlflow.set_tag("analysis.split", f"{split}/{search}")
+                first = False
             mlflow.log_metrics(all_scores)
             (Path(tmp) / A.SCORES).write_text(json.dumps(all_scores, indent=2))
             mlflow.log_artifacts(str(hyp_dir), A.HYPOTHESES_DIR)

@@ -17,7 +17,7 @@ from pathlib import Path
 import mlflow
 import torch
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 
 from components import artifacts as A
@@ -51,11 +51,13 @@ def log_translator(train_run_id: str, prepare_run_id: str, example: list[str]) -
         artifacts = {"weights": str(weights), "model_config": str(cfg_path),
                      "src_tokenizer": str(tok_dir / A.SRC_TOKENIZER),
                      "tgt_tokenizer": str(tok_dir / A.TGT_TOKENIZER)}
-        signature = infer_signature(example, ["a translation"] * len(example), params=DEFAULT_PARAMS)
+        # the signature comes from predict's type hints (list[str] -> list[str]) and the
+        # example's params: the scoring server then hands predict the raw JSON list, so a
+        # malformed payload is a 400 with a message, never silently coerced to strings
         return mlflow.pyfunc.log_model(
             name=A.MODEL_NAME, python_model=Translator(), artifacts=artifacts,
             code_paths=[str(Path(__file__).resolve().parents[2] / "components")],
-            signature=signature, input_example=example, pip_requirements=_requirements())
+            input_example=(example, DEFAULT_PARAMS), pip_requirements=_requirements())
 
 
 def _requirements() -> list[str]:
@@ -63,6 +65,27 @@ def _requirements() -> list[str]:
     return [f"torch=={torch.__version__.split('+')[0]}", f"tokenizers=={tokenizers.__version__}",
             f"mlflow=={mlflow.__version__}", f"sacrebleu=={sacrebleu.__version__}",
             f"pytorch-lightning=={pytorch_lightning.__version__}"]
+
+
+def register_version(client: MlflowClient, name: str, train_run_id: str, prepare_run_id: str, *,
+                     evaluate_run_id: str | None = None, arch: str | None = None) -> tuple[ModelVersion, str]:
+    """Log the train (or winning trial) run's model into the active run and register it as a
+    new version of ``name``, tagged with where it came from; moves no alias.
+    Returns the version (with its tags) and the logged model's URI."""
+    info = log_translator(train_run_id, prepare_run_id, EXAMPLE)
+    mv = mlflow.register_model(info.model_uri, name)
+    bleu = client.get_run(train_run_id).data.metrics.get("best/val_bleu", float("-inf"))
+    tags = {"val_bleu": f"{bleu:.4f}", "train_run_id": train_run_id, "prepare_run_id": prepare_run_id}
+    if arch:
+        tags["arch"] = arch
+    if evaluate_run_id:
+        tags["evaluate_run_id"] = evaluate_run_id
+        for k, v in client.get_run(evaluate_run_id).data.metrics.items():
+            if k.endswith("/bleu"):
+                tags[k] = f"{v:.4f}"
+    for k, v in tags.items():
+        client.set_model_version_tag(name, mv.version, k, v)
+    return client.get_model_version(name, mv.version), info.model_uri
 
 
 def champion_bleu(client: MlflowClient, name: str, alias: str) -> float | None:
@@ -82,23 +105,15 @@ def run_register(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_r
 
     def body(run_id: str) -> None:
         client = MlflowClient()
-        info = log_translator(train_run_id, prepare_run_id, EXAMPLE)
-        mv = mlflow.register_model(info.model_uri, name)
-        train = client.get_run(train_run_id)
-        bleu = train.data.metrics.get("best/val_bleu", float("-inf"))
-        tags = {"val_bleu": f"{bleu:.4f}", "train_run_id": train_run_id, "evaluate_run_id": evaluate_run_id,
-                "arch": str(cfg.model.get("arch"))}
-        for k, v in client.get_run(evaluate_run_id).data.metrics.items():
-            if k.endswith("/bleu"):
-                tags[k] = f"{v:.4f}"
-        for k, v in tags.items():
-            client.set_model_version_tag(name, mv.version, k, v)
+        mv, model_uri = register_version(client, name, train_run_id, prepare_run_id,
+                                         evaluate_run_id=evaluate_run_id, arch=str(cfg.model.get("arch")))
+        bleu = float(mv.tags["val_bleu"])
         current = champion_bleu(client, name, alias)
         promote = current is None or bleu > current
         if promote:  # the alias move is the last step
             client.set_registered_model_alias(name, alias, mv.version)
         log.info("register: %s version %s%s", name, mv.version, f" is now @{alias}" if promote else "")
-        mlflow.log_params({"registered.version": mv.version, "registered.model_uri": info.model_uri})
+        mlflow.log_params({"registered.version": mv.version, "registered.model_uri": model_uri})
         mlflow.set_tag("champion", str(promote).lower())
 
     run = execute("register", ctx, cfg, params, body)

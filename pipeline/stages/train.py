@@ -91,8 +91,10 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
     pl.seed_everything(t.seed, workers=True)
     accelerator = accelerator or resolve_accelerator(cfg)
     model = model_from_spec(model_spec(cfg, codec))
+    scaled = t.precision == "16-mixed"  # fp16's GradScaler: clip through Lightning, unfused Adam
     module = TranslationModule(model, optim=cfg.optim, detokenize=codec.decode_tgt,
-                               val_bleu_limit=t.val_bleu_limit, max_len_ratio=cfg.evaluate.max_len_ratio)
+                               val_bleu_limit=t.val_bleu_limit, max_len_ratio=cfg.evaluate.max_len_ratio,
+                               grad_clip=None if scaled else t.grad_clip, fused_adam=not scaled)
     dm = TranslationDataModule(data_dir, max_tokens=t.batch_tokens, seed=t.seed)
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/bleu", mode="max",
                            save_top_k=1, save_last=True, enable_version_counter=False)
@@ -101,7 +103,8 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
         accelerator=accelerator, devices=t.devices, precision=t.precision,
         max_epochs=t.max_epochs, max_steps=t.max_steps,
         max_time={"minutes": t.max_minutes} if t.max_minutes else None,
-        limit_train_batches=t.limit_train_batches, gradient_clip_val=t.grad_clip or None,
+        limit_train_batches=t.limit_train_batches,
+        gradient_clip_val=(t.grad_clip or None) if scaled else None,
         log_every_n_steps=t.log_every_n_steps, logger=loggers or False,
         callbacks=[best, EarlyStopping("val/bleu", mode="max", patience=t.patience, strict=False), *(callbacks or [])],
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,

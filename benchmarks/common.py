@@ -1,0 +1,54 @@
+"""Shared by the benchmarks: real Multi30k batches without MLflow, and a timer."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from components.data.datamodule import TranslationDataModule
+from components.data.tokenizer import TextCodec
+from pipeline.config import PipelineConfig, load_config
+from pipeline.stages.prepare import build_dataset, prepare_inputs
+
+_CACHE = Path(tempfile.gettempdir()) / "nmt-bench-data"
+
+
+def real_data(overrides: list[str] = ()) -> tuple[PipelineConfig, Path, TextCodec]:
+    """Multi30k de-en prepared as the prepare stage does it (cached in /tmp)."""
+    cfg = load_config(list(overrides))
+    data_dir, splits, _ = prepare_inputs(cfg)
+    out = _CACHE / f"{cfg.data.src_lang}-{cfg.data.tgt_lang}-{cfg.data.vocab_size}"
+    if not (out / "data").exists():
+        dsd, src_tok, tgt_tok, _ = build_dataset(cfg, data_dir, splits)
+        out.mkdir(parents=True, exist_ok=True)
+        src_tok.save(str(out / "src.json"))
+        tgt_tok.save(str(out / "tgt.json"))
+        dsd.save_to_disk(str(out / "data"))
+    return cfg, out / "data", TextCodec.from_files(out / "src.json", out / "tgt.json")
+
+
+def train_batches(data_dir: Path, n: int, max_tokens: int = 4096, seed: int = 0) -> list[dict]:
+    dm = TranslationDataModule(data_dir, max_tokens=max_tokens, seed=seed)
+    dm.setup()
+    it = iter(dm.train_dataloader())
+    return [next(it) for _ in range(n)]
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def machine() -> str:
+    import platform
+
+    import torch
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, " \
+           f"{torch.get_num_threads()} threads"

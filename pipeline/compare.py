@@ -1,0 +1,228 @@
+"""``nmt compare``: one report (Markdown + self-contained HTML) over evaluate runs.
+
+Tables per test split (architecture, parameters, train time, tokens/s, BLEU, chrF, TER),
+BLEU-by-length curves of every model in one plot, BLEU against parameters and against
+training time, sample translations side by side, and attention maps side by side.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import mlflow
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from components import artifacts as A
+from components.data.multi30k import TEST_SPLITS
+from components.plots import length_plot, scatter_plot
+from components.tracking import project_home
+from pipeline.stages.analysis import ATTENTION_DIR, LENGTH_DIR, LENGTH_JSON
+from pipeline.stages.common import download
+
+REPORT_MD, REPORT_HTML = "report.md", "report.html"
+
+
+@dataclass
+class ModelRow:
+    label: str
+    arch: str
+    evaluate_run_id: str
+    train_run_id: str
+    prepare_run_id: str
+    search: str
+    params: float | None = None
+    train_time_s: float | None = None
+    tokens_per_s: float | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+    length: list[dict] = field(default_factory=list)
+    attention: Path | None = None
+    hypotheses: list[str] = field(default_factory=list)
+
+
+def select_evaluate_runs(client: MlflowClient, experiment_id: str, *, sweep_run_id: str | None = None,
+                         run_ids: list[str] | None = None) -> list[Run]:
+    """Evaluate runs by id, under a sweep parent, or every finished one in the experiment
+    (the newest per train run)."""
+    if run_ids:
+        return [client.get_run(r) for r in run_ids]
+    flt = f"tags.`{A.TAG_STAGE}` = 'evaluate' and attributes.status = 'FINISHED'"
+    if sweep_run_id:
+        flt += f" and tags.`mlflow.parentRunId` = '{sweep_run_id}'"
+    runs = client.search_runs([experiment_id], flt, order_by=["attributes.start_time DESC"], max_results=200)
+    seen, out = set(), []
+    for r in runs:
+        key = r.data.params.get("upstream.train_run_id")
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return list(reversed(out))
+
+
+def _artifact(run_id: str, path: str) -> Path | None:
+    try:
+        return download(run_id, path)
+    except Exception:  # noqa: BLE001 - an older run without this artifact
+        return None
+
+
+def collect(client: MlflowClient, run: Run, n_samples: int) -> ModelRow:
+    p, tags = run.data.params, run.data.tags
+    train_id = p["upstream.train_run_id"]
+    search = tags.get("analysis.split", "test_2016_flickr/greedy").split("/")[1]
+    row = ModelRow(label=f"{tags.get('arch', '?')} ({run.info.run_id[:6]})", arch=tags.get("arch", "?"),
+                   evaluate_run_id=run.info.run_id, train_run_id=train_id,
+                   prepare_run_id=p["upstream.prepare_run_id"], search=search, scores=dict(run.data.metrics))
+    train = client.get_run(train_id)
+    row.params = train.data.metrics.get("num_params")
+    row.train_time_s = train.data.metrics.get("train_time_s")
+    speeds = [m.value for m in client.get_metric_history(train_id, "train/tokens_per_s")]
+    row.tokens_per_s = statistics.median(speeds) if speeds else None
+    length = _artifact(run.info.run_id, f"{LENGTH_DIR}/{LENGTH_JSON}")
+    row.length = json.loads(length.read_text()) if length else []
+    row.attention = _artifact(run.info.run_id, f"{ATTENTION_DIR}/sample0.png")
+    hyp = _artifact(run.info.run_id, f"{A.HYPOTHESES_DIR}/test_2016_flickr.{search}.txt")
+    row.hypotheses = hyp.read_text().splitlines()[:n_samples] if hyp else []
+    return row
+
+
+def _fmt(v: float | None, spec: str = ".2f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def build_report(rows: list[ModelRow], out: Path, samples: list[tuple[str, str]]) -> tuple[Path, Path]:
+    """Write report.md (images beside it) and report.html (images embedded)."""
+    out.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, Path] = {}
+
+    def save(name: str, fig: plt.Figure) -> None:
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        figures[name] = out / name
+
+    save("bleu_by_length.png", length_plot(
+        {r.label: [(b["bucket"], b["bleu"]) for b in r.length] for r in rows if r.length},
+        "BLEU by source length, test_2016_flickr"))
+    key = lambda r: r.scores.get(f"test_2016_flickr/{r.search}/bleu")  # noqa: E731
+    save("bleu_vs_params.png", scatter_plot({r.label: (r.params, key(r)) for r in rows if r.params and key(r) is not None},
+                                             "parameters", "BLEU vs model size", logx=True))
+    save("bleu_vs_time.png", scatter_plot({r.label: (r.train_time_s / 60, key(r)) for r in rows
+                                           if r.train_time_s and key(r) is not None},
+                                          "training time (minutes)", "BLEU vs training time"))
+    md = ["# The journey, measured", "",
+          f"{len(rows)} models; scores are cased, detokenized sacreBLEU / chrF / TER on 0-100 "
+          "(TER: lower is better), with the search named in each row.", ""]
+    for split in TEST_SPLITS:
+        have = [r for r in rows if f"{split}/{r.search}/bleu" in r.scores]
+        if not have:
+            continue
+        md += [f"## {split}", "", "| model | arch | search | params | train time (min) | tokens/s | BLEU | chrF | TER |",
+               "|---|---|---|---|---|---|---|---|---|"]
+        for r in have:
+            s = lambda m: r.scores.get(f"{split}/{r.search}/{m}")  # noqa: E731
+            md.append(f"| {r.label} | {r.arch} | {r.search} | {_fmt(r.params and r.params / 1e6, '.1f')}M | "
+                      f"{_fmt(r.train_time_s and r.train_time_s / 60, '.1f')} | {_fmt(r.tokens_per_s, '.0f')} | "
+                      f"{_fmt(s('bleu'))} | {_fmt(s('chrf'))} | {_fmt(s('ter'))} |")
+        md.append("")
+    md += ["## BLEU by source length", "", "![BLEU by length](bleu_by_length.png)", "",
+           "## BLEU against size and training time", "", "![BLEU vs params](bleu_vs_params.png) "
+           "![BLEU vs time](bleu_vs_time.png)", "", "## Sample translations (test_2016_flickr)", ""]
+    for i, (src, ref) in enumerate(samples):
+        md += [f"**{i + 1}.** {src}", "", f"- *reference*: {ref}"]
+        md += [f"- *{r.label}*: {r.hypotheses[i] if i < len(r.hypotheses) else '-'}" for r in rows]
+        md.append("")
+    md += ["## Attention maps (first sample sentence)", ""]
+    for r in rows:
+        if r.attention:
+            name = f"attention_{r.evaluate_run_id[:8]}.png"
+            (out / name).write_bytes(r.attention.read_bytes())
+            figures[name] = out / name
+            md.append(f"![{r.label}]({name})")
+        else:
+            md.append(f"*{r.label}: no attention (the decoder sees one fixed context vector)*")
+    md_path = out / REPORT_MD
+    md_path.write_text("\n".join(md) + "\n")
+    html_path = out / REPORT_HTML
+    html_path.write_text(to_html("\n".join(md), figures))
+    return md_path, html_path
+
+
+def to_html(markdown: str, figures: dict[str, Path]) -> str:
+    """A small Markdown subset (headings, tables, images, bullets) -> one HTML page with
+    every image embedded as base64, so the file can be mailed or opened anywhere."""
+    body, table = [], []
+
+    def inline(text: str) -> str:
+        import re
+        text = html.escape(text)
+        text = re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", lambda m: _img(m.group(2), m.group(1), figures), text)
+        text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
+        return re.sub(r"\*(.+?)\*", r"<i>\1</i>", text)
+
+    def flush() -> None:
+        if table:
+            rows = [r for r in table if not set(r.replace("|", "").strip()) <= {"-"}]
+            cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
+            body.append("<table>" + "".join(
+                "<tr>" + "".join(f"<{'th' if i == 0 else 'td'}>{inline(c)}</{'th' if i == 0 else 'td'}>" for c in row)
+                + "</tr>" for i, row in enumerate(cells)) + "</table>")
+            table.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        flush()
+        if line.startswith("## "):
+            body.append(f"<h2>{inline(line[3:])}</h2>")
+        elif line.startswith("# "):
+            body.append(f"<h1>{inline(line[2:])}</h1>")
+        elif line.startswith("- "):
+            body.append(f"<div class=li>&bull; {inline(line[2:])}</div>")
+        elif line.strip():
+            body.append(f"<p>{inline(line)}</p>")
+    flush()
+    style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:3px 8px}img{max-width:100%;vertical-align:top;margin:4px}")
+    return f"<!doctype html><html><head><meta charset=utf-8><title>nmt compare</title><style>{style}</style></head>" \
+           f"<body>{''.join(body)}</body></html>"
+
+
+def _img(name: str, alt: str, figures: dict[str, Path]) -> str:
+    path = figures.get(html.unescape(name))
+    if path is None:
+        return f"[{alt}]"
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{alt}" src="data:image/png;base64,{data}">'
+
+
+def run_compare(experiment: str, *, sweep_run_id: str | None = None, run_ids: list[str] | None = None,
+                out: Path | None = None, n_samples: int = 5) -> tuple[Path, Path, str]:
+    """Build the report and log it as a ``compare`` run; returns (md, html, run id)."""
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise ValueError(f"no MLflow experiment named {experiment!r}")
+    runs = select_evaluate_runs(client, exp.experiment_id, sweep_run_id=sweep_run_id, run_ids=run_ids)
+    if not runs:
+        raise ValueError(f"no finished evaluate runs to compare in experiment {experiment!r}")
+    rows = [collect(client, r, n_samples) for r in runs]
+    from datasets import load_from_disk
+    from pipeline.stages.train import local_inputs
+    data_dir, _ = local_inputs(rows[0].prepare_run_id)
+    test = load_from_disk(str(data_dir))["test_2016_flickr"]
+    samples = list(zip(test["src"][:n_samples], test["tgt"][:n_samples]))
+    out = out or project_home() / "reports" / time.strftime("compare-%Y%m%d-%H%M%S")
+    md, page = build_report(rows, out, samples)
+    with mlflow.start_run(run_name="compare", experiment_id=exp.experiment_id,
+                          tags={A.TAG_STAGE: "compare"}) as run:
+        mlflow.log_param("evaluate_run_ids", ",".join(r.evaluate_run_id for r in rows))
+        mlflow.log_artifacts(str(out), "report")
+    return md, page, run.info.run_id

@@ -1,0 +1,87 @@
+"""evaluate's figures: attention heatmaps of sample sentences and BLEU by source length.
+
+Artifacts (under the evaluate run): ``attention/sample<i>.png`` (RNN alpha, or the
+Transformer's last-layer cross-attention, heads averaged), ``attention/sample<i>_layers.png``
+and ``attention/sample<i>_heads.png`` (Transformer: every layer, and the last layer per
+head), ``length/bleu_by_length.json`` and ``.png``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import mlflow
+import numpy as np
+
+from components.analysis import bleu_by_length
+from components.data.datamodule import source_batch
+from components.data.tokenizer import TextCodec
+from components.decoding import greedy_decode, max_target_len
+from components.models.base import Seq2SeqModel
+from components.plots import attention_heatmap, head_grid, length_plot
+
+ATTENTION_DIR = "attention"
+LENGTH_DIR = "length"
+LENGTH_JSON = "bleu_by_length.json"
+
+
+def tokens(tok, ids: list[int]) -> list[str]:
+    return [tok.id_to_token(i) or "?" for i in ids]
+
+
+def sample_attention(model: Seq2SeqModel, codec: TextCodec, sentence: str
+                     ) -> tuple[list[str], list[str], np.ndarray] | None:
+    """Greedy-decode one sentence -> (source tokens, target tokens, weights). Weights are
+    (T, S) for RNN attention, (L, nh, T, S) for the Transformer; None without attention."""
+    ids = codec.encode_src([sentence])
+    src, mask = source_batch(ids)
+    out, attn = greedy_decode(model, src, mask, max_target_len(mask))
+    if attn.shape[-1] == 0:
+        return None
+    tgt = out[0].tolist()
+    if model.eos_id in tgt:
+        tgt = tgt[: tgt.index(model.eos_id) + 1]
+    weights = attn[0][..., : len(tgt), :].float().cpu().numpy()
+    return tokens(codec.src, src[0].tolist()), tokens(codec.tgt, tgt), weights
+
+
+def log_attention_maps(model: Seq2SeqModel, codec: TextCodec, sentences: list[str], label: str, out: Path) -> int:
+    """Write and log the heatmaps of ``sentences``; returns how many were drawn."""
+    out.mkdir(parents=True, exist_ok=True)
+    drawn = 0
+    for i, sentence in enumerate(sentences):
+        found = sample_attention(model, codec, sentence)
+        if found is None:
+            return 0  # plain Seq2Seq: one fixed context vector, nothing to draw
+        src_t, tgt_t, w = found
+        if w.ndim == 2:  # RNN: alpha (T, S)
+            figs = {f"sample{i}.png": attention_heatmap(w, src_t, tgt_t, f"{label}: attention")}
+        else:  # Transformer: (L, nh, T, S)
+            L = w.shape[0]
+            layers, axes = plt.subplots(1, L, figsize=(L * (0.3 * len(src_t) + 2), 0.3 * len(tgt_t) + 2), squeeze=False)
+            for layer in range(L):
+                attention_heatmap(w[layer].mean(0), src_t, tgt_t, f"layer {layer + 1} (heads averaged)", ax=axes[0][layer])
+            figs = {f"sample{i}.png": attention_heatmap(w[-1].mean(0), src_t, tgt_t,
+                                                        f"{label}: last layer, heads averaged"),
+                    f"sample{i}_layers.png": layers,
+                    f"sample{i}_heads.png": head_grid(w[-1], src_t, tgt_t, f"{label}: last layer per head")}
+        for name, fig in figs.items():
+            fig.savefig(out / name, dpi=110)
+            plt.close(fig)
+        drawn += 1
+    mlflow.log_artifacts(str(out), ATTENTION_DIR)
+    return drawn
+
+
+def log_length_analysis(srcs: list[str], hyps: list[str], refs: list[str], label: str, out: Path) -> None:
+    scores = bleu_by_length(srcs, hyps, refs)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [{"bucket": s.bucket, "sentences": s.sentences, "bleu": s.bleu} for s in scores]
+    (out / LENGTH_JSON).write_text(json.dumps(rows, indent=2))
+    fig = length_plot({label: [(s.bucket, s.bleu) for s in scores]}, f"BLEU by source length: {label}")
+    fig.savefig(out / "bleu_by_length.png", dpi=110)
+    plt.close(fig)
+    mlflow.log_artifacts(str(out), LENGTH_DIR)
+    mlflow.log_table({k: [r[k] for r in rows] for k in rows[0]}, artifact_file=f"{LENGTH_DIR}/table.json")

@@ -1,0 +1,52 @@
+"""Every architecture through `nmt run`, then `nmt compare` over the three."""
+
+import re
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline.cli import main
+from tests.conftest import TINY
+
+pytestmark = pytest.mark.slow
+
+BASE = [o for o in TINY if not o.startswith("model")] + ["evaluate.splits=[test_2016_flickr,test_2017_flickr]"]
+ARCHS = {
+    "gru": ["model=gru", "model.emb_dim=24", "model.hidden_dim=40"],
+    "attention": ["model=attention", "model.emb_dim=24", "model.enc_hidden_dim=20", "model.dec_hidden_dim=36",
+                  "model.attn_dim=16"],
+    "transformer": ["model=transformer", "model.d_model=32", "model.num_heads=4", "model.ff_dim=48",
+                    "model.num_encoder_layers=2", "model.num_decoder_layers=2", "optim=noam", "optim.warmup_steps=10"],
+}
+
+
+def test_each_architecture_runs_end_to_end_and_compares(nmt_home, tmp_path, capsys):
+    for arch, extra in ARCHS.items():
+        assert main(["run", *BASE, *extra]) == 0, arch
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("nmt")
+    evals = client.search_runs([exp.experiment_id], "tags.`nmt.stage` = 'evaluate'")
+    assert sorted(r.data.tags["arch"] for r in evals) == ["attention", "seq2seq-gru", "transformer"]
+    for r in evals:
+        arts = {a.path for a in client.list_artifacts(r.info.run_id, "length")}
+        assert "length/bleu_by_length.png" in arts
+        attn = {a.path for a in client.list_artifacts(r.info.run_id, "attention")}
+        if r.data.tags["arch"] == "transformer":
+            assert {"attention/sample0.png", "attention/sample0_layers.png", "attention/sample0_heads.png"} <= attn
+        elif r.data.tags["arch"] == "attention":
+            assert "attention/sample0.png" in attn
+    versions = client.search_model_versions("name = 'nmt-de-en'")
+    assert len(versions) == 3
+
+    out = tmp_path / "report"
+    assert main(["compare", "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    for split in ("test_2016_flickr", "test_2017_flickr"):
+        section = md.split(f"## {split}")[1].split("##")[0]
+        assert len(re.findall(r"^\| \S+ \(", section, flags=re.M)) == 3
+    assert "test_2017_mscoco" not in md  # not evaluated: no empty table
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 5  # length, params, time + 2 attention maps
+    assert "no attention" in page
+    compare = client.search_runs([exp.experiment_id], "tags.`nmt.stage` = 'compare'")
+    assert len(compare) == 1

@@ -103,7 +103,7 @@ def stage_run(stage: str, *, experiment_id: str, params: Mapping[str, str], code
     try:
         mlflow.log_params(dict(params))
         yield run
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl-C into SystemExit
         mlflow.end_run("KILLED")
         raise
     except BaseException:

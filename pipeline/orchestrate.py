@@ -42,7 +42,7 @@ def run_pipeline(cfg: PipelineConfig, until: str = "register", parent_run_id: st
             out["evaluate"] = e = run_evaluate(cfg, ctx, p.run_id, t.run_id)
         if upto >= 3:
             out["register"] = run_register(cfg, ctx, p.run_id, t.run_id, e.run_id)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         ctx.close("KILLED")
         raise
     except BaseException:

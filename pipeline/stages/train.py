@@ -112,6 +112,8 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
     last = ckpt_dir / "last.ckpt"
     resume = resume_from or (last if last.exists() else None)
     trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
+    if trainer.interrupted:  # Lightning swallows Ctrl-C; the run must not count as finished
+        raise KeyboardInterrupt("training interrupted; rerun the same command to resume from last.ckpt")
     return trainer, module, best
 
 

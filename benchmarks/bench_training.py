@@ -21,6 +21,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 
 from benchmarks.common import machine, real_data, train_batches
 from components.data.datamodule import collate
@@ -87,7 +88,7 @@ def lightning_loop(model, cfg, batches, bf16: bool) -> float:
             times.append(time.perf_counter() - self.t)
 
     trainer.callbacks.append(Timer())
-    trainer.fit(module, train_dataloaders=[b for b in batches])
+    trainer.fit(module, train_dataloaders=DataLoader(batches, batch_size=None))
     tokens = sum(int((b["tgt_out"] != PAD_ID).sum()) for b in batches[2:])
     return tokens / sum(times[2:])
 

@@ -3,6 +3,12 @@
 Everything it needs travels inside the logged model: ``weights.pt`` (a state_dict, loaded
 with ``weights_only=True``), ``model_config.json`` and the tokenizer files; the project code
 comes through ``code_paths``. Decoding options go through predict ``params``.
+
+``predict`` is type-hinted ``list[str] -> list[str]``: MLflow then validates the input
+against the hint (a string, numbers, nulls or nested lists are rejected, not coerced to
+strings) and the scoring server passes the JSON ``inputs`` list through unchanged.
+:func:`check_input` adds the limits. Every rejection is an ``MlflowException`` with
+``INVALID_PARAMETER_VALUE``: HTTP 400 with a message from ``mlflow models serve``.
 """
 
 from __future__ import annotations
@@ -36,8 +42,11 @@ def model_from_spec(spec: dict[str, Any]) -> Seq2SeqModel:
 
 def check_input(texts: Any) -> list[str]:
     """Reject what is not a non-empty list of reasonable strings, with a message (HTTP 400)."""
-    if hasattr(texts, "iloc"):  # a DataFrame from the REST layer: one column of strings
-        texts = texts.iloc[:, 0].tolist()
+    if hasattr(texts, "iloc"):  # pandas (models logged before the type hints): one column of strings
+        if texts.ndim == 2 and texts.shape[1] != 1:
+            raise MlflowException(f"inputs must be one column of strings, got {texts.shape[1]} columns",
+                                  INVALID_PARAMETER_VALUE)
+        texts = (texts.iloc[:, 0] if texts.ndim == 2 else texts).tolist()
     if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
         raise MlflowException(f"inputs must be a list of strings, got {type(texts).__name__}",
                               INVALID_PARAMETER_VALUE)
@@ -79,7 +88,7 @@ class Translator(mlflow.pyfunc.PythonModel):
                 out[i] = h
         return out
 
-    def predict(self, context, model_input, params=None):  # no type hints: the logged signature carries params
+    def predict(self, context: Any, model_input: list[str], params: dict[str, Any] | None = None) -> list[str]:
         texts = check_input(model_input)
         p = {**DEFAULT_PARAMS, **(params or {})}
         if int(p["beam_size"]) < 1:

@@ -2,6 +2,8 @@
 
     nmt prepare|train|evaluate|register|run [hydra overrides...]
     nmt translate [--model URI] [--file F] [--beam N]
+    nmt promote [--version N | --run ID | --sweep-run ID] [--split S] [--limit N] [--force] ...
+    nmt rollback
 
 Every stage command runs the stages before it too, reusing finished identical runs.
 """
@@ -12,6 +14,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 
 from components.config import ConfigError
@@ -81,6 +84,60 @@ def cmd_sweep(overrides: list[str]) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    import mlflow
+
+    from components.tracking import resolve_tracking_uri
+    from pipeline.compare import run_compare
+    mlflow.set_tracking_uri(resolve_tracking_uri(args.tracking_uri))
+    md, page, run_id = run_compare(args.experiment, sweep_run_id=args.sweep_run, run_ids=args.runs or None,
+                                   out=args.out)
+    print(f"report: {md}\n        {page}\nlogged to compare run {run_id}")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from pipeline.promote import Gate, describe, run_promote
+
+    gate = Gate(split=args.split, beam_size=args.beam, limit=args.limit, n_resamples=args.resamples,
+                seed=args.seed, p_threshold=args.p_threshold, force=args.force)
+    out = run_promote(args.model_name, version=args.version, run_id=args.run, sweep_run_id=args.sweep_run,
+                      experiment=args.experiment, gate=gate, tracking_uri=args.tracking_uri)
+    print(describe(out, gate))
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from pipeline.promote import run_rollback
+
+    out = run_rollback(args.model_name, experiment=args.experiment, tracking_uri=args.tracking_uri)
+    print(f"rolled back {out.model_name}: @champion is version {out.to_version} again"
+          + (f", version {out.from_version} is @challenger" if out.from_version else "")
+          + f"   (rollback run {out.run_id})")
+    return 0
+
+
+def _add_promote_parsers(sub) -> None:
+    pp = sub.add_parser("promote", help="move @champion to a better model, through a significance gate")
+    which = pp.add_mutually_exclusive_group()
+    which.add_argument("--version", help="this registered version (default: the best run by best/val_bleu)")
+    which.add_argument("--run", help="this train or sweep trial run (registered if it is not yet)")
+    which.add_argument("--sweep-run", help="the best trial run under this sweep parent run")
+    pp.add_argument("--experiment", default="nmt", help="where to look for runs and log the promotion (default nmt)")
+    pp.add_argument("--split", default="test_2016_flickr", help="test split both models translate")
+    pp.add_argument("--limit", type=int, default=None, help="only the first N sentences of the split")
+    pp.add_argument("--beam", type=int, default=5, help="beam size for both models (1 = greedy)")
+    pp.add_argument("--resamples", type=int, default=1000, help="paired bootstrap resamples (sacreBLEU default 1000)")
+    pp.add_argument("--seed", type=int, default=12345, help="bootstrap seed (as SACREBLEU_SEED; default 12345)")
+    pp.add_argument("--p-threshold", type=float, default=0.05, help="promote only when p < this (default 0.05)")
+    pp.add_argument("--force", action="store_true", help="promote even when the gate says no")
+    rp = sub.add_parser("rollback", help="move @champion back to @previous (the rolled-back one: @challenger)")
+    rp.add_argument("--experiment", default="nmt", help="where to log the rollback run (default nmt)")
+    for sp in (pp, rp):
+        sp.add_argument("--model-name", default="nmt-de-en", help="registered model (default nmt-de-en)")
+        sp.add_argument("--tracking-uri", default=None, help="default $MLFLOW_TRACKING_URI or the checkout's store")
+
+
 def cmd_translate(args: argparse.Namespace) -> int:
     import mlflow
 
@@ -110,11 +167,18 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=attention trainer.max_epochs=3")
     sw = sub.add_parser("sweep", help="hyperparameter sweep on Ray Tune (conf/sweep/<name>.yaml)")
     sw.add_argument("overrides", nargs="*", help="e.g. sweep=rnn sweep.num_samples=8 sweep.resume=true")
+    cp = sub.add_parser("compare", help="one report (Markdown + HTML) comparing evaluated models")
+    cp.add_argument("--experiment", default="nmt", help="MLflow experiment (default nmt)")
+    cp.add_argument("--sweep-run", default=None, help="only the evaluate runs under this sweep parent run")
+    cp.add_argument("--runs", nargs="*", default=None, help="these evaluate run ids")
+    cp.add_argument("--out", type=Path, default=None, help="output folder (default <home>/reports/compare-<time>)")
+    cp.add_argument("--tracking-uri", default=None, help="default $MLFLOW_TRACKING_URI or the checkout's store")
     tp = sub.add_parser("translate", help="translate sentences from a file or stdin with a registered model")
     tp.add_argument("--model", default="models:/nmt-de-en@champion", help="model URI")
     tp.add_argument("--file", help="input file, one sentence per line (default stdin)")
     tp.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy)")
     tp.add_argument("--tracking-uri", default=None, help="default $MLFLOW_TRACKING_URI or the checkout's store")
+    _add_promote_parsers(sub)
     return p
 
 
@@ -127,11 +191,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_stage(args.command, args.overrides)
         if args.command == "sweep":
             return cmd_sweep(args.overrides)
+        if args.command == "compare":
+            return cmd_compare(args)
         if args.command == "translate":
             return cmd_translate(args)
+        if args.command == "promote":
+            return cmd_promote(args)
+        if args.command == "rollback":
+            return cmd_rollback(args)
     except (ConfigError, DataError) as err:
         print(f"nmt: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:
+        print(f"nmt: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
+        return 130
     return 1
 
 

@@ -110,7 +110,10 @@ def run_register(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_r
         bleu = float(mv.tags["val_bleu"])
         current = champion_bleu(client, name, alias)
         promote = current is None or bleu > current
-        if promote:  # the alias move is the last step
+        if promote:  # the alias move is the last step; the outgoing one stays @previous
+            if current is not None and alias == "champion":
+                old = client.get_model_version_by_alias(name, alias).version
+                client.set_registered_model_alias(name, "previous", old)
             client.set_registered_model_alias(name, alias, mv.version)
         log.info("register: %s version %s%s", name, mv.version, f" is now @{alias}" if promote else "")
         mlflow.log_params({"registered.version": mv.version, "registered.model_uri": model_uri})

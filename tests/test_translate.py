@@ -1,0 +1,77 @@
+"""``nmt translate``: lines in (stdin or a file), one translation per line out, with the
+registry's champion by default. The store holds one tiny model (a single optimizer step)."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+import torch
+
+from pipeline.cli import main
+
+pytestmark = pytest.mark.slow
+
+NMT = Path(sys.executable).parent / "nmt"
+TINY_RUN = [
+    "data.train_limit=200", "data.val_limit=20", "data.test_limit=10", "data.vocab_size=300",
+    "model=gru", "model.emb_dim=24", "model.hidden_dim=40", "model.dropout=0.0",
+    "trainer.max_epochs=1", "trainer.max_steps=1", "trainer.max_minutes=null", "trainer.num_threads=1",
+    "trainer.precision=32", "evaluate.beam_size=1", "evaluate.num_samples=2", "evaluate.attention_samples=0",
+    "demo_sentences=0",
+]
+LINES = ["Ein Hund läuft im Park.", "Zwei Männer spielen Fußball.", "", "Eine Frau liest ein Buch.",
+         "Kinder spielen im Schnee."]
+
+
+@pytest.fixture(scope="module")
+def store_uri(tmp_path_factory, multi30k_dir):
+    """A store whose nmt-de-en@champion is one tiny model."""
+    home = tmp_path_factory.mktemp("translate") / "home"
+    home.mkdir()
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    threads = torch.get_num_threads()
+    with pytest.MonkeyPatch.context() as mp:
+        for var, value in {"NMT_HOME": str(home), "MULTI30K_DIR": str(multi30k_dir), "MLFLOW_TRACKING_URI": uri,
+                           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}.items():
+            mp.setenv(var, value)
+        for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID"):
+            mp.delenv(var, raising=False)
+        assert main(["run", *TINY_RUN]) == 0
+        while mlflow.active_run():
+            mlflow.end_run("FAILED")
+    torch.set_num_threads(threads)
+    return uri
+
+
+def test_stdin_five_lines_in_five_lines_out(store_uri, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store_uri)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("".join(line + "\n" for line in LINES)))
+    capsys.readouterr()
+    assert main(["translate", "--beam", "1"]) == 0
+    out = capsys.readouterr().out.split("\n")
+    assert out[-1] == "" and len(out[:-1]) == 5
+    assert out[2] == ""  # an empty line stays an empty line, in place
+
+
+def test_file_and_explicit_version(store_uri, tmp_path, capsys):
+    src = tmp_path / "in.de"
+    src.write_text("\n".join(LINES[:2]) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["translate", "--file", str(src), "--model", "models:/nmt-de-en/1", "--beam", "2",
+                 "--tracking-uri", store_uri]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_nmt_command_reads_stdin(store_uri):
+    """The installed ``nmt`` script, as a user runs it."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store_uri, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    proc = subprocess.run([str(NMT), "translate", "--beam", "1"], input="".join(line + "\n" for line in LINES),
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(proc.stdout.split("\n")[:-1]) == 5

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 from collections.abc import Sequence
@@ -30,6 +31,16 @@ def _adopt_mlflow_run_env() -> str | None:
     (left to ``mlflow run`` to end), and is removed so our own start_run calls aren't hijacked."""
     os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
     return os.environ.pop("MLFLOW_RUN_ID", None)
+
+
+def expand_overrides(args: list[str]) -> list[str]:
+    """`mlflow run -P overrides="a=1 b=2"` arrives as one argument: split such an argument
+    when every piece is itself an override (``evaluate.splits=[a, b]`` stays whole)."""
+    out: list[str] = []
+    for arg in args:
+        parts = shlex.split(arg) if " " in arg else [arg]
+        out += parts if all("=" in p or p.startswith("~") for p in parts) else [arg]
+    return out
 
 
 def cmd_stage(command: str, overrides: list[str]) -> int:
@@ -188,9 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command in STAGE_COMMANDS:
-            return cmd_stage(args.command, args.overrides)
+            return cmd_stage(args.command, expand_overrides(args.overrides))
         if args.command == "sweep":
-            return cmd_sweep(args.overrides)
+            return cmd_sweep(expand_overrides(args.overrides))
         if args.command == "compare":
             return cmd_compare(args)
         if args.command == "translate":

@@ -69,3 +69,10 @@ def test_unknown_language_lists_valid_codes():
     from components.data.multi30k import DataError
     with pytest.raises(DataError, match=r"data\.tgt_lang: unknown language code 'xx'; valid: en, de, fr, cs"):
         load_config(["data.tgt_lang=xx"])
+
+
+def test_mlflow_run_overrides_string_is_split_into_overrides():
+    from pipeline.cli import expand_overrides
+    assert expand_overrides(["model=gru", "data.train_limit=200 trainer.max_epochs=1"]) == \
+        ["model=gru", "data.train_limit=200", "trainer.max_epochs=1"]
+    assert expand_overrides(["evaluate.splits=[a, b]"]) == ["evaluate.splits=[a, b]"]

@@ -9,6 +9,7 @@ import time
 
 import pytest
 from mlflow.tracking import MlflowClient
+from ray.tune import Tuner
 
 from components.config import ConfigError
 from pipeline.cli import main
@@ -68,6 +69,7 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(nmt_home, tiny)
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     try:
         _wait_for(lambda: any(r.info.status == "FINISHED" for r in _trials(_runs())), 240, "a finished trial")
+        _wait_for(lambda: Tuner.can_restore(str(nmt_home / ".nmt" / "ray" / "smoke")), 60, "Tune's saved state")
         time.sleep(3)  # Tune saves its experiment state every 2 s in our sweeps
     finally:
         os.killpg(proc.pid, signal.SIGKILL)

@@ -22,6 +22,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from components.data.datamodule import source_batch
+from components.data.multi30k import normalize
 from components.data.tokenizer import TextCodec
 from components.decoding import translate_ids
 from components.models.base import Seq2SeqModel
@@ -75,7 +76,6 @@ class Translator(mlflow.pyfunc.PythonModel):
         self.codec = TextCodec.from_files(a["src_tokenizer"], a["tgt_tokenizer"])
 
     def translate(self, texts: list[str], beam_size: int, max_len_ratio: float, length_penalty: float) -> list[str]:
-        from components.data.multi30k import normalize
         out: list[str] = [""] * len(texts)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths per batch
         for start in range(0, len(order), BATCH_SIZE):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 import json
 import statistics
 import time
@@ -138,15 +139,17 @@ def build_report(rows: list[ModelRow], out: Path, samples: list[tuple[str, str]]
         md += [f"**{i + 1}.** {src}", "", f"- *reference*: {ref}"]
         md += [f"- *{r.label}*: {r.hypotheses[i] if i < len(r.hypotheses) else '-'}" for r in rows]
         md.append("")
-    md += ["## Attention maps (first sample sentence)", ""]
+    md += ["## Attention maps (first sample sentence, greedy)", ""]
+    maps = []
     for r in rows:
         if r.attention:
             name = f"attention_{r.evaluate_run_id[:8]}.png"
             (out / name).write_bytes(r.attention.read_bytes())
             figures[name] = out / name
-            md.append(f"![{r.label}]({name})")
+            maps.append(f"![{r.label}]({name})")
         else:
-            md.append(f"*{r.label}: no attention (the decoder sees one fixed context vector)*")
+            md += [f"*{r.label}: no attention (the decoder sees one fixed context vector)*", ""]
+    md.append(" ".join(maps))  # one row: side by side
     md_path = out / REPORT_MD
     md_path.write_text("\n".join(md) + "\n")
     html_path = out / REPORT_HTML
@@ -160,7 +163,6 @@ def to_html(markdown: str, figures: dict[str, Path]) -> str:
     body, table = [], []
 
     def inline(text: str) -> str:
-        import re
         text = html.escape(text)
         text = re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", lambda m: _img(m.group(2), m.group(1), figures), text)
         text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
@@ -187,10 +189,12 @@ def to_html(markdown: str, figures: dict[str, Path]) -> str:
         elif line.startswith("- "):
             body.append(f"<div class=li>&bull; {inline(line[2:])}</div>")
         elif line.strip():
-            body.append(f"<p>{inline(line)}</p>")
+            images_only = not re.sub(r"!\[[^\]]*\]\([^)]+\)", "", line).strip()
+            body.append(f"<p{' class=row' if images_only else ''}>{inline(line)}</p>")
     flush()
     style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:3px 8px}img{max-width:100%;vertical-align:top;margin:4px}")
+             "td,th{border:1px solid #ccc;padding:3px 8px}img{max-width:100%;vertical-align:top;margin:4px}"
+             ".row{display:flex;gap:8px;align-items:flex-start}.row img{flex:1;min-width:0;max-width:60%}")
     return f"<!doctype html><html><head><meta charset=utf-8><title>nmt compare</title><style>{style}</style></head>" \
            f"<body>{''.join(body)}</body></html>"
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-import torch
 from datasets import load_from_disk
 
 from components import artifacts as A
@@ -72,7 +71,6 @@ def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_r
         dm = TranslationDataModule(data_dir, max_tokens=cfg.trainer.batch_tokens)
         dm.setup()
         available = set(load_from_disk(str(data_dir)).keys())
-        torch.set_grad_enabled(False)
         with tempfile.TemporaryDirectory() as tmp:
             hyp_dir = Path(tmp) / A.HYPOTHESES_DIR
             hyp_dir.mkdir()
@@ -103,7 +101,6 @@ def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_r
             (Path(tmp) / A.SCORES).write_text(json.dumps(all_scores, indent=2))
             mlflow.log_artifacts(str(hyp_dir), A.HYPOTHESES_DIR)
             mlflow.log_artifact(str(Path(tmp) / A.SCORES))
-        torch.set_grad_enabled(True)
 
     run = execute("evaluate", ctx, cfg, params, body)
     return EvaluateOutputs(run.info.run_id, dict(run.data.metrics))

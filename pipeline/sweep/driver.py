@@ -6,6 +6,7 @@ evaluate and register stage runs, and tags naming the winning trial.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -21,6 +22,7 @@ from ray import tune
 
 from components import artifacts as A
 from components.config import ConfigError, flatten, to_dict
+from components.data.tokenizer import TextCodec
 from components.tracking import project_home
 from pipeline.config import PipelineConfig, load_config
 from pipeline.stages.common import Context
@@ -216,8 +218,6 @@ def _summarise(cfg: PipelineConfig, results: Any, ctx: Context, parent: str
 
 def _log_trial_model(cfg: PipelineConfig, best: dict[str, Any], data_dir: Path) -> None:
     """Give the winning trial's run what evaluate/register read from a train run."""
-    import json
-    from components.data.tokenizer import TextCodec
     client = MlflowClient()
     tok = data_dir.parent / A.TOKENIZER_DIR
     codec = TextCodec.from_files(tok / A.SRC_TOKENIZER, tok / A.TGT_TOKENIZER)

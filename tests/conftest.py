@@ -3,11 +3,14 @@ MLflow store, and one shrunken config that tests copy and extend."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,22 +33,46 @@ def multi30k_dir() -> Path:
     return path
 
 
+def _use_home(mp: pytest.MonkeyPatch, home: Path, multi30k_dir: Path) -> str:
+    """Point the project (env and MLflow's in-process URI) at ``home``; returns the store URI."""
+    home.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    for var, value in {"NMT_HOME": str(home), "MULTI30K_DIR": str(multi30k_dir), "MLFLOW_TRACKING_URI": uri,
+                       "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}.items():
+        mp.setenv(var, value)
+    for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "SACREBLEU_SEED"):
+        mp.delenv(var, raising=False)
+    mlflow.set_tracking_uri(uri)  # MLflow keeps the last URI set in-process: never a stale store
+    return uri
+
+
+def _end_active_runs() -> None:
+    while mlflow.active_run():
+        mlflow.end_run("FAILED")
+
+
 @pytest.fixture
 def nmt_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, multi30k_dir: Path) -> Path:
     """A fresh project home: store, artifacts and caches under tmp_path."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("NMT_HOME", str(home))
-    monkeypatch.setenv("MULTI30K_DIR", str(multi30k_dir))
-    uri = f"sqlite:///{home / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)  # MLflow keeps the last URI set in-process: never a stale store
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID"):
-        monkeypatch.delenv(var, raising=False)
-    yield home
-    while mlflow.active_run():
-        mlflow.end_run("FAILED")
+    _use_home(monkeypatch, tmp_path / "home", multi30k_dir)
+    yield tmp_path / "home"
+    _end_active_runs()
+
+
+@contextlib.contextmanager
+def module_home(tmp_path_factory: pytest.TempPathFactory, multi30k_dir: Path, name: str
+                ) -> Iterator[tuple[Path, str]]:
+    """A project home shared by one test module (build a store once, test it many times);
+    the environment and torch's thread count are restored on exit."""
+    home = tmp_path_factory.mktemp(name) / "home"
+    threads = torch.get_num_threads()
+    with pytest.MonkeyPatch.context() as mp:
+        uri = _use_home(mp, home, multi30k_dir)
+        try:
+            yield home, uri
+        finally:
+            _end_active_runs()
+    torch.set_num_threads(threads)  # fit() may have set fewer threads for the whole process
 
 
 @pytest.fixture

@@ -73,3 +73,12 @@ def test_collate_adds_bos_eos_and_masks_padding():
     assert b["src_mask"].tolist() == [[True, True, True], [True, True, False]]
     assert b["tgt_in"].tolist() == [[BOS_ID, 7, PAD_ID, PAD_ID], [BOS_ID, 7, 8, 9]]
     assert b["tgt_out"].tolist() == [[7, EOS_ID, PAD_ID, PAD_ID], [7, 8, 9, EOS_ID]]
+
+
+def test_sampler_shards_batches_evenly_and_disjointly_across_ranks():
+    from components.data.datamodule import TokenBudgetSampler
+    src = [3, 9, 4, 12, 5, 7, 2, 8, 6, 6, 4]
+    shards = [list(TokenBudgetSampler(src, src, 16, shuffle=True, seed=3, rank=r, world=2)) for r in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == len(TokenBudgetSampler(src, src, 16, True, 3, rank=1, world=2))
+    seen = [i for shard in shards for batch in shard for i in batch]
+    assert len(seen) == len(set(seen))  # no sentence on both ranks

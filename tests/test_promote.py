@@ -15,15 +15,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow
 import pytest
-import torch
 from mlflow.tracking import MlflowClient
 
 from components.config import ConfigError
 from components.significance import paired_bootstrap
 from pipeline import promote as P
 from pipeline.cli import main
+from tests.conftest import module_home
 
 NAME = "nmt-de-en"
 BASE = [
@@ -54,25 +53,13 @@ def _train_run_ids(client: MlflowClient) -> set[str]:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory, multi30k_dir):
-    home = tmp_path_factory.mktemp("promote") / "home"
-    home.mkdir()
-    uri = f"sqlite:///{home / 'mlflow.db'}"
-    threads = torch.get_num_threads()
-    with pytest.MonkeyPatch.context() as mp:
-        for var, value in {"NMT_HOME": str(home), "MULTI30K_DIR": str(multi30k_dir), "MLFLOW_TRACKING_URI": uri,
-                           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}.items():
-            mp.setenv(var, value)
-        for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "SACREBLEU_SEED"):
-            mp.delenv(var, raising=False)
+    with module_home(tmp_path_factory, multi30k_dir, "promote") as (home, uri):
         assert main(["run", *BASE, *WORSE]) == 0
         client = MlflowClient()
         (worse,) = _train_run_ids(client)
         assert main(["train", *BASE, *BETTER]) == 0
         (better,) = _train_run_ids(client) - {worse}
         yield Store(home, uri, worse, better)
-        while mlflow.active_run():
-            mlflow.end_run("FAILED")
-    torch.set_num_threads(threads)  # fit() set one thread for the whole process
 
 
 def _aliases(client: MlflowClient) -> dict[str, str]:

@@ -18,12 +18,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import mlflow
 import pytest
-import torch
 
 from components.translator import MAX_CHARS, MAX_SENTENCES
 from pipeline.cli import main
+from tests.conftest import module_home
 
 pytestmark = pytest.mark.slow
 
@@ -41,20 +40,8 @@ START_TIMEOUT_S = 120
 @pytest.fixture(scope="module")
 def store_uri(tmp_path_factory, multi30k_dir):
     """A store whose nmt-de-en@champion is one tiny model."""
-    home = tmp_path_factory.mktemp("serve") / "home"
-    home.mkdir()
-    uri = f"sqlite:///{home / 'mlflow.db'}"
-    threads = torch.get_num_threads()
-    with pytest.MonkeyPatch.context() as mp:
-        for var, value in {"NMT_HOME": str(home), "MULTI30K_DIR": str(multi30k_dir), "MLFLOW_TRACKING_URI": uri,
-                           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}.items():
-            mp.setenv(var, value)
-        for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID"):
-            mp.delenv(var, raising=False)
+    with module_home(tmp_path_factory, multi30k_dir, "serve") as (_, uri):
         assert main(["run", *TINY_RUN]) == 0
-        while mlflow.active_run():
-            mlflow.end_run("FAILED")
-    torch.set_num_threads(threads)
     return uri
 
 

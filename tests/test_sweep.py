@@ -156,3 +156,19 @@ def test_space_validation_visits_every_architecture():
 def test_empty_choice_list_is_rejected():
     with pytest.raises(ConfigError, match=r"sweep\.space\.model\.hidden_dim\.values: the choice list is empty"):
         load_config(["sweep=rnn", "sweep.space.model.hidden_dim.values=[]"])
+
+
+@pytest.mark.slow
+def test_trial_with_two_devices_trains_through_ray_train_ddp(nmt_home, tiny):
+    """trainer.devices=2: each trial is a TorchTrainer of 2 DDP workers (gloo on CPU),
+    half a CPU each so that both fit beside the trial's coordinator on 2 cores."""
+    args = [*tiny, *SWEEP, "sweep.num_samples=1", "sweep.scheduler.type=fifo", "trainer.devices=2",
+            "sweep.resources.cpu=0.5",
+            "trainer.precision=32", "trainer.max_epochs=2"]
+    assert main(["sweep", *args]) == 0
+    (trial,) = _trials(_runs())
+    assert trial.info.status == "FINISHED"
+    steps = sorted(m.step for m in MlflowClient().get_metric_history(trial.info.run_id, "val/bleu"))
+    assert steps == [1, 2]
+    parent = next(r for r in _runs() if r.data.tags.get("nmt.sweep") == "smoke")
+    assert parent.data.tags["best_trial_run_id"] == trial.info.run_id  # its checkpoint was evaluated

@@ -9,11 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import mlflow
 import pytest
-import torch
 
 from pipeline.cli import main
+from tests.conftest import module_home
 
 pytestmark = pytest.mark.slow
 
@@ -32,20 +31,8 @@ LINES = ["Ein Hund läuft im Park.", "Zwei Männer spielen Fußball.", "", "Eine
 @pytest.fixture(scope="module")
 def store_uri(tmp_path_factory, multi30k_dir):
     """A store whose nmt-de-en@champion is one tiny model."""
-    home = tmp_path_factory.mktemp("translate") / "home"
-    home.mkdir()
-    uri = f"sqlite:///{home / 'mlflow.db'}"
-    threads = torch.get_num_threads()
-    with pytest.MonkeyPatch.context() as mp:
-        for var, value in {"NMT_HOME": str(home), "MULTI30K_DIR": str(multi30k_dir), "MLFLOW_TRACKING_URI": uri,
-                           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}.items():
-            mp.setenv(var, value)
-        for var in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID"):
-            mp.delenv(var, raising=False)
+    with module_home(tmp_path_factory, multi30k_dir, "translate") as (_, uri):
         assert main(["run", *TINY_RUN]) == 0
-        while mlflow.active_run():
-            mlflow.end_run("FAILED")
-    torch.set_num_threads(threads)
     return uri
 
 

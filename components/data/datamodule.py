@@ -45,11 +45,15 @@ def token_budget_batches(src_lens: list[int], tgt_lens: list[int], max_tokens: i
 
 
 class TokenBudgetSampler(Sampler[list[int]]):
+    """Token-budget batches, reshuffled each epoch; with ``world > 1`` (DDP) rank ``rank``
+    takes every ``world``-th batch, all ranks the same number of them."""
+
     def __init__(self, src_lens: list[int], tgt_lens: list[int], max_tokens: int,
-                 shuffle: bool, seed: int = 0):
+                 shuffle: bool, seed: int = 0, rank: int = 0, world: int = 1):
         self.src_lens, self.tgt_lens = src_lens, tgt_lens
         self.max_tokens, self.shuffle, self.seed, self.epoch = max_tokens, shuffle, seed, 0
-        self._len = len(token_budget_batches(src_lens, tgt_lens, max_tokens, shuffle=False, seed=0))
+        self.rank, self.world = rank, world
+        self._len = len(token_budget_batches(src_lens, tgt_lens, max_tokens, shuffle=False, seed=0)) // world
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -58,7 +62,7 @@ class TokenBudgetSampler(Sampler[list[int]]):
         batches = token_budget_batches(self.src_lens, self.tgt_lens, self.max_tokens,
                                        shuffle=self.shuffle, seed=self.seed + self.epoch)
         self.epoch += 1
-        return iter(batches)
+        return iter(batches[self.rank::self.world][: self._len])
 
     def __len__(self) -> int:
         return self._len
@@ -108,8 +112,10 @@ class TranslationDataModule(pl.LightningDataModule):
     def _loader(self, split: str, shuffle: bool, max_tokens: int) -> DataLoader:
         assert self.ds is not None, "call setup() first"
         d = self.ds[split]
+        trainer = self.trainer  # None outside a Trainer
+        shard = (trainer.global_rank, trainer.world_size) if trainer is not None and split == "train" else (0, 1)
         sampler = TokenBudgetSampler([n + 1 for n in d["src_len"]], [n + 1 for n in d["tgt_len"]],
-                                     max_tokens, shuffle=shuffle, seed=self.seed)
+                                     max_tokens, shuffle=shuffle, seed=self.seed, rank=shard[0], world=shard[1])
         return DataLoader(d.with_format(None, columns=["idx", "src_ids", "tgt_ids", "tgt"]),
                           batch_sampler=sampler, collate_fn=collate,
                           num_workers=self.num_workers)

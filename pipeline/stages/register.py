@@ -21,7 +21,6 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 
 from components import artifacts as A
-from components.tracking import project_home
 from components.translator import DEFAULT_PARAMS, Translator
 from pipeline.config import PipelineConfig
 from pipeline.stages.common import Context, download, execute

@@ -82,9 +82,11 @@ def resolve_accelerator(cfg: PipelineConfig) -> str:
 
 def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_dir: Path,
         codec: TextCodec, ckpt_dir: Path, callbacks: list | None = None, resume_from: Path | None = None,
-        accelerator: str | None = None) -> tuple[pl.Trainer, TranslationModule, ModelCheckpoint]:
+        accelerator: str | None = None, ray_ddp: bool = False
+        ) -> tuple[pl.Trainer, TranslationModule, ModelCheckpoint]:
     """The one training loop (the train stage and every sweep trial call it). Resumes from
-    ``resume_from``, else from ``ckpt_dir/last.ckpt`` when an interrupted run left one."""
+    ``resume_from``, else from ``ckpt_dir/last.ckpt`` when an interrupted run left one.
+    ``ray_ddp``: this process is one worker of a Ray Train ``TorchTrainer`` (DDP)."""
     t = cfg.trainer
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
@@ -99,8 +101,13 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/bleu", mode="max",
                            save_top_k=1, save_last=True, enable_version_counter=False)
     loggers = [MLFlowLogger(tracking_uri=tracking_uri, run_id=run_id)] if run_id else []
+    distributed: dict = {}
+    if ray_ddp:  # Ray places the workers; our sampler shards training batches by rank
+        from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment
+        distributed = {"strategy": RayDDPStrategy(), "plugins": [RayLightningEnvironment()],
+                       "use_distributed_sampler": False}
     trainer = pl.Trainer(
-        accelerator=accelerator, devices=t.devices, precision=t.precision,
+        accelerator=accelerator, devices="auto" if ray_ddp else t.devices, precision=t.precision, **distributed,
         max_epochs=t.max_epochs, max_steps=t.max_steps,
         max_time={"minutes": t.max_minutes} if t.max_minutes else None,
         limit_train_batches=t.limit_train_batches,
@@ -109,6 +116,9 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
         callbacks=[best, EarlyStopping("val/bleu", mode="max", patience=t.patience, strict=False), *(callbacks or [])],
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
         default_root_dir=str(ckpt_dir))
+    if ray_ddp:
+        from ray.train.lightning import prepare_trainer
+        trainer = prepare_trainer(trainer)
     last = ckpt_dir / "last.ckpt"
     resume = resume_from or (last if last.exists() else None)
     trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)

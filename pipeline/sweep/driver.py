@@ -37,6 +37,7 @@ from pipeline.sweep.trainable import CHECKPOINT_FILE, TUNE_METRICS, train_trial
 log = logging.getLogger("nmt")
 TUNE_METRIC = next(k for k, v in TUNE_METRICS.items() if v == "val/bleu")
 TAG_SWEEP_DIR = "nmt.sweep_dir"
+COORDINATOR_CPU = 0.01  # a DDP trial's own process, beside its workers
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,6 @@ def validate_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> dict[str, 
             load_config([*base_overrides, *to_overrides(sample)])
         except ConfigError as err:
             raise ConfigError(f"sweep.space: {err}") from None
-    if cfg.trainer.devices > 1:
-        raise ConfigError("trainer.devices > 1 inside a sweep trial is not supported yet; use devices=1 "
-                          "and resources.gpu to pack trials")
     return space
 
 
@@ -82,13 +80,23 @@ def _init_ray(cfg: PipelineConfig) -> None:
         ray.init(address=cfg.sweep.ray_address, **kw)
     else:
         ray.init(num_cpus=os.cpu_count(), **kw)
-    res = cfg.sweep.resources
+    res, n = cfg.sweep.resources, max(1, cfg.trainer.devices)  # per trial: n workers' worth
     have = ray.cluster_resources()
-    if res.gpu > 0 and have.get("GPU", 0) < res.gpu:
-        raise ConfigError(f"sweep.resources.gpu={res.gpu} but the Ray cluster has {have.get('GPU', 0):g} GPUs; "
-                          "use gpu: 0 here")
-    if have.get("CPU", 0) < res.cpu:
-        raise ConfigError(f"sweep.resources.cpu={res.cpu} but the Ray cluster has {have.get('CPU', 0):g} CPUs")
+    if res.gpu > 0 and have.get("GPU", 0) < res.gpu * n:
+        raise ConfigError(f"sweep.resources.gpu={res.gpu} (x trainer.devices={n}) but the Ray cluster has "
+                          f"{have.get('GPU', 0):g} GPUs; use gpu: 0 here")
+    if have.get("CPU", 0) < res.cpu * n + (COORDINATOR_CPU if n > 1 else 0):
+        raise ConfigError(f"sweep.resources.cpu={res.cpu} (x trainer.devices={n}) but the Ray cluster has "
+                          f"{have.get('CPU', 0):g} CPUs")
+
+
+def _trial_resources(cfg: PipelineConfig) -> dict[str, float]:
+    """What one trial reserves. With ``trainer.devices > 1`` the trial only coordinates
+    (its TorchTrainer's workers reserve ``resources`` each), so it takes a sliver of a CPU."""
+    res = cfg.sweep.resources
+    if cfg.trainer.devices > 1:
+        return {"cpu": COORDINATOR_CPU, "gpu": 0}
+    return {"cpu": res.cpu, "gpu": res.gpu}
 
 
 def _scheduler(cfg: PipelineConfig) -> RecordingASHA | None:
@@ -155,7 +163,7 @@ def run_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> SweepOutputs:
         trainable = tune.with_resources(
             tune.with_parameters(train_trial, base_overrides=list(base_overrides), data_dir=str(data_dir),
                                  tokenizer_dir=str(data_dir.parent / A.TOKENIZER_DIR)),
-            {"cpu": cfg.sweep.resources.cpu, "gpu": cfg.sweep.resources.gpu})
+            _trial_resources(cfg))
         run_config = tune.RunConfig(
             name=cfg.sweep.name, storage_path=str(sweep_dir.parent), callbacks=[logger], verbose=1,
             failure_config=tune.FailureConfig(max_failures=cfg.sweep.max_failures),
@@ -206,7 +214,7 @@ def _summarise(cfg: PipelineConfig, results: Any, ctx: Context, parent: str
                "val_bleu": bleu, "epochs": int(df["training_iteration"].max()) if df is not None and len(df) else 0,
                "asha_stopped": False, "error": r.error is not None,
                "run_id": find_trial_run(client, ctx.experiment_id, parent, trial_id),
-               "checkpoint": r.get_best_checkpoint(TUNE_METRIC, "max") if df is not None and len(df) else None}
+               "checkpoint": _best_checkpoint(r, df)}
         if row["run_id"]:
             tags = client.get_run(row["run_id"]).data.tags
             row["asha_stopped"] = tags.get(TAG_STOPPED) == "asha"
@@ -214,6 +222,21 @@ def _summarise(cfg: PipelineConfig, results: Any, ctx: Context, parent: str
         if row["checkpoint"] is not None and bleu == bleu and (best is None or bleu > best["val_bleu"]):
             best = row
     return rows, best
+
+
+def _best_checkpoint(result: Any, df: Any) -> Any:
+    """The trial's best checkpoint: Tune's own, or (DDP trials) the Ray Train checkpoint
+    whose path rank 0 reported beside its metrics."""
+    if df is None or not len(df):
+        return None
+    try:
+        found = result.get_best_checkpoint(TUNE_METRIC, "max")
+    except RuntimeError:  # "No checkpoint exists in the trial directory": a DDP trial
+        found = None
+    if found is None and "checkpoint_path" in df:
+        best = df.loc[df[TUNE_METRIC].idxmax()]
+        found = tune.Checkpoint(best["checkpoint_path"]) if isinstance(best["checkpoint_path"], str) else None
+    return found
 
 
 def _log_trial_model(cfg: PipelineConfig, best: dict[str, Any], data_dir: Path) -> None:

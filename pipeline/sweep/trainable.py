@@ -49,7 +49,10 @@ def train_trial(params: dict[str, Any], *, base_overrides: list[str], data_dir: 
                 tokenizer_dir: str) -> None:
     from pipeline.stages.train import fit  # keeps the driver's import light
 
-    cfg = load_config([*base_overrides, *to_overrides(params)])
+    overrides = [*base_overrides, *to_overrides(params)]
+    cfg = load_config(overrides)
+    if cfg.trainer.devices > 1:
+        return train_trial_ddp(overrides, cfg, data_dir, tokenizer_dir)
     cpus = max(1, int(cfg.sweep.resources.cpu))
     torch.set_num_threads(cpus)  # oversubscribed OpenMP threads slow 2-core machines ~10x
     gpu = bool(ray.get_gpu_ids())
@@ -70,3 +73,50 @@ def train_trial(params: dict[str, Any], *, base_overrides: list[str], data_dir: 
                 accelerator="gpu" if gpu else "cpu")
     else:
         fit(cfg, None, None, Path(data_dir), codec, work, callbacks, accelerator="gpu" if gpu else "cpu")
+
+
+class _TuneNames(Callback):
+    """Add the Tune names of our metrics next to Lightning's, for RayTrainReportCallback."""
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        for tune_key, pl_key in TUNE_METRICS.items():
+            if pl_key in trainer.callback_metrics:
+                trainer.callback_metrics[tune_key] = trainer.callback_metrics[pl_key]
+
+
+def _ddp_worker(config: dict[str, Any]) -> None:
+    """One Ray Train worker: the same ``fit`` under RayDDPStrategy; reports each epoch."""
+    import tempfile
+
+    from ray.train.lightning import RayTrainReportCallback
+
+    from pipeline.stages.train import fit
+    cfg = load_config(config["overrides"])
+    torch.set_num_threads(max(1, int(cfg.sweep.resources.cpu)))
+    tok = Path(config["tokenizer_dir"])
+    codec = TextCodec.from_files(tok / "src.json", tok / "tgt.json")
+    fit(cfg, None, None, Path(config["data_dir"]), codec, Path(tempfile.mkdtemp(prefix="nmt-ddp-")),
+        [_TuneNames(), RayTrainReportCallback()], accelerator="gpu" if config["use_gpu"] else "cpu", ray_ddp=True)
+
+
+def train_trial_ddp(overrides: list[str], cfg: Any, data_dir: str, tokenizer_dir: str) -> None:
+    """``trainer.devices > 1``: the trial runs a Ray Train ``TorchTrainer`` of ``devices``
+    workers (DDP, one device each); TuneReportCallback hands rank 0's reports to Tune.
+    Such a trial restarts from scratch after a failure (its checkpoints stay Ray Train's)."""
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    res = cfg.sweep.resources
+    use_gpu = res.gpu > 0
+    per_worker = {"CPU": res.cpu, **({"GPU": res.gpu} if use_gpu else {})}
+    ctx = tune.get_context()
+    TorchTrainer(
+        _ddp_worker,
+        train_loop_config={"overrides": overrides, "data_dir": data_dir, "tokenizer_dir": tokenizer_dir,
+                           "use_gpu": use_gpu},
+        scaling_config=ScalingConfig(num_workers=cfg.trainer.devices, use_gpu=use_gpu,
+                                     resources_per_worker=per_worker),
+        run_config=RunConfig(name=f"ddp-{ctx.get_trial_id()}", storage_path=str(Path(ctx.get_trial_dir()).parent),
+                             callbacks=[TuneReportCallback()]),
+    ).fit()

@@ -82,11 +82,12 @@ def _init_ray(cfg: PipelineConfig) -> None:
         ray.init(num_cpus=os.cpu_count(), **kw)
     res, n = cfg.sweep.resources, max(1, cfg.trainer.devices)  # per trial: n workers' worth
     have = ray.cluster_resources()
+    times = f" x trainer.devices={n}" if n > 1 else ""
     if res.gpu > 0 and have.get("GPU", 0) < res.gpu * n:
-        raise ConfigError(f"sweep.resources.gpu={res.gpu} (x trainer.devices={n}) but the Ray cluster has "
+        raise ConfigError(f"sweep.resources.gpu={res.gpu}{times} but the Ray cluster has "
                           f"{have.get('GPU', 0):g} GPUs; use gpu: 0 here")
     if have.get("CPU", 0) < res.cpu * n + (COORDINATOR_CPU if n > 1 else 0):
-        raise ConfigError(f"sweep.resources.cpu={res.cpu} (x trainer.devices={n}) but the Ray cluster has "
+        raise ConfigError(f"sweep.resources.cpu={res.cpu}{times} but the Ray cluster has "
                           f"{have.get('CPU', 0):g} CPUs")
 
 

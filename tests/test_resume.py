@@ -17,8 +17,11 @@ pytestmark = pytest.mark.slow
 
 def test_interrupted_train_resumes_from_last_checkpoint(nmt_home, tiny):
     args = [*tiny, "trainer.max_epochs=6", "trainer.patience=100"]
+    # A shell's background jobs (a CI runner's, say) start with SIGINT ignored, and children
+    # inherit that: give ours the default handler, as a terminal's foreground job has.
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "train", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     pattern = str(nmt_home / ".nmt" / "checkpoints" / "*" / "last.ckpt")
     end = time.time() + 180
     while not glob.glob(pattern) and time.time() < end and proc.poll() is None:

@@ -23,6 +23,15 @@ TINY = [
     "evaluate.num_samples=5", "demo_sentences=2",
 ]
 
+# One training step: enough for a registry whose champion answers (serve, translate).
+TINY_RUN = [
+    "data.train_limit=200", "data.val_limit=20", "data.test_limit=10", "data.vocab_size=300",
+    "model=gru", "model.emb_dim=24", "model.hidden_dim=40", "model.dropout=0.0",
+    "trainer.max_epochs=1", "trainer.max_steps=1", "trainer.max_minutes=null", "trainer.num_threads=1",
+    "trainer.precision=32", "evaluate.beam_size=1", "evaluate.num_samples=2", "evaluate.attention_samples=0",
+    "demo_sentences=0",
+]
+
 
 @pytest.fixture(scope="session")
 def multi30k_dir() -> Path:

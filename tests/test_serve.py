@@ -22,18 +22,11 @@ import pytest
 
 from components.translator import MAX_CHARS, MAX_SENTENCES
 from pipeline.cli import main
-from tests.conftest import module_home
+from tests.conftest import TINY_RUN, module_home
 
 pytestmark = pytest.mark.slow
 
 VENV_BIN = Path(sys.executable).parent
-TINY_RUN = [
-    "data.train_limit=200", "data.val_limit=20", "data.test_limit=10", "data.vocab_size=300",
-    "model=gru", "model.emb_dim=24", "model.hidden_dim=40", "model.dropout=0.0",
-    "trainer.max_epochs=1", "trainer.max_steps=1", "trainer.max_minutes=null", "trainer.num_threads=1",
-    "trainer.precision=32", "evaluate.beam_size=1", "evaluate.num_samples=2", "evaluate.attention_samples=0",
-    "demo_sentences=0",
-]
 START_TIMEOUT_S = 120
 
 

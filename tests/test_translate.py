@@ -12,18 +12,11 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import main
-from tests.conftest import module_home
+from tests.conftest import TINY_RUN, module_home
 
 pytestmark = pytest.mark.slow
 
 NMT = Path(sys.executable).parent / "nmt"
-TINY_RUN = [
-    "data.train_limit=200", "data.val_limit=20", "data.test_limit=10", "data.vocab_size=300",
-    "model=gru", "model.emb_dim=24", "model.hidden_dim=40", "model.dropout=0.0",
-    "trainer.max_epochs=1", "trainer.max_steps=1", "trainer.max_minutes=null", "trainer.num_threads=1",
-    "trainer.precision=32", "evaluate.beam_size=1", "evaluate.num_samples=2", "evaluate.attention_samples=0",
-    "demo_sentences=0",
-]
 LINES = ["Ein Hund läuft im Park.", "Zwei Männer spielen Fußball.", "", "Eine Frau liest ein Buch.",
          "Kinder spielen im Schnee."]
 

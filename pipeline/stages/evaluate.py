@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-from datasets import load_from_disk
 
 from components import artifacts as A
 from components.config import flatten, to_dict
@@ -70,14 +69,13 @@ def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_r
         mlflow.set_tag("arch", _label(cfg))
         dm = TranslationDataModule(data_dir, max_tokens=cfg.trainer.batch_tokens)
         dm.setup()
-        available = set(load_from_disk(str(data_dir)).keys())
         with tempfile.TemporaryDirectory() as tmp:
             hyp_dir = Path(tmp) / A.HYPOTHESES_DIR
             hyp_dir.mkdir()
             all_scores: dict[str, float] = {}
             first = True
             for split in e.splits:
-                if split not in available:
+                if split not in dm.ds:
                     mlflow.set_tag(f"skipped.{split}", "no data for this language pair")
                     continue
                 refs, srcs = dm.ds[split]["tgt"], dm.ds[split]["src"]

@@ -27,3 +27,5 @@ TAG_STAGE = "nmt.stage"
 TAG_CODE_VERSION = "nmt.code_version"
 TAG_REUSE_KEY = "nmt.reuse_key"
 TAG_PIPELINE = "nmt.pipeline"
+TAG_DEVICE = "nmt.device"          # what a stage ran on: cpu, or cuda:0 (NVIDIA H200)
+TAG_RESOURCES = "nmt.resources"    # a sweep trial's Ray resources: CPU=1 GPU=0.5

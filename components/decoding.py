@@ -202,7 +202,10 @@ def translate_ids(
     model: Seq2SeqModel, src: Tensor, src_mask: Tensor, *, beam_size: int = 1,
     max_len_ratio: float = 1.5, max_len_extra: int = 10, length_penalty: float = 0.6,
 ) -> list[list[int]]:
-    """Token ids per sentence without BOS / EOS / pad; ``beam_size == 1`` is greedy."""
+    """Token ids per sentence without BOS / EOS / pad; ``beam_size == 1`` is greedy.
+    The batch is moved to the model's device (CPU or GPU) first."""
+    device = next(model.parameters()).device
+    src, src_mask = src.to(device), src_mask.to(device)
     max_len = max_target_len(src_mask, max_len_ratio, max_len_extra)
     if beam_size == 1:
         ids, _ = greedy_decode(model, src, src_mask, max_len)

@@ -1,7 +1,8 @@
 """The LightningModule: a thin wrapper around any :class:`Seq2SeqModel`, one shared step.
 
 Metric keys: ``train/loss``, ``val/loss``, ``val/bleu`` (greedy, sacreBLEU on a val
-subset), ``val/bleu_best``, ``train/lr``, ``train/tokens_per_s``.
+subset), ``val/bleu_best``, ``train/lr``, ``train/tokens_per_s``; on a GPU also
+``gpu/peak_mem_mb`` (peak allocated memory so far).
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ class TranslationModule(pl.LightningModule):
             self.best_bleu = max(self.best_bleu, bleu)
         self.log("val/bleu", bleu, prog_bar=True)
         self.log("val/bleu_best", max(self.best_bleu, bleu))
+        if self.device.type == "cuda":  # what a trial needs of a GPU: sizes fractional shares
+            self.log("gpu/peak_mem_mb", torch.cuda.max_memory_allocated(self.device) / 2**20)
 
     def configure_optimizers(self) -> Any:
         o = self.optim

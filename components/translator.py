@@ -25,6 +25,7 @@ from components.data.datamodule import source_batch
 from components.data.multi30k import normalize
 from components.data.tokenizer import TextCodec
 from components.decoding import translate_ids
+from components.devices import inference_device
 from components.models.base import Seq2SeqModel
 from components.models.factory import build_model
 
@@ -72,7 +73,7 @@ class Translator(mlflow.pyfunc.PythonModel):
             spec = json.load(f)
         self.model = model_from_spec(spec)
         self.model.load_state_dict(torch.load(a["weights"], map_location="cpu", weights_only=True))
-        self.model.eval()
+        self.model.to(inference_device()).eval()
         self.codec = TextCodec.from_files(a["src_tokenizer"], a["tgt_tokenizer"])
 
     def translate(self, texts: list[str], beam_size: int, max_len_ratio: float, length_penalty: float) -> list[str]:

@@ -87,3 +87,13 @@ def module_home(tmp_path_factory: pytest.TempPathFactory, multi30k_dir: Path, na
 @pytest.fixture
 def tiny() -> list[str]:
     return list(TINY)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` run where CUDA is visible and are skipped elsewhere."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -36,7 +36,7 @@ def sample_attention(model: Seq2SeqModel, codec: TextCodec, sentence: str
     """Greedy-decode one sentence -> (source tokens, target tokens, weights). Weights are
     (T, S) for RNN attention, (L, nh, T, S) for the Transformer; None without attention."""
     ids = codec.encode_src([sentence])
-    src, mask = source_batch(ids)
+    src, mask = (t.to(next(model.parameters()).device) for t in source_batch(ids))
     out, attn = greedy_decode(model, src, mask, max_target_len(mask))
     if attn.shape[-1] == 0:
         return None

@@ -19,6 +19,7 @@ from components.config import flatten, to_dict
 from components.data.datamodule import TranslationDataModule
 from components.data.tokenizer import TextCodec
 from components.decoding import translate_ids
+from components.devices import describe, inference_device
 from components.metrics import corpus_scores
 from components.models.base import Seq2SeqModel
 from pipeline.config import PipelineConfig
@@ -66,7 +67,9 @@ def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_r
     def body(run_id: str) -> None:
         data_dir, codec = local_inputs(prepare_run_id)
         model, _ = load_trained(train_run_id)
-        mlflow.set_tag("arch", _label(cfg))
+        device = inference_device()
+        model.to(device)
+        mlflow.set_tags({"arch": _label(cfg), A.TAG_DEVICE: describe(device)})
         dm = TranslationDataModule(data_dir, max_tokens=cfg.trainer.batch_tokens)
         dm.setup()
         with tempfile.TemporaryDirectory() as tmp:

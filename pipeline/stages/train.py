@@ -26,6 +26,7 @@ from components import artifacts as A
 from components.config import ConfigError, flatten, to_dict
 from components.data.datamodule import TranslationDataModule
 from components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, TextCodec
+from components.devices import describe
 from components.lit_module import TranslationModule
 from components.models.base import Seq2SeqModel
 from components.tracking import project_home, reuse_key
@@ -140,6 +141,7 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
             mlflow.set_tag("resumed_from", str(ckpt_dir / "last.ckpt"))
         start = time.perf_counter()
         trainer, module, best = fit(cfg, run_id, ctx.tracking_uri, data_dir, codec, ckpt_dir)
+        mlflow.set_tag(A.TAG_DEVICE, describe(trainer.strategy.root_device))
         mlflow.log_metrics({"train_time_s": time.perf_counter() - start,
                             "num_params": float(module.model.num_parameters()),
                             "epochs": float(trainer.current_epoch)})

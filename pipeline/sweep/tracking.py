@@ -45,6 +45,12 @@ def find_trial_run(client: MlflowClient, experiment_id: str, parent_run_id: str,
     return runs[0].info.run_id if runs else None
 
 
+def resources_label(trial: Trial) -> str:
+    """What Ray reserved for the trial, e.g. ``CPU=1 GPU=0.5`` (a DDP trial: the sum)."""
+    need = trial.placement_group_factory.required_resources
+    return " ".join(f"{k}={v:g}" for k, v in sorted(need.items()) if v)
+
+
 class MlflowTrialLogger(Callback):
     """Pickled with the Tuner's state and unpickled on resume: it keeps no client and
     finds a trial's run by its tag, so a resumed sweep logs into the same runs."""
@@ -71,7 +77,8 @@ class MlflowTrialLogger(Callback):
             params = {**self.base_params, **{f"trial.{k}": str(v) for k, v in trial.config.items()}}
             run = self.client.create_run(self.experiment_id, run_name=f"trial-{trial.trial_id}", tags={
                 "mlflow.parentRunId": self.parent_run_id, TAG_TRIAL: trial.trial_id,
-                A.TAG_STAGE: "trial", "arch": str(trial.config.get("arch", self.default_arch))})
+                A.TAG_STAGE: "trial", "arch": str(trial.config.get("arch", self.default_arch)),
+                A.TAG_RESOURCES: resources_label(trial)})
             self.client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
             self.runs[trial.trial_id] = run.info.run_id
         return self.runs[trial.trial_id]

@@ -21,7 +21,8 @@ from pipeline.config import load_config
 from pipeline.sweep.space import to_overrides
 
 # Lightning metric keys -> Tune metric names (Tune's names must not contain "/").
-TUNE_METRICS = {"val_bleu": "val/bleu", "val_loss": "val/loss", "train_loss": "train/loss_step"}
+TUNE_METRICS = {"val_bleu": "val/bleu", "val_loss": "val/loss", "train_loss": "train/loss_step",
+                "gpu_peak_mem_mb": "gpu/peak_mem_mb"}  # the last on GPU trials only
 CHECKPOINT_FILE = "checkpoint.ckpt"
 FAIL_ONCE_ENV = "NMT_SWEEP_FAIL_ONCE_DIR"  # tests: each trial raises once after its first report
 
@@ -60,7 +61,8 @@ def train_trial(params: dict[str, Any], *, base_overrides: list[str], data_dir: 
     codec = TextCodec.from_files(tok / "src.json", tok / "tgt.json")
     ckpt = tune.get_checkpoint()
     ctx = tune.get_context()
-    callbacks: list = [TuneReportCheckpointCallback(metrics=TUNE_METRICS, filename=CHECKPOINT_FILE)]
+    metrics = {k: v for k, v in TUNE_METRICS.items() if gpu or not v.startswith("gpu/")}
+    callbacks: list = [TuneReportCheckpointCallback(metrics=metrics, filename=CHECKPOINT_FILE)]
     if os.environ.get(FAIL_ONCE_ENV):
         callbacks.append(_FailOnce(os.environ[FAIL_ONCE_ENV], ctx.get_trial_id()))
     work = Path(ctx.get_trial_dir()) / "lightning"

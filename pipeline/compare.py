@@ -45,6 +45,7 @@ class ModelRow:
     scores: dict[str, float] = field(default_factory=dict)
     length: list[dict] = field(default_factory=list)
     attention: Path | None = None
+    map_kind: str = "attention"  # or "saliency": the plain Seq2Seq has no attention to draw
     hypotheses: list[str] = field(default_factory=list)
 
 
@@ -89,6 +90,7 @@ def collect(client: MlflowClient, run: Run, n_samples: int) -> ModelRow:
     length = _artifact(run.info.run_id, f"{LENGTH_DIR}/{LENGTH_JSON}")
     row.length = json.loads(length.read_text()) if length else []
     row.attention = _artifact(run.info.run_id, f"{ATTENTION_DIR}/sample0.png")
+    row.map_kind = tags.get(A.TAG_MAP, "attention")
     hyp = _artifact(run.info.run_id, f"{A.HYPOTHESES_DIR}/test_2016_flickr.{search}.txt")
     row.hypotheses = hyp.read_text().splitlines()[:n_samples] if hyp else []
     return row
@@ -139,17 +141,23 @@ def build_report(rows: list[ModelRow], out: Path, samples: list[tuple[str, str]]
         md += [f"**{i + 1}.** {src}", "", f"- *reference*: {ref}"]
         md += [f"- *{r.label}*: {r.hypotheses[i] if i < len(r.hypotheses) else '-'}" for r in rows]
         md.append("")
-    md += ["## Attention maps (first sample sentence, greedy)", ""]
-    maps = []
+    md += ["## Attention maps (first sample sentence, greedy)", "",
+           "Rows are target tokens, columns source tokens; each row sums to 1.", ""]
+    maps, notes = [], []
     for r in rows:
         if r.attention:
             name = f"attention_{r.evaluate_run_id[:8]}.png"
             (out / name).write_bytes(r.attention.read_bytes())
             figures[name] = out / name
             maps.append(f"![{r.label}]({name})")
+            if r.map_kind == "saliency":
+                notes.append(f"*{r.label}: no attention (the decoder sees one fixed context vector); its map is "
+                             "gradient saliency, |d log p(y_t) / d e(x_s)| normalised per row: what each output "
+                             "token is sensitive to, not where a model looks.*")
         else:
-            md += [f"*{r.label}: no attention (the decoder sees one fixed context vector)*", ""]
-    md.append(" ".join(maps))  # one row: side by side
+            notes.append(f"*{r.label}: no map was logged (evaluate.attention_samples=0, or an older run)*")
+    md += [" ".join(maps), ""]  # one row: side by side
+    md += [n for note in notes for n in (note, "")]
     md_path = out / REPORT_MD
     md_path.write_text("\n".join(md) + "\n")
     html_path = out / REPORT_HTML

@@ -48,7 +48,8 @@ def test_heatmap_axes_match_token_counts():
 @pytest.mark.parametrize("arch, extra, ndim", [("attention", {"emb_dim": 8, "enc_hidden_dim": 6, "dec_hidden_dim": 10,
                                                               "attn_dim": 7}, 2),
                                                ("transformer", {"d_model": 12, "num_heads": 3, "ff_dim": 20,
-                                                                "num_encoder_layers": 2, "num_decoder_layers": 2}, 4)])
+                                                                "num_encoder_layers": 2, "num_decoder_layers": 2}, 4),
+                                               ("seq2seq", {"emb_dim": 8, "hidden_dim": 9}, 2)])
 def test_sample_attention_shapes_follow_the_sentence(arch, extra, ndim):
     texts = ["ein Hund läuft im Park", "a dog runs in the park", "zwei Katzen", "two cats"]
     tok = train_tokenizer(texts * 5, kind="bpe", vocab_size=60)
@@ -56,17 +57,11 @@ def test_sample_attention_shapes_follow_the_sentence(arch, extra, ndim):
     torch.manual_seed(0)
     model = build_model({"arch": arch, **extra}, src_vocab_size=tok.get_vocab_size(),
                         tgt_vocab_size=tok.get_vocab_size(), pad_id=0, bos_id=1, eos_id=2, shared_vocab=True).eval()
-    src_t, tgt_t, w = sample_attention(model, codec, "ein Hund läuft")
+    src_t, tgt_t, w, kind = sample_attention(model, codec, "ein Hund läuft")
+    assert kind == ("saliency" if arch == "seq2seq" else "attention")  # no alpha in a plain Seq2Seq
     assert src_t[-1] == "</s>" and len(src_t) == len(tok.encode("ein Hund läuft").ids) + 1
     assert w.ndim == ndim and w.shape[-2:] == (len(tgt_t), len(src_t))
     np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-5)
-
-
-def test_seq2seq_has_no_attention_to_draw():
-    tok = train_tokenizer(["a b c", "d e f"] * 5, kind="bpe", vocab_size=30)
-    model = build_model({"arch": "seq2seq", "emb_dim": 8, "hidden_dim": 9}, src_vocab_size=tok.get_vocab_size(),
-                        tgt_vocab_size=tok.get_vocab_size(), pad_id=0, bos_id=1, eos_id=2, shared_vocab=True).eval()
-    assert sample_attention(model, TextCodec(tok, tok), "a b") is None
 
 
 def test_metric_names_are_stable():

@@ -33,8 +33,9 @@ def test_each_architecture_runs_end_to_end_and_compares(nmt_home, tmp_path, caps
         attn = {a.path for a in client.list_artifacts(r.info.run_id, "attention")}
         if r.data.tags["arch"] == "transformer":
             assert {"attention/sample0.png", "attention/sample0_layers.png", "attention/sample0_heads.png"} <= attn
-        elif r.data.tags["arch"] == "attention":
+        else:
             assert "attention/sample0.png" in attn
+        assert r.data.tags["analysis.map"] == ("saliency" if r.data.tags["arch"] == "seq2seq-gru" else "attention")
     versions = client.search_model_versions("name = 'nmt-de-en'")
     assert len(versions) == 3
 
@@ -46,7 +47,7 @@ def test_each_architecture_runs_end_to_end_and_compares(nmt_home, tmp_path, caps
         assert len(re.findall(r"^\| \S+ \(", section, flags=re.M)) == 3
     assert "test_2017_mscoco" not in md  # not evaluated: no empty table
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 5  # length, params, time + 2 attention maps
-    assert "no attention" in page
+    assert page.count("data:image/png;base64,") == 6  # length, params, time + 3 maps of one sentence
+    assert "seq2seq-gru" in page and "its map is gradient saliency" in page
     compare = client.search_runs([exp.experiment_id], "tags.`nmt.stage` = 'compare'")
     assert len(compare) == 1

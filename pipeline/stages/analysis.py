@@ -1,7 +1,8 @@
 """evaluate's figures: attention heatmaps of sample sentences and BLEU by source length.
 
-Artifacts (under the evaluate run): ``attention/sample<i>.png`` (RNN alpha, or the
-Transformer's last-layer cross-attention, heads averaged), ``attention/sample<i>_layers.png``
+Artifacts (under the evaluate run): ``attention/sample<i>.png`` (RNN alpha, the
+Transformer's last-layer cross-attention, heads averaged, or for the plain Seq2Seq, which
+has no attention, its gradient saliency), ``attention/sample<i>_layers.png``
 and ``attention/sample<i>_heads.png`` (Transformer: every layer, and the last layer per
 head), ``length/bleu_by_length.json`` and ``.png``.
 """
@@ -14,13 +15,16 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
+import torch
 
+from components import artifacts as A
 from components.analysis import bleu_by_length
 from components.data.datamodule import source_batch
 from components.data.tokenizer import TextCodec
 from components.decoding import greedy_decode, max_target_len
 from components.models.base import Seq2SeqModel
 from components.plots import attention_heatmap, head_grid, length_plot
+from components.saliency import saliency
 
 ATTENTION_DIR = "attention"
 LENGTH_DIR = "length"
@@ -32,31 +36,35 @@ def tokens(tok, ids: list[int]) -> list[str]:
 
 
 def sample_attention(model: Seq2SeqModel, codec: TextCodec, sentence: str
-                     ) -> tuple[list[str], list[str], np.ndarray] | None:
-    """Greedy-decode one sentence -> (source tokens, target tokens, weights). Weights are
-    (T, S) for RNN attention, (L, nh, T, S) for the Transformer; None without attention."""
+                     ) -> tuple[list[str], list[str], np.ndarray, str]:
+    """Greedy-decode one sentence -> (source tokens, target tokens, weights, kind).
+    kind "attention": weights (T, S) for RNN attention, (L, nh, T, S) for the Transformer.
+    kind "saliency": the plain Seq2Seq has no attention; (T, S) gradient saliency instead."""
     ids = codec.encode_src([sentence])
     src, mask = (t.to(next(model.parameters()).device) for t in source_batch(ids))
     out, attn = greedy_decode(model, src, mask, max_target_len(mask))
-    if attn.shape[-1] == 0:
-        return None
     tgt = out[0].tolist()
     if model.eos_id in tgt:
         tgt = tgt[: tgt.index(model.eos_id) + 1]
-    weights = attn[0][..., : len(tgt), :].float().cpu().numpy()
-    return tokens(codec.src, src[0].tolist()), tokens(codec.tgt, tgt), weights
+    if attn.shape[-1] == 0:
+        weights = saliency(model, src, mask, torch.tensor([tgt], device=src.device)).cpu().numpy()
+        kind = "saliency"
+    else:
+        weights = attn[0][..., : len(tgt), :].float().cpu().numpy()
+        kind = "attention"
+    return tokens(codec.src, src[0].tolist()), tokens(codec.tgt, tgt), weights, kind
 
 
 def log_attention_maps(model: Seq2SeqModel, codec: TextCodec, sentences: list[str], label: str, out: Path) -> int:
-    """Write and log the heatmaps of ``sentences``; returns how many were drawn."""
+    """Write and log the heatmaps of ``sentences``; returns how many were drawn. Tags the
+    run ``analysis.map`` = attention | saliency (what the maps show)."""
     out.mkdir(parents=True, exist_ok=True)
-    drawn = 0
+    drawn, kind = 0, None
     for i, sentence in enumerate(sentences):
-        found = sample_attention(model, codec, sentence)
-        if found is None:
-            return 0  # plain Seq2Seq: one fixed context vector, nothing to draw
-        src_t, tgt_t, w = found
-        if w.ndim == 2:  # RNN: alpha (T, S)
+        src_t, tgt_t, w, kind = sample_attention(model, codec, sentence)
+        if kind == "saliency":  # plain Seq2Seq: one fixed context vector, no alpha to draw
+            figs = {f"sample{i}.png": attention_heatmap(w, src_t, tgt_t, f"{label}: no attention; gradient saliency")}
+        elif w.ndim == 2:  # RNN: alpha (T, S)
             figs = {f"sample{i}.png": attention_heatmap(w, src_t, tgt_t, f"{label}: attention")}
         else:  # Transformer: (L, nh, T, S)
             L = w.shape[0]
@@ -71,7 +79,9 @@ def log_attention_maps(model: Seq2SeqModel, codec: TextCodec, sentences: list[st
             fig.savefig(out / name, dpi=110)
             plt.close(fig)
         drawn += 1
-    mlflow.log_artifacts(str(out), ATTENTION_DIR)
+    if drawn:
+        mlflow.log_artifacts(str(out), ATTENTION_DIR)
+        mlflow.set_tag(A.TAG_MAP, kind)
     return drawn
 
 

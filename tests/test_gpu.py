@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 from test_models import TGT_V, batch, make, step_through
 
 from components.decoding import greedy_decode, max_target_len, translate_ids
+from components.saliency import saliency
 from pipeline.cli import main
 
 pytestmark = pytest.mark.gpu
@@ -83,3 +84,13 @@ def test_sweep_packs_two_half_gpu_trials_on_one_card(nmt_home, tiny):
     spans = sorted((r.info.start_time, r.info.end_time) for r in trials)
     assert any(b_start < a_end for (_, a_end), (b_start, _) in zip(spans, spans[1:])), \
         f"no two trials shared the GPU at once: {spans}"
+
+
+@pytest.mark.parametrize("name", ["gru", "lstm"])
+def test_saliency_on_the_gpu_matches_the_cpu(name):
+    """cuDNN refuses RNN gradients in eval mode; saliency falls back to the plain kernels."""
+    src, mask, tgt_in = batch()
+    src, mask, tgt = src[:1], mask[:1], tgt_in[:1, 1:]
+    on_cpu = saliency(make(name), src, mask, tgt)
+    on_gpu = saliency(make(name).cuda(), src.cuda(), mask.cuda(), tgt.cuda())
+    torch.testing.assert_close(on_gpu.cpu(), on_cpu, atol=1e-4, rtol=1e-3)

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from benchmarks.common import machine, real_data, train_batches
 from components.data.datamodule import collate
 from components.data.tokenizer import PAD_ID
+from components.devices import native_bf16
 from components.lit_module import TranslationModule
 from components.translator import model_from_spec
 from pipeline.config import load_config
@@ -111,7 +112,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--archs", nargs="+", default=["gru", "attention", "transformer"])
+    ap.add_argument("--bf16", choices=["auto", "yes", "no"], default="auto",
+                    help="also measure bf16 autocast; auto: only where the CPU has native bf16 (AMX/AVX512-BF16)")
     args = ap.parse_args()
+    precisions = (False, True) if args.bf16 == "yes" or (args.bf16 == "auto" and native_bf16("cpu")) else (False,)
     torch.manual_seed(0)
     cfg, data_dir, codec = real_data()
     batches = train_batches(data_dir, args.steps)
@@ -120,17 +124,19 @@ def main() -> None:
     pad_rand = sum(int((~b["src_mask"]).sum()) for b in shuffled) / sum(b["src"].numel() for b in shuffled)
     print(f"# training throughput, target tokens/s (median-free: total tokens / total time over "
           f"{args.steps - 2} steps after 2 warm-up)\n# {machine()}")
+    if precisions == (False,):
+        print("# bf16 not measured: this CPU has no native bf16, torch would emulate it (--bf16 yes forces it)")
     print(f"# batches: 4096-token budget, bucketed source padding {pad_src:.1%}, random batches {pad_rand:.1%}\n")
     print(f"{'model':28s} {'precision':9s} {'ours (Lightning)':>17s} {'ours (bare loop)':>17s} {'Lightning overhead':>19s}")
     ref = {}
-    for bf16 in (False, True):
+    for bf16 in precisions:
         prec = "bf16" if bf16 else "fp32"
         torch.manual_seed(0)
         r = RefTransformer(codec.tgt.get_vocab_size())
         ref[prec] = (bare_loop(r, shuffled, bf16, fused=False), bare_loop(r, batches, bf16, fused=False))
     for arch in args.archs:
         acfg = load_config([f"model={arch}"] + (["optim=noam"] if arch == "transformer" else []))
-        for bf16 in (False, True):
+        for bf16 in precisions:
             prec = "bf16" if bf16 else "fp32"
             torch.manual_seed(0)
             model = model_from_spec(model_spec(acfg, codec))

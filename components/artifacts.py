@@ -28,5 +28,6 @@ TAG_CODE_VERSION = "nmt.code_version"
 TAG_REUSE_KEY = "nmt.reuse_key"
 TAG_PIPELINE = "nmt.pipeline"
 TAG_DEVICE = "nmt.device"          # what a stage ran on: cpu, or cuda:0 (NVIDIA H200)
+TAG_PRECISION = "nmt.precision"    # train: the precision trainer.precision resolved to (auto)
 TAG_MAP = "analysis.map"           # evaluate: what attention/sample*.png show: attention | saliency
 TAG_RESOURCES = "nmt.resources"    # a sweep trial's Ray resources: CPU=1 GPU=0.5

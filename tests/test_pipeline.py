@@ -5,8 +5,10 @@ import shutil
 
 import mlflow
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 
+from components.devices import describe, inference_device, resolve_precision
 from pipeline.cli import main
 
 pytestmark = pytest.mark.slow
@@ -30,6 +32,11 @@ def test_run_chains_stages_registers_and_reuses(nmt_home, tiny, capsys):
 
     train = next(r for r in children if r.data.tags["nmt.stage"] == "train")
     assert {"train/loss_step", "val/loss", "val/bleu", "train/lr", "train/tokens_per_s"} <= set(train.data.metrics)
+    # trainer.precision=auto, resolved for this machine and recorded; the device too
+    assert train.data.params["trainer.precision"] == "auto"
+    acc = "gpu" if torch.cuda.is_available() else "cpu"
+    assert train.data.tags["nmt.precision"] == {"32": "32-true"}.get(p := resolve_precision("auto", acc), p)
+    assert train.data.tags["nmt.device"] == describe(inference_device())
     evaluate = next(r for r in children if r.data.tags["nmt.stage"] == "evaluate")
     for search in ("greedy", "beam2"):
         for metric in ("bleu", "chrf", "ter"):

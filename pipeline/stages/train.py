@@ -26,7 +26,7 @@ from components import artifacts as A
 from components.config import ConfigError, flatten, to_dict
 from components.data.datamodule import TranslationDataModule
 from components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, TextCodec
-from components.devices import describe
+from components.devices import describe, native_bf16, resolve_precision
 from components.lit_module import TranslationModule
 from components.models.base import Seq2SeqModel
 from components.tracking import project_home, reuse_key
@@ -77,7 +77,10 @@ def resolve_accelerator(cfg: PipelineConfig) -> str:
         raise ConfigError("trainer.accelerator=gpu but no CUDA device is visible; valid here: auto, cpu")
     acc = "gpu" if t.accelerator == "gpu" or (t.accelerator == "auto" and has_gpu) else "cpu"
     if acc == "cpu" and t.precision == "16-mixed":
-        raise ConfigError("trainer.precision=16-mixed needs a GPU; on CPU use bf16-mixed or 32")
+        raise ConfigError("trainer.precision=16-mixed needs a GPU; on CPU use auto, bf16-mixed or 32")
+    if t.precision == "bf16-mixed" and not native_bf16(acc):
+        log.warning("trainer.precision=bf16-mixed but this %s has no native bf16: it is emulated, far slower "
+                    "than 32 (use trainer.precision=auto)", acc.upper())
     return acc
 
 
@@ -93,8 +96,9 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
         torch.set_num_threads(t.num_threads)
     pl.seed_everything(t.seed, workers=True)
     accelerator = accelerator or resolve_accelerator(cfg)
+    precision = resolve_precision(t.precision, accelerator)
     model = model_from_spec(model_spec(cfg, codec))
-    scaled = t.precision == "16-mixed"  # fp16's GradScaler: clip through Lightning, unfused Adam
+    scaled = precision == "16-mixed"  # fp16's GradScaler: clip through Lightning, unfused Adam
     module = TranslationModule(model, optim=cfg.optim, detokenize=codec.decode_tgt,
                                val_bleu_limit=t.val_bleu_limit, max_len_ratio=cfg.evaluate.max_len_ratio,
                                grad_clip=None if scaled else t.grad_clip, fused_adam=not scaled)
@@ -108,7 +112,7 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
         distributed = {"strategy": RayDDPStrategy(), "plugins": [RayLightningEnvironment()],
                        "use_distributed_sampler": False}
     trainer = pl.Trainer(
-        accelerator=accelerator, devices="auto" if ray_ddp else t.devices, precision=t.precision, **distributed,
+        accelerator=accelerator, devices="auto" if ray_ddp else t.devices, precision=precision, **distributed,
         max_epochs=t.max_epochs, max_steps=t.max_steps,
         max_time={"minutes": t.max_minutes} if t.max_minutes else None,
         limit_train_batches=t.limit_train_batches,
@@ -141,7 +145,8 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
             mlflow.set_tag("resumed_from", str(ckpt_dir / "last.ckpt"))
         start = time.perf_counter()
         trainer, module, best = fit(cfg, run_id, ctx.tracking_uri, data_dir, codec, ckpt_dir)
-        mlflow.set_tag(A.TAG_DEVICE, describe(trainer.strategy.root_device))
+        mlflow.set_tags({A.TAG_DEVICE: describe(trainer.strategy.root_device),
+                         A.TAG_PRECISION: trainer.precision_plugin.precision})
         mlflow.log_metrics({"train_time_s": time.perf_counter() - start,
                             "num_params": float(module.model.num_parameters()),
                             "epochs": float(trainer.current_epoch)})

@@ -47,8 +47,18 @@ def median_time(fn, repeats: int) -> float:
 
 
 def machine() -> str:
+    """CPU model and vector level, cores, torch, and the GPU when one is visible."""
     import platform
 
     import torch
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, " \
-           f"{torch.get_num_threads()} threads"
+
+    from components.devices import native_bf16
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
+    return (f"{cpu} ({torch.backends.cpu.get_cpu_capability()}, native bf16: {native_bf16('cpu')}), "
+            f"{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads{gpu}")

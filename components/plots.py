@@ -12,15 +12,16 @@ from matplotlib.figure import Figure  # noqa: E402
 
 
 def attention_heatmap(weights: np.ndarray, src_tokens: list[str], tgt_tokens: list[str],
-                      title: str, ax: plt.Axes | None = None) -> Figure:
+                      title: str, ax: plt.Axes | None = None, vmax: float = 1.0) -> Figure:
     """weights (T, S): row i is the distribution over source tokens when emitting target
-    token i. x axis: source tokens, y axis: target tokens (Bahdanau et al. 2015, Fig. 3)."""
+    token i. x axis: source tokens, y axis: target tokens (Bahdanau et al. 2015, Fig. 3).
+    Black is ``vmax``: 1.0 for attention; a diffuse map (saliency) reads better at its max."""
     T, S = weights.shape
     if (T, S) != (len(tgt_tokens), len(src_tokens)):
         raise ValueError(f"weights {weights.shape} vs {len(tgt_tokens)} target x {len(src_tokens)} source tokens")
     fig = ax.figure if ax is not None else plt.figure(figsize=(0.35 * S + 2.5, 0.35 * T + 1.8))
     ax = ax or fig.add_subplot(1, 1, 1)
-    ax.imshow(weights, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.imshow(weights, cmap="Greys", vmin=0.0, vmax=vmax, aspect="auto")
     ax.set_xticks(range(S), src_tokens, rotation=90, fontsize=7)
     ax.set_yticks(range(T), tgt_tokens, fontsize=7)
     ax.set_title(title, fontsize=8)

@@ -152,8 +152,9 @@ def build_report(rows: list[ModelRow], out: Path, samples: list[tuple[str, str]]
             maps.append(f"![{r.label}]({name})")
             if r.map_kind == "saliency":
                 notes.append(f"*{r.label}: no attention (the decoder sees one fixed context vector); its map is "
-                             "gradient saliency, |d log p(y_t) / d e(x_s)| normalised per row: what each output "
-                             "token is sensitive to, not where a model looks.*")
+                             "gradient saliency, |d log p(y_t) / d e(x_s)| normalised per row and drawn with black at "
+                             "its largest value (attention maps: black = 1): what each output token is "
+                             "sensitive to, not where a model looks.*")
         else:
             notes.append(f"*{r.label}: no map was logged (evaluate.attention_samples=0, or an older run)*")
     md += [" ".join(maps), ""]  # one row: side by side

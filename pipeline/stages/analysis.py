@@ -63,7 +63,8 @@ def log_attention_maps(model: Seq2SeqModel, codec: TextCodec, sentences: list[st
     for i, sentence in enumerate(sentences):
         src_t, tgt_t, w, kind = sample_attention(model, codec, sentence)
         if kind == "saliency":  # plain Seq2Seq: one fixed context vector, no alpha to draw
-            figs = {f"sample{i}.png": attention_heatmap(w, src_t, tgt_t, f"{label}: no attention; gradient saliency")}
+            figs = {f"sample{i}.png": attention_heatmap(w, src_t, tgt_t, f"{label}: no attention; gradient "
+                                                        f"saliency (black = {w.max():.2f})", vmax=float(w.max()))}
         elif w.ndim == 2:  # RNN: alpha (T, S)
             figs = {f"sample{i}.png": attention_heatmap(w, src_t, tgt_t, f"{label}: attention")}
         else:  # Transformer: (L, nh, T, S)

@@ -81,6 +81,7 @@ class EvaluateConfig:
     max_len_ratio: float = 1.5
     num_samples: int = 20             # sample translations logged as a table
     attention_samples: int = 3        # test sentences drawn as attention heatmaps
+    train_run_id: str | None = None   # `nmt evaluate` of this finished train run (its own prepare run)
 
     def validate(self, prefix: str) -> None:
         bad = [s for s in self.splits if s not in TEST_SPLITS]

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from mlflow.tracking import MlflowClient
+
+from components.config import ConfigError
 from pipeline.config import PipelineConfig
 from pipeline.stages.common import Context
 from pipeline.stages.evaluate import EvaluateOutputs, run_evaluate
-from pipeline.stages.prepare import PrepareOutputs, run_prepare
+from pipeline.stages.prepare import PrepareOutputs, prepare_outputs, run_prepare
 from pipeline.stages.register import RegisterOutputs, run_register
-from pipeline.stages.train import TrainOutputs, run_train
+from pipeline.stages.train import TrainOutputs, existing_train, run_train
 
 log = logging.getLogger("nmt")
 STAGES = ("prepare", "train", "evaluate", "register")
@@ -31,13 +34,22 @@ def run_pipeline(cfg: PipelineConfig, until: str = "register", parent_run_id: st
     The pipeline parent run ends FAILED (or KILLED) if any stage does."""
     if until not in STAGES:
         raise ValueError(f"unknown stage {until!r}; valid: {', '.join(STAGES)}")
+    given = cfg.evaluate.train_run_id
+    if given and until != "evaluate":
+        raise ConfigError(f"evaluate.train_run_id is for `nmt evaluate`, not the stages up to {until}; to register "
+                          f"a trained model: nmt promote --run {given}")
     ctx = Context.create(cfg, parent_run_id)
     upto = STAGES.index(until)
     out: dict = {}
     try:
-        out["prepare"] = p = run_prepare(cfg, ctx)
-        if upto >= 1:
-            out["train"] = t = run_train(cfg, ctx, p.run_id)
+        if given:  # evaluate a model trained earlier, on the data its own prepare run made
+            t, prepare_run_id = existing_train(given)
+            out["train"] = t
+            out["prepare"] = p = prepare_outputs(MlflowClient().get_run(prepare_run_id))
+        else:
+            out["prepare"] = p = run_prepare(cfg, ctx)
+            if upto >= 1:
+                out["train"] = t = run_train(cfg, ctx, p.run_id)
         if upto >= 2:
             out["evaluate"] = e = run_evaluate(cfg, ctx, p.run_id, t.run_id)
         if upto >= 3:

@@ -59,6 +59,19 @@ def test_run_chains_stages_registers_and_reuses(nmt_home, tiny, capsys):
     assert "(reused)" in capsys.readouterr().out
     assert len(_runs(client)) == len(runs)
 
+    # evaluate a model trained earlier: no prepare or train run, the label is the model's own
+    before = {r.info.run_id for r in _runs(client)}
+    assert main(["evaluate", *tiny, "evaluate.beam_size=1", f"evaluate.train_run_id={train.info.run_id}"]) == 0
+    new = [r for r in _runs(client) if r.info.run_id not in before]
+    assert sorted(r.data.tags.get("nmt.stage", "pipeline") for r in new) == ["evaluate", "pipeline"]
+    again = next(r for r in new if r.data.tags.get("nmt.stage") == "evaluate")
+    assert again.data.params["upstream.train_run_id"] == train.info.run_id
+    assert again.data.params["upstream.prepare_run_id"] == prepare.info.run_id
+    assert again.data.tags["arch"] == "seq2seq-gru"
+    assert "test_2016_flickr/greedy/bleu" in again.data.metrics
+    assert not any("beam" in k for k in again.data.metrics)
+    runs = _runs(client)
+
     # a changed training parameter re-trains but reuses prepare
     assert main(["train", *tiny, "trainer.seed=7"]) == 0
     new = [r for r in _runs(client) if r.info.run_id not in {x.info.run_id for x in runs}]
@@ -100,5 +113,16 @@ def test_mismatched_line_counts_fail_naming_file_and_line(nmt_home, tiny, tmp_pa
 ])
 def test_bad_input_exits_nonzero_with_clear_message(nmt_home, tiny, override, message, capsys):
     assert main(["run", *tiny, override]) == 2
+    assert message in capsys.readouterr().err
+    _assert_nothing_finished_or_running()
+
+
+@pytest.mark.parametrize("command, message", [
+    ("evaluate", "evaluate.train_run_id=0123abc: no such run in this tracking store"),
+    ("run", "evaluate.train_run_id is for `nmt evaluate`, not the stages up to register; to register a trained "
+            "model: nmt promote --run 0123abc"),
+])
+def test_evaluating_a_given_train_run_checks_it(nmt_home, tiny, command, message, capsys):
+    assert main([command, *tiny, "evaluate.train_run_id=0123abc"]) == 2
     assert message in capsys.readouterr().err
     _assert_nothing_finished_or_running()

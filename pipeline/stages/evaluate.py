@@ -54,8 +54,8 @@ def decode_split(model: Seq2SeqModel, dm: TranslationDataModule, split: str, cod
     return [out[i] for i in range(len(out))]
 
 
-def _label(cfg: PipelineConfig) -> str:
-    m = cfg.model
+def _label(m: dict) -> str:
+    """``seq2seq-gru``, ``attention``, ``transformer``: from the trained model's own config."""
     return f"{m['arch']}-{m['cell']}" if "cell" in m else str(m["arch"])
 
 
@@ -66,10 +66,10 @@ def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_r
 
     def body(run_id: str) -> None:
         data_dir, codec = local_inputs(prepare_run_id)
-        model, _ = load_trained(train_run_id)
+        model, spec = load_trained(train_run_id)
         device = inference_device()
         model.to(device)
-        mlflow.set_tags({"arch": _label(cfg), A.TAG_DEVICE: describe(device)})
+        mlflow.set_tags({"arch": _label(spec["model"]), A.TAG_DEVICE: describe(device)})
         dm = TranslationDataModule(data_dir, max_tokens=cfg.trainer.batch_tokens)
         dm.setup()
         with tempfile.TemporaryDirectory() as tmp:
@@ -93,7 +93,7 @@ def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_r
                         n = min(e.num_samples, len(hyps))
                         mlflow.log_table({"source": srcs[:n], "reference": refs[:n],
                                           "hypothesis": hyps[:n]}, artifact_file=A.SAMPLES_TABLE)
-                        label = _label(cfg)
+                        label = _label(spec["model"])
                         log_length_analysis(srcs, hyps, refs, label, Path(tmp) / "length")
                         log_attention_maps(model, codec, srcs[: e.attention_samples], label, Path(tmp) / "attn")
                         mlflow.set_tag("analysis.split", f"{split}/{search}")

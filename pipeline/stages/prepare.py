@@ -14,6 +14,7 @@ from pathlib import Path
 
 import mlflow
 from datasets import Dataset, DatasetDict
+from mlflow.entities import Run
 from tokenizers import Tokenizer
 
 from components import artifacts as A
@@ -118,6 +119,9 @@ def run_prepare(cfg: PipelineConfig, ctx: Context) -> PrepareOutputs:
             mlflow.log_artifacts(str(tmp / A.TOKENIZER_DIR), A.TOKENIZER_DIR)
             mlflow.log_artifact(str(tmp / A.DATA_STATS))
 
-    run = execute("prepare", ctx, cfg, params, body)
+    return prepare_outputs(execute("prepare", ctx, cfg, params, body))
+
+
+def prepare_outputs(run: Run) -> PrepareOutputs:
     base = run.info.artifact_uri
     return PrepareOutputs(run.info.run_id, f"{base}/{A.DATA_DIR}", f"{base}/{A.TOKENIZER_DIR}")

@@ -20,6 +20,8 @@ import mlflow
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 from pytorch_lightning.loggers import MLFlowLogger
 
 from components import artifacts as A
@@ -163,6 +165,20 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
     run = execute("train", ctx, cfg, params, body)
     return TrainOutputs(run.info.run_id, f"{run.info.artifact_uri}/{A.CHECKPOINT_DIR}/{A.BEST_CKPT}",
                         run.data.metrics.get("best/val_bleu"))
+
+
+def existing_train(run_id: str) -> tuple[TrainOutputs, str]:
+    """``evaluate.train_run_id``: a finished train run -> its outputs and its prepare run id."""
+    try:
+        run = MlflowClient().get_run(run_id)
+    except MlflowException:
+        raise ConfigError(f"evaluate.train_run_id={run_id}: no such run in this tracking store") from None
+    stage = run.data.tags.get(A.TAG_STAGE, "non-nmt")
+    if stage != "train" or run.info.status != "FINISHED":
+        raise ConfigError(f"evaluate.train_run_id={run_id} is a {run.info.status} {stage} run; "
+                          "it must name a FINISHED train run")
+    return (TrainOutputs(run.info.run_id, f"{run.info.artifact_uri}/{A.CHECKPOINT_DIR}/{A.BEST_CKPT}",
+                         run.data.metrics.get("best/val_bleu")), run.data.params["upstream.prepare_run_id"])
 
 
 def load_trained(train_run_id: str) -> tuple[Seq2SeqModel, dict[str, Any]]:

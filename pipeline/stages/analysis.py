@@ -66,7 +66,7 @@ def log_attention_maps(model: Seq2SeqModel, codec: TextCodec, sentences: list[st
             figs = {f"sample{i}.png": attention_heatmap(w, src_t, tgt_t, f"{label}: no attention; gradient "
                                                         f"saliency (black = {w.max():.2f})", vmax=float(w.max()))}
         elif w.ndim == 2:  # RNN: alpha (T, S)
-            figs = {f"sample{i}.png": attention_heatmap(w, src_t, tgt_t, f"{label}: attention")}
+            figs = {f"sample{i}.png": attention_heatmap(w, src_t, tgt_t, f"{label}: attention weights alpha_ij")}
         else:  # Transformer: (L, nh, T, S)
             L = w.shape[0]
             layers, axes = plt.subplots(1, L, figsize=(L * (0.3 * len(src_t) + 2), 0.3 * len(tgt_t) + 2), squeeze=False)

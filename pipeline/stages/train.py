@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any
 import mlflow
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from pytorch_lightning.loggers import MLFlowLogger
@@ -86,6 +88,38 @@ def resolve_accelerator(cfg: PipelineConfig) -> str:
     return acc
 
 
+class StopOnCtrlC(Callback):
+    """The first Ctrl-C stops training at the next batch boundary, so the signal never lands
+    inside a checkpoint or tracking-store write (a KeyboardInterrupt raised mid-write can
+    leave the store's lock held and the process hanging); a second Ctrl-C interrupts at
+    once. Only in the main thread: Ray runs trials in worker threads, and stops them itself."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("train: Ctrl-C, stopping after this batch (again to stop at once)")
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if self.requested:
+            trainer.should_stop = True
+
+    on_validation_batch_end = on_train_batch_end  # the loop ends after this validation
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+
 def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_dir: Path,
         codec: TextCodec, ckpt_dir: Path, callbacks: list | None = None, resume_from: Path | None = None,
         accelerator: str | None = None, ray_ddp: bool = False
@@ -108,6 +142,7 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/bleu", mode="max",
                            save_top_k=1, save_last=True, enable_version_counter=False)
     loggers = [MLFlowLogger(tracking_uri=tracking_uri, run_id=run_id)] if run_id else []
+    ctrl_c = StopOnCtrlC()
     distributed: dict = {}
     if ray_ddp:  # Ray places the workers; our sampler shards training batches by rank
         from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment
@@ -120,7 +155,8 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
         limit_train_batches=t.limit_train_batches,
         gradient_clip_val=(t.grad_clip or None) if scaled else None,
         log_every_n_steps=t.log_every_n_steps, logger=loggers or False,
-        callbacks=[best, EarlyStopping("val/bleu", mode="max", patience=t.patience, strict=False), *(callbacks or [])],
+        callbacks=[best, EarlyStopping("val/bleu", mode="max", patience=t.patience, strict=False), ctrl_c,
+                   *(callbacks or [])],
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
         default_root_dir=str(ckpt_dir))
     if ray_ddp:
@@ -129,7 +165,7 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
     last = ckpt_dir / "last.ckpt"
     resume = resume_from or (last if last.exists() else None)
     trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
-    if trainer.interrupted:  # Lightning swallows Ctrl-C; the run must not count as finished
+    if trainer.interrupted or ctrl_c.requested:  # the run must not count as finished
         raise KeyboardInterrupt("training interrupted; rerun the same command to resume from last.ckpt")
     return trainer, module, best
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from components.devices import device_of
 from components.models.base import Seq2SeqModel, select_state
 
 
@@ -204,7 +205,7 @@ def translate_ids(
 ) -> list[list[int]]:
     """Token ids per sentence without BOS / EOS / pad; ``beam_size == 1`` is greedy.
     The batch is moved to the model's device (CPU or GPU) first."""
-    device = next(model.parameters()).device
+    device = device_of(model)
     src, src_mask = src.to(device), src_mask.to(device)
     max_len = max_target_len(src_mask, max_len_ratio, max_len_extra)
     if beam_size == 1:

@@ -12,6 +12,11 @@ def inference_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def device_of(model: torch.nn.Module) -> torch.device:
+    """Where a model's parameters are: inputs are moved there before decoding."""
+    return next(model.parameters()).device
+
+
 def describe(device: torch.device | str) -> str:
     """``cpu`` or ``cuda:0 (NVIDIA H200)``."""
     device = torch.device(device)

@@ -22,6 +22,7 @@ from components.analysis import bleu_by_length
 from components.data.datamodule import source_batch
 from components.data.tokenizer import TextCodec
 from components.decoding import greedy_decode, max_target_len
+from components.devices import device_of
 from components.models.base import Seq2SeqModel
 from components.plots import attention_heatmap, head_grid, length_plot
 from components.saliency import saliency
@@ -41,7 +42,7 @@ def sample_attention(model: Seq2SeqModel, codec: TextCodec, sentence: str
     kind "attention": weights (T, S) for RNN attention, (L, nh, T, S) for the Transformer.
     kind "saliency": the plain Seq2Seq has no attention; (T, S) gradient saliency instead."""
     ids = codec.encode_src([sentence])
-    src, mask = (t.to(next(model.parameters()).device) for t in source_batch(ids))
+    src, mask = (t.to(device_of(model)) for t in source_batch(ids))
     out, attn = greedy_decode(model, src, mask, max_target_len(mask))
     tgt = out[0].tolist()
     if model.eos_id in tgt:

@@ -22,6 +22,7 @@ import mlflow
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from pytorch_lightning.loggers import MLFlowLogger
@@ -82,16 +83,12 @@ def resolve_accelerator(cfg: PipelineConfig) -> str:
     acc = "gpu" if t.accelerator == "gpu" or (t.accelerator == "auto" and has_gpu) else "cpu"
     if acc == "cpu" and t.precision == "16-mixed":
         raise ConfigError("trainer.precision=16-mixed needs a GPU; on CPU use auto, bf16-mixed or 32")
-    if t.precision == "bf16-mixed" and not native_bf16(acc):
-        log.warning("trainer.precision=bf16-mixed but this %s has no native bf16: it is emulated, far slower "
-                    "than 32 (use trainer.precision=auto)", acc.upper())
     return acc
 
 
 class StopOnCtrlC(Callback):
     """The first Ctrl-C stops training at the next batch boundary, so the signal never lands
-    inside a checkpoint or tracking-store write (a KeyboardInterrupt raised mid-write can
-    leave the store's lock held and the process hanging); a second Ctrl-C interrupts at
+    in the middle of a checkpoint or tracking-store write; a second Ctrl-C interrupts at
     once. Only in the main thread: Ray runs trials in worker threads, and stops them itself."""
 
     def __init__(self) -> None:
@@ -133,6 +130,9 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
     pl.seed_everything(t.seed, workers=True)
     accelerator = accelerator or resolve_accelerator(cfg)
     precision = resolve_precision(t.precision, accelerator)
+    if precision == "bf16-mixed" and not native_bf16(accelerator):
+        log.warning("trainer.precision=bf16-mixed but this %s has no native bf16: it is emulated, far slower "
+                    "than 32 (use trainer.precision=auto)", accelerator.upper())
     model = model_from_spec(model_spec(cfg, codec))
     scaled = precision == "16-mixed"  # fp16's GradScaler: clip through Lightning, unfused Adam
     module = TranslationModule(model, optim=cfg.optim, detokenize=codec.decode_tgt,
@@ -198,7 +198,10 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
             mlflow.log_artifact(str(Path(tmp) / A.BEST_CKPT), A.CHECKPOINT_DIR)
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the artifact is the record
 
-    run = execute("train", ctx, cfg, params, body)
+    return train_outputs(execute("train", ctx, cfg, params, body))
+
+
+def train_outputs(run: Run) -> TrainOutputs:
     return TrainOutputs(run.info.run_id, f"{run.info.artifact_uri}/{A.CHECKPOINT_DIR}/{A.BEST_CKPT}",
                         run.data.metrics.get("best/val_bleu"))
 
@@ -213,8 +216,7 @@ def existing_train(run_id: str) -> tuple[TrainOutputs, str]:
     if stage != "train" or run.info.status != "FINISHED":
         raise ConfigError(f"evaluate.train_run_id={run_id} is a {run.info.status} {stage} run; "
                           "it must name a FINISHED train run")
-    return (TrainOutputs(run.info.run_id, f"{run.info.artifact_uri}/{A.CHECKPOINT_DIR}/{A.BEST_CKPT}",
-                         run.data.metrics.get("best/val_bleu")), run.data.params["upstream.prepare_run_id"])
+    return train_outputs(run), run.data.params["upstream.prepare_run_id"]
 
 
 def load_trained(train_run_id: str) -> tuple[Seq2SeqModel, dict[str, Any]]:

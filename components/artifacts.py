@@ -31,3 +31,7 @@ TAG_DEVICE = "nmt.device"          # what a stage ran on: cpu, or cuda:0 (NVIDIA
 TAG_PRECISION = "nmt.precision"    # train: the precision trainer.precision resolved to (auto)
 TAG_MAP = "analysis.map"           # evaluate: what attention/sample*.png show: attention | saliency
 TAG_RESOURCES = "nmt.resources"    # a sweep trial's Ray resources: CPU=1 GPU=0.5
+TAG_OWNER = "nmt.owner"            # host:pid of the process writing the run (finds orphans)
+TAG_RECOVERED = "nmt.recovered"    # why a RUNNING run was ended by a later command
+TAG_NODE = "nmt.node"              # the Ray node a trial ran on last (nmt_* resource name)
+TAG_NODES = "nmt.nodes"            # every node it ran on, in order (retries move trials)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
+import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -15,7 +17,9 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from components import artifacts as A
+from components.config import ConfigError
 
+log = logging.getLogger("nmt")
 _ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -37,9 +41,31 @@ def resolve_tracking_uri(configured: str | None) -> str:
     return uri
 
 
+def check_server(uri: str) -> None:
+    """Fail fast, in one line, when a tracking server is down or refuses our credentials
+    (MLflow's own client would retry for minutes, then print a traceback)."""
+    import requests
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        requests.get(f"{uri.rstrip('/')}/health", timeout=10)
+    except requests.RequestException as err:
+        raise ConfigError(f"the tracking server {uri} does not answer ({type(err).__name__}); start it "
+                          "(`nmt server up`) or fix MLFLOW_TRACKING_URI / tracking.uri") from None
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    auth = (user, os.environ.get("MLFLOW_TRACKING_PASSWORD", "")) if user else None
+    r = requests.get(f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search", params={"max_results": 1},
+                     auth=auth, timeout=30)
+    if r.status_code == 401:
+        who = f"user {user!r}" if user else "no credentials"
+        raise ConfigError(f"the tracking server {uri} refused {who} (HTTP 401): set MLFLOW_TRACKING_USERNAME "
+                          "and MLFLOW_TRACKING_PASSWORD to an account on that server")
+
+
 def setup_tracking(uri: str, experiment: str) -> str:
     """Point MLflow at ``uri`` (exported for child processes) and return the experiment id,
     creating it with an absolute artifact folder beside the store when it is new."""
+    check_server(uri)
     mlflow.set_tracking_uri(uri)
     os.environ["MLFLOW_TRACKING_URI"] = uri
     client = MlflowClient(uri)
@@ -96,7 +122,7 @@ def stage_run(stage: str, *, experiment_id: str, params: Mapping[str, str], code
               ) -> Iterator[mlflow.ActiveRun]:
     """An MLflow run for one stage; ends FINISHED on success, FAILED on an exception and
     KILLED on Ctrl-C, so nothing is left RUNNING."""
-    all_tags = {A.TAG_STAGE: stage, A.TAG_CODE_VERSION: code,
+    all_tags = {A.TAG_STAGE: stage, A.TAG_CODE_VERSION: code, A.TAG_OWNER: owner(),
                 A.TAG_REUSE_KEY: reuse_key(stage, params, code), **(tags or {})}
     run = mlflow.start_run(run_name=stage, experiment_id=experiment_id, tags=all_tags,
                            parent_run_id=parent_run_id, nested=mlflow.active_run() is not None)
@@ -104,13 +130,65 @@ def stage_run(stage: str, *, experiment_id: str, params: Mapping[str, str], code
         mlflow.log_params(dict(params))
         yield run
     except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl-C into SystemExit
-        mlflow.end_run("KILLED")
+        _end_quietly("KILLED")
         raise
     except BaseException:
-        mlflow.end_run("FAILED")
+        _end_quietly("FAILED")
         raise
     else:
         mlflow.end_run("FINISHED")
+
+
+def _end_quietly(status: str) -> None:
+    """End the active run while an error is on its way out: if the store is unreachable too,
+    say so and let the original error through (the next command marks the run)."""
+    run = mlflow.active_run()
+    try:
+        mlflow.end_run(status)
+    except Exception as err:  # noqa: BLE001 - the original error matters more
+        log.warning("could not mark run %s %s (%s); the next nmt command here marks it",
+                    run.info.run_id if run else "?", status, str(err).splitlines()[0][:120])
+
+
+def owner() -> str:
+    """``host:pid`` of the process that writes a run: what tells an orphan from a live run."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _dead_here(owner_tag: str | None) -> bool:
+    host, _, pid = (owner_tag or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's run: it may well be alive
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return int(pid) != os.getpid() and _is_zombie(int(pid))
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        import psutil
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except Exception:  # noqa: BLE001 - gone meanwhile, or no psutil
+        return False
+
+
+def recover_orphans(client: MlflowClient, experiment_id: str) -> list[str]:
+    """Runs left RUNNING by a process of this machine that died (kill -9, a store outage
+    at the wrong moment) end FAILED, tagged so: no run stays RUNNING for ever."""
+    runs = client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000)
+    ended = []
+    for run in runs:
+        if _dead_here(run.data.tags.get(A.TAG_OWNER)):
+            client.set_tag(run.info.run_id, A.TAG_RECOVERED, "owner process died")
+            client.set_terminated(run.info.run_id, "FAILED")
+            ended.append(run.info.run_id)
+    if ended:
+        log.info("marked %d orphaned RUNNING run(s) FAILED: %s", len(ended), ", ".join(ended))
+    return ended
 
 
 def run_metric(run: Run, key: str) -> float | None:

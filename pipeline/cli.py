@@ -4,6 +4,8 @@
     nmt translate [--model URI] [--file F] [--beam N]
     nmt promote [--version N | --run ID | --sweep-run ID] [--split S] [--limit N] [--force] ...
     nmt rollback
+    nmt server up|down|status [server.* overrides]     the shared MLflow tracking server
+    nmt cluster up|down|status [cluster.* overrides]   a multi-node Ray cluster on this machine
 
 Every stage command runs the stages before it too, reusing finished identical runs.
 """
@@ -20,6 +22,7 @@ from collections.abc import Sequence
 
 from components.config import ConfigError
 from components.data.multi30k import DataError
+from components.tracking_writer import TrackingUnavailable
 
 log = logging.getLogger("nmt")
 STAGE_COMMANDS = {"prepare": "prepare", "train": "train", "evaluate": "evaluate",
@@ -190,11 +193,41 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy)")
     tp.add_argument("--tracking-uri", default=None, help="default $MLFLOW_TRACKING_URI or the checkout's store")
     _add_promote_parsers(sub)
+    for name, what in (("server", "the MLflow tracking server (PostgreSQL store, proxied artifacts)"),
+                       ("cluster", "a Ray head and worker nodes on this machine")):
+        sp = sub.add_parser(name, help=what)
+        sp.add_argument("action", choices=["up", "down", "status"])
+        sp.add_argument("overrides", nargs="*", help=f"e.g. {name}.port=5001")
     return p
+
+
+def _store_error(err: Exception) -> str | None:
+    """A tracking server's refusal, in one line: what was refused and what to do."""
+    from mlflow.exceptions import MlflowException
+
+    if not isinstance(err, MlflowException):
+        return None
+    first = str(err).strip().splitlines()[0][:300] if str(err).strip() else err.error_code
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "the tracking store")
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    if err.error_code == "PERMISSION_DENIED":
+        return (f"{uri} refused this for user {user!r} (HTTP 403: {first}); ask the server's admin for "
+                "EDIT (runs) or MANAGE (model registry) permission")
+    if err.error_code == "UNAUTHENTICATED":
+        return (f"{uri} refused the credentials (HTTP 401); set MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD")
+    if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+        return f"{first}; check the name, version or run id against {uri}"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow's client retries an unreachable server for ~4 minutes per call; keep each call
+    # short and let our writers retry with their own deadline (tracking.outage_deadline_s)
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
@@ -210,8 +243,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_promote(args)
         if args.command == "rollback":
             return cmd_rollback(args)
-    except (ConfigError, DataError) as err:
+        if args.command == "server":
+            from pipeline.services.commands import cmd_server
+            return cmd_server(args.action, expand_overrides(args.overrides))
+        if args.command == "cluster":
+            from pipeline.services.commands import cmd_cluster
+            return cmd_cluster(args.action, expand_overrides(args.overrides))
+    except (ConfigError, DataError, TrackingUnavailable) as err:
         print(f"nmt: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        message = _store_error(err)
+        if message is None:
+            raise
+        print(f"nmt: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
         print(f"nmt: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)

@@ -13,7 +13,8 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from components import artifacts as A
-from components.tracking import code_version, find_reusable, resolve_tracking_uri, setup_tracking, stage_run
+from components.tracking import (code_version, find_reusable, owner, recover_orphans, resolve_tracking_uri,
+                                 setup_tracking, stage_run)
 from pipeline.config import PipelineConfig
 
 log = logging.getLogger("nmt")
@@ -35,12 +36,14 @@ class Context:
     def create(cls, cfg: PipelineConfig, parent_run_id: str | None = None) -> "Context":
         uri = resolve_tracking_uri(cfg.tracking.uri)
         exp = setup_tracking(uri, cfg.tracking.experiment)
+        recover_orphans(MlflowClient(), exp)
         return cls(experiment_id=exp, tracking_uri=uri, code=code_version(), parent_run_id=parent_run_id)
 
     def parent(self) -> str:
         if self.parent_run_id is None:
             run = MlflowClient().create_run(self.experiment_id, run_name="pipeline",
-                                            tags={A.TAG_PIPELINE: "true", A.TAG_CODE_VERSION: self.code})
+                                            tags={A.TAG_PIPELINE: "true", A.TAG_CODE_VERSION: self.code,
+                                                  A.TAG_OWNER: owner()})
             self.parent_run_id, self.owns_parent = run.info.run_id, True
             log.info("pipeline parent run %s", self.parent_run_id)
         return self.parent_run_id
@@ -49,9 +52,15 @@ class Context:
         """End the parent run we created, recording which finished runs were reused."""
         if self.owns_parent and self.parent_run_id:
             client = MlflowClient()
-            for stage, run_id in self.reused.items():
-                client.set_tag(self.parent_run_id, f"reused.{stage}", run_id)
-            client.set_terminated(self.parent_run_id, status)
+            try:
+                for stage, run_id in self.reused.items():
+                    client.set_tag(self.parent_run_id, f"reused.{stage}", run_id)
+                client.set_terminated(self.parent_run_id, status)
+            except Exception as err:  # noqa: BLE001 - store unreachable: a later command ends it
+                if status == "FINISHED":
+                    raise
+                log.warning("could not mark the pipeline run %s %s (%s)", self.parent_run_id, status,
+                            str(err).splitlines()[0][:120])
 
 
 def execute(stage: str, ctx: Context, cfg: PipelineConfig, params: Mapping[str, str],

@@ -25,7 +25,6 @@ from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from pytorch_lightning.loggers import MLFlowLogger
 
 from components import artifacts as A
 from components.config import ConfigError, flatten, to_dict
@@ -35,6 +34,7 @@ from components.devices import describe, native_bf16, resolve_precision
 from components.lit_module import TranslationModule
 from components.models.base import Seq2SeqModel
 from components.tracking import project_home, reuse_key
+from components.tracking_writer import BufferedMlflowLogger, MetricWriter, TrackingUnavailable
 from components.translator import model_from_spec
 from pipeline.config import PipelineConfig
 from pipeline.stages.common import Context, download, execute
@@ -119,7 +119,7 @@ class StopOnCtrlC(Callback):
 
 def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_dir: Path,
         codec: TextCodec, ckpt_dir: Path, callbacks: list | None = None, resume_from: Path | None = None,
-        accelerator: str | None = None, ray_ddp: bool = False
+        accelerator: str | None = None, ray_ddp: bool = False, extra_loggers: list | None = None
         ) -> tuple[pl.Trainer, TranslationModule, ModelCheckpoint]:
     """The one training loop (the train stage and every sweep trial call it). Resumes from
     ``resume_from``, else from ``ckpt_dir/last.ckpt`` when an interrupted run left one.
@@ -141,7 +141,9 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
     dm = TranslationDataModule(data_dir, max_tokens=t.batch_tokens, seed=t.seed)
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/bleu", mode="max",
                            save_top_k=1, save_last=True, enable_version_counter=False)
-    loggers = [MLFlowLogger(tracking_uri=tracking_uri, run_id=run_id)] if run_id else []
+    writer = (MetricWriter(tracking_uri, run_id, deadline_s=cfg.tracking.outage_deadline_s,
+                           capacity=cfg.tracking.buffer_rows) if run_id else None)
+    loggers = ([BufferedMlflowLogger(writer, run_id)] if writer else []) + list(extra_loggers or [])
     ctrl_c = StopOnCtrlC()
     distributed: dict = {}
     if ray_ddp:  # Ray places the workers; our sampler shards training batches by rank
@@ -164,7 +166,17 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
         trainer = prepare_trainer(trainer)
     last = ckpt_dir / "last.ckpt"
     resume = resume_from or (last if last.exists() else None)
-    trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None)
+        if writer is not None:
+            writer.flush(timeout=cfg.tracking.outage_deadline_s)
+    except TrackingUnavailable as err:
+        kept = f"its checkpoint is kept at {last}" if last.exists() else "no checkpoint was taken yet"
+        raise TrackingUnavailable(f"{err}. Training stopped; {kept}: once the server answers, rerun the "
+                                  "same command to resume") from None
+    finally:
+        if writer is not None:
+            writer.close(flush=False)
     if trainer.interrupted or ctrl_c.requested:  # the run must not count as finished
         raise KeyboardInterrupt("training interrupted; rerun the same command to resume from last.ckpt")
     return trainer, module, best

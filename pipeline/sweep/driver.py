@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -23,13 +22,15 @@ from ray import tune
 from components import artifacts as A
 from components.config import ConfigError, flatten, to_dict
 from components.data.tokenizer import TextCodec
-from components.tracking import project_home
+from components.tracking import owner
+from components.tracking_writer import TrackingUnavailable, retrying
 from pipeline.config import PipelineConfig, load_config
 from pipeline.stages.common import Context
 from pipeline.stages.evaluate import run_evaluate
 from pipeline.stages.prepare import run_prepare
 from pipeline.stages.register import run_register
 from pipeline.stages.train import local_inputs, model_spec
+from pipeline.sweep.ray_setup import init_ray, storage_root, trial_resources
 from pipeline.sweep.space import ARCH_KEY, corner_samples, parse_space, to_overrides, to_tune
 from pipeline.sweep.tracking import TAG_STOPPED, MlflowTrialLogger, RecordingASHA, find_trial_run
 from pipeline.sweep.trainable import CHECKPOINT_FILE, TUNE_METRICS, train_trial
@@ -37,7 +38,6 @@ from pipeline.sweep.trainable import CHECKPOINT_FILE, TUNE_METRICS, train_trial
 log = logging.getLogger("nmt")
 TUNE_METRIC = next(k for k, v in TUNE_METRICS.items() if v == "val/bleu")
 TAG_SWEEP_DIR = "nmt.sweep_dir"
-COORDINATOR_CPU = 0.01  # a DDP trial's own process, beside its workers
 
 
 @dataclass(frozen=True)
@@ -61,45 +61,6 @@ def validate_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> dict[str, 
     return space
 
 
-def _storage(cfg: PipelineConfig) -> Path:
-    return Path(cfg.sweep.storage_path or project_home() / ".nmt" / "ray").resolve()
-
-
-def _init_ray(cfg: PipelineConfig) -> None:
-    env = {"RAY_CHDIR_TO_TRIAL_DIR": "0", "PYTHONUNBUFFERED": "1"}
-    for var in ("NMT_HOME", "MULTI30K_DIR", "MLFLOW_TRACKING_URI", "NMT_SWEEP_FAIL_ONCE_DIR"):
-        if os.environ.get(var):
-            env[var] = os.environ[var]
-    os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"
-    # save the experiment state every 2 s (Tune's default: 10 s), so a killed driver
-    # loses at most that much bookkeeping
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
-    kw: dict[str, Any] = {"runtime_env": {"env_vars": env}, "include_dashboard": False,
-                          "log_to_driver": True, "configure_logging": False}
-    if cfg.sweep.ray_address:
-        ray.init(address=cfg.sweep.ray_address, **kw)
-    else:
-        ray.init(num_cpus=os.cpu_count(), **kw)
-    res, n = cfg.sweep.resources, max(1, cfg.trainer.devices)  # per trial: n workers' worth
-    have = ray.cluster_resources()
-    times = f" x trainer.devices={n}" if n > 1 else ""
-    if res.gpu > 0 and have.get("GPU", 0) < res.gpu * n:
-        raise ConfigError(f"sweep.resources.gpu={res.gpu}{times} but the Ray cluster has "
-                          f"{have.get('GPU', 0):g} GPUs; use gpu: 0 here")
-    if have.get("CPU", 0) < res.cpu * n + (COORDINATOR_CPU if n > 1 else 0):
-        raise ConfigError(f"sweep.resources.cpu={res.cpu}{times} but the Ray cluster has "
-                          f"{have.get('CPU', 0):g} CPUs")
-
-
-def _trial_resources(cfg: PipelineConfig) -> dict[str, float]:
-    """What one trial reserves. With ``trainer.devices > 1`` the trial only coordinates
-    (its TorchTrainer's workers reserve ``resources`` each), so it takes a sliver of a CPU."""
-    res = cfg.sweep.resources
-    if cfg.trainer.devices > 1:
-        return {"cpu": COORDINATOR_CPU, "gpu": 0}
-    return {"cpu": res.cpu, "gpu": res.gpu}
-
-
 def _scheduler(cfg: PipelineConfig) -> RecordingASHA | None:
     s = cfg.sweep.scheduler
     if s.type == "fifo":
@@ -116,7 +77,7 @@ def _searcher(cfg: PipelineConfig) -> Any:
     return None
 
 
-def _parent_run(ctx: Context, cfg: PipelineConfig, sweep_dir: Path) -> str:
+def _parent_run(ctx: Context, cfg: PipelineConfig, sweep_dir: str) -> str:
     """The sweep parent: the unfinished one for this storage folder when resuming."""
     client = MlflowClient()
     if cfg.sweep.resume:
@@ -124,10 +85,11 @@ def _parent_run(ctx: Context, cfg: PipelineConfig, sweep_dir: Path) -> str:
                                   order_by=["attributes.start_time DESC"], max_results=1)
         if runs:
             client.update_run(runs[0].info.run_id, status="RUNNING")
+            client.set_tag(runs[0].info.run_id, A.TAG_OWNER, owner())  # this driver writes it now
             return runs[0].info.run_id
     run = client.create_run(ctx.experiment_id, run_name=f"sweep-{cfg.sweep.name}",
                             tags={"nmt.sweep": cfg.sweep.name, TAG_SWEEP_DIR: str(sweep_dir),
-                                  A.TAG_CODE_VERSION: ctx.code})
+                                  A.TAG_CODE_VERSION: ctx.code, A.TAG_OWNER: owner()})
     params = flatten(to_dict(cfg.sweep), "sweep.")
     client.log_batch(run.info.run_id, params=[mlflow.entities.Param(k, v[:6000]) for k, v in params.items()])
     return run.info.run_id
@@ -140,14 +102,15 @@ def _arch(base: PipelineConfig, params: dict[str, Any]) -> str:
 
 def run_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> SweepOutputs:
     space = validate_sweep(cfg, base_overrides)
+    storage = storage_root(cfg)  # fails before any run exists when it is not writable
     ctx = Context.create(cfg)
-    sweep_dir = _storage(cfg) / cfg.sweep.name
-    if not cfg.sweep.resume and sweep_dir.exists():
+    sweep_dir = f"{storage}/{cfg.sweep.name}"
+    if not cfg.sweep.resume and "://" not in sweep_dir and Path(sweep_dir).exists():
         shutil.rmtree(sweep_dir)  # a fresh sweep of the same name starts clean
-    if cfg.sweep.resume and not tune.Tuner.can_restore(str(sweep_dir)):
+    if cfg.sweep.resume and not tune.Tuner.can_restore(sweep_dir):
         raise ConfigError(f"sweep.resume=true but there is no sweep to resume at {sweep_dir}")
     try:
-        _init_ray(cfg)  # resource checks fail here, before any run or trial exists
+        init_ray(cfg)  # resource checks fail here, before any run or trial exists
     except BaseException:
         ray.shutdown()
         raise
@@ -160,19 +123,21 @@ def run_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> SweepOutputs:
         scheduler = _scheduler(cfg)
         logger = MlflowTrialLogger(tracking_uri=ctx.tracking_uri, experiment_id=ctx.experiment_id, parent_run_id=parent,
                                    default_arch=str(cfg.model.get("arch")), scheduler=scheduler,
-                                   base_params={"upstream.prepare_run_id": prep.run_id})
+                                   base_params={"upstream.prepare_run_id": prep.run_id},
+                                   deadline_s=cfg.tracking.outage_deadline_s)
+        tracking = {"uri": ctx.tracking_uri, "experiment_id": ctx.experiment_id, "parent_run_id": parent}
         trainable = tune.with_resources(
             tune.with_parameters(train_trial, base_overrides=list(base_overrides), data_dir=str(data_dir),
-                                 tokenizer_dir=str(data_dir.parent / A.TOKENIZER_DIR)),
-            _trial_resources(cfg))
+                                 tokenizer_dir=str(data_dir.parent / A.TOKENIZER_DIR), tracking=tracking),
+            trial_resources(cfg))
         run_config = tune.RunConfig(
-            name=cfg.sweep.name, storage_path=str(sweep_dir.parent), callbacks=[logger], verbose=1,
+            name=cfg.sweep.name, storage_path=storage, callbacks=[logger], verbose=1,
             failure_config=tune.FailureConfig(max_failures=cfg.sweep.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=TUNE_METRIC,
                                                     checkpoint_score_order="max"))
         if cfg.sweep.resume:
             # the Tuner's pickled state brings back its scheduler and our trial logger
-            tuner = tune.Tuner.restore(str(sweep_dir), trainable, resume_unfinished=True, resume_errored=True)
+            tuner = tune.Tuner.restore(sweep_dir, trainable, resume_unfinished=True, resume_errored=True)
         else:
             tuner = tune.Tuner(trainable, param_space=to_tune(space), run_config=run_config,
                                tune_config=tune.TuneConfig(
@@ -197,9 +162,14 @@ def run_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> SweepOutputs:
         status = "KILLED"
         raise
     finally:
-        MlflowClient().set_terminated(parent, status)
-        if ray.is_initialized():
-            ray.shutdown()
+        try:
+            retrying(lambda: MlflowClient().set_terminated(parent, status), "end the sweep run",
+                     cfg.tracking.outage_deadline_s if status == "FINISHED" else 10.0, ctx.tracking_uri)
+        except TrackingUnavailable as err:  # a later nmt command here marks it (recover_orphans)
+            log.warning("%s", err)
+        finally:
+            if ray.is_initialized():
+                ray.shutdown()
 
 
 def _summarise(cfg: PipelineConfig, results: Any, ctx: Context, parent: str

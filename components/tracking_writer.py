@@ -1,0 +1,194 @@
+"""Metric rows that outlive a tracking-server outage.
+
+A :class:`MetricWriter` keeps rows in a bounded buffer that one background thread drains
+with ``log_batch`` (at most 1000 rows a request), retrying with exponential backoff while
+the server is down, so training never waits on the network. If the server stays down past
+``deadline_s`` the writer gives up and the next ``add`` raises :class:`TrackingUnavailable`.
+Re-sending a row is harmless: the store drops a row equal to one it holds (same key,
+timestamp, step and value), so a batch whose answer was lost is simply sent again.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from mlflow.entities import Metric
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from pytorch_lightning.loggers.logger import Logger, rank_zero_experiment
+from pytorch_lightning.utilities import rank_zero_only
+
+log = logging.getLogger("nmt")
+T = TypeVar("T")
+BATCH_ROWS = 1000          # MLflow's log_batch limit
+_PERMANENT = {"PERMISSION_DENIED", "UNAUTHENTICATED", "INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST",
+              "BAD_REQUEST", "INVALID_STATE"}
+
+
+class TrackingUnavailable(RuntimeError):
+    """The tracking store did not answer within the configured deadline."""
+
+
+def is_transient(err: BaseException) -> bool:
+    """A refused connection, a timeout or a 5xx may pass; a 4xx answer will not."""
+    if isinstance(err, MlflowException):
+        return err.error_code not in _PERMANENT
+    return isinstance(err, (OSError, ConnectionError, TimeoutError))
+
+
+def retrying(call: Callable[[], T], what: str, deadline_s: float, uri: str = "") -> T:
+    """``call()`` until it succeeds, backing off 0.5 s -> 10 s, for at most ``deadline_s``
+    seconds of failure; a permanent error (4xx) is raised at once."""
+    start, delay, warned = time.monotonic(), 0.5, False
+    while True:
+        try:
+            return call()
+        except Exception as err:  # noqa: BLE001 - classified just below
+            if not is_transient(err):
+                raise
+            if time.monotonic() - start > deadline_s:
+                raise TrackingUnavailable(
+                    f"the tracking store {uri or ''} did not answer for {deadline_s:g} s "
+                    f"(tracking.outage_deadline_s) while trying to {what}: {str(err).splitlines()[0][:200]}"
+                ) from None
+            if not warned:
+                log.warning("tracking store unreachable (%s); retrying for up to %g s", what, deadline_s)
+                warned = True
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+class MetricWriter:
+    """Bounded, retrying, background writer of one run's metric rows.
+
+    ``run_id`` may be a callable that finds the run (a sweep trial's run is created by the
+    driver): it is called from the writer thread, with the same retries, until it answers."""
+
+    def __init__(self, uri: str, run_id: str | Callable[[], str | None], *, deadline_s: float = 300.0,
+                 capacity: int = 100_000):
+        self.uri, self.deadline_s, self.capacity = uri, deadline_s, capacity
+        self._run = run_id
+        self._rows: collections.deque[Metric] = collections.deque()
+        self._inflight: list[Metric] = []
+        self._cond = threading.Condition()
+        self._error: BaseException | None = None
+        self._closed = False
+        self.sent = 0
+        self._thread = threading.Thread(target=self._drain, name="nmt-metric-writer", daemon=True)
+        self._thread.start()
+
+    # -- producer side -------------------------------------------------------------
+    def add(self, rows: Iterable[Metric]) -> None:
+        rows = list(rows)
+        with self._cond:
+            self._raise_if_failed()
+            # a full buffer means the server has been away long: wait, bounded by the deadline
+            while len(self._rows) + len(rows) > self.capacity and self._error is None:
+                self._cond.wait(1.0)
+            self._raise_if_failed()
+            self._rows.extend(rows)
+            self._cond.notify_all()
+
+    def unsent(self) -> list[Metric]:
+        """Rows not yet acknowledged by the store (in flight ones included)."""
+        with self._cond:
+            return [*self._inflight, *self._rows]
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every row is written; raises TrackingUnavailable past the deadline."""
+        end = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while (self._rows or self._inflight) and self._error is None:
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TrackingUnavailable(f"{len(self._rows) + len(self._inflight)} metric rows "
+                                              f"still unwritten to {self.uri} after {timeout:g} s")
+                self._cond.wait(1.0 if left is None else min(1.0, left))
+            self._raise_if_failed()
+
+    def close(self, flush: bool = True) -> None:
+        try:
+            if flush:
+                self.flush()
+        finally:
+            with self._cond:
+                self._closed = True
+                self._cond.notify_all()
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    # -- writer thread -------------------------------------------------------------
+    def _run_id(self, client: MlflowClient) -> str:
+        if isinstance(self._run, str):
+            return self._run
+        found = self._run()
+        if not found:
+            raise MlflowException("the run is not created yet", error_code="TEMPORARILY_UNAVAILABLE")
+        self._run = found
+        return found
+
+    def _drain(self) -> None:
+        client = MlflowClient(self.uri)
+        while True:
+            with self._cond:
+                while not self._rows and not self._closed:
+                    self._cond.wait()
+                if not self._rows:
+                    return
+                n = min(BATCH_ROWS, len(self._rows))
+                self._inflight = [self._rows.popleft() for _ in range(n)]
+                batch = self._inflight
+            try:
+                retrying(lambda: client.log_batch(self._run_id(client), metrics=batch),
+                         f"write {len(batch)} metric rows", self.deadline_s, self.uri)
+            except BaseException as err:  # noqa: BLE001 - handed to the producer
+                with self._cond:
+                    self._error = err
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self.sent += len(batch)
+                self._inflight = []
+                self._cond.notify_all()
+
+
+def metric_rows(metrics: dict[str, Any], step: int, timestamp_ms: int | None = None) -> list[Metric]:
+    ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+    return [Metric(k, float(v), ts, int(step)) for k, v in metrics.items()]
+
+
+class BufferedMlflowLogger(Logger):
+    """Lightning's logger for the train stage: rows go through a :class:`MetricWriter`,
+    so a tracking-server outage neither stops nor slows training."""
+
+    def __init__(self, writer: MetricWriter, run_id: str):
+        super().__init__()
+        self.writer, self._run_id = writer, run_id
+
+    @property
+    def name(self) -> str:
+        return "mlflow"
+
+    @property
+    def version(self) -> str:
+        return self._run_id
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> MetricWriter:
+        return self.writer
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        pass  # the stage run logs its params itself
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        self.writer.add(metric_rows(metrics, step or 0))

@@ -7,7 +7,7 @@ SHARED_DATA := $(abspath ../shared/data/multi30k)
 export MULTI30K_DIR ?= $(if $(wildcard $(SHARED_DATA)/train.en.gz),$(SHARED_DATA),)
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast ui bench clean
+.PHONY: venv demo test test-fast ui bench clean server-up server-down cluster-up cluster-down
 
 venv: $(VENV)/.installed
 
@@ -30,6 +30,20 @@ test-fast: venv
 
 ui: venv
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+
+# The team path: a tracking server on PostgreSQL and a Ray cluster on this machine
+# (`nmt server|cluster up|down|status`, Hydra overrides such as server.port=5001 after ARGS=).
+server-up: venv
+	$(BIN)/nmt server up $(ARGS)
+
+server-down: venv
+	$(BIN)/nmt server down $(ARGS)
+
+cluster-up: venv
+	$(BIN)/nmt cluster up $(ARGS)
+
+cluster-down: venv
+	$(BIN)/nmt cluster down $(ARGS)
 
 bench: venv
 	$(BIN)/python benchmarks/bench_training.py

@@ -4,7 +4,16 @@ MLflow store, and one shrunken config that tests copy and extend."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +22,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
 
 # A run small enough for CI: 200 training pairs, tiny GRU, one epoch.
 TINY = [
@@ -42,10 +52,11 @@ def multi30k_dir() -> Path:
     return path
 
 
-def _use_home(mp: pytest.MonkeyPatch, home: Path, multi30k_dir: Path) -> str:
-    """Point the project (env and MLflow's in-process URI) at ``home``; returns the store URI."""
+def _use_home(mp: pytest.MonkeyPatch, home: Path, multi30k_dir: Path, uri: str | None = None) -> str:
+    """Point the project (env and MLflow's in-process URI) at ``home`` and its own SQLite store,
+    or at the tracking server ``uri``; returns the store URI."""
     home.mkdir(parents=True, exist_ok=True)
-    uri = f"sqlite:///{home / 'mlflow.db'}"
+    uri = uri or f"sqlite:///{home / 'mlflow.db'}"
     for var, value in {"NMT_HOME": str(home), "MULTI30K_DIR": str(multi30k_dir), "MLFLOW_TRACKING_URI": uri,
                        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}.items():
         mp.setenv(var, value)
@@ -69,14 +80,14 @@ def nmt_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, multi30k_dir: Path
 
 
 @contextlib.contextmanager
-def module_home(tmp_path_factory: pytest.TempPathFactory, multi30k_dir: Path, name: str
-                ) -> Iterator[tuple[Path, str]]:
+def module_home(tmp_path_factory: pytest.TempPathFactory, multi30k_dir: Path, name: str,
+                uri: str | None = None) -> Iterator[tuple[Path, str]]:
     """A project home shared by one test module (build a store once, test it many times);
     the environment and torch's thread count are restored on exit."""
     home = tmp_path_factory.mktemp(name) / "home"
     threads = torch.get_num_threads()
     with pytest.MonkeyPatch.context() as mp:
-        uri = _use_home(mp, home, multi30k_dir)
+        uri = _use_home(mp, home, multi30k_dir, uri)
         try:
             yield home, uri
         finally:
@@ -97,3 +108,124 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+# -- services: PostgreSQL, an MLflow tracking server, a multi-node Ray ----------------
+
+def require(service: str, reason: str) -> None:
+    """Skip with the reason where a service is missing; fail under NMT_REQUIRE_SERVICES=1 (CI)."""
+    if os.environ.get("NMT_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{service} is required here (NMT_REQUIRE_SERVICES=1) but {reason}")
+    pytest.skip(f"needs {service}: {reason}")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> None:
+    import psycopg2
+    try:
+        psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=3).close()
+    except psycopg2.OperationalError as err:
+        require("PostgreSQL on 127.0.0.1:5432", f"it does not answer ({str(err).strip().splitlines()[0]}); start it: "
+                "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
+
+
+def server_overrides(state_dir: Path, *extra: str) -> list[str]:
+    """A throw-away tracking server: free port, its own database, state under ``state_dir``."""
+    return [f"server.port={free_port()}", f"server.database=nmt_test_{uuid.uuid4().hex[:8]}",
+            "server.role=nmt_test", f"server.state_dir={state_dir}", *extra]
+
+
+@contextlib.contextmanager
+def tracking_server(state_dir: Path, *extra: str) -> Iterator[tuple[object, str]]:
+    """``nmt server up`` on PostgreSQL, yielding (ServerConfig, URL); down and dropped after."""
+    from pipeline.cli import main
+    from pipeline.config import load_config
+    from pipeline.services import server
+
+    overrides = server_overrides(state_dir, *extra)
+    cfg = load_config(overrides).server
+    assert main(["server", "up", *overrides]) == 0, (state_dir / "server.log").read_text()[-3000:]
+    try:
+        yield cfg, cfg.url
+    finally:
+        server.down(cfg)
+        server.drop_databases(cfg)
+
+
+@contextlib.contextmanager
+def ray_cluster(state_dir: Path, *extra: str) -> Iterator[object]:
+    """``nmt cluster up``: a head without CPUs and two 1-CPU workers; always stopped."""
+    from components.config import ConfigError
+    from pipeline.config import load_config
+    from pipeline.services import cluster
+
+    cfg = load_config([f"cluster.port={free_port('127.0.0.2')}", f"cluster.state_dir={state_dir}", *extra]).cluster
+    try:
+        cluster.up(cfg)
+    except ConfigError as err:
+        require("a multi-node Ray on 127.0.0.2", str(err))
+    try:
+        yield cfg
+    finally:
+        cluster.down(cfg)
+
+
+def post_json(url: str, body: bytes, auth: str | None = None) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json", **({"Authorization": auth} if auth else {})}
+    req = urllib.request.Request(url, data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to a process group (mlflow + uvicorn), SIGKILL if it lingers."""
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextlib.contextmanager
+def serving(store_uri: str, log_path: Path, model: str = "models:/nmt-de-en@champion",
+            timeout: float = 120) -> Iterator[str]:
+    """``mlflow models serve`` of ``model`` from ``store_uri``; yields its base URL."""
+    port = free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store_uri, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    cmd = [str(VENV_BIN / "mlflow"), "models", "serve", "-m", model, "--env-manager", "local",
+           "-h", "127.0.0.1", "-p", str(port), "--workers", "1"]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{base}/ping", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"server not up after {timeout} s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        stop_group(proc)

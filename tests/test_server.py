@@ -1,0 +1,121 @@
+"""``nmt server`` on the real PostgreSQL, and every command against it (no SQLite, no local
+artifacts): run, stage reuse, sweep, promote, rollback, translate, compare, serve, and a
+second project home that knows nothing but the server's URL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipeline.cli import main
+from pipeline.config import load_config
+from tests.conftest import TINY, TINY_RUN, free_port, module_home, post_json, serving, tracking_server
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, multi30k_dir, postgres):
+    """A server, and a project home pointed at it holding two registered versions."""
+    state = tmp_path_factory.mktemp("server")
+    with tracking_server(state) as (cfg, url):
+        with module_home(tmp_path_factory, multi30k_dir, "server-home", uri=url) as (home, _):
+            assert main(["run", *TINY_RUN]) == 0
+            assert main(["run", *TINY_RUN, "trainer.seed=7"]) == 0
+            yield cfg, url, home, state
+
+
+def _runs() -> list:
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("nmt")
+    return client.search_runs([exp.experiment_id], max_results=1000)
+
+
+def test_status_and_a_second_server_on_a_taken_port(served, tmp_path, capsys):
+    cfg, url, _, state = served
+    assert main(["server", "status", f"server.port={cfg.port}", f"server.state_dir={state}"]) == 0
+    assert f"up: {url}" in capsys.readouterr().out
+    assert (state / "server.pid").is_file() and "backend-store-uri postgresql" in (state / "server.log").read_text()
+    taken = [f"server.port={cfg.port}", f"server.state_dir={tmp_path}", "server.database=nmt_unused"]
+    assert main(["server", "up", *taken]) == 2
+    assert f"port {cfg.port} on 127.0.0.1 is taken" in capsys.readouterr().err
+    assert main(["server", "status", *taken]) == 3
+
+
+def test_postgres_not_answering_says_how_to_start_it(tmp_path, capsys):
+    assert main(["server", "up", f"server.pg_port={free_port()}", f"server.state_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "PostgreSQL does not answer" in err and "pg_ctlcluster --skip-systemctl-redirect" in err
+    assert not (tmp_path / "server.pid").exists()
+
+
+def test_runs_artifacts_and_reuse_go_through_the_server(served):
+    _, _, home, state = served
+    runs = _runs()
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert all(r.info.artifact_uri.startswith("mlflow-artifacts:/") for r in runs)  # proxied
+    assert not (home / "mlartifacts").exists() and not (home / "mlflow.db").exists()
+    assert any((state / "artifacts").rglob("best.ckpt")), "artifacts reach the server's destination"
+    before = len(runs)
+    assert main(["run", *TINY_RUN]) == 0  # every stage reused: nothing new is logged
+    assert len(_runs()) == before
+
+
+def test_promote_rollback_translate_compare_and_serve(served, tmp_path, capsys):
+    _, url, _, _ = served
+    gate = ["--limit", "5", "--beam", "1", "--resamples", "50"]
+    assert main(["promote", "--version", "2", "--force", *gate]) == 0
+    client = MlflowClient()
+    assert client.get_model_version_by_alias("nmt-de-en", "champion").version == "2"
+    assert main(["rollback"]) == 0
+    assert client.get_model_version_by_alias("nmt-de-en", "champion").version == "1"
+    src = tmp_path / "in.de"
+    src.write_text("Ein Hund läuft.\n\nZwei Männer spielen.\n")
+    capsys.readouterr()
+    assert main(["translate", "--file", str(src), "--beam", "1"]) == 0
+    out = capsys.readouterr().out.split("\n")
+    assert len(out) == 4 and out[1] == "" and out[0] and out[2]
+    assert main(["compare", "--out", str(tmp_path / "report")]) == 0
+    assert (tmp_path / "report" / "report.html").stat().st_size > 1000
+    with serving(url, tmp_path / "serve.log") as base:
+        status, body = post_json(f"{base}/invocations", json.dumps({"inputs": ["Ein Hund läuft."]}).encode())
+    assert status == 200 and len(body["predictions"]) == 1
+
+
+def test_a_fresh_home_loads_the_champion_and_promotes_from_the_server_alone(served, tmp_path, monkeypatch):
+    _, url, _, _ = served
+    fresh = tmp_path / "elsewhere"
+    fresh.mkdir()
+    monkeypatch.setenv("NMT_HOME", str(fresh))
+    monkeypatch.chdir(fresh)
+    model = mlflow.pyfunc.load_model("models:/nmt-de-en@champion")
+    assert len(model.predict(["Ein Hund läuft.", "Ein Mann."])) == 2
+    assert main(["promote", "--version", "2", "--force", "--limit", "5", "--beam", "1"]) == 0
+    assert MlflowClient().get_model_version_by_alias("nmt-de-en", "champion").version == "2"
+    assert not (fresh / "mlartifacts").exists() and not (fresh / "mlflow.db").exists()
+
+
+def test_a_sweep_on_the_server_logs_every_step_of_each_trial(served):
+    args = [*TINY, "sweep=smoke", "sweep.num_samples=2", "sweep.scheduler.type=fifo", "trainer.max_epochs=2"]
+    assert main(["sweep", *args]) == 0
+    client = MlflowClient()
+    trials = [r for r in _runs() if r.data.tags.get("nmt.stage") == "trial"]
+    assert len(trials) == 2 and {r.info.status for r in trials} == {"FINISHED"}
+    for r in trials:
+        steps = [m.step for m in client.get_metric_history(r.info.run_id, "train/loss_step")]
+        epochs = [m.step for m in client.get_metric_history(r.info.run_id, "val/bleu")]
+        assert len(steps) == len(set(steps)) > 0 and sorted(steps) == list(range(len(steps)))
+        assert sorted(epochs) == [1, 2]
+
+
+def test_a_silent_tracking_uri_fails_before_any_run(nmt_home, monkeypatch, capsys):
+    dead = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", dead)
+    assert main(["run", *TINY_RUN]) == 2
+    err = capsys.readouterr().err
+    assert f"the tracking server {dead} does not answer" in err and "nmt server up" in err
+    assert load_config().tracking.uri is None and not Path(nmt_home / ".nmt" / "cache").exists()

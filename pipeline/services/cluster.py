@@ -29,7 +29,9 @@ NODE_PREFIX = "nmt_"  # custom resource naming a node: nmt_head, nmt_worker_<i>
 # Loopback only, one machine: Ray's token auth stays off on every node alike (Ray turns it on
 # for a head that finds ~/.ray/auth_token, which workers joining by address do not read).
 # A real cluster turns it on everywhere (see deploy/).
-NODE_ENV = {"RAY_AUTH_MODE": "disabled"}
+# A lost node is declared dead after ~5 s (Ray's default: ~30 s), so its trials move soon.
+NODE_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_health_check_period_ms": "1000",
+            "RAY_health_check_failure_threshold": "5"}
 
 
 @dataclass(frozen=True)

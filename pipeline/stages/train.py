@@ -199,7 +199,7 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
                          A.TAG_PRECISION: trainer.precision_plugin.precision})
         mlflow.log_metrics({"train_time_s": time.perf_counter() - start,
                             "num_params": float(module.model.num_parameters()),
-                            "epochs": float(trainer.current_epoch)})
+                            "epochs": float(trainer.current_epoch), "steps": float(trainer.global_step)})
         if best.best_model_score is not None:
             mlflow.log_metric("best/val_bleu", float(best.best_model_score))
         with tempfile.TemporaryDirectory() as tmp:

@@ -183,7 +183,11 @@ def post_json(url: str, body: bytes, auth: str | None = None) -> tuple[int, dict
         with urllib.request.urlopen(req, timeout=60) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"{}")
+        text = err.read() or b"{}"
+        try:
+            return err.code, json.loads(text)
+        except ValueError:  # e.g. basic auth's plain-text 401
+            return err.code, {"text": text.decode(errors="replace")}
 
 
 def stop_group(proc: subprocess.Popen) -> None:

@@ -119,3 +119,33 @@ def test_a_silent_tracking_uri_fails_before_any_run(nmt_home, monkeypatch, capsy
     err = capsys.readouterr().err
     assert f"the tracking server {dead} does not answer" in err and "nmt server up" in err
     assert load_config().tracking.uri is None and not Path(nmt_home / ".nmt" / "cache").exists()
+
+
+ERRORS = ("database is locked", "OperationalError", "IntegrityError", "Connection refused", "ConnectionError",
+          "Max retries exceeded", "Traceback", "tracking store unreachable", "500 Internal", " 503 ")
+
+
+def test_load_eight_concurrent_trials_log_every_step_with_nothing_lost(served, capfd):
+    """8 trials at once, each writing a row per step through the server: 0 rows lost, and
+    no database or connection error in the client's output or the server's log."""
+    _, _, _, state = served
+    log = state / "server.log"
+    offset = log.stat().st_size
+    args = [*TINY, "sweep=smoke", "sweep.name=load", "sweep.num_samples=8", "sweep.max_concurrent_trials=8",
+            "sweep.resources.cpu=0.25", "sweep.scheduler.type=fifo", "trainer.max_epochs=2"]
+    capfd.readouterr()
+    assert main(["sweep", *args]) == 0
+    client_out = "\n".join(capfd.readouterr())
+    server_out = log.read_bytes()[offset:].decode(errors="replace")
+    client = MlflowClient()
+    parent = next(r for r in _runs() if r.data.tags.get("nmt.sweep") == "load")
+    trials = [r for r in _runs() if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+              and r.data.tags.get("nmt.stage") == "trial"]
+    assert len(trials) == 8 and len({r.data.tags["nmt.trial_id"] for r in trials}) == 8
+    for r in trials:
+        steps = [m.step for m in client.get_metric_history(r.info.run_id, "train/loss_step")]
+        assert sorted(steps) == list(range(len(steps))) and len(steps) > 0, "a step row was lost or doubled"
+        assert sorted(m.step for m in client.get_metric_history(r.info.run_id, "val/bleu")) == [1, 2]
+    for text, where in ((client_out, "client output"), (server_out, "server log")):
+        found = [e for e in ERRORS if e in text]
+        assert not found, f"{found} in the {where}"

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from components.config import ConfigError
 from pipeline.cli import main
 from pipeline.config import load_config
 from pipeline.sweep.driver import validate_sweep
+from tests.conftest import ray_cluster
 
 SWEEP = ["sweep=smoke", "trainer.max_epochs=3"]
 
@@ -105,24 +105,14 @@ def test_trial_that_fails_once_is_retried_to_completion(nmt_home, tiny, tmp_path
         assert steps[-1] == 3
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
-def test_sweep_on_an_existing_cluster_by_address(nmt_home, tiny):
-    ray = os.path.join(os.path.dirname(sys.executable), "ray")
-    port = _free_port()
-    subprocess.run([ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
-                    "--include-dashboard=false", "--disable-usage-stats"], check=True, capture_output=True)
-    try:
-        assert main(["sweep", *tiny, *SWEEP, "sweep.num_samples=2", f"sweep.ray_address=127.0.0.1:{port}"]) == 0
-    finally:
-        subprocess.run([ray, "stop", "--force"], capture_output=True)
+def test_sweep_on_an_existing_cluster_by_address(nmt_home, tiny, tmp_path):
+    """SQLite store: the driver alone writes, whichever node a trial runs on."""
+    with ray_cluster(tmp_path / "cluster") as cluster:
+        assert main(["sweep", *tiny, *SWEEP, "sweep.num_samples=2", f"sweep.ray_address={cluster.address}"]) == 0
     trials = _trials(_runs())
     assert len(trials) == 2 and all("val/bleu" in r.data.metrics for r in trials)
+    assert {r.data.tags["nmt.node"] for r in trials} <= {"worker_1", "worker_2"}
 
 
 @pytest.mark.parametrize("override, message", [

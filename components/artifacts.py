@@ -34,4 +34,5 @@ TAG_RESOURCES = "nmt.resources"    # a sweep trial's Ray resources: CPU=1 GPU=0.
 TAG_OWNER = "nmt.owner"            # host:pid of the process writing the run (finds orphans)
 TAG_RECOVERED = "nmt.recovered"    # why a RUNNING run was ended by a later command
 TAG_NODE = "nmt.node"              # the Ray node a trial ran on last (nmt_* resource name)
+TAG_CHECKPOINT = "nmt.checkpoint"  # train: which weights best.ckpt holds (best epoch, or an average)
 TAG_NODES = "nmt.nodes"            # every node it ran on, in order (retries move trials)

@@ -14,6 +14,7 @@ strings) and the scoring server passes the JSON ``inputs`` list through unchange
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import mlflow.pyfunc
@@ -29,8 +30,9 @@ from components.devices import inference_device
 from components.models.base import Seq2SeqModel
 from components.models.factory import build_model
 
-MAX_SENTENCES = 1000        # per request
+MAX_SENTENCES = 1000        # per REST request (mlflow models serve); $NMT_SERVE_MAX_SENTENCES changes it
 MAX_CHARS = 2000            # per sentence
+SERVE_LIMIT_ENV = "NMT_SERVE_MAX_SENTENCES"
 BATCH_SIZE = 64
 DEFAULT_PARAMS = {"beam_size": 5, "max_len_ratio": 1.5, "length_penalty": 0.6}
 
@@ -40,6 +42,14 @@ def model_from_spec(spec: dict[str, Any]) -> Seq2SeqModel:
     return build_model(spec["model"], src_vocab_size=spec["src_vocab_size"],
                        tgt_vocab_size=spec["tgt_vocab_size"], pad_id=spec["pad_id"],
                        bos_id=spec["bos_id"], eos_id=spec["eos_id"], shared_vocab=spec["shared_vocab"])
+
+
+def request_limit() -> int | None:
+    """Sentences allowed in one request: a bound for the REST endpoint only (MLflow's scoring
+    server marks its process); an in-process ``predict`` takes any number, in batches."""
+    if os.environ.get("_MLFLOW_IS_IN_SERVING_ENVIRONMENT", "").lower() != "true":
+        return None
+    return int(os.environ.get(SERVE_LIMIT_ENV) or MAX_SENTENCES)
 
 
 def check_input(texts: Any) -> list[str]:
@@ -54,9 +64,10 @@ def check_input(texts: Any) -> list[str]:
                               INVALID_PARAMETER_VALUE)
     if not texts:
         raise MlflowException("inputs is an empty list; send at least one sentence", INVALID_PARAMETER_VALUE)
-    if len(texts) > MAX_SENTENCES:
-        raise MlflowException(f"{len(texts)} sentences in one request; at most {MAX_SENTENCES}",
-                              INVALID_PARAMETER_VALUE)
+    limit = request_limit()
+    if limit is not None and len(texts) > limit:
+        raise MlflowException(f"{len(texts)} sentences in one request; at most {limit} (${SERVE_LIMIT_ENV} "
+                              "on the server); send them in several requests", INVALID_PARAMETER_VALUE)
     for i, t in enumerate(texts):
         if not isinstance(t, str):
             raise MlflowException(f"inputs[{i}] is {type(t).__name__}, not a string", INVALID_PARAMETER_VALUE)

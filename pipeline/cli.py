@@ -17,6 +17,7 @@ import logging
 import os
 import shlex
 import sys
+import warnings
 from pathlib import Path
 from collections.abc import Sequence
 
@@ -157,9 +158,18 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     from components.tracking import resolve_tracking_uri
     mlflow.set_tracking_uri(resolve_tracking_uri(args.tracking_uri))
+    from mlflow.exceptions import MlflowException
+    if args.file and not Path(args.file).is_file():
+        raise ConfigError(f"--file {args.file}: no such file; give a text file with one sentence per line, "
+                          "or pipe the sentences to stdin")
     stream = open(args.file, encoding="utf-8") if args.file else sys.stdin
     lines = [line.rstrip("\n") for line in stream]
-    model = mlflow.pyfunc.load_model(args.model)
+    try:
+        model = mlflow.pyfunc.load_model(args.model)
+    except (MlflowException, OSError) as err:
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise ConfigError(f"--model {args.model}: cannot load it from {mlflow.get_tracking_uri()} ({first}); "
+                          "check the name and alias or version (the MLflow UI lists registered models)") from None
     params = {"beam_size": args.beam}
     for i in range(0, len(lines), 256):
         chunk = lines[i:i + 256]
@@ -221,7 +231,21 @@ def _store_error(err: Exception) -> str | None:
     return None
 
 
+class _DropLitLoggerTip(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+def quiet() -> None:
+    """What a user should not have to read: advice that does not apply to these runs."""
+    # our signatures are list[str] -> list[str]; the hint is about pandas integer columns
+    warnings.filterwarnings("ignore", message=r"Hint: Inferred schema contains integer column")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")  # Lightning vs torch
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropLitLoggerTip())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # MLflow's client retries an unreachable server for ~4 minutes per call; keep each call
     # short and let our writers retry with their own deadline (tracking.outage_deadline_s)

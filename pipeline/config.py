@@ -71,6 +71,16 @@ class TrainerConfig:
     seed: int = 42
     log_every_n_steps: int = 25
     num_threads: int | None = None    # torch intra-op threads; None leaves torch's default
+    average_checkpoints: int = 0      # > 1: the mean of k epoch checkpoints, kept if it validates better
+    average_of: Literal["last", "best"] = "last"  # the last k epochs, or the k best by val/bleu
+
+    def validate(self, prefix: str) -> None:
+        if self.max_epochs == -1 and not self.max_minutes and self.max_steps == -1:
+            raise ConfigError(f"{prefix}.max_epochs=-1 would train for ever: set {prefix}.max_minutes or "
+                              f"{prefix}.max_steps too, or a number of epochs")
+        if self.max_epochs < 1 and self.max_epochs != -1:
+            raise ConfigError(f"{prefix}.max_epochs must be >= 1 (or -1 with a time or step limit), "
+                              f"got {self.max_epochs}")
 
 
 @dataclass(frozen=True)
@@ -112,7 +122,7 @@ class ServerConfig:
     """``nmt server``: an MLflow tracking server on PostgreSQL with proxied artifacts."""
     host: str = "127.0.0.1"           # loopback by default; 0.0.0.0 exposes it (use auth then)
     port: int = 5000
-    workers: int = 2
+    workers: int = 1                  # >1: uvicorn workers answer ~40 ms slower (Nagle; BENCHMARKS.md)
     pg_host: str = "127.0.0.1"
     pg_port: int = 5432
     pg_superuser: str = "postgres"    # creates the role and database (trust or $PGPASSWORD)
@@ -139,7 +149,7 @@ class ClusterConfig:
     host: str = "127.0.0.2"
     port: int = 6390                  # the head's GCS port: sweep.ray_address=<host>:<port>
     head_cpus: int = 0                # 0: trials run on the workers only
-    workers: int = 2
+    workers: int = 1                  # >1: uvicorn workers answer ~40 ms slower (Nagle; BENCHMARKS.md)
     worker_cpus: float = 1
     worker_gpus: float = 0
     object_store_mb: int = 256        # per node

@@ -64,3 +64,15 @@ def test_malformed_payload_is_a_4xx_with_a_message(server, payload, message):
     assert message in answer.get("message", ""), answer
     # and the server is still there
     assert _post(f"{server}/invocations", b'{"inputs": ["Hallo."], "params": {"beam_size": 1}}')[0] == 200
+
+
+def test_in_process_predict_takes_any_number_of_sentences(store_uri, monkeypatch):
+    """The REST limit is the endpoint's; a loaded pyfunc translates 2,500 sentences in batches."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store_uri)
+    monkeypatch.delenv("_MLFLOW_IS_IN_SERVING_ENVIRONMENT", raising=False)
+    model = mlflow.pyfunc.load_model("models:/nmt-de-en@champion")
+    texts = [f"Ein Hund läuft {i}." for i in range(2500)]
+    out = model.predict(texts, params={"beam_size": 1})
+    assert len(out) == 2500 and all(isinstance(t, str) for t in out)

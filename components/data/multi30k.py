@@ -6,6 +6,7 @@ Elliott et al. 2016, "Multi30K: Multilingual English-German Image Descriptions".
 from __future__ import annotations
 
 import gzip
+import zlib
 import hashlib
 import os
 import unicodedata
@@ -112,6 +113,9 @@ def read_lines(path: Path) -> list[str]:
             return [line.rstrip("\n") for line in f]
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not UTF-8 text ({err})") from err
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        raise DataError(f"{path}: a damaged gzip file ({err}); replace it with a fresh copy of Multi30k's "
+                        "raw task-1 file, or unset MULTI30K_DIR to download it") from None
 
 
 def normalize(text: str) -> str:

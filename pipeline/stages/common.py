@@ -31,17 +31,21 @@ class Context:
     parent_run_id: str | None = None
     owns_parent: bool = False
     reused: dict[str, str] = field(default_factory=dict)
+    label: str = "pipeline"           # the parent run's name: what it ran, e.g. "gru de-en quick"
 
     @classmethod
     def create(cls, cfg: PipelineConfig, parent_run_id: str | None = None) -> "Context":
         uri = resolve_tracking_uri(cfg.tracking.uri)
         exp = setup_tracking(uri, cfg.tracking.experiment)
         recover_orphans(MlflowClient(), exp)
-        return cls(experiment_id=exp, tracking_uri=uri, code=code_version(), parent_run_id=parent_run_id)
+        model = cfg.model.get("cell") or cfg.model.get("arch", "?")  # gru, lstm, attention, transformer
+        label = f"{model} {cfg.data.src_lang}-{cfg.data.tgt_lang} {cfg.profile}"
+        return cls(experiment_id=exp, tracking_uri=uri, code=code_version(), parent_run_id=parent_run_id,
+                   label=label)
 
     def parent(self) -> str:
         if self.parent_run_id is None:
-            run = MlflowClient().create_run(self.experiment_id, run_name="pipeline",
+            run = MlflowClient().create_run(self.experiment_id, run_name=self.label,
                                             tags={A.TAG_PIPELINE: "true", A.TAG_CODE_VERSION: self.code,
                                                   A.TAG_OWNER: owner()})
             self.parent_run_id, self.owns_parent = run.info.run_id, True

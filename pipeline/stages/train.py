@@ -27,6 +27,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from components import artifacts as A
+from components.averaging import average_checkpoints
 from components.config import ConfigError, flatten, to_dict
 from components.data.datamodule import TranslationDataModule
 from components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, TextCodec
@@ -40,6 +41,8 @@ from pipeline.config import PipelineConfig
 from pipeline.stages.common import Context, download, execute
 
 log = logging.getLogger("nmt")
+EPOCHS_DIR = "epochs"            # under the run's checkpoint folder: the k kept for averaging
+AVERAGED_CKPT = "averaged.ckpt"
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,11 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
     dm = TranslationDataModule(data_dir, max_tokens=t.batch_tokens, seed=t.seed)
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor="val/bleu", mode="max",
                            save_top_k=1, save_last=True, enable_version_counter=False)
+    keep = []
+    if t.average_checkpoints > 1:  # the k epoch checkpoints to average: the newest, or the best
+        keep = [ModelCheckpoint(dirpath=ckpt_dir / EPOCHS_DIR, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
+                                monitor="step" if t.average_of == "last" else "val/bleu", mode="max",
+                                save_top_k=t.average_checkpoints, enable_version_counter=False)]
     writer = (MetricWriter(tracking_uri, run_id, deadline_s=cfg.tracking.outage_deadline_s,
                            capacity=cfg.tracking.buffer_rows) if run_id else None)
     loggers = ([BufferedMlflowLogger(writer, run_id)] if writer else []) + list(extra_loggers or [])
@@ -157,7 +165,7 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
         limit_train_batches=t.limit_train_batches,
         gradient_clip_val=(t.grad_clip or None) if scaled else None,
         log_every_n_steps=t.log_every_n_steps, logger=loggers or False,
-        callbacks=[best, EarlyStopping("val/bleu", mode="max", patience=t.patience, strict=False), ctrl_c,
+        callbacks=[best, *keep, EarlyStopping("val/bleu", mode="max", patience=t.patience, strict=False), ctrl_c,
                    *(callbacks or [])],
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
         default_root_dir=str(ckpt_dir))
@@ -182,6 +190,30 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
     return trainer, module, best
 
 
+def choose_checkpoint(cfg: PipelineConfig, trainer: pl.Trainer, module: TranslationModule, best: ModelCheckpoint,
+                      ckpt_dir: Path) -> tuple[Path, float | None]:
+    """The checkpoint the run hands on, and its val/bleu: the best epoch's, or the average of
+    ``trainer.average_checkpoints`` epochs when that validates at least as well."""
+    chosen = Path(best.best_model_path or ckpt_dir / A.LAST_CKPT)
+    score = None if best.best_model_score is None else float(best.best_model_score)
+    epochs = sorted((ckpt_dir / EPOCHS_DIR).glob("epoch*.ckpt"))  # zero-padded: oldest first
+    if cfg.trainer.average_checkpoints < 2 or len(epochs) < 2:
+        mlflow.set_tag(A.TAG_CHECKPOINT, "best epoch")
+        return chosen, score
+    averaged = average_checkpoints(epochs, ckpt_dir / AVERAGED_CKPT)
+    check = pl.Trainer(accelerator=trainer.accelerator, devices=1, precision=trainer.precision_plugin.precision,
+                       logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                       enable_model_summary=False)
+    avg_score = float(check.validate(module, datamodule=trainer.datamodule, ckpt_path=str(averaged),
+                                     verbose=False)[0]["val/bleu"])
+    mlflow.log_metric("val/bleu_averaged", avg_score)
+    if score is None or avg_score >= score:
+        mlflow.set_tag(A.TAG_CHECKPOINT, f"average of {len(epochs)} {cfg.trainer.average_of} epochs")
+        return averaged, avg_score
+    mlflow.set_tag(A.TAG_CHECKPOINT, "best epoch (the average validated lower)")
+    return chosen, score
+
+
 def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOutputs:
     params = train_params(cfg, prepare_run_id)
     resolve_accelerator(cfg)  # fail before any run starts
@@ -195,18 +227,18 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
             mlflow.set_tag("resumed_from", str(ckpt_dir / "last.ckpt"))
         start = time.perf_counter()
         trainer, module, best = fit(cfg, run_id, ctx.tracking_uri, data_dir, codec, ckpt_dir)
+        chosen, score = choose_checkpoint(cfg, trainer, module, best, ckpt_dir)
         mlflow.set_tags({A.TAG_DEVICE: describe(trainer.strategy.root_device),
                          A.TAG_PRECISION: trainer.precision_plugin.precision})
         mlflow.log_metrics({"train_time_s": time.perf_counter() - start,
                             "num_params": float(module.model.num_parameters()),
                             "epochs": float(trainer.current_epoch), "steps": float(trainer.global_step)})
-        if best.best_model_score is not None:
-            mlflow.log_metric("best/val_bleu", float(best.best_model_score))
+        if score is not None:
+            mlflow.log_metric("best/val_bleu", score)
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / A.MODEL_CONFIG).write_text(json.dumps(spec, indent=2))
             mlflow.log_artifact(str(Path(tmp) / A.MODEL_CONFIG))
-            src = Path(best.best_model_path or ckpt_dir / "last.ckpt")
-            shutil.copy(src, Path(tmp) / A.BEST_CKPT)
+            shutil.copy(chosen, Path(tmp) / A.BEST_CKPT)
             mlflow.log_artifact(str(Path(tmp) / A.BEST_CKPT), A.CHECKPOINT_DIR)
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the artifact is the record
 

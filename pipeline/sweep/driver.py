@@ -87,7 +87,7 @@ def _parent_run(ctx: Context, cfg: PipelineConfig, sweep_dir: str) -> str:
             client.update_run(runs[0].info.run_id, status="RUNNING")
             client.set_tag(runs[0].info.run_id, A.TAG_OWNER, owner())  # this driver writes it now
             return runs[0].info.run_id
-    run = client.create_run(ctx.experiment_id, run_name=f"sweep-{cfg.sweep.name}",
+    run = client.create_run(ctx.experiment_id, run_name=f"sweep {cfg.sweep.name}",
                             tags={"nmt.sweep": cfg.sweep.name, TAG_SWEEP_DIR: str(sweep_dir),
                                   A.TAG_CODE_VERSION: ctx.code, A.TAG_OWNER: owner()})
     params = flatten(to_dict(cfg.sweep), "sweep.")

@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: venv
-	$(BIN)/nmt run profile=quick
+	$(BIN)/nmt run profile=demo
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

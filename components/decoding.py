@@ -73,7 +73,8 @@ def greedy_decode(
 
 @dataclass
 class _Beams:
-    """Live hypotheses of a batched search; row ``b * K + k`` is beam k of sentence b."""
+    """Live hypotheses of a batched search over the sentences still open; row ``b * K + k``
+    is beam k of open sentence b, which is sentence ``index[b]`` of the input batch."""
 
     K: int
     tokens: Tensor  # (B*K, t) ids so far, no BOS
@@ -81,7 +82,8 @@ class _Beams:
     attn: Tensor | None  # (B*K, t, *A), None until the first step or when not kept
     keep_attn: bool
     done: Tensor  # (B,) sentence has K finished hypotheses nothing live can beat
-    finished: list[list[Hypothesis]] = field(default_factory=list)
+    finished: list[list[Hypothesis]] = field(default_factory=list)  # per input sentence
+    index: list[int] = field(default_factory=list)  # open sentence b -> input sentence
 
 
 def _append(history: Tensor | None, rows: Tensor, new: Tensor) -> Tensor:
@@ -115,7 +117,7 @@ def _finish(beams: _Beams, scores: Tensor, beam: Tensor, token: Tensor, attn: Te
         att = None
         if beams.keep_attn:
             att = _append(beams.attn, torch.tensor([row], device=attn.device), attn)[0]
-        beams.finished[b].append(Hypothesis(tokens, score / gnmt_penalty(len(tokens), alpha), att))
+        beams.finished[beams.index[b]].append(Hypothesis(tokens, score / gnmt_penalty(len(tokens), alpha), att))
 
 
 def _prune(beams: _Beams, scores: Tensor, beam: Tensor, token: Tensor, attn: Tensor,
@@ -136,21 +138,37 @@ def _update_done(beams: _Beams, max_len: int, alpha: float) -> None:
     """A sentence is done when its K-th best finished score beats the best any live beam
     can still reach: raw <= current raw < 0 and lp grows with length, so raw / lp(max_len)."""
     bound = (beams.scores[:, 0] / gnmt_penalty(max_len, alpha)).tolist()
-    for b, hyps in enumerate(beams.finished):
+    for b, i in enumerate(beams.index):
+        hyps = beams.finished[i]
         if not beams.done[b] and len(hyps) >= beams.K:
             kth = sorted((h.score for h in hyps), reverse=True)[beams.K - 1]
             beams.done[b] = kth >= bound[b]
 
 
+def _drop_done(beams: _Beams, state: object, y: Tensor) -> tuple[object, Tensor]:
+    """Take the sentences that are done out of the batch: later steps cost only what is open."""
+    keep = (~beams.done).nonzero().squeeze(1)
+    K = beams.K
+    rows = (keep.to(y.device).unsqueeze(1) * K + torch.arange(K, device=y.device)).reshape(-1)
+    beams.scores = beams.scores.index_select(0, keep.to(beams.scores.device))
+    beams.tokens = beams.tokens.index_select(0, rows)
+    if beams.attn is not None:
+        beams.attn = beams.attn.index_select(0, rows)
+    beams.index = [beams.index[b] for b in keep.tolist()]
+    beams.done = beams.done[keep]
+    return select_state(state, rows), y.index_select(0, rows)
+
+
 def _results(beams: _Beams, alpha: float) -> list[list[Hypothesis]]:
     """Open sentences at max_len also get their live beams; best K, sorted best first."""
-    for b, hyps in enumerate(beams.finished):
+    for b, i in enumerate(beams.index):
         for k in range(beams.K if not beams.done[b] else 0):
             raw, row = float(beams.scores[b, k]), b * beams.K + k
             if math.isfinite(raw):
                 tokens = beams.tokens[row].tolist()
                 att = beams.attn[row] if beams.keep_attn else None
-                hyps.append(Hypothesis(tokens, raw / gnmt_penalty(len(tokens), alpha), att))
+                beams.finished[i].append(Hypothesis(tokens, raw / gnmt_penalty(len(tokens), alpha), att))
+    for hyps in beams.finished:
         hyps.sort(key=lambda h: h.score, reverse=True)
         del hyps[beams.K:]
         for h in hyps:  # (T, *A) -> time at dim -2, like greedy_decode and forward
@@ -177,7 +195,7 @@ def beam_search(
     scores = torch.full((B, K), float("-inf"), device=dev)
     scores[:, 0] = 0.0  # only beam 0 is live at first, so the K beams start distinct
     beams = _Beams(K, src.new_zeros(B * K, 0), scores, None, with_attention,
-                   torch.zeros(B, dtype=torch.bool), [[] for _ in range(B)])
+                   torch.zeros(B, dtype=torch.bool), [[] for _ in range(B)], list(range(B)))
     y = src.new_full((B * K,), model.bos_id)
     for _ in range(max(max_len, 1)):
         logits, state, attn = model.decode_step(y, state)
@@ -188,6 +206,8 @@ def beam_search(
         _update_done(beams, max_len, length_penalty)
         if bool(beams.done.all()):
             break
+        if bool(beams.done.any()):
+            state, y = _drop_done(beams, state, y)
     return _results(beams, length_penalty)
 
 

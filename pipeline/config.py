@@ -132,6 +132,7 @@ class ServerConfig:
     auth: bool = False                # basic auth; admin password from $NMT_SERVER_ADMIN_PASSWORD
     admin_user: str = "admin"
     default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = "READ"
+    auth_cache_s: int = 60            # a checked password is trusted this long (MLflow: PBKDF2 per request)
     state_dir: str | None = None      # pid, log, auth settings; None: <home>/.nmt/server
     start_timeout_s: float = 120.0
 
@@ -176,7 +177,25 @@ class SearchConfig:
 @dataclass(frozen=True)
 class ResourcesConfig:
     cpu: float = 1                    # per trial; also the trial's torch thread count
-    gpu: float = 0                    # fractional: 0.25 packs four trials per GPU
+    gpu: float = 0                    # fractional: 0.25 packs four trials per GPU (at least 1/16)
+    trials_per_gpu: int | None = None  # the same said the other way: gpu = 1 / trials_per_gpu
+    trial_memory_mb: float | None = None  # measured peak (a run's gpu/peak_mem_mb); None: estimated
+
+    @property
+    def per_trial_gpu(self) -> float:
+        return 1.0 / self.trials_per_gpu if self.trials_per_gpu else self.gpu
+
+    def validate(self, prefix: str) -> None:
+        if self.trials_per_gpu is not None:
+            if not 1 <= self.trials_per_gpu <= 16:
+                raise ConfigError(f"{prefix}.trials_per_gpu must be 1..16, got {self.trials_per_gpu}")
+            if self.gpu and abs(self.gpu - 1 / self.trials_per_gpu) > 1e-9:
+                raise ConfigError(f"{prefix}: gpu={self.gpu} and trials_per_gpu={self.trials_per_gpu} disagree; "
+                                  "set one of them")
+        g = self.per_trial_gpu
+        if 0 < g < 1 / 16 - 1e-9 or (g > 1 and g != int(g)):
+            raise ConfigError(f"{prefix}.gpu={g:g}: a trial takes a fraction of one GPU down to 1/16 "
+                              "(0.0625), or whole GPUs")
 
 
 @dataclass(frozen=True)
@@ -199,6 +218,7 @@ class SweepConfig:
         for key, low in (("num_samples", 1), ("max_concurrent_trials", 1), ("max_failures", 0)):
             if getattr(self, key) < low:
                 raise ConfigError(f"{prefix}.{key} must be >= {low}, got {getattr(self, key)}")
+        self.resources.validate(f"{prefix}.resources")
         if self.resources.cpu <= 0 or self.resources.gpu < 0:
             raise ConfigError(f"{prefix}.resources: cpu must be > 0 and gpu >= 0, got "
                               f"cpu={self.resources.cpu} gpu={self.resources.gpu}")

@@ -89,6 +89,20 @@ def resolve_accelerator(cfg: PipelineConfig) -> str:
     return acc
 
 
+class FirstStep(Callback):
+    """Logs ``time/to_first_step_s``: from the process's start to its first training step
+    (imports, CUDA start, data, model, the first batch): the start-up a user waits through."""
+
+    def __init__(self) -> None:
+        self.seconds: float | None = None
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if self.seconds is None:
+            import psutil
+            self.seconds = time.time() - psutil.Process().create_time()
+            pl_module.log("time/to_first_step_s", self.seconds, on_step=True, on_epoch=False)
+
+
 class StopOnCtrlC(Callback):
     """The first Ctrl-C stops training at the next batch boundary, so the signal never lands
     in the middle of a checkpoint or tracking-store write; a second Ctrl-C interrupts at
@@ -165,7 +179,7 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
         limit_train_batches=t.limit_train_batches,
         gradient_clip_val=(t.grad_clip or None) if scaled else None,
         log_every_n_steps=t.log_every_n_steps, logger=loggers or False,
-        callbacks=[best, *keep, EarlyStopping("val/bleu", mode="max", patience=t.patience, strict=False), ctrl_c,
+        callbacks=[best, *keep, FirstStep(), EarlyStopping("val/bleu", mode="max", patience=t.patience, strict=False), ctrl_c,
                    *(callbacks or [])],
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
         default_root_dir=str(ckpt_dir))

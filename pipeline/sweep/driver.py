@@ -30,6 +30,7 @@ from pipeline.stages.evaluate import run_evaluate
 from pipeline.stages.prepare import run_prepare
 from pipeline.stages.register import run_register
 from pipeline.stages.train import local_inputs, model_spec
+from pipeline.sweep.packing import guard_packing
 from pipeline.sweep.ray_setup import init_ray, storage_root, trial_resources
 from pipeline.sweep.space import ARCH_KEY, corner_samples, parse_space, to_overrides, to_tune
 from pipeline.sweep.tracking import TAG_STOPPED, MlflowTrialLogger, RecordingASHA, find_trial_run
@@ -53,11 +54,13 @@ def validate_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> dict[str, 
     """Compose a trial config for every architecture and choice in the space: an unknown
     key or a value the model rejects fails here, before Ray starts."""
     space = parse_space(cfg.sweep.space)
+    corners = []
     for sample in corner_samples(space):
         try:
-            load_config([*base_overrides, *to_overrides(sample)])
+            corners.append(load_config([*base_overrides, *to_overrides(sample)]))
         except ConfigError as err:
             raise ConfigError(f"sweep.space: {err}") from None
+    guard_packing(cfg, corners)
     return space
 
 

@@ -83,8 +83,9 @@ def init_ray(cfg: PipelineConfig) -> None:
     res, n = cfg.sweep.resources, max(1, cfg.trainer.devices)  # per trial: n workers' worth
     have = ray.cluster_resources()
     times = f" x trainer.devices={n}" if n > 1 else ""
-    if res.gpu > 0 and have.get("GPU", 0) < res.gpu * n:
-        raise ConfigError(f"sweep.resources.gpu={res.gpu}{times} but the Ray cluster has "
+    gpu = res.per_trial_gpu
+    if gpu > 0 and have.get("GPU", 0) < gpu * n:
+        raise ConfigError(f"sweep.resources.gpu={gpu:g}{times} but the Ray cluster has "
                           f"{have.get('GPU', 0):g} GPUs; use gpu: 0 here")
     if have.get("CPU", 0) < res.cpu * n + (COORDINATOR_CPU if n > 1 else 0):
         raise ConfigError(f"sweep.resources.cpu={res.cpu}{times} but the Ray cluster has "
@@ -97,4 +98,4 @@ def trial_resources(cfg: PipelineConfig) -> dict[str, float]:
     res = cfg.sweep.resources
     if cfg.trainer.devices > 1:
         return {"cpu": COORDINATOR_CPU, "gpu": 0}
-    return {"cpu": res.cpu, "gpu": res.gpu}
+    return {"cpu": res.cpu, "gpu": res.per_trial_gpu}

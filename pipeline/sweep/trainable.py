@@ -35,7 +35,8 @@ from pipeline.sweep.space import to_overrides
 # writes EPOCH_METRICS always, train_loss only where trials do not write their steps.
 EPOCH_METRICS = {"val_bleu": "val/bleu", "val_loss": "val/loss",
                  "gpu_peak_mem_mb": "gpu/peak_mem_mb"}  # the last on GPU trials only
-TUNE_METRICS = {**EPOCH_METRICS, "train_loss": "train/loss_step"}
+# the last two: only where the driver writes a trial's rows (SQLite), as its one row per epoch
+TUNE_METRICS = {**EPOCH_METRICS, "train_loss": "train/loss_step", "tokens_per_s": "train/tokens_per_s"}
 CHECKPOINT_FILE = "checkpoint.ckpt"
 PENDING_ROWS = "pending_metrics.json"  # step rows the store had not acknowledged at the checkpoint
 NODE_PREFIX = "nmt_"                   # the custom resource naming a node (`nmt cluster`)
@@ -211,8 +212,8 @@ def train_trial_ddp(overrides: list[str], cfg: Any, data_dir: str, tokenizer_dir
     from ray.tune.integration.ray_train import TuneReportCallback
 
     res = cfg.sweep.resources
-    use_gpu = res.gpu > 0
-    per_worker = {"CPU": res.cpu, **({"GPU": res.gpu} if use_gpu else {})}
+    use_gpu = res.per_trial_gpu > 0
+    per_worker = {"CPU": res.cpu, **({"GPU": res.per_trial_gpu} if use_gpu else {})}
     ctx = tune.get_context()
     TorchTrainer(
         _ddp_worker,

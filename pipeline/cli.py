@@ -88,9 +88,11 @@ def show_champion(cfg, prepare_run_id: str, n: int) -> None:
 
 def cmd_sweep(overrides: list[str]) -> int:
     from pipeline.config import load_config
-    from pipeline.sweep.driver import format_summary, run_sweep
 
     cfg = load_config(overrides)
+    from pipeline.services.cluster import auth_env_for  # before Ray is imported
+    auth_env_for(cfg.sweep.ray_address)
+    from pipeline.sweep.driver import format_summary, run_sweep
     out = run_sweep(cfg, list(overrides))
     print("\n" + format_summary(out.rows))
     r = out.register

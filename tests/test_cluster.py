@@ -4,6 +4,8 @@ SIGKILL mid-sweep, and the bad inputs that must fail before any trial."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -66,7 +68,9 @@ def test_trials_spread_over_nodes_and_survive_a_killed_node(ray_on_server, tmp_p
     args = [*TINY, "sweep=smoke", "sweep.name=cluster-kill", "sweep.num_samples=2", "sweep.scheduler.type=fifo",
             "data.train_limit=1500", "trainer.max_epochs=4", "sweep.max_failures=3",
             f"sweep.ray_address={cfg.address}", f"sweep.storage_path={storage}"]
-    assert main(["sweep", *args]) == 0
+    # the sweep in a process of its own, as `nmt sweep` is (Ray keeps per-process state)
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "sweep", *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     killer.join(timeout=5)
     assert killed, "worker_2 was never killed: no trial of it reported an epoch"
     trials = {r.data.tags["nmt.trial_id"]: r for r in _trials("cluster-kill")}

@@ -121,8 +121,11 @@ def test_a_silent_tracking_uri_fails_before_any_run(nmt_home, monkeypatch, capsy
     assert load_config().tracking.uri is None and not Path(nmt_home / ".nmt" / "cache").exists()
 
 
-ERRORS = ("database is locked", "OperationalError", "IntegrityError", "Connection refused", "ConnectionError",
-          "Max retries exceeded", "Traceback", "tracking store unreachable", "500 Internal", " 503 ")
+# database and connection errors (not any traceback: Ray prints one when it stops a finished
+# trial's worker with SIGTERM, which says nothing of the store)
+ERRORS = ("database is locked", "OperationalError", "IntegrityError", "psycopg2", "sqlalchemy.exc",
+          "Connection refused", "ConnectionError", "ConnectionResetError", "RemoteDisconnected",
+          "Max retries exceeded", "tracking store unreachable", "500 Internal", " 503 ")
 
 
 def test_load_eight_concurrent_trials_log_every_step_with_nothing_lost(served, capfd):
@@ -148,4 +151,5 @@ def test_load_eight_concurrent_trials_log_every_step_with_nothing_lost(served, c
         assert sorted(m.step for m in client.get_metric_history(r.info.run_id, "val/bleu")) == [1, 2]
     for text, where in ((client_out, "client output"), (server_out, "server log")):
         found = [e for e in ERRORS if e in text]
-        assert not found, f"{found} in the {where}"
+        at = text.find(found[0]) if found else 0
+        assert not found, f"{found} in the {where}:\n{text[max(0, at - 1500):at + 1500]}"

@@ -108,8 +108,10 @@ def test_trial_that_fails_once_is_retried_to_completion(nmt_home, tiny, tmp_path
 @pytest.mark.slow
 def test_sweep_on_an_existing_cluster_by_address(nmt_home, tiny, tmp_path):
     """SQLite store: the driver alone writes, whichever node a trial runs on."""
-    with ray_cluster(tmp_path / "cluster") as cluster:
-        assert main(["sweep", *tiny, *SWEEP, "sweep.num_samples=2", f"sweep.ray_address={cluster.address}"]) == 0
+    with ray_cluster(tmp_path / "cluster") as cluster:  # a process of its own, as `nmt sweep` is
+        done = subprocess.run([sys.executable, "-m", "pipeline.cli", "sweep", *tiny, *SWEEP, "sweep.num_samples=2",
+                               f"sweep.ray_address={cluster.address}"], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     trials = _trials(_runs())
     assert len(trials) == 2 and all("val/bleu" in r.data.metrics for r in trials)
     assert {r.data.tags["nmt.node"] for r in trials} <= {"worker_1", "worker_2"}

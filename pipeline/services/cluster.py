@@ -170,3 +170,17 @@ def down(cfg: ClusterConfig) -> int:
     if current.exists() and current.read_text().strip() == cfg.address:
         current.unlink()
     return len(procs)
+
+
+def loopback_cluster(address: str | None) -> bool:
+    """An `nmt cluster` on this machine: a 127.x address other than 127.0.0.1."""
+    host = (address or "").removeprefix("ray://").rpartition(":")[0]
+    return host.startswith("127.") and host != "127.0.0.1"
+
+
+def auth_env_for(address: str | None) -> None:
+    """Before Ray is imported: a driver joining an `nmt cluster` (loopback, Ray's token auth
+    off) must not be in token mode, which Ray turns on for its own local instances and which
+    a shell may carry; else the cluster's calls to it are refused and its trials cancelled."""
+    if loopback_cluster(address):
+        os.environ["RAY_AUTH_MODE"] = "disabled"

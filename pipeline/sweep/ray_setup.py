@@ -13,8 +13,10 @@ import ray
 from components.config import ConfigError
 from components.tracking import project_home
 from pipeline.config import PipelineConfig
+from pipeline.services.cluster import loopback_cluster
 
 COORDINATOR_CPU = 0.01  # a DDP trial's own process, beside its workers
+LOCAL_NODE_IP = "127.0.0.2"
 
 
 def storage_root(cfg: PipelineConfig) -> str:
@@ -51,7 +53,7 @@ def check_ray_address(address: str) -> dict[str, Any]:
                           "start one (`nmt cluster up`, or `ray start --head`) or leave sweep.ray_address unset "
                           "for a Ray of this sweep's own") from None
     kw: dict[str, Any] = {"address": address}
-    if host.startswith("127.") and host != "127.0.0.1":  # a one-machine cluster (`nmt cluster`)
+    if loopback_cluster(address):
         kw["_node_ip_address"] = host  # the driver joins the head's node, on loopback
     return kw
 
@@ -77,9 +79,9 @@ def init_ray(cfg: PipelineConfig) -> None:
             raise ConfigError(f"sweep.ray_address={cfg.sweep.ray_address}: {str(err).splitlines()[0]}; start a "
                               "cluster (`nmt cluster up`) or leave sweep.ray_address unset") from None
     else:
-        # Ray would bind the host's outward address; a sweep's own Ray stays on loopback
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-        ray.init(address="local", num_cpus=os.cpu_count(), **kw)  # never a cluster found by chance
+        # a sweep's own Ray, never a cluster found by chance, on loopback: Ray swaps 127.0.0.1
+        # for the host's outward address, but keeps any other 127.x address
+        ray.init(address="local", num_cpus=os.cpu_count(), _node_ip_address=LOCAL_NODE_IP, **kw)
     res, n = cfg.sweep.resources, max(1, cfg.trainer.devices)  # per trial: n workers' worth
     have = ray.cluster_resources()
     times = f" x trainer.devices={n}" if n > 1 else ""

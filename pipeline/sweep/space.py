@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ray import tune
-
 from components.config import ConfigError
 
 DOMAINS = ("choice", "loguniform", "uniform", "randint")
@@ -64,6 +62,7 @@ def parse_space(space: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def to_tune(space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    from ray import tune  # here: a config loads without importing Ray (see cli.cmd_sweep)
     out = {}
     for key, s in space.items():
         kind = s["type"]

@@ -155,25 +155,22 @@ def owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine runs (a zombie does not)."""
+    import psutil
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:  # another user's process: it exists
+        return True
+
+
 def _dead_here(owner_tag: str | None) -> bool:
     host, _, pid = (owner_tag or "").rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False  # another machine's run: it may well be alive
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return int(pid) != os.getpid() and _is_zombie(int(pid))
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        import psutil
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except Exception:  # noqa: BLE001 - gone meanwhile, or no psutil
-        return False
+    return not pid_alive(int(pid))
 
 
 def recover_orphans(client: MlflowClient, experiment_id: str) -> list[str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 import requests
 
 from components.config import ConfigError
-from components.tracking import project_home
+from components.tracking import pid_alive, project_home
 from pipeline.config import ServerConfig
 
 ADMIN_PASSWORD_ENV = "NMT_SERVER_ADMIN_PASSWORD"
@@ -139,16 +139,6 @@ def _auth_settings(cfg: ServerConfig, env: dict[str, str]) -> list[str]:
     return ["--app-name", "basic-auth"]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _healthy(url: str, timeout: float = 2.0) -> bool:
     try:
         return requests.get(f"{url}/health", timeout=timeout).status_code == 200
@@ -159,7 +149,7 @@ def _healthy(url: str, timeout: float = 2.0) -> bool:
 def status(cfg: ServerConfig) -> ServerState:
     pid_file = _pid_file(cfg)
     pid = int(pid_file.read_text()) if pid_file.exists() else None
-    if pid is not None and not _alive(pid):
+    if pid is not None and not pid_alive(pid):
         pid = None
     return ServerState(cfg.url, pid, pid is not None and _healthy(cfg.url), _log_file(cfg))
 
@@ -213,7 +203,7 @@ def down(cfg: ServerConfig, timeout: float = 20.0) -> bool:
     pid_file = _pid_file(cfg)
     pid = int(pid_file.read_text()) if pid_file.exists() else None
     pid_file.unlink(missing_ok=True)
-    if pid is None or not _alive(pid):
+    if pid is None or not pid_alive(pid):
         return False
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
         try:
@@ -226,7 +216,7 @@ def down(cfg: ServerConfig, timeout: float = 20.0) -> bool:
                 if os.waitpid(pid, os.WNOHANG)[0] == pid:
                     break
             except ChildProcessError:  # not our child: poll its existence instead
-                if not _alive(pid):
+                if not pid_alive(pid):
                     break
             time.sleep(0.2)
         else:

@@ -22,9 +22,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from benchmarks.common import machine, real_data, train_batches
 from components.data.tokenizer import PAD_ID
 from components.devices import native_bf16
-from components.translator import model_from_spec
+from components.models.factory import build
 from pipeline.config import load_config
-from pipeline.stages.train import model_spec
+from pipeline.upstream import model_spec
 
 
 def matmul_peak(bf16: bool, n: int = 2048, repeats: int = 10) -> float:
@@ -58,7 +58,7 @@ def measure(arch: str, codec, batches, bf16: bool, compiled: bool) -> tuple[floa
     """-> target tokens/s, matmul FLOPs per second, seconds spent compiling/warming up."""
     torch.manual_seed(0)
     cfg = load_config([f"model={arch}", "optim=noam"])
-    model = model_from_spec(model_spec(cfg, codec)).train()
+    model = build(model_spec(cfg, codec)).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)
     fwd = torch.compile(model, dynamic=True) if compiled else model
     step = step_fn(fwd, opt, bf16)
@@ -91,7 +91,7 @@ def main() -> None:
     print(f"# CPU training throughput, target tokens/s over {args.steps - 2} steps after 2 warm-up "
           f"(2,048-token batches, Adam fused, label smoothing 0.1)\n# {machine()}")
     if precisions == (False,):
-        print("# bf16 not measured: no native bf16 here (torch would emulate it, ~150x slower)")
+        print("# bf16 not measured: no native bf16 here (emulated; see components.devices.native_bf16)")
     for threads in args.threads:
         torch.set_num_threads(threads)
         peaks = {bf16: matmul_peak(bf16) for bf16 in precisions}

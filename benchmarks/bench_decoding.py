@@ -21,9 +21,10 @@ from benchmarks.common import machine, real_data
 from components.data.datamodule import TranslationDataModule
 from components.decoding import translate_ids
 from components.tracking import resolve_tracking_uri
-from components.translator import model_from_spec
+from components.models.factory import build
 from pipeline.config import load_config
-from pipeline.stages.train import load_trained, model_spec
+from pipeline.upstream import model_spec
+from pipeline.upstream import trained_model
 
 ARCH_OF = {"gru": "seq2seq", "attention": "attention", "transformer": "transformer"}
 
@@ -37,7 +38,7 @@ def trained(arch: str):
                               f"and params.`model.arch` = '{ARCH_OF[arch]}'", order_by=["attributes.start_time DESC"])
     for r in runs:
         if arch != "gru" or r.data.params.get("model.cell") == "gru":
-            return load_trained(r.info.run_id)[0], r.info.run_id
+            return trained_model(r.info.run_id)[0], r.info.run_id
     return None
 
 
@@ -72,7 +73,7 @@ def main() -> None:
             name = f"{arch} (run {run_id[:8]})"
         else:
             acfg = load_config([f"model={arch}"])
-            model, name = model_from_spec(model_spec(acfg, codec)).eval(), f"{arch} (untrained)"
+            model, name = build(model_spec(acfg, codec)).eval(), f"{arch} (untrained)"
         with torch.inference_mode():
             tg, n = decode_all(model, loader, 1)
             tb, _ = decode_all(model, loader, 5)

@@ -24,7 +24,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -33,6 +32,8 @@ import mlflow
 import sqlalchemy
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
+
+from pipeline.services.server import wait_until_up
 
 BATCH = 1000  # MLflow's limit of metrics per log_batch call
 KEY = "bench/m"
@@ -92,20 +93,10 @@ def mlflow_server(backend_uri: str, tmp: Path, workers: int, timeout_s: float = 
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp)
     url, started, huey_dir = f"http://127.0.0.1:{port}", time.perf_counter(), None
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"mlflow server exited ({proc.returncode}):\n"
-                                   + (tmp / f"server-{port}.log").read_text()[-3000:])
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{url}/health did not answer in {timeout_s:.0f} s")
-            time.sleep(0.3)
+        outcome = wait_until_up(proc, url, timeout_s, poll_s=0.3)
+        if outcome != "up":
+            raise RuntimeError(f"mlflow server {outcome} before {url}/health answered:\n"
+                               + (tmp / f"server-{port}.log").read_text()[-3000:])
         up = time.perf_counter() - started
         huey_dir = job_storage(proc.pid)
         quiet = settle(proc.pid)

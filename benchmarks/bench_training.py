@@ -28,9 +28,9 @@ from components.data.datamodule import collate
 from components.data.tokenizer import PAD_ID
 from components.devices import native_bf16
 from components.lit_module import TranslationModule
-from components.translator import model_from_spec
+from components.models.factory import build
 from pipeline.config import load_config
-from pipeline.stages.train import model_spec
+from pipeline.upstream import model_spec
 
 
 class RefTransformer(nn.Module):
@@ -139,7 +139,7 @@ def main() -> None:
         for bf16 in precisions:
             prec = "bf16" if bf16 else "fp32"
             torch.manual_seed(0)
-            model = model_from_spec(model_spec(acfg, codec))
+            model = build(model_spec(acfg, codec))
             lit = lightning_loop(model, acfg, batches, bf16)
             bare = bare_loop(model, batches, bf16)
             print(f"{arch + f' ({model.num_parameters() / 1e6:.1f}M)':28s} {prec:9s} {lit:17.0f} {bare:17.0f} "

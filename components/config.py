@@ -24,33 +24,57 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _choice(value: Any, tp: Any, key: str) -> Any:
+    choices = get_args(tp)
+    by_text = {str(c): c for c in choices}  # `precision=32` arrives as an int
+    if value not in choices and str(value) in by_text:
+        return by_text[str(value)]
+    if value not in choices:
+        raise ConfigError(f"{key}: invalid choice {value!r}; valid choices: {', '.join(map(str, choices))}")
+    return value
+
+
+def _union(value: Any, tp: Any, key: str) -> Any:
+    args = get_args(tp)
+    if value is None and type(None) in args:
+        return None
+    errors = []
+    for arg in args:
+        if arg is type(None):
+            continue
+        try:
+            return _coerce(value, arg, key)
+        except ConfigError as err:
+            errors.append(str(err))
+    raise ConfigError(errors[-1] if errors else f"{key}: cannot parse {value!r}")
+
+
+def _scalar(value: Any, tp: Any, key: str) -> Any:
+    """bool, int, float, str: exactly (a bool is not an int; an int is a float)."""
+    expected = {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(tp)
+    if expected is None:
+        if isinstance(tp, type) and not isinstance(value, tp):
+            raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+        return value
+    ok = (isinstance(value, bool) if tp is bool else
+          not isinstance(value, bool) and isinstance(value, int) if tp is int else
+          not isinstance(value, bool) and isinstance(value, (int, float)) if tp is float else isinstance(value, str))
+    if not ok:
+        raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+    return float(value) if tp is float else value
+
+
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     origin = get_origin(tp)
     if tp is Any:
         return value
     if origin is Literal:
-        choices = get_args(tp)
-        by_text = {str(c): c for c in choices}  # `precision=32` arrives as an int
-        if value not in choices and str(value) in by_text:
-            return by_text[str(value)]
-        if value not in choices:
-            raise ConfigError(
-                f"{key}: invalid choice {value!r}; valid choices: {', '.join(map(str, choices))}"
-            )
-        return value
+        return _choice(value, tp, key)
     if origin in (typing.Union, types.UnionType):
-        args = get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key)
-            except ConfigError as err:
-                errors.append(str(err))
-        raise ConfigError(errors[-1] if errors else f"{key}: cannot parse {value!r}")
+        return _union(value, tp, key)
+    hook = getattr(tp, "from_mapping", None)
+    if hook is not None:  # a config whose class depends on the value (model: the arch picks it)
+        return hook(value, key)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
@@ -59,31 +83,12 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
         (item_tp, *_rest) = get_args(tp) or (Any,)
-        items = [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
-        return tuple(items)
+        return tuple(_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value))
     if origin in (dict, Mapping):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
         return dict(value)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key}: expected true/false, got {value!r}")
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
-        return value
-    if isinstance(tp, type) and not isinstance(value, tp):
-        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
-    return value
+    return _scalar(value, tp, key)
 
 
 def parse(cls: type[T], mapping: Mapping[str, Any] | None, prefix: str = "") -> T:

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from components import names as N
 from components.decoding import translate_ids
 from components.metrics import corpus_bleu
 from components.models.base import Seq2SeqModel
@@ -35,6 +36,10 @@ def lr_lambda(schedule: str, warmup_steps: int) -> Callable[[int], float]:
 
 
 class TranslationModule(pl.LightningModule):
+    """Trains any :class:`Seq2SeqModel` on teacher-forced cross-entropy (label smoothing in
+    training only) with Adam and the configured schedule; validation adds greedy BLEU on the
+    first ``val_bleu_limit`` sentences, which early stopping and checkpointing follow."""
+
     def __init__(self, model: Seq2SeqModel, *, optim: Any, detokenize: Callable[[list[list[int]]], list[str]] | None = None,
                  val_bleu_limit: int = 500, max_len_ratio: float = 1.5, grad_clip: float | None = None,
                  fused_adam: bool = True):
@@ -66,9 +71,9 @@ class TranslationModule(pl.LightningModule):
         now = time.perf_counter()
         if self._tick is not None:  # target tokens per second between consecutive steps
             ntok = (batch["tgt_out"] != self.model.pad_id).sum().item()
-            self.log("train/tokens_per_s", ntok / max(now - self._tick, 1e-9), on_step=True, on_epoch=False)
+            self.log(N.TOKENS_PER_S, ntok / max(now - self._tick, 1e-9), on_step=True, on_epoch=False)
         self._tick = now
-        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True, on_epoch=False)
+        self.log(N.TRAIN_LR, self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True, on_epoch=False)
         return loss
 
     def on_train_epoch_start(self) -> None:
@@ -95,10 +100,10 @@ class TranslationModule(pl.LightningModule):
         self._hyps = []
         if not self.trainer.sanity_checking:
             self.best_bleu = max(self.best_bleu, bleu)
-        self.log("val/bleu", bleu, prog_bar=True)
-        self.log("val/bleu_best", max(self.best_bleu, bleu))
-        if self.device.type == "cuda":  # what a trial needs of a GPU: sizes fractional shares
-            self.log("gpu/peak_mem_mb", torch.cuda.max_memory_allocated(self.device) / 2**20)
+        self.log(N.VAL_BLEU, bleu, prog_bar=True)
+        self.log(N.VAL_BLEU_BEST, max(self.best_bleu, bleu))
+        if self.device.type == "cuda":  # the peak a trial reached: what sizes a fractional GPU share
+            self.log(N.GPU_PEAK_MEM, torch.cuda.max_memory_allocated(self.device) / 2**20)
 
     def configure_optimizers(self) -> Any:
         o = self.optim

@@ -16,7 +16,7 @@ import mlflow
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from components import artifacts as A
+from components import names as N
 from components.config import ConfigError
 
 log = logging.getLogger("nmt")
@@ -84,13 +84,13 @@ def setup_tracking(uri: str, experiment: str) -> str:
 _CODE_DIRS = ("components", "pipeline")
 
 
-def code_version() -> str:
-    """Content hash of the project's Python sources: changes whenever the code does,
-    whether or not it is committed."""
+def code_version(root: Path = _ROOT) -> str:
+    """Content hash of the project's Python sources (``components/``, ``pipeline/``): changes
+    whenever that code does, committed or not; tests, docs and benchmarks do not count."""
     h = hashlib.sha256()
     for d in _CODE_DIRS:
-        for path in sorted((_ROOT / d).rglob("*.py")):
-            h.update(str(path.relative_to(_ROOT)).encode())
+        for path in sorted((root / d).rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode())
             h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
@@ -107,7 +107,7 @@ def find_reusable(experiment_id: str, stage: str, params: Mapping[str, str], cod
     key = reuse_key(stage, params, code)
     runs = MlflowClient().search_runs(
         [experiment_id],
-        filter_string=f"tags.`{A.TAG_REUSE_KEY}` = '{key}' and attributes.status = 'FINISHED'",
+        filter_string=f"tags.`{N.TAG_REUSE_KEY}` = '{key}' and attributes.status = 'FINISHED'",
         order_by=["attributes.start_time DESC"], max_results=5)
     for run in runs:
         # MLflow params are strings: compare strings, or the cache never hits.
@@ -122,8 +122,8 @@ def stage_run(stage: str, *, experiment_id: str, params: Mapping[str, str], code
               ) -> Iterator[mlflow.ActiveRun]:
     """An MLflow run for one stage; ends FINISHED on success, FAILED on an exception and
     KILLED on Ctrl-C, so nothing is left RUNNING."""
-    all_tags = {A.TAG_STAGE: stage, A.TAG_CODE_VERSION: code, A.TAG_OWNER: owner(),
-                A.TAG_REUSE_KEY: reuse_key(stage, params, code), **(tags or {})}
+    all_tags = {N.TAG_STAGE: stage, N.TAG_CODE_VERSION: code, N.TAG_OWNER: owner(),
+                N.TAG_REUSE_KEY: reuse_key(stage, params, code), **(tags or {})}
     run = mlflow.start_run(run_name=stage, experiment_id=experiment_id, tags=all_tags,
                            parent_run_id=parent_run_id, nested=mlflow.active_run() is not None)
     try:
@@ -179,8 +179,8 @@ def recover_orphans(client: MlflowClient, experiment_id: str) -> list[str]:
     runs = client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000)
     ended = []
     for run in runs:
-        if _dead_here(run.data.tags.get(A.TAG_OWNER)):
-            client.set_tag(run.info.run_id, A.TAG_RECOVERED, "owner process died")
+        if _dead_here(run.data.tags.get(N.TAG_OWNER)):
+            client.set_tag(run.info.run_id, N.TAG_RECOVERED, "owner process died")
             client.set_terminated(run.info.run_id, "FAILED")
             ended.append(run.info.run_id)
     if ended:

@@ -13,7 +13,6 @@ strings) and the scoring server passes the JSON ``inputs`` list through unchange
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -27,21 +26,13 @@ from components.data.multi30k import normalize
 from components.data.tokenizer import TextCodec
 from components.decoding import translate_ids
 from components.devices import inference_device
-from components.models.base import Seq2SeqModel
-from components.models.factory import build_model
+from components.models.factory import build, load_spec
 
 MAX_SENTENCES = 1000        # per REST request (mlflow models serve); $NMT_SERVE_MAX_SENTENCES changes it
 MAX_CHARS = 2000            # per sentence
 SERVE_LIMIT_ENV = "NMT_SERVE_MAX_SENTENCES"
-BATCH_SIZE = 64
+BATCH_SIZE = 64             # sentences decoded together: predict takes any number, in these batches
 DEFAULT_PARAMS = {"beam_size": 5, "max_len_ratio": 1.5, "length_penalty": 0.6}
-
-
-def model_from_spec(spec: dict[str, Any]) -> Seq2SeqModel:
-    """Rebuild the network from ``model_config.json`` (weights are loaded separately)."""
-    return build_model(spec["model"], src_vocab_size=spec["src_vocab_size"],
-                       tgt_vocab_size=spec["tgt_vocab_size"], pad_id=spec["pad_id"],
-                       bos_id=spec["bos_id"], eos_id=spec["eos_id"], shared_vocab=spec["shared_vocab"])
 
 
 def request_limit() -> int | None:
@@ -80,16 +71,15 @@ def check_input(texts: Any) -> list[str]:
 class Translator(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         a = context.artifacts
-        with open(a["model_config"]) as f:
-            spec = json.load(f)
-        self.model = model_from_spec(spec)
+        self.model = build(load_spec(a["model_config"]))
         self.model.load_state_dict(torch.load(a["weights"], map_location="cpu", weights_only=True))
         self.model.to(inference_device()).eval()
         self.codec = TextCodec.from_files(a["src_tokenizer"], a["tgt_tokenizer"])
 
     def translate(self, texts: list[str], beam_size: int, max_len_ratio: float, length_penalty: float) -> list[str]:
+        """Translations in input order; a blank line stays blank."""
         out: list[str] = [""] * len(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths per batch
+        order = sorted((i for i, t in enumerate(texts) if t.strip()), key=lambda i: len(texts[i]))  # similar lengths
         for start in range(0, len(order), BATCH_SIZE):
             chunk = order[start:start + BATCH_SIZE]
             ids = self.codec.encode_src([normalize(texts[i]) for i in chunk])

@@ -1,13 +1,16 @@
 """``nmt``: a thin command line over the stage functions.
 
     nmt prepare|train|evaluate|register|run [hydra overrides...]
-    nmt translate [--model URI] [--file F] [--beam N]
-    nmt promote [--version N | --run ID | --sweep-run ID] [--split S] [--limit N] [--force] ...
-    nmt rollback
+    nmt translate [--model URI] [--file F] [--beam N] [hydra overrides...]
+    nmt promote [--version N | --run ID | --sweep-run ID] [--split S] [--limit N] [--force] [overrides...]
+    nmt rollback [overrides...]
+    nmt compare [--sweep-run ID | --runs ID...] [overrides...]
     nmt server up|down|status [server.* overrides]     the shared MLflow tracking server
     nmt cluster up|down|status [cluster.* overrides]   a multi-node Ray cluster on this machine
 
-Every stage command runs the stages before it too, reusing finished identical runs.
+Every stage command runs the stages before it too, reusing finished identical runs. Every
+command reads the same composed config (``conf/``); the flags of translate, promote,
+rollback and compare are shorthands for its keys (``--beam 1`` = ``promote.beam_size=1``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -24,6 +26,8 @@ from collections.abc import Sequence
 from components.config import ConfigError
 from components.data.multi30k import DataError
 from components.tracking_writer import TrackingUnavailable
+from pipeline.commands import (add_model_command_parsers, cmd_compare, cmd_promote, cmd_rollback, cmd_translate,
+                               expand_overrides)
 
 log = logging.getLogger("nmt")
 STAGE_COMMANDS = {"prepare": "prepare", "train": "train", "evaluate": "evaluate",
@@ -35,16 +39,6 @@ def _adopt_mlflow_run_env() -> str | None:
     (left to ``mlflow run`` to end), and is removed so our own start_run calls aren't hijacked."""
     os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
     return os.environ.pop("MLFLOW_RUN_ID", None)
-
-
-def expand_overrides(args: list[str]) -> list[str]:
-    """`mlflow run -P overrides="a=1 b=2"` arrives as one argument: split such an argument
-    when every piece is itself an override (``evaluate.splits=[a, b]`` stays whole)."""
-    out: list[str] = []
-    for arg in args:
-        parts = shlex.split(arg) if " " in arg else [arg]
-        out += parts if all("=" in p or p.startswith("~") for p in parts) else [arg]
-    return out
 
 
 def cmd_stage(command: str, overrides: list[str]) -> int:
@@ -72,17 +66,14 @@ def cmd_stage(command: str, overrides: list[str]) -> int:
 def show_champion(cfg, prepare_run_id: str, n: int) -> None:
     """Translate the first ``n`` test sentences with the registry's champion."""
     import mlflow
-    from datasets import load_from_disk
 
-    from pipeline.stages.train import local_inputs
+    from pipeline.upstream import test_split
 
-    data_dir, _ = local_inputs(prepare_run_id)
-    test = load_from_disk(str(data_dir))["test_2016_flickr"]
+    sources, refs = test_split(prepare_run_id, "test_2016_flickr", n)
     uri = f"models:/{cfg.model_name}@{cfg.register.alias}"
-    model = mlflow.pyfunc.load_model(uri)
-    hyps = model.predict(test["src"][:n])
+    hyps = mlflow.pyfunc.load_model(uri).predict(sources)
     print(f"\nTranslations by {uri}:")
-    for src, ref, hyp in zip(test["src"][:n], test["tgt"][:n], hyps):
+    for src, ref, hyp in zip(sources, refs, hyps):
         print(f"  src: {src}\n  ref: {ref}\n  hyp: {hyp}\n")
 
 
@@ -101,89 +92,6 @@ def cmd_sweep(overrides: list[str]) -> int:
     return 0
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
-    import mlflow
-
-    from components.tracking import resolve_tracking_uri
-    from pipeline.compare import run_compare
-    mlflow.set_tracking_uri(resolve_tracking_uri(args.tracking_uri))
-    md, page, run_id = run_compare(args.experiment, sweep_run_id=args.sweep_run, run_ids=args.runs or None,
-                                   out=args.out)
-    print(f"report: {md}\n        {page}\nlogged to compare run {run_id}")
-    return 0
-
-
-def cmd_promote(args: argparse.Namespace) -> int:
-    from pipeline.promote import Gate, describe, run_promote
-
-    gate = Gate(split=args.split, beam_size=args.beam, limit=args.limit, n_resamples=args.resamples,
-                seed=args.seed, p_threshold=args.p_threshold, force=args.force)
-    out = run_promote(args.model_name, version=args.version, run_id=args.run, sweep_run_id=args.sweep_run,
-                      experiment=args.experiment, gate=gate, tracking_uri=args.tracking_uri)
-    print(describe(out, gate))
-    return 0
-
-
-def cmd_rollback(args: argparse.Namespace) -> int:
-    from pipeline.promote import run_rollback
-
-    out = run_rollback(args.model_name, experiment=args.experiment, tracking_uri=args.tracking_uri)
-    print(f"rolled back {out.model_name}: @champion is version {out.to_version} again"
-          + (f", version {out.from_version} is @challenger" if out.from_version else "")
-          + f"   (rollback run {out.run_id})")
-    return 0
-
-
-def _add_promote_parsers(sub) -> None:
-    pp = sub.add_parser("promote", help="move @champion to a better model, through a significance gate")
-    which = pp.add_mutually_exclusive_group()
-    which.add_argument("--version", help="this registered version (default: the best run by best/val_bleu)")
-    which.add_argument("--run", help="this train or sweep trial run (registered if it is not yet)")
-    which.add_argument("--sweep-run", help="the best trial run under this sweep parent run")
-    pp.add_argument("--experiment", default="nmt", help="where to look for runs and log the promotion (default nmt)")
-    pp.add_argument("--split", default="test_2016_flickr", help="test split both models translate")
-    pp.add_argument("--limit", type=int, default=None, help="only the first N sentences of the split")
-    pp.add_argument("--beam", type=int, default=5, help="beam size for both models (1 = greedy)")
-    pp.add_argument("--resamples", type=int, default=1000, help="paired bootstrap resamples (sacreBLEU default 1000)")
-    pp.add_argument("--seed", type=int, default=12345, help="bootstrap seed (as SACREBLEU_SEED; default 12345)")
-    pp.add_argument("--p-threshold", type=float, default=0.05, help="promote only when p < this (default 0.05)")
-    pp.add_argument("--force", action="store_true", help="promote even when the gate says no")
-    rp = sub.add_parser("rollback", help="move @champion back to @previous (the rolled-back one: @challenger)")
-    rp.add_argument("--experiment", default="nmt", help="where to log the rollback run (default nmt)")
-    for sp in (pp, rp):
-        sp.add_argument("--model-name", default="nmt-de-en", help="registered model (default nmt-de-en)")
-        sp.add_argument("--tracking-uri", default=None, help="default $MLFLOW_TRACKING_URI or the checkout's store")
-
-
-def cmd_translate(args: argparse.Namespace) -> int:
-    import mlflow
-
-    from components.tracking import resolve_tracking_uri
-    mlflow.set_tracking_uri(resolve_tracking_uri(args.tracking_uri))
-    from mlflow.exceptions import MlflowException
-    if args.file and not Path(args.file).is_file():
-        raise ConfigError(f"--file {args.file}: no such file; give a text file with one sentence per line, "
-                          "or pipe the sentences to stdin")
-    stream = open(args.file, encoding="utf-8") if args.file else sys.stdin
-    lines = [line.rstrip("\n") for line in stream]
-    try:
-        model = mlflow.pyfunc.load_model(args.model)
-    except (MlflowException, OSError) as err:
-        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"--model {args.model}: cannot load it from {mlflow.get_tracking_uri()} ({first}); "
-                          "check the name and alias or version (the MLflow UI lists registered models)") from None
-    params = {"beam_size": args.beam}
-    for i in range(0, len(lines), 256):
-        chunk = lines[i:i + 256]
-        keep = [j for j, t in enumerate(chunk) if t.strip()]
-        hyps = model.predict([chunk[j] for j in keep], params=params) if keep else []
-        out = [""] * len(chunk)
-        for j, h in zip(keep, hyps):
-            out[j] = h
-        sys.stdout.write("".join(h + "\n" for h in out))
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nmt", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -193,18 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=attention trainer.max_epochs=3")
     sw = sub.add_parser("sweep", help="hyperparameter sweep on Ray Tune (conf/sweep/<name>.yaml)")
     sw.add_argument("overrides", nargs="*", help="e.g. sweep=rnn sweep.num_samples=8 sweep.resume=true")
-    cp = sub.add_parser("compare", help="one report (Markdown + HTML) comparing evaluated models")
-    cp.add_argument("--experiment", default="nmt", help="MLflow experiment (default nmt)")
-    cp.add_argument("--sweep-run", default=None, help="only the evaluate runs under this sweep parent run")
-    cp.add_argument("--runs", nargs="*", default=None, help="these evaluate run ids")
-    cp.add_argument("--out", type=Path, default=None, help="output folder (default <home>/reports/compare-<time>)")
-    cp.add_argument("--tracking-uri", default=None, help="default $MLFLOW_TRACKING_URI or the checkout's store")
-    tp = sub.add_parser("translate", help="translate sentences from a file or stdin with a registered model")
-    tp.add_argument("--model", default="models:/nmt-de-en@champion", help="model URI")
-    tp.add_argument("--file", help="input file, one sentence per line (default stdin)")
-    tp.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy)")
-    tp.add_argument("--tracking-uri", default=None, help="default $MLFLOW_TRACKING_URI or the checkout's store")
-    _add_promote_parsers(sub)
+    add_model_command_parsers(sub)
     for name, what in (("server", "the MLflow tracking server (PostgreSQL store, proxied artifacts)"),
                        ("cluster", "a Ray head and worker nodes on this machine")):
         sp = sub.add_parser(name, help=what)
@@ -249,6 +146,7 @@ def quiet() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     quiet()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # "Saving the dataset" bars, 5 per prepare
     # MLflow's client retries an unreachable server for ~4 minutes per call; keep each call
     # short and let our writers retry with their own deadline (tracking.outage_deadline_s)
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")

@@ -21,14 +21,12 @@ import mlflow
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from components import artifacts as A
+from components import names as N
+from components.config import ConfigError
 from components.data.multi30k import TEST_SPLITS
 from components.plots import length_plot, scatter_plot
 from components.tracking import project_home
-from pipeline.stages.analysis import ATTENTION_DIR, LENGTH_DIR, LENGTH_JSON
-from pipeline.stages.common import download
-
-REPORT_MD, REPORT_HTML = "report.md", "report.html"
+from pipeline.upstream import download, test_split
 
 
 @dataclass
@@ -55,13 +53,13 @@ def select_evaluate_runs(client: MlflowClient, experiment_id: str, *, sweep_run_
     (the newest per train run)."""
     if run_ids:
         return [client.get_run(r) for r in run_ids]
-    flt = f"tags.`{A.TAG_STAGE}` = 'evaluate' and attributes.status = 'FINISHED'"
+    flt = f"tags.`{N.TAG_STAGE}` = 'evaluate' and attributes.status = 'FINISHED'"
     if sweep_run_id:
-        flt += f" and tags.`mlflow.parentRunId` = '{sweep_run_id}'"
+        flt += f" and tags.`{N.TAG_PARENT}` = '{sweep_run_id}'"
     runs = client.search_runs([experiment_id], flt, order_by=["attributes.start_time DESC"], max_results=200)
     seen, out = set(), []
     for r in runs:
-        key = r.data.params.get("upstream.train_run_id")
+        key = r.data.params.get(N.PARAM_TRAIN_RUN)
         if key not in seen:
             seen.add(key)
             out.append(r)
@@ -77,21 +75,22 @@ def _artifact(run_id: str, path: str) -> Path | None:
 
 def collect(client: MlflowClient, run: Run, n_samples: int) -> ModelRow:
     p, tags = run.data.params, run.data.tags
-    train_id = p["upstream.train_run_id"]
-    search = tags.get("analysis.split", "test_2016_flickr/greedy").split("/")[1]
-    row = ModelRow(label=f"{tags.get('arch', '?')} ({run.info.run_id[:6]})", arch=tags.get("arch", "?"),
-                   evaluate_run_id=run.info.run_id, train_run_id=train_id,
-                   prepare_run_id=p["upstream.prepare_run_id"], search=search, scores=dict(run.data.metrics))
+    train_id = p[N.PARAM_TRAIN_RUN]
+    search = tags.get(N.TAG_ANALYSIS_SPLIT, "test_2016_flickr/greedy").split("/")[1]
+    arch = tags.get(N.TAG_ARCH, "?")
+    row = ModelRow(label=f"{arch} ({run.info.run_id[:6]})", arch=arch, evaluate_run_id=run.info.run_id,
+                   train_run_id=train_id, prepare_run_id=p[N.PARAM_PREPARE_RUN], search=search,
+                   scores=dict(run.data.metrics))
     train = client.get_run(train_id)
-    row.params = train.data.metrics.get("num_params")
-    row.train_time_s = train.data.metrics.get("train_time_s")
-    speeds = [m.value for m in client.get_metric_history(train_id, "train/tokens_per_s")]
+    row.params = train.data.metrics.get(N.NUM_PARAMS)
+    row.train_time_s = train.data.metrics.get(N.TRAIN_TIME)
+    speeds = [m.value for m in client.get_metric_history(train_id, N.TOKENS_PER_S)]
     row.tokens_per_s = statistics.median(speeds) if speeds else None
-    length = _artifact(run.info.run_id, f"{LENGTH_DIR}/{LENGTH_JSON}")
+    length = _artifact(run.info.run_id, f"{N.LENGTH_DIR}/{N.LENGTH_JSON}")
     row.length = json.loads(length.read_text()) if length else []
-    row.attention = _artifact(run.info.run_id, f"{ATTENTION_DIR}/sample0.png")
-    row.map_kind = tags.get(A.TAG_MAP, "attention")
-    hyp = _artifact(run.info.run_id, f"{A.HYPOTHESES_DIR}/test_2016_flickr.{search}.txt")
+    row.attention = _artifact(run.info.run_id, f"{N.ATTENTION_DIR}/sample0.png")
+    row.map_kind = tags.get(N.TAG_MAP, "attention")
+    hyp = _artifact(run.info.run_id, f"{N.HYPOTHESES_DIR}/test_2016_flickr.{search}.txt")
     row.hypotheses = hyp.read_text().splitlines()[:n_samples] if hyp else []
     return row
 
@@ -100,28 +99,27 @@ def _fmt(v: float | None, spec: str = ".2f") -> str:
     return "-" if v is None else format(v, spec)
 
 
-def build_report(rows: list[ModelRow], out: Path, samples: list[tuple[str, str]]) -> tuple[Path, Path]:
-    """Write report.md (images beside it) and report.html (images embedded)."""
-    out.mkdir(parents=True, exist_ok=True)
-    figures: dict[str, Path] = {}
-
-    def save(name: str, fig: plt.Figure) -> None:
+def _figures(rows: list[ModelRow], out: Path) -> dict[str, Path]:
+    """The three plots over all models, saved under ``out``."""
+    key = lambda r: r.scores.get(f"test_2016_flickr/{r.search}/bleu")  # noqa: E731
+    figs = {
+        N.LENGTH_PNG: length_plot({r.label: [(b["bucket"], b["bleu"]) for b in r.length] for r in rows if r.length},
+                                  "BLEU by source length, test_2016_flickr"),
+        "bleu_vs_params.png": scatter_plot({r.label: (r.params, key(r)) for r in rows
+                                            if r.params and key(r) is not None},
+                                           "parameters", "BLEU vs model size", logx=True),
+        "bleu_vs_time.png": scatter_plot({r.label: (r.train_time_s / 60, key(r)) for r in rows
+                                          if r.train_time_s and key(r) is not None},
+                                         "training time (minutes)", "BLEU vs training time"),
+    }
+    for name, fig in figs.items():
         fig.savefig(out / name, dpi=110)
         plt.close(fig)
-        figures[name] = out / name
+    return {name: out / name for name in figs}
 
-    save("bleu_by_length.png", length_plot(
-        {r.label: [(b["bucket"], b["bleu"]) for b in r.length] for r in rows if r.length},
-        "BLEU by source length, test_2016_flickr"))
-    key = lambda r: r.scores.get(f"test_2016_flickr/{r.search}/bleu")  # noqa: E731
-    save("bleu_vs_params.png", scatter_plot({r.label: (r.params, key(r)) for r in rows if r.params and key(r) is not None},
-                                             "parameters", "BLEU vs model size", logx=True))
-    save("bleu_vs_time.png", scatter_plot({r.label: (r.train_time_s / 60, key(r)) for r in rows
-                                           if r.train_time_s and key(r) is not None},
-                                          "training time (minutes)", "BLEU vs training time"))
-    md = ["# The journey, measured", "",
-          f"{len(rows)} models; scores are cased, detokenized sacreBLEU / chrF / TER on 0-100 "
-          "(TER: lower is better), with the search named in each row.", ""]
+
+def _score_tables(rows: list[ModelRow]) -> list[str]:
+    md = []
     for split in TEST_SPLITS:
         have = [r for r in rows if f"{split}/{r.search}/bleu" in r.scores]
         if not have:
@@ -134,34 +132,48 @@ def build_report(rows: list[ModelRow], out: Path, samples: list[tuple[str, str]]
                       f"{_fmt(r.train_time_s and r.train_time_s / 60, '.1f')} | {_fmt(r.tokens_per_s, '.0f')} | "
                       f"{_fmt(s('bleu'))} | {_fmt(s('chrf'))} | {_fmt(s('ter'))} |")
         md.append("")
-    md += ["## BLEU by source length", "", "![BLEU by length](bleu_by_length.png)", "",
+    return md
+
+
+def _maps(rows: list[ModelRow], out: Path, figures: dict[str, Path]) -> list[str]:
+    """The first sample's maps side by side (copied under ``out``), and what each shows."""
+    md = ["## Attention maps (first sample sentence, greedy)", "",
+          "Rows are target tokens, columns source tokens; each row sums to 1.", ""]
+    maps, notes = [], []
+    for r in rows:
+        if not r.attention:
+            notes.append(f"*{r.label}: no map was logged (evaluate.attention_samples=0, or an older run)*")
+            continue
+        name = f"attention_{r.evaluate_run_id[:8]}.png"
+        (out / name).write_bytes(r.attention.read_bytes())
+        figures[name] = out / name
+        maps.append(f"![{r.label}]({name})")
+        if r.map_kind == "saliency":
+            notes.append(f"*{r.label}: no attention (the decoder sees one fixed context vector); its map is "
+                         "gradient saliency, |d log p(y_t) / d e(x_s)| normalised per row and drawn with black at "
+                         "its largest value (attention maps: black = 1): what each output token is "
+                         "sensitive to, not where a model looks.*")
+    return md + [" ".join(maps), ""] + [n for note in notes for n in (note, "")]  # maps in one row
+
+
+def build_report(rows: list[ModelRow], out: Path, samples: list[tuple[str, str]]) -> tuple[Path, Path]:
+    """Write report.md (images beside it) and report.html (images embedded)."""
+    out.mkdir(parents=True, exist_ok=True)
+    figures = _figures(rows, out)
+    md = ["# The journey, measured", "",
+          f"{len(rows)} models; scores are cased, detokenized sacreBLEU / chrF / TER on 0-100 "
+          "(TER: lower is better), with the search named in each row.", ""]
+    md += _score_tables(rows)
+    md += ["## BLEU by source length", "", f"![BLEU by length]({N.LENGTH_PNG})", "",
            "## BLEU against size and training time", "", "![BLEU vs params](bleu_vs_params.png) "
            "![BLEU vs time](bleu_vs_time.png)", "", "## Sample translations (test_2016_flickr)", ""]
     for i, (src, ref) in enumerate(samples):
         md += [f"**{i + 1}.** {src}", "", f"- *reference*: {ref}"]
         md += [f"- *{r.label}*: {r.hypotheses[i] if i < len(r.hypotheses) else '-'}" for r in rows]
         md.append("")
-    md += ["## Attention maps (first sample sentence, greedy)", "",
-           "Rows are target tokens, columns source tokens; each row sums to 1.", ""]
-    maps, notes = [], []
-    for r in rows:
-        if r.attention:
-            name = f"attention_{r.evaluate_run_id[:8]}.png"
-            (out / name).write_bytes(r.attention.read_bytes())
-            figures[name] = out / name
-            maps.append(f"![{r.label}]({name})")
-            if r.map_kind == "saliency":
-                notes.append(f"*{r.label}: no attention (the decoder sees one fixed context vector); its map is "
-                             "gradient saliency, |d log p(y_t) / d e(x_s)| normalised per row and drawn with black at "
-                             "its largest value (attention maps: black = 1): what each output token is "
-                             "sensitive to, not where a model looks.*")
-        else:
-            notes.append(f"*{r.label}: no map was logged (evaluate.attention_samples=0, or an older run)*")
-    md += [" ".join(maps), ""]  # one row: side by side
-    md += [n for note in notes for n in (note, "")]
-    md_path = out / REPORT_MD
+    md += _maps(rows, out, figures)
+    md_path, html_path = out / N.REPORT_MD, out / N.REPORT_HTML
     md_path.write_text("\n".join(md) + "\n")
-    html_path = out / REPORT_HTML
     html_path.write_text(to_html("\n".join(md), figures))
     return md_path, html_path
 
@@ -222,20 +234,16 @@ def run_compare(experiment: str, *, sweep_run_id: str | None = None, run_ids: li
     client = MlflowClient()
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
-        raise ValueError(f"no MLflow experiment named {experiment!r}")
+        raise ConfigError(f"tracking.experiment={experiment}: no such MLflow experiment in {mlflow.get_tracking_uri()}")
     runs = select_evaluate_runs(client, exp.experiment_id, sweep_run_id=sweep_run_id, run_ids=run_ids)
     if not runs:
-        raise ValueError(f"no finished evaluate runs to compare in experiment {experiment!r}")
+        raise ConfigError(f"no finished evaluate runs to compare in experiment {experiment!r}; run `nmt run` or `nmt evaluate` first")
     rows = [collect(client, r, n_samples) for r in runs]
-    from datasets import load_from_disk
-    from pipeline.stages.train import local_inputs
-    data_dir, _ = local_inputs(rows[0].prepare_run_id)
-    test = load_from_disk(str(data_dir))["test_2016_flickr"]
-    samples = list(zip(test["src"][:n_samples], test["tgt"][:n_samples]))
+    samples = list(zip(*test_split(rows[0].prepare_run_id, "test_2016_flickr", n_samples)))
     out = out or project_home() / "reports" / time.strftime("compare-%Y%m%d-%H%M%S")
     md, page = build_report(rows, out, samples)
     with mlflow.start_run(run_name="compare", experiment_id=exp.experiment_id,
-                          tags={A.TAG_STAGE: "compare"}) as run:
+                          tags={N.TAG_STAGE: "compare"}) as run:
         mlflow.log_param("evaluate_run_ids", ",".join(r.evaluate_run_id for r in rows))
-        mlflow.log_artifacts(str(out), "report")
+        mlflow.log_artifacts(str(out), N.REPORT_DIR)
     return md, page, run.info.run_id

@@ -17,9 +17,13 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from components import names as N
 from components.config import ConfigError, parse
 from components.data.multi30k import LANGUAGES, TEST_SPLITS, check_pair
-from components.models.factory import parse_model_config
+from components.models.base import ArchConfig
+from components.models.seq2seq import Seq2SeqConfig
+from components.significance import DEFAULT_RESAMPLES, DEFAULT_SEED
+from pipeline.services.settings import ClusterConfig, ServerConfig
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -61,8 +65,8 @@ class TrainerConfig:
     limit_train_batches: float = 1.0
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
     devices: int = 1
-    # auto: bf16-mixed where bf16 is native (AMX / AVX512-BF16 CPUs: 4-6x faster than 32;
-    # Ampere+ GPUs), else 16-mixed on a GPU and 32 on a CPU (emulated bf16 is ~150x slower)
+    # auto: bf16-mixed where bf16 is native (AMX or AVX512-BF16 CPUs, Ampere+ GPUs), else
+    # 16-mixed on a GPU and 32 on a CPU (why: components.devices.native_bf16)
     precision: Literal["auto", "32", "bf16-mixed", "16-mixed"] = "auto"
     batch_tokens: int = 4096          # token budget per batch (longest side x batch size)
     grad_clip: float = 1.0
@@ -106,6 +110,27 @@ class RegisterConfig:
 
 
 @dataclass(frozen=True)
+class PromoteConfig:
+    """``nmt promote``'s gate: both models translate one test split, then a paired bootstrap."""
+    split: str = "test_2016_flickr"
+    limit: int | None = None          # the first N sentences of the split only
+    beam_size: int = 5                # 1 = greedy
+    resamples: int = DEFAULT_RESAMPLES
+    seed: int = DEFAULT_SEED          # as SACREBLEU_SEED
+    p_threshold: float = 0.05         # promote only a better model with p below this
+    force: bool = False               # promote even when the gate says no
+
+    def validate(self, prefix: str) -> None:
+        for key, ok, need in (("beam_size", self.beam_size >= 1, ">= 1"),
+                              ("limit", self.limit is None or self.limit >= 1, ">= 1 or null"),
+                              ("resamples", self.resamples >= 1, ">= 1"),
+                              ("seed", self.seed >= 1, ">= 1 (sacreBLEU reads 0 as unseeded)"),
+                              ("p_threshold", 0 < self.p_threshold <= 1, "in (0, 1]")):
+            if not ok:
+                raise ConfigError(f"{prefix}.{key} must be {need}, got {getattr(self, key)}")
+
+
+@dataclass(frozen=True)
 class TrackingConfig:
     uri: str | None = None            # None -> $MLFLOW_TRACKING_URI -> sqlite in the checkout
     experiment: str = "nmt"
@@ -115,50 +140,6 @@ class TrackingConfig:
     def validate(self, prefix: str) -> None:
         if self.outage_deadline_s <= 0 or self.buffer_rows < 1:
             raise ConfigError(f"{prefix}: outage_deadline_s must be > 0 and buffer_rows >= 1")
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    """``nmt server``: an MLflow tracking server on PostgreSQL with proxied artifacts."""
-    host: str = "127.0.0.1"           # loopback by default; 0.0.0.0 exposes it (use auth then)
-    port: int = 5000
-    workers: int = 1                  # >1: uvicorn workers answer ~40 ms slower (Nagle; BENCHMARKS.md)
-    pg_host: str = "127.0.0.1"
-    pg_port: int = 5432
-    pg_superuser: str = "postgres"    # creates the role and database (trust or $PGPASSWORD)
-    database: str = "nmt_mlflow"
-    role: str = "nmt_mlflow"          # password: $NMT_SERVER_DB_PASSWORD when set
-    artifacts_destination: str | None = None  # None: <state_dir>/artifacts; or s3://bucket/prefix
-    auth: bool = False                # basic auth; admin password from $NMT_SERVER_ADMIN_PASSWORD
-    admin_user: str = "admin"
-    default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = "READ"
-    auth_cache_s: int = 60            # a checked password is trusted this long (MLflow: PBKDF2 per request)
-    state_dir: str | None = None      # pid, log, auth settings; None: <home>/.nmt/server
-    start_timeout_s: float = 120.0
-
-    @property
-    def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        return f"http://{host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class ClusterConfig:
-    """``nmt cluster``: a Ray head and worker nodes on this machine, each its own raylet."""
-    # Ray replaces 127.0.0.1 (and localhost) by the host's outward address; any other
-    # loopback address it keeps, so the nodes and their traffic stay on this machine.
-    host: str = "127.0.0.2"
-    port: int = 6390                  # the head's GCS port: sweep.ray_address=<host>:<port>
-    head_cpus: int = 0                # 0: trials run on the workers only
-    workers: int = 1                  # >1: uvicorn workers answer ~40 ms slower (Nagle; BENCHMARKS.md)
-    worker_cpus: float = 1
-    worker_gpus: float = 0
-    object_store_mb: int = 256        # per node
-    state_dir: str | None = None      # None: <home>/.nmt/cluster
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -203,7 +184,7 @@ class SweepConfig:
     name: str = "default"
     num_samples: int = 6
     max_concurrent_trials: int = 2
-    metric: Literal["val/bleu"] = "val/bleu"
+    metric: Literal[N.VAL_BLEU] = N.VAL_BLEU
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
@@ -228,11 +209,12 @@ class SweepConfig:
 @dataclass(frozen=True)
 class PipelineConfig:
     data: DataConfig = field(default_factory=DataConfig)
-    model: dict[str, Any] = field(default_factory=dict)
+    model: ArchConfig = field(default_factory=Seq2SeqConfig)  # parsed by the architecture `model.arch` names
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     register: RegisterConfig = field(default_factory=RegisterConfig)
+    promote: PromoteConfig = field(default_factory=PromoteConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -240,9 +222,6 @@ class PipelineConfig:
     profile: str = "quick"
     force: bool = False               # re-run stages even when a finished match exists
     demo_sentences: int = 3           # translations printed by `nmt run` at the end
-
-    def validate(self, prefix: str) -> None:
-        parse_model_config(self.model)
 
     @property
     def model_name(self) -> str:

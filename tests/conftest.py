@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
+from mlflow.tracking import MlflowClient
 import pytest
 import torch
 
@@ -41,6 +42,65 @@ TINY_RUN = [
     "trainer.precision=32", "evaluate.beam_size=1", "evaluate.num_samples=2", "evaluate.attention_samples=0",
     "demo_sentences=0",
 ]
+
+
+# ---------------------------------------------------------------- tiny networks (model tests)
+B, S, T, SRC_V, TGT_V = 3, 7, 5, 23, 29
+PAD, BOS, EOS = 0, 1, 2
+TINY_NETS = {  # distinct small sizes so a transposed dim cannot pass silently
+    "gru": {"arch": "seq2seq", "cell": "gru", "emb_dim": 10, "hidden_dim": 12, "num_layers": 2},
+    "lstm": {"arch": "seq2seq", "cell": "lstm", "emb_dim": 10, "hidden_dim": 12, "num_layers": 2},
+    "bahdanau": {"arch": "attention", "score": "bahdanau", "emb_dim": 10, "enc_hidden_dim": 6,
+                 "dec_hidden_dim": 12, "attn_dim": 14},
+    "dot": {"arch": "attention", "score": "dot", "emb_dim": 10, "enc_hidden_dim": 6,
+            "dec_hidden_dim": 12},
+    "general": {"arch": "attention", "score": "general", "emb_dim": 10, "enc_hidden_dim": 6,
+                "dec_hidden_dim": 16},
+    "transformer": {"arch": "transformer", "d_model": 12, "num_encoder_layers": 2,
+                    "num_decoder_layers": 2, "num_heads": 3, "ff_dim": 20, "dropout": 0.1,
+                    "share_embeddings": False},
+    "transformer_post": {"arch": "transformer", "d_model": 12, "num_encoder_layers": 1,
+                         "num_decoder_layers": 2, "num_heads": 2, "ff_dim": 20,
+                         "norm": "post", "positional": "learned", "share_embeddings": True},
+}
+ATTENTION_KINDS = ["bahdanau", "dot", "general"]
+
+
+def tiny_net(mapping: dict, src_v: int, tgt_v: int, shared: bool = False, pad: int = PAD, bos: int = BOS,
+             eos: int = EOS):
+    """A network built the way the pipeline builds one: a parsed config and a vocabulary."""
+    from components.models.base import Vocabulary
+    from components.models.factory import ModelSpec, build, parse_model
+    return build(ModelSpec(parse_model(mapping), Vocabulary(src_v, tgt_v, pad, bos, eos, shared)))
+
+
+def make(name: str, shared_vocab: bool = False, **override):
+    """One of TINY_NETS, seeded, in eval mode."""
+    torch.manual_seed(0)
+    tgt_v = SRC_V if shared_vocab else TGT_V
+    return tiny_net({**TINY_NETS[name], **override}, SRC_V, tgt_v, shared=shared_vocab).eval()
+
+
+def batch(vocab: int = TGT_V):
+    """Source with lengths 7, 4, 2 (right-padded) and a target starting with BOS."""
+    g = torch.Generator().manual_seed(1)
+    src = torch.randint(3, SRC_V, (B, S), generator=g)
+    mask = torch.arange(S)[None, :] < torch.tensor([S, 4, 2])[:, None]  # (B, S)
+    src = src.masked_fill(~mask, PAD)
+    tgt_in = torch.randint(3, vocab, (B, T), generator=g)
+    tgt_in[:, 0] = BOS
+    return src, mask, tgt_in
+
+
+def step_through(model, src, mask, tgt_in):
+    """Teacher tokens fed one by one through decode_step -> logits (B, T, V), attentions."""
+    state = model.init_state(model.encode(src, mask), mask)
+    logits, attn = [], []
+    for t in range(tgt_in.shape[1]):
+        lg, state, a = model.decode_step(tgt_in[:, t], state)
+        logits.append(lg)
+        attn.append(a)
+    return torch.stack(logits, 1), torch.stack(attn, -2)
 
 
 @pytest.fixture(scope="session")
@@ -217,19 +277,33 @@ def serving(store_uri: str, log_path: Path, model: str = "models:/nmt-de-en@cham
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/ping", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not up after {timeout} s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
+        from pipeline.services.server import wait_until_up
+        outcome = wait_until_up(proc, base, timeout, path="/ping")
+        if outcome != "up":
+            pytest.fail(f"server {outcome} (code {proc.poll()}) before {base}/ping answered:\n"
+                        f"{log_path.read_text()[-3000:]}")
         yield base
     finally:
         stop_group(proc)
+
+
+# ---------------------------------------------------------------- fault tests: nothing lost
+def metric_steps(run_id: str, key: str) -> list[int]:
+    return [m.step for m in MlflowClient().get_metric_history(run_id, key)]
+
+
+def assert_nothing_lost(run, epochs: int | None = None) -> None:
+    """One row per step (contiguous from 0) and per epoch; the run ended."""
+    steps, per_epoch = metric_steps(run.info.run_id, "train/loss_step"), metric_steps(run.info.run_id, "val/bleu")
+    assert run.info.status == "FINISHED"
+    assert len(steps) == len(set(steps)) and sorted(steps) == list(range(len(steps))), "a step row lost or doubled"
+    assert len(per_epoch) == len(set(per_epoch)) == (epochs or len(per_epoch))
+    if "steps" in run.data.metrics:  # a train run says how many steps it ran
+        assert len(steps) == int(run.data.metrics["steps"])
+
+
+def assert_no_run_running() -> None:
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("nmt")
+    runs = client.search_runs([exp.experiment_id], max_results=1000) if exp else []
+    assert [r.info.run_id for r in runs if r.info.status == "RUNNING"] == []

@@ -5,10 +5,10 @@ import torch
 
 from components.analysis import bleu_by_length, bucket_label, bucket_labels
 from components.data.tokenizer import TextCodec, train_tokenizer
-from components.models.factory import build_model
 from components.plots import attention_heatmap, head_grid
-from pipeline.stages.analysis import sample_attention
+from pipeline.figures import sample_attention
 from pipeline.stages.evaluate import metric_name, searches
+from tests.conftest import tiny_net
 
 
 def test_bucket_edges():
@@ -55,8 +55,7 @@ def test_sample_attention_shapes_follow_the_sentence(arch, extra, ndim):
     tok = train_tokenizer(texts * 5, kind="bpe", vocab_size=60)
     codec = TextCodec(tok, tok)
     torch.manual_seed(0)
-    model = build_model({"arch": arch, **extra}, src_vocab_size=tok.get_vocab_size(),
-                        tgt_vocab_size=tok.get_vocab_size(), pad_id=0, bos_id=1, eos_id=2, shared_vocab=True).eval()
+    model = tiny_net({"arch": arch, **extra}, tok.get_vocab_size(), tok.get_vocab_size(), shared=True).eval()
     src_t, tgt_t, w, kind = sample_attention(model, codec, "ein Hund läuft")
     assert kind == ("saliency" if arch == "seq2seq" else "attention")  # no alpha in a plain Seq2Seq
     assert src_t[-1] == "</s>" and len(src_t) == len(tok.encode("ein Hund läuft").ids) + 1

@@ -35,15 +35,17 @@ def test_average_checkpoints_writes_a_loadable_checkpoint(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_averages_the_last_epochs_and_records_it(nmt_home, tiny):
-    assert main(["train", *tiny, "trainer.max_epochs=3", "trainer.average_checkpoints=2"]) == 0
+@pytest.mark.parametrize("which", ["last", "best"])
+def test_train_averages_k_epochs_and_records_it(nmt_home, tiny, which):
+    assert main(["train", *tiny, "trainer.max_epochs=3", "trainer.average_checkpoints=2",
+                 f"trainer.average_of={which}"]) == 0
     client = MlflowClient()
     (run,) = client.search_runs([client.get_experiment_by_name("nmt").experiment_id], "tags.`nmt.stage` = 'train'")
-    assert run.data.params["trainer.average_checkpoints"] == "2" and run.data.params["trainer.average_of"] == "last"
+    assert run.data.params["trainer.average_checkpoints"] == "2" and run.data.params["trainer.average_of"] == which
     assert "val/bleu_averaged" in run.data.metrics
     tag = run.data.tags["nmt.checkpoint"]
     if tag.startswith("average"):
-        assert tag == "average of 2 last epochs"
+        assert tag == f"average of 2 {which} epochs"
         assert run.data.metrics["best/val_bleu"] == run.data.metrics["val/bleu_averaged"]
     else:
         assert run.data.metrics["val/bleu_averaged"] < run.data.metrics["best/val_bleu"]

@@ -14,8 +14,8 @@ from mlflow.tracking import MlflowClient
 
 from pipeline.cli import main
 from pipeline.services import cluster
-from tests.conftest import TINY, free_port, module_home, ray_cluster, tracking_server
-from tests.test_faults import assert_no_run_running, assert_nothing_lost
+from tests.conftest import (TINY, assert_no_run_running, assert_nothing_lost, free_port, module_home, ray_cluster,
+                            tracking_server)
 
 pytestmark = pytest.mark.slow
 

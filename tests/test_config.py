@@ -4,6 +4,7 @@ from typing import Literal
 import pytest
 
 from components.config import ConfigError, flatten, parse
+from components.models.attention_seq2seq import AttentionConfig
 from pipeline.config import load_config
 
 
@@ -11,6 +12,7 @@ from pipeline.config import load_config
 class Inner:
     kind: Literal["a", "b"] = "a"
     n: int = 1
+    names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ def test_flatten_gives_strings():
 
 def test_hydra_defaults_compose_and_overrides_apply():
     cfg = load_config(["model=attention", "trainer.max_epochs=2", "data.src_lang=fr"])
-    assert cfg.model["arch"] == "attention" and cfg.trainer.max_epochs == 2
+    assert isinstance(cfg.model, AttentionConfig) and cfg.model.arch == "attention" and cfg.trainer.max_epochs == 2
     assert cfg.model_name == "nmt-fr-en"
 
 

@@ -12,8 +12,8 @@ from torch import Tensor
 from components.decoding import (
     Hypothesis, beam_search, gnmt_penalty, greedy_decode, max_target_len, translate_ids,
 )
-from components.models.base import Seq2SeqModel
-from components.models.factory import build_model
+from components.models.base import Seq2SeqModel, Vocabulary
+from tests.conftest import tiny_net
 
 PAD, BOS, EOS = 0, 1, 2
 
@@ -24,8 +24,7 @@ class BigramModel(Seq2SeqModel):
     are (almost) never produced."""
 
     def __init__(self, vocab: int = 5, keys: int = 4, eos_drift: float = 0.7, seed: int = 0):
-        super().__init__()
-        self.pad_id, self.bos_id, self.eos_id = PAD, BOS, EOS
+        super().__init__(Vocabulary(keys, vocab, PAD, BOS, EOS))
         g = torch.Generator().manual_seed(seed)
         table = torch.randn(keys, vocab, vocab, generator=g) * 1.5
         table[..., [PAD, BOS]] = -30.0
@@ -87,8 +86,7 @@ def tiny(arch: str):
                         "num_decoder_layers": 2, "num_heads": 3, "ff_dim": 20},
     }
     torch.manual_seed(0)
-    model = build_model(cfgs[arch], src_vocab_size=23, tgt_vocab_size=23, pad_id=PAD,
-                        bos_id=BOS, eos_id=EOS, shared_vocab=True)
+    model = tiny_net(cfgs[arch], 23, 23, shared=True, pad=PAD, bos=BOS, eos=EOS)
     out = model.generator if arch == "transformer" else model.out
     out.register_forward_hook(boost_eos)  # make EOS plausible so that hypotheses do finish
     g = torch.Generator().manual_seed(3)

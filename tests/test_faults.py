@@ -7,19 +7,21 @@ restarted, and the sweep driver is killed with SIGKILL.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline.cli import main
 from pipeline.services import server
-from tests.conftest import TINY, module_home, tracking_server
+from tests.conftest import TINY, metric_steps, assert_no_run_running, assert_nothing_lost, module_home, tracking_server
 
 pytestmark = pytest.mark.slow
 
@@ -54,24 +56,6 @@ def _runs(**tags: str) -> list:
     return [r for r in runs if all(r.data.tags.get(k.replace("_", ".")) == v for k, v in tags.items())]
 
 
-def _rows(run_id: str, key: str) -> list[int]:
-    return [m.step for m in _client().get_metric_history(run_id, key)]
-
-
-def assert_nothing_lost(run, epochs: int | None = None) -> None:
-    """One row per step (contiguous from 0) and per epoch; the run ended."""
-    steps, per_epoch = _rows(run.info.run_id, "train/loss_step"), _rows(run.info.run_id, "val/bleu")
-    assert run.info.status == "FINISHED"
-    assert len(steps) == len(set(steps)) and sorted(steps) == list(range(len(steps))), "a step row lost or doubled"
-    assert len(per_epoch) == len(set(per_epoch)) == (epochs or len(per_epoch))
-    if "steps" in run.data.metrics:  # a train run says how many steps it ran
-        assert len(steps) == int(run.data.metrics["steps"])
-
-
-def assert_no_run_running() -> None:
-    assert [r.info.run_id for r in _runs() if r.info.status == "RUNNING"] == []
-
-
 def _wait(predicate, timeout: float, what: str) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -89,9 +73,21 @@ def _nmt(*args: str) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, text=True, start_new_session=True, env=os.environ.copy())
 
 
+@contextlib.contextmanager
+def _running(*args: str) -> Iterator[subprocess.Popen]:
+    """``nmt <args>`` in its own process group, killed (SIGKILL) if still running at the end."""
+    proc = _nmt(*args)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def _training_rows() -> int:
     runs = _runs(nmt_stage="train")
-    return max((len(_rows(r.info.run_id, "train/loss_step")) for r in runs if r.info.status == "RUNNING"), default=0)
+    return max((len(metric_steps(r.info.run_id, "train/loss_step")) for r in runs if r.info.status == "RUNNING"), default=0)
 
 
 def test_server_down_20_s_while_training_logs_to_it(served):
@@ -117,15 +113,13 @@ def test_server_down_20_s_while_training_logs_to_it(served):
 def test_server_down_past_the_deadline_fails_clearly_and_resumes(served):
     cfg, home = served
     args = [*LONG_TRAIN, "trainer.seed=3", "tracking.outage_deadline_s=8"]
-    proc = _nmt("train", *args)
     try:
-        _wait(lambda: any(_rows(r.info.run_id, "val/bleu") for r in _runs(nmt_stage="train")
-                          if r.info.status == "RUNNING"), 120, "a first epoch")
-        server.down(cfg)
-        out, _ = proc.communicate(timeout=180)
+        with _running("train", *args) as proc:
+            _wait(lambda: any(metric_steps(r.info.run_id, "val/bleu") for r in _runs(nmt_stage="train")
+                              if r.info.status == "RUNNING"), 120, "a first epoch")
+            server.down(cfg)
+            out, _ = proc.communicate(timeout=180)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
         server.up(cfg)
     assert proc.returncode == 2, out[-3000:]
     last = out.strip().splitlines()[-1]
@@ -152,7 +146,7 @@ def _pg(action: str) -> None:
 
 def test_postgres_restarted_in_the_middle_of_a_sweep(served):
     def restart_when_trials_log():
-        _wait(lambda: any(_rows(r.info.run_id, "val/bleu") for r in _runs(nmt_stage="trial")), 180, "a trial epoch")
+        _wait(lambda: any(metric_steps(r.info.run_id, "val/bleu") for r in _runs(nmt_stage="trial")), 180, "a trial epoch")
         _pg("stop")
         time.sleep(5)
         _pg("start")
@@ -175,15 +169,13 @@ def test_postgres_restarted_in_the_middle_of_a_sweep(served):
 def test_driver_killed_then_resumed_on_the_server(served):
     cfg, home = served
     args = [*SWEEP, "sweep.name=killed", "sweep.max_concurrent_trials=1"]
-    proc = _nmt("sweep", *args)
     try:
-        _wait(lambda: any(r.info.status == "FINISHED" for r in _runs(nmt_stage="trial")
-                          if r.data.tags.get("mlflow.parentRunId") in {p.info.run_id for p in _runs(nmt_sweep="killed")}),
-              240, "a finished trial")
-        time.sleep(3)  # Tune saves its experiment state every 2 s
+        with _running("sweep", *args):  # killed (SIGKILL) when the block ends
+            _wait(lambda: any(r.info.status == "FINISHED" for r in _runs(nmt_stage="trial")
+                              if r.data.tags.get("mlflow.parentRunId") in {p.info.run_id for p in _runs(nmt_sweep="killed")}),
+                  240, "a finished trial")
+            time.sleep(3)  # Tune saves its experiment state every 2 s
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
         subprocess.run([os.path.join(os.path.dirname(sys.executable), "ray"), "stop", "--force"], capture_output=True)
     assert main(["sweep", *args, "sweep.resume=true"]) == 0
     (parent,) = _runs(nmt_sweep="killed")

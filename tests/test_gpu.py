@@ -9,11 +9,11 @@ import math
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
-from test_models import TGT_V, batch, make, step_through
 
 from components.decoding import greedy_decode, max_target_len, translate_ids
 from components.saliency import saliency
 from pipeline.cli import main
+from tests.conftest import TGT_V, batch, make, step_through
 
 pytestmark = pytest.mark.gpu
 

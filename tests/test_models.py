@@ -11,61 +11,12 @@ import yaml
 from components.config import ConfigError
 from components.models.attention import make_attention
 from components.models.base import select_state
-from components.models.factory import MODEL_ARCHS, build_model, model_config_class
+from components.models.factory import ARCHITECTURES, ModelSpec, build, parse_model
 from components.models.transformer import Transformer
+from tests.conftest import (ATTENTION_KINDS, B, BOS, EOS, PAD, S, SRC_V, T, TGT_V, TINY_NETS as TINY, batch, make,
+                            step_through, tiny_net)
 
-B, S, T, SRC_V, TGT_V = 3, 7, 5, 23, 29
-PAD, BOS, EOS = 0, 1, 2
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
-
-TINY = {  # distinct small sizes so a transposed dim cannot pass silently
-    "gru": {"arch": "seq2seq", "cell": "gru", "emb_dim": 10, "hidden_dim": 12, "num_layers": 2},
-    "lstm": {"arch": "seq2seq", "cell": "lstm", "emb_dim": 10, "hidden_dim": 12, "num_layers": 2},
-    "bahdanau": {"arch": "attention", "score": "bahdanau", "emb_dim": 10, "enc_hidden_dim": 6,
-                 "dec_hidden_dim": 12, "attn_dim": 14},
-    "dot": {"arch": "attention", "score": "dot", "emb_dim": 10, "enc_hidden_dim": 6,
-            "dec_hidden_dim": 12},
-    "general": {"arch": "attention", "score": "general", "emb_dim": 10, "enc_hidden_dim": 6,
-                "dec_hidden_dim": 16},
-    "transformer": {"arch": "transformer", "d_model": 12, "num_encoder_layers": 2,
-                    "num_decoder_layers": 2, "num_heads": 3, "ff_dim": 20, "dropout": 0.1,
-                    "share_embeddings": False},
-    "transformer_post": {"arch": "transformer", "d_model": 12, "num_encoder_layers": 1,
-                         "num_decoder_layers": 2, "num_heads": 2, "ff_dim": 20,
-                         "norm": "post", "positional": "learned", "share_embeddings": True},
-}
-ATTENTION_KINDS = ["bahdanau", "dot", "general"]
-
-
-def make(name: str, shared_vocab: bool = False, **override):
-    torch.manual_seed(0)
-    vocab = (SRC_V, SRC_V) if shared_vocab else (SRC_V, TGT_V)
-    model = build_model({**TINY[name], **override}, src_vocab_size=vocab[0],
-                        tgt_vocab_size=vocab[1], pad_id=PAD, bos_id=BOS, eos_id=EOS,
-                        shared_vocab=shared_vocab)
-    return model.eval()
-
-
-def batch(vocab: int = TGT_V):
-    """Source with lengths 7, 4, 2 (right-padded) and a target starting with BOS."""
-    g = torch.Generator().manual_seed(1)
-    src = torch.randint(3, SRC_V, (B, S), generator=g)
-    mask = torch.arange(S)[None, :] < torch.tensor([S, 4, 2])[:, None]  # (B, S)
-    src = src.masked_fill(~mask, PAD)
-    tgt_in = torch.randint(3, vocab, (B, T), generator=g)
-    tgt_in[:, 0] = BOS
-    return src, mask, tgt_in
-
-
-def step_through(model, src, mask, tgt_in):
-    """Teacher tokens fed one by one through decode_step -> logits (B, T, V), attentions."""
-    state = model.init_state(model.encode(src, mask), mask)
-    logits, attn = [], []
-    for t in range(tgt_in.shape[1]):
-        lg, state, a = model.decode_step(tgt_in[:, t], state)
-        logits.append(lg)
-        attn.append(a)
-    return torch.stack(logits, 1), torch.stack(attn, -2)
 
 
 @pytest.mark.parametrize("name", list(TINY))
@@ -171,9 +122,8 @@ def test_transformer_shared_embeddings():
     assert untied_src.src_emb is not untied_src.tgt_emb
     assert untied_src.generator.weight is untied_src.tgt_emb.weight
     assert tied.num_parameters() < untied_src.num_parameters()
-    with pytest.raises(ValueError, match="shared_vocab"):
-        build_model(TINY["transformer"], src_vocab_size=SRC_V, tgt_vocab_size=TGT_V,
-                    pad_id=PAD, bos_id=BOS, eos_id=EOS, shared_vocab=True)
+    with pytest.raises(ValueError, match="a shared vocabulary but sizes differ"):
+        tiny_net(TINY["transformer"], SRC_V, TGT_V, shared=True)
 
 
 @pytest.mark.parametrize("name", list(TINY))
@@ -217,11 +167,8 @@ def test_gradients_reach_every_parameter():
 
 # -- factory ----------------------------------------------------------------------------
 def test_factory_unknown_arch_lists_choices():
-    with pytest.raises(ConfigError, match="seq2seq, attention, transformer"):
-        build_model({"arch": "rnn"}, src_vocab_size=5, tgt_vocab_size=5, pad_id=0, bos_id=1,
-                    eos_id=2, shared_vocab=True)
-    with pytest.raises(ConfigError, match="model.arch"):
-        model_config_class("lstm")
+    with pytest.raises(ConfigError, match="model.arch: invalid choice 'rnn'; valid choices: seq2seq, attention, transformer"):
+        parse_model({"arch": "rnn"})
 
 
 def test_factory_unknown_key_and_bad_choice():
@@ -235,20 +182,27 @@ def test_factory_unknown_key_and_bad_choice():
         make("transformer", num_heads=5)
 
 
-@pytest.mark.parametrize("arch", MODEL_ARCHS)
-def test_model_config_class_defaults_parse(arch):
-    cls = model_config_class(arch)
-    model = build_model({"arch": arch}, src_vocab_size=11, tgt_vocab_size=11, pad_id=0,
-                        bos_id=1, eos_id=2, shared_vocab=True)
-    assert model.cfg == cls() and model.num_parameters() > 0
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_every_architecture_builds_from_its_defaults(arch):
+    model = tiny_net({"arch": arch}, 11, 11, shared=True)
+    assert model.cfg == ARCHITECTURES[arch][0]() and model.num_parameters() > 0
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_spec_json_round_trip_rebuilds_the_same_network(name, tmp_path):
+    from components.models.factory import load_spec, save_spec
+    from components.models.base import Vocabulary
+    spec = ModelSpec(parse_model(TINY[name]), Vocabulary(SRC_V, TGT_V, PAD, 1, EOS, False))
+    again = load_spec(save_spec(spec, tmp_path / "model_config.json"))
+    assert again == spec and type(again.config) is type(spec.config)
+    assert build(again).num_parameters() == build(spec).num_parameters()
 
 
 @pytest.mark.parametrize("path", sorted(CONF.glob("*.yaml")), ids=lambda p: p.stem)
 def test_conf_model_files_build(path):
     cfg = yaml.safe_load(path.read_text())
-    assert cfg["arch"] in MODEL_ARCHS
-    model = build_model(cfg, src_vocab_size=97, tgt_vocab_size=97, pad_id=0, bos_id=1,
-                        eos_id=2, shared_vocab=True)
+    assert cfg["arch"] in ARCHITECTURES
+    model = tiny_net(cfg, 97, 97, shared=True)
     assert model.num_parameters() > 0
     if isinstance(model, Transformer):  # the file's sizes are the ones built
         assert (model.cfg.d_model, model.cfg.num_heads) == (cfg["d_model"], cfg["num_heads"])

@@ -1,15 +1,20 @@
 """End to end through the ``nmt`` command on a real SQLite MLflow store and real data."""
 
+import contextlib
 import gzip
+import io
 import shutil
+from dataclasses import dataclass
 
 import mlflow
 import pytest
 import torch
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from components.devices import describe, inference_device, resolve_precision
 from pipeline.cli import main
+from tests.conftest import TINY, module_home
 
 pytestmark = pytest.mark.slow
 
@@ -19,50 +24,82 @@ def _runs(client):
     return [] if exp is None else client.search_runs([exp.experiment_id], max_results=1000)
 
 
-def test_run_chains_stages_registers_and_reuses(nmt_home, tiny, capsys):
-    assert main(["run", *tiny]) == 0
-    out = capsys.readouterr().out
-    client = MlflowClient()
-    runs = _runs(client)
-    parents = [r for r in runs if r.data.tags.get("nmt.pipeline") == "true"]
-    assert len(parents) == 1
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
-    assert sorted(r.data.tags["nmt.stage"] for r in children) == ["evaluate", "prepare", "register", "train"]
-    assert {r.info.status for r in runs} == {"FINISHED"}
+@dataclass(frozen=True)
+class FirstRun:
+    out: str                 # what `nmt run` printed
+    parent: Run
+    stages: dict[str, Run]   # prepare, train, evaluate, register
 
-    train = next(r for r in children if r.data.tags["nmt.stage"] == "train")
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, multi30k_dir) -> FirstRun:
+    """One `nmt run` of the tiny config in a store of this module; each test reads one part."""
+    with module_home(tmp_path_factory, multi30k_dir, "pipeline"):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["run", *TINY]) == 0
+        runs = _runs(MlflowClient())
+        (parent,) = [r for r in runs if r.data.tags.get("nmt.pipeline") == "true"]
+        children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+        yield FirstRun(out.getvalue(), parent, {r.data.tags["nmt.stage"]: r for r in children})
+
+
+def test_run_nests_the_four_stages_under_one_finished_parent(first_run):
+    assert sorted(first_run.stages) == ["evaluate", "prepare", "register", "train"]
+    assert {r.info.status for r in [first_run.parent, *first_run.stages.values()]} == {"FINISHED"}
+    assert first_run.parent.info.run_name == "seq2seq-gru de-en quick"
+
+
+def test_train_run_records_metrics_precision_and_device(first_run):
+    train = first_run.stages["train"]
     assert {"train/loss_step", "val/loss", "val/bleu", "train/lr", "train/tokens_per_s"} <= set(train.data.metrics)
     # trainer.precision=auto, resolved for this machine and recorded; the device too
     assert train.data.params["trainer.precision"] == "auto"
     acc = "gpu" if torch.cuda.is_available() else "cpu"
     assert train.data.tags["nmt.precision"] == {"32": "32-true"}.get(p := resolve_precision("auto", acc), p)
     assert train.data.tags["nmt.device"] == describe(inference_device())
-    evaluate = next(r for r in children if r.data.tags["nmt.stage"] == "evaluate")
+    assert train.data.params["model.arch"] == "seq2seq" and train.data.params["model.cell"] == "gru"
+
+
+def test_evaluate_scores_every_search_with_signatures(first_run):
+    evaluate = first_run.stages["evaluate"]
     for search in ("greedy", "beam2"):
         for metric in ("bleu", "chrf", "ter"):
             assert f"test_2016_flickr/{search}/{metric}" in evaluate.data.metrics
     assert evaluate.data.tags["signature.bleu"].startswith("nrefs:1|case:mixed")
-    prepare = next(r for r in children if r.data.tags["nmt.stage"] == "prepare")
+    assert evaluate.data.tags["arch"] == "seq2seq-gru"
+
+
+def test_prepare_counts_the_pairs_it_kept(first_run):
+    prepare = first_run.stages["prepare"]
     assert prepare.data.metrics["train/pairs"] == 200 and prepare.data.metrics["test_2016_flickr/pairs"] == 30
 
-    mv = client.get_model_version_by_alias("nmt-de-en", "champion")
-    assert str(mv.version) == "1"
-    assert out.count("  hyp: ") == 2
 
-    # register -> load the champion -> one translation per input
+def test_the_champion_is_registered_and_translates(first_run):
+    mv = MlflowClient().get_model_version_by_alias("nmt-de-en", "champion")
+    assert str(mv.version) == "1" and mv.tags["train_run_id"] == first_run.stages["train"].info.run_id
+    assert first_run.out.count("  hyp: ") == 2  # demo_sentences=2
     model = mlflow.pyfunc.load_model("models:/nmt-de-en@champion")
-    preds = model.predict(["Ein Hund läuft.", "Zwei Männer.", "Ein Kind spielt im Park."], params={"beam_size": 2})
-    assert len(preds) == 3 and all(isinstance(p, str) for p in preds)
+    preds = model.predict(["Ein Hund läuft.", "Zwei Männer.", "", "Ein Kind spielt im Park."], params={"beam_size": 2})
+    assert len(preds) == 4 and all(isinstance(p, str) for p in preds) and preds[2] == ""
 
-    # the same command again reuses all four stages and logs no new run
-    assert main(["run", *tiny]) == 0
-    assert "(reused)" in capsys.readouterr().out
-    assert len(_runs(client)) == len(runs)
 
-    # evaluate a model trained earlier: no prepare or train run, the label is the model's own
-    before = {r.info.run_id for r in _runs(client)}
-    assert main(["evaluate", *tiny, "evaluate.beam_size=1", f"evaluate.train_run_id={train.info.run_id}"]) == 0
-    new = [r for r in _runs(client) if r.info.run_id not in before]
+def test_the_same_command_again_reuses_every_stage(first_run, capsys):
+    before = len(_runs(MlflowClient()))
+    assert main(["run", *TINY]) == 0
+    assert capsys.readouterr().out.count("(reused)") == 4
+    assert len(_runs(MlflowClient())) == before
+
+
+def _new_runs(before: set[str]) -> list[Run]:
+    return [r for r in _runs(MlflowClient()) if r.info.run_id not in before]
+
+
+def test_evaluate_of_an_earlier_train_run_uses_its_prepare_run_and_label(first_run):
+    train, prepare = first_run.stages["train"], first_run.stages["prepare"]
+    before = {r.info.run_id for r in _runs(MlflowClient())}
+    assert main(["evaluate", *TINY, "evaluate.beam_size=1", f"evaluate.train_run_id={train.info.run_id}"]) == 0
+    new = _new_runs(before)
     assert sorted(r.data.tags.get("nmt.stage", "pipeline") for r in new) == ["evaluate", "pipeline"]
     again = next(r for r in new if r.data.tags.get("nmt.stage") == "evaluate")
     assert again.data.params["upstream.train_run_id"] == train.info.run_id
@@ -70,14 +107,30 @@ def test_run_chains_stages_registers_and_reuses(nmt_home, tiny, capsys):
     assert again.data.tags["arch"] == "seq2seq-gru"
     assert "test_2016_flickr/greedy/bleu" in again.data.metrics
     assert not any("beam" in k for k in again.data.metrics)
-    runs = _runs(client)
 
-    # a changed training parameter re-trains but reuses prepare
-    assert main(["train", *tiny, "trainer.seed=7"]) == 0
-    new = [r for r in _runs(client) if r.info.run_id not in {x.info.run_id for x in runs}]
+
+def test_a_changed_training_parameter_retrains_but_reuses_prepare(first_run):
+    before = {r.info.run_id for r in _runs(MlflowClient())}
+    assert main(["train", *TINY, "trainer.seed=7"]) == 0
+    new = _new_runs(before)
     assert sorted(r.data.tags.get("nmt.stage", "pipeline") for r in new) == ["pipeline", "train"]
     new_train = next(r for r in new if r.data.tags.get("nmt.stage") == "train")
-    assert new_train.data.params["upstream.prepare_run_id"] == prepare.info.run_id
+    assert new_train.data.params["upstream.prepare_run_id"] == first_run.stages["prepare"].info.run_id
+
+
+def test_the_tiny_transformer_config_trains_and_decodes(nmt_home, capsys):
+    """conf/model/transformer_tiny.yaml as it is (d128, 4+4 layers), one epoch of 200 pairs:
+    it trains, and evaluate decodes every test sentence greedily and with a beam."""
+    data = [o for o in TINY if not o.startswith("model")]
+    assert main(["evaluate", *data, "model=transformer_tiny", "optim=noam", "evaluate.attention_samples=1"]) == 0
+    runs = {r.data.tags.get("nmt.stage"): r for r in _runs(MlflowClient())}
+    assert runs["train"].data.params["model.d_model"] == "128" and runs["train"].data.params["model.ff_dim"] == "256"
+    assert runs["train"].data.metrics["num_params"] > 0
+    for search in ("greedy", "beam2"):
+        hyps = mlflow.artifacts.download_artifacts(run_id=runs["evaluate"].info.run_id,
+                                                   artifact_path=f"hypotheses/test_2016_flickr.{search}.txt")
+        assert len(open(hyps, encoding="utf-8").read().splitlines()) == 30
+        assert f"test_2016_flickr/{search}/bleu" in runs["evaluate"].data.metrics
 
 
 def _assert_nothing_finished_or_running():
@@ -106,7 +159,21 @@ def test_mismatched_line_counts_fail_naming_file_and_line(nmt_home, tiny, tmp_pa
     assert {r.info.status for r in _runs(MlflowClient())} == {"FAILED"}  # prepare + parent
 
 
+@pytest.mark.parametrize("damage", [b"not gzip at all", None])  # None: a truncated gzip
+def test_a_damaged_gz_fails_naming_the_file(nmt_home, tiny, tmp_path, multi30k_dir, capsys, damage):
+    data = tmp_path / "m30k"
+    shutil.copytree(multi30k_dir, data)
+    path = data / "val.en.gz"
+    path.write_bytes(damage if damage is not None else path.read_bytes()[:200])
+    assert main(["run", *tiny, f"data.dir={data}"]) == 2
+    err = capsys.readouterr().err
+    (line,) = [x for x in err.splitlines() if x.startswith("nmt: error")]  # MLflow's INFO lines aside
+    assert line.startswith(f"nmt: error: {path}: a damaged gzip file") and "Traceback" not in err
+    _assert_nothing_finished_or_running()
+
+
 @pytest.mark.parametrize("override, message", [
+    ("trainer.max_epochs=-1", "trainer.max_epochs=-1 would train for ever: set trainer.max_minutes"),
     ("data.src_lang=klingon", "unknown language code 'klingon'; valid: en, de, fr, cs"),
     ("trainer.max_epochz=3", "unknown config key 'trainer.max_epochz'; valid keys under 'trainer'"),
     ("model=rnn", "Available options in 'model'"),

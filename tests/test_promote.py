@@ -15,13 +15,17 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
 from components.config import ConfigError
 from components.significance import paired_bootstrap
 from pipeline import promote as P
+from pipeline.candidates import resolve_candidate
 from pipeline.cli import main
+from pipeline.config import load_config
+from pipeline.upstream import test_split
 from tests.conftest import module_home
 
 NAME = "nmt-de-en"
@@ -36,6 +40,11 @@ BASE = [
 WORSE = ["trainer.max_steps=1", "trainer.max_epochs=1"]   # one optimizer step
 BETTER = ["trainer.max_epochs=4"]
 GATE = ["--beam", "1", "--limit", "100"]                  # greedy: quick, and as telling here
+
+
+def gate(*overrides: str):
+    """The config `nmt promote --beam 1 --limit 100` composes, plus ``overrides``."""
+    return load_config(["promote.beam_size=1", "promote.limit=100", *overrides])
 
 
 @dataclass(frozen=True)
@@ -133,8 +142,9 @@ def test_gate_promotes_rejects_rolls_back_and_is_idempotent(store, capsys, tmp_p
     assert float(v2.tags["promotion.p_value"]) == pytest.approx(m["p_value"], rel=1e-5)
 
     # the gate's p-value is sacreBLEU's own, on the same hypothesis files
-    src, refs = P.load_split(v2.tags["prepare_run_id"], "test_2016_flickr", 100)
-    hyps = {v: P.translate(f"models:/{NAME}/{v}", src, 1) for v in ("1", "2")}
+    src, refs = test_split(v2.tags["prepare_run_id"], "test_2016_flickr", 100)
+    hyps = {v: mlflow.pyfunc.load_model(f"models:/{NAME}/{v}").predict(src, params={"beam_size": 1})
+            for v in ("1", "2")}
     cli = _sacrebleu_cli(tmp_path, refs, hyps["1"], hyps["2"], n=1000, seed=12345)
     assert (cli[1], cli[0], cli[2]) == (m["bleu_candidate"], m["bleu_champion"], m["p_value"])
 
@@ -147,7 +157,7 @@ def test_gate_promotes_rejects_rolls_back_and_is_idempotent(store, capsys, tmp_p
     assert _aliases(client) == {P.CHAMPION: "2", P.PREVIOUS: "1"}
 
     # a worse candidate: champion stays, the candidate becomes challenger
-    res = P.run_promote(NAME, version="1", gate=P.Gate(beam_size=1, limit=100))
+    res = P.run_promote(gate(), version="1")
     assert res.decision == P.REJECTED and res.comparison.bleu_candidate < res.comparison.bleu_champion
     assert _aliases(client) == {P.CHAMPION: "2", P.PREVIOUS: "1", P.CHALLENGER: "1"}
     assert client.get_model_version(NAME, "1").tags["promotion.decision"] == P.REJECTED
@@ -164,7 +174,7 @@ def test_gate_promotes_rejects_rolls_back_and_is_idempotent(store, capsys, tmp_p
     assert _aliases(client) == {P.CHAMPION: "2", P.PREVIOUS: "1"}
 
     # --force overrides the gate, and is recorded as such
-    res = P.run_promote(NAME, version="1", gate=P.Gate(beam_size=1, limit=100, force=True))
+    res = P.run_promote(gate("promote.force=true"), version="1")
     assert res.decision == P.FORCED and _aliases(client) == {P.CHAMPION: "1", P.PREVIOUS: "2"}
     assert client.get_run(res.run_id).data.tags["decision"] == P.FORCED
 
@@ -187,7 +197,7 @@ def test_failure_part_way_never_moves_champion(store, monkeypatch, step):
 
     monkeypatch.setattr(P, step, boom)
     with pytest.raises(RuntimeError, match="injected failure"):
-        P.run_promote(NAME, run_id=_challenger_run(client, store), gate=P.Gate(beam_size=1, limit=20, force=True))
+        P.run_promote(gate("promote.limit=20", "promote.force=true"), run_id=_challenger_run(client, store))
     assert _aliases(client) == before
     (failed,) = [r for r in _promotion_runs(client) if r.info.run_id not in runs_before]
     assert failed.info.status == "FAILED"
@@ -198,8 +208,9 @@ def test_failure_part_way_never_moves_champion(store, monkeypatch, step):
     (["--version", "99"], "nmt-de-en has no version 99"),
     (["--run", "0123456789abcdef0123456789abcdef"], "run 0123456789abcdef0123456789abcdef not found"),
     (["--run", "{other}", "--split", "test_2099"], "split 'test_2099' is not in prepare run"),
-    (["--run", "{other}", "--p-threshold", "0"], "p threshold must be in (0, 1]"),
-    (["--run", "{other}", "--seed", "0"], "seed must be >= 1"),
+    (["--run", "{other}", "--p-threshold", "0"], "promote.p_threshold must be in (0, 1], got 0.0"),
+    (["--run", "{other}", "--seed", "0"], "promote.seed must be >= 1"),
+    (["--run", "{other}", "promote.resamples=0"], "promote.resamples must be >= 1"),
     (["--sweep-run", "0123456789abcdef0123456789abcdef"], "sweep run 0123456789abcdef0123456789abcdef not found"),
 ])
 def test_bad_promote_arguments_exit_2_with_a_message(store, argv, message, capsys):
@@ -229,11 +240,28 @@ def test_candidate_selection_by_sweep_parent_and_experiment(store):
         trials.append(run.info.run_id)
     client.log_metric(parent, "best/val_bleu", 99.0)
     client.set_terminated(parent)
-    cand = P.resolve_candidate(client, NAME, exp, sweep_run_id=parent)
+    cand = resolve_candidate(client, NAME, exp, sweep_run_id=parent)
     assert (cand.run_id, cand.prepare_run_id, cand.version, cand.arch) == (trials[1], prep, None, "seq2seq")
-    assert P.resolve_candidate(client, NAME, exp).run_id == trials[1]  # the experiment's best, too
+    assert resolve_candidate(client, NAME, exp).run_id == trials[1]  # the experiment's best, too
+    assert resolve_candidate(client, NAME, exp, pair="de-en").run_id == trials[1]
+    with pytest.raises(ConfigError, match="no train or trial run of fr-en with best/val_bleu"):
+        resolve_candidate(client, NAME, exp, pair="fr-en")
     with pytest.raises(ConfigError, match="no train or trial run with best/val_bleu under sweep run"):
-        P.resolve_candidate(client, NAME, exp, sweep_run_id=trials[0])
+        resolve_candidate(client, NAME, exp, sweep_run_id=trials[0])
     for run_id in (*trials, parent):
         client.delete_run(run_id)
-    assert P.resolve_candidate(client, NAME, exp).run_id == store.better_train_run
+    assert resolve_candidate(client, NAME, exp).run_id == store.better_train_run
+
+
+@pytest.mark.slow
+def test_plain_promote_follows_the_language_pair_of_the_newest_run(store, capsys):
+    """After `nmt run data.src_lang=fr` (which registers nmt-fr-en), `nmt promote` with no
+    flags targets nmt-fr-en; naming the pair still reaches nmt-de-en."""
+    assert main(["run", *BASE, "data.src_lang=fr", "data.train_limit=200", "trainer.max_epochs=1"]) == 0
+    capsys.readouterr()
+    assert main(["promote"]) == 0
+    assert capsys.readouterr().out.startswith("nmt-fr-en version 1 already is @champion")
+    assert main(["promote", "data.src_lang=de", *GATE]) == 0
+    assert "nmt-de-en version" in capsys.readouterr().out
+    assert main(["rollback", "--model-name", "nmt-fr-en"]) == 2
+    assert "nmt-fr-en has no @previous version" in capsys.readouterr().err

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from components.decoding import greedy_decode
-from components.models.factory import build_model
+from tests.conftest import tiny_net
 
 pytestmark = pytest.mark.slow
 
@@ -56,8 +56,7 @@ def reversal_batch(g: torch.Generator, n: int, lo: int, hi: int):
 
 def train(name: str, steps: int, lo: int, hi: int, seed: int = 0, lr: float = 3e-3):
     torch.manual_seed(seed)
-    model = build_model(TINY[name], src_vocab_size=VOCAB, tgt_vocab_size=VOCAB, pad_id=PAD,
-                        bos_id=BOS, eos_id=EOS, shared_vocab=True)
+    model = tiny_net(TINY[name], VOCAB, VOCAB, shared=True, pad=PAD, bos=BOS, eos=EOS)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 - step / steps)
     g = torch.Generator().manual_seed(seed + 1)

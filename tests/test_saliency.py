@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_models import SRC_V, TGT_V, make
 
 from components.saliency import saliency
+from tests.conftest import SRC_V, TGT_V, make
 
 S, T = 6, 4
 

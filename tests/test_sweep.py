@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 from mlflow.tracking import MlflowClient
 from ray.tune import Tuner
@@ -53,12 +54,12 @@ def test_sweep_of_four_trials_tracks_stops_and_registers(nmt_home, tiny, capsys)
     assert "stopped by ASHA" in out and out.count("seq2seq") >= 4
 
 
-def _wait_for(predicate, timeout, what):
+def _wait_for(predicate, timeout, what, poll=0.5):
     end = time.time() + timeout
     while time.time() < end:
         if predicate():
             return
-        time.sleep(0.5)
+        time.sleep(poll)
     raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -92,17 +93,31 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(nmt_home, tiny)
 
 
 @pytest.mark.slow
-def test_trial_that_fails_once_is_retried_to_completion(nmt_home, tiny, tmp_path, monkeypatch):
-    marker = tmp_path / "failed-once"
-    monkeypatch.setenv("NMT_SWEEP_FAIL_ONCE_DIR", str(marker))
-    assert main(["sweep", *tiny, *SWEEP, "sweep.num_samples=2", "sweep.scheduler.type=fifo"]) == 0
-    assert len(list(marker.iterdir())) == 2  # each trial really failed once
-    trials = _trials(_runs())
-    assert len(trials) == 2 and {r.info.status for r in trials} == {"FINISHED"}
-    client = MlflowClient()
-    for r in trials:  # resumed from the checkpoint: epochs 1..3 reported, epoch 1 not lost
-        steps = sorted(m.step for m in client.get_metric_history(r.info.run_id, "val/bleu"))
-        assert steps[-1] == 3
+def test_trial_whose_process_dies_is_retried_from_its_checkpoint(nmt_home, tiny):
+    """A real fault, set up from outside: the trial's worker process is killed (SIGKILL)
+    once its first checkpoint exists. Tune retries it from that checkpoint
+    (sweep.max_failures=1): it finishes, and each epoch is recorded exactly once."""
+    args = [*tiny, *SWEEP, "trainer.max_epochs=6", "sweep.num_samples=1", "sweep.scheduler.type=fifo"]
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "sweep", *args], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    sweep_dir = nmt_home / ".nmt" / "ray" / "smoke"
+    try:
+        _wait_for(lambda: any(sweep_dir.glob("*/checkpoint_000000")), 240, "the trial's first checkpoint", poll=0.1)
+        killed = [p for p in psutil.process_iter(["cmdline"])
+                  if any("ray::ImplicitFunc" in part for part in p.info["cmdline"] or [])]
+        assert killed, "no trial process (ray::ImplicitFunc) found to kill"
+        for p in killed:
+            p.kill()
+        assert proc.wait(timeout=300) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert list(sweep_dir.glob("*/error.txt")), "Tune recorded no failure of the trial"
+    (trial,) = _trials(_runs())
+    assert trial.info.status == "FINISHED"
+    steps = [m.step for m in MlflowClient().get_metric_history(trial.info.run_id, "val/bleu")]
+    assert sorted(steps) == [1, 2, 3, 4, 5, 6]
 
 
 @pytest.mark.slow

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import mlflow
 import pytest
 
@@ -16,8 +18,23 @@ def test_reuse_key_changes_with_param_upstream_and_code():
     assert reuse_key("train", {"a": 1}, "v1") == reuse_key("train", {"a": "1"}, "v1")
 
 
-def test_code_version_is_stable():
-    assert code_version() == code_version() and len(code_version()) == 16
+def test_code_version_follows_source_edits_only(tmp_path):
+    import shutil
+    root = Path(__file__).resolve().parents[1]
+    for d in ("components", "pipeline", "tests"):
+        shutil.copytree(root / d, tmp_path / d, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(root / "README.md", tmp_path / "README.md")
+    before = code_version(tmp_path)
+    assert before == code_version(root) and len(before) == 16  # the same sources hash the same anywhere
+    for doc in (tmp_path / "README.md", tmp_path / "tests" / "test_tracking.py"):
+        doc.write_text(doc.read_text() + "\n# an edit\n")
+    assert code_version(tmp_path) == before  # tests and docs are not the code
+    source = tmp_path / "components" / "decoding.py"
+    source.write_text(source.read_text().replace("def ", "def  ", 1))
+    edited = code_version(tmp_path)
+    assert edited != before
+    (tmp_path / "pipeline" / "new_module.py").write_text("X = 1\n")
+    assert code_version(tmp_path) not in (before, edited)  # a new source file counts too
 
 
 def test_find_reusable_only_matches_finished_runs_with_same_params(nmt_home):

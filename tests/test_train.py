@@ -8,8 +8,8 @@ from components.data.tokenizer import TextCodec
 from components.lit_module import TranslationModule, lr_lambda
 from pipeline.config import load_config
 from pipeline.stages.prepare import build_dataset, prepare_inputs
-from pipeline.stages.train import model_spec
-from components.translator import model_from_spec
+from components.models.factory import build
+from pipeline.upstream import model_spec
 
 
 def test_inverse_sqrt_schedule_peaks_at_warmup():
@@ -29,7 +29,7 @@ def test_tiny_gru_overfits_32_pairs(tmp_path, nmt_home):
     dsd.save_to_disk(str(tmp_path / "data"))
     codec = TextCodec(src_tok, tgt_tok)
     pl.seed_everything(0)
-    model = model_from_spec(model_spec(cfg, codec))
+    model = build(model_spec(cfg, codec))
     module = TranslationModule(model, optim=cfg.optim, detokenize=None)
     dm = TranslationDataModule(tmp_path / "data", max_tokens=2048)
     trainer = pl.Trainer(max_epochs=80, logger=False, enable_checkpointing=False, enable_progress_bar=False,

@@ -55,3 +55,25 @@ def test_nmt_command_reads_stdin(store_uri):
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert len(proc.stdout.split("\n")[:-1]) == 5
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--model", "models:/nope@champion"], "--model models:/nope@champion: cannot load it from"),
+    (["--file", "/nonexistent"], "--file /nonexistent: no such file; give a text file with one sentence per line"),
+])
+def test_bad_model_or_file_is_one_line_that_says_what_to_do(store_uri, monkeypatch, capsys, argv, message):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store_uri)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Ein Hund.\n"))
+    assert main(["translate", *argv]) == 2
+    err = capsys.readouterr().err
+    (line,) = [x for x in err.splitlines() if x.startswith("nmt: error")]
+    assert message in line and "Traceback" not in err
+
+
+def test_a_plain_translate_follows_the_store_s_language_pair(store_uri, monkeypatch, capsys):
+    """No --model: models:/nmt-<pair of the newest train run>@champion; naming another pair
+    that has no model is a one-line error."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store_uri)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Ein Hund.\n"))
+    assert main(["translate", "data.src_lang=fr"]) == 2
+    assert "--model models:/nmt-fr-en@champion: cannot load it" in capsys.readouterr().err

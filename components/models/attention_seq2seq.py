@@ -18,16 +18,18 @@ hidden per direction, ``Hd`` decoder hidden, ``V`` target vocabulary.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from components.models.attention import Score, make_attention
-from components.models.base import Seq2SeqModel, State, check_config, run_packed
+from components.models.base import ArchConfig, Seq2SeqModel, State, Vocabulary, check_config, run_packed, unroll
 
 
 @dataclass(frozen=True)
-class AttentionConfig:
+class AttentionConfig(ArchConfig):
+    arch: ClassVar[str] = "attention"
     score: Score = "bahdanau"
     emb_dim: int = 256
     enc_hidden_dim: int = 256  # per direction: annotations h_j have 2 * enc_hidden_dim
@@ -55,13 +57,10 @@ class AttentionConfig:
 class AttentionSeq2Seq(Seq2SeqModel):
     """Bahdanau et al. 2015: the decoder looks back at every source annotation."""
 
-    def __init__(
-        self, cfg: AttentionConfig, *, src_vocab_size: int, tgt_vocab_size: int,
-        pad_id: int, bos_id: int, eos_id: int, shared_vocab: bool = False,
-    ) -> None:
-        super().__init__()
+    def __init__(self, cfg: AttentionConfig, vocab: Vocabulary) -> None:
+        super().__init__(vocab)
         self.cfg = cfg
-        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
+        pad_id, src_vocab_size, tgt_vocab_size = vocab.pad_id, vocab.src_size, vocab.tgt_size
         E, He, Hd = cfg.emb_dim, cfg.enc_hidden_dim, cfg.dec_hidden_dim
         self.src_emb = nn.Embedding(src_vocab_size, E, padding_idx=pad_id)
         self.tgt_emb = nn.Embedding(tgt_vocab_size, E, padding_idx=pad_id)
@@ -100,16 +99,4 @@ class AttentionSeq2Seq(Seq2SeqModel):
     ) -> tuple[Tensor, Tensor]:
         """Teacher-forced logits (B, T, V) and attention (B, T, S), one step at a time."""
         state = self.init_state(self.encode(src, src_mask), src_mask)
-        B, T = tgt_in.shape
-        sample = self.training and self.cfg.teacher_forcing < 1.0
-        steps, alphas, y = [], [], tgt_in[:, 0]
-        for t in range(T):
-            logits, state, alpha = self.decode_step(y, state)
-            steps.append(logits)
-            alphas.append(alpha)
-            if t + 1 < T:
-                y = tgt_in[:, t + 1]
-                if sample:  # scheduled sampling: gold w.p. teacher_forcing, else argmax
-                    gold = torch.rand(B, device=src.device) < self.cfg.teacher_forcing
-                    y = torch.where(gold, y, logits.argmax(-1))
-        return torch.stack(steps, dim=1), torch.stack(alphas, dim=1)
+        return unroll(self, state, tgt_in, self.cfg.teacher_forcing if self.training else 1.0)

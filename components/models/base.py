@@ -11,7 +11,8 @@ That one convention lets :func:`select_state` reorder any model's state for beam
 from __future__ import annotations
 
 import abc
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -19,6 +20,37 @@ from torch import Tensor, nn
 from components.config import ConfigError
 
 State = Any  # nested dict/list/tuple of tensors with batch first
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """The base of every architecture's frozen config. ``arch`` is its registry name
+    (``components.models.factory``); subclasses add their own fields and ``validate``."""
+
+    arch: ClassVar[str] = ""
+
+    @property
+    def label(self) -> str:
+        """How runs and reports name the model: ``transformer``, ``seq2seq-gru``."""
+        return self.arch
+
+    @classmethod
+    def from_mapping(cls, value: Any, key: str) -> "ArchConfig":
+        """The config loader's hook: ``{"arch": ..., **fields}`` -> that architecture's config."""
+        from components.models.factory import parse_model  # the registry imports the models
+        return value if isinstance(value, ArchConfig) else parse_model(value, prefix=key)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """What a network needs to know about the tokenizers: sizes and special-token ids."""
+
+    src_size: int
+    tgt_size: int
+    pad_id: int
+    bos_id: int
+    eos_id: int
+    shared: bool = False              # one joint tokenizer: the Transformer may tie src embeddings too
 
 
 def select_state(state: State, index: Tensor) -> State:
@@ -40,6 +72,10 @@ class Seq2SeqModel(nn.Module, abc.ABC):
     pad_id: int
     bos_id: int
     eos_id: int
+
+    def __init__(self, vocab: Vocabulary) -> None:
+        super().__init__()
+        self.pad_id, self.bos_id, self.eos_id = vocab.pad_id, vocab.bos_id, vocab.eos_id
 
     @abc.abstractmethod
     def encode(self, src: Tensor, src_mask: Tensor) -> State:
@@ -67,6 +103,24 @@ class Seq2SeqModel(nn.Module, abc.ABC):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def unroll(model: Seq2SeqModel, state: State, tgt_in: Tensor, p_gold: float) -> tuple[Tensor, Tensor]:
+    """Teacher forcing one ``decode_step`` at a time: the next input is the gold token with
+    probability ``p_gold``, else the model's own argmax (scheduled sampling, Bengio et al.
+    2015, per token). -> logits (B, T, V), attention stacked over T (B, T, ...)."""
+    B, T = tgt_in.shape
+    steps, attention, y = [], [], tgt_in[:, 0]
+    for t in range(T):
+        logits, state, attn = model.decode_step(y, state)
+        steps.append(logits)
+        attention.append(attn)
+        if t + 1 < T:
+            y = tgt_in[:, t + 1]
+            if p_gold < 1.0:
+                gold = torch.rand(B, device=tgt_in.device) < p_gold
+                y = torch.where(gold, y, logits.argmax(-1))
+    return torch.stack(steps, dim=1), torch.stack(attention, dim=1)
 
 
 def lengths_from_mask(mask: Tensor) -> Tensor:

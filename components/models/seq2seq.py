@@ -22,22 +22,27 @@ Shapes: ``B`` batch, ``S`` source, ``T`` target, ``E`` embedding, ``H`` hidden,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 
-from components.models.base import Seq2SeqModel, State, check_config, run_packed
+from components.models.base import ArchConfig, Seq2SeqModel, State, Vocabulary, check_config, run_packed, unroll
 
 
 @dataclass(frozen=True)
-class Seq2SeqConfig:
+class Seq2SeqConfig(ArchConfig):
+    arch: ClassVar[str] = "seq2seq"
     cell: Literal["gru", "lstm"] = "gru"  # GRU: Cho et al. 2014; LSTM: Sutskever et al. 2014
     emb_dim: int = 256
     hidden_dim: int = 512  # shared by encoder and decoder: the state is handed over as is
     num_layers: int = 1
     dropout: float = 0.5  # on embeddings and between stacked layers
     teacher_forcing: float = 1.0  # P(feed the gold y_{t-1}) in training; else own argmax
+
+    @property
+    def label(self) -> str:
+        return f"{self.arch}-{self.cell}"
 
     def validate(self, prefix: str) -> None:
         check_config(prefix, {
@@ -52,13 +57,10 @@ class Seq2SeqConfig:
 class Seq2Seq(Seq2SeqModel):
     """Encoder-decoder RNN whose decoder sees the source only through a fixed vector."""
 
-    def __init__(
-        self, cfg: Seq2SeqConfig, *, src_vocab_size: int, tgt_vocab_size: int,
-        pad_id: int, bos_id: int, eos_id: int, shared_vocab: bool = False,
-    ) -> None:
-        super().__init__()
+    def __init__(self, cfg: Seq2SeqConfig, vocab: Vocabulary) -> None:
+        super().__init__(vocab)
         self.cfg = cfg
-        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
+        pad_id, src_vocab_size, tgt_vocab_size = vocab.pad_id, vocab.src_size, vocab.tgt_size
         E, H, L = cfg.emb_dim, cfg.hidden_dim, cfg.num_layers
         rnn = nn.GRU if cfg.cell == "gru" else nn.LSTM
         between = cfg.dropout if L > 1 else 0.0
@@ -111,14 +113,6 @@ class Seq2Seq(Seq2SeqModel):
         """Teacher-forced logits (B, T, V) and an empty (B, T, 0) attention tensor."""
         state = self.init_state(self.encode(src, src_mask), src_mask)
         B, T = tgt_in.shape
-        empty = src.new_empty(B, T, 0, dtype=torch.float)
-        if not self.training or self.cfg.teacher_forcing >= 1.0:
-            return self._decode(tgt_in, state)[0], empty  # one cuDNN call over all T steps
-        steps, y = [], tgt_in[:, 0]
-        for t in range(T):
-            logits, state = self._decode(y.unsqueeze(1), state)
-            steps.append(logits)
-            if t + 1 < T:  # scheduled sampling: gold token w.p. teacher_forcing, else argmax
-                gold = torch.rand(B, device=src.device) < self.cfg.teacher_forcing
-                y = torch.where(gold, tgt_in[:, t + 1], logits[:, 0].argmax(-1))
-        return torch.cat(steps, dim=1), empty
+        if not self.training or self.cfg.teacher_forcing >= 1.0:  # one cuDNN call over all T steps
+            return self._decode(tgt_in, state)[0], src.new_empty(B, T, 0, dtype=torch.float)
+        return unroll(self, state, tgt_in, self.cfg.teacher_forcing)

@@ -22,17 +22,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from components.models.base import Seq2SeqModel, State, check_config
+from components.models.base import ArchConfig, Seq2SeqModel, State, Vocabulary, check_config
 
 
 @dataclass(frozen=True)
-class TransformerConfig:
+class TransformerConfig(ArchConfig):
+    arch: ClassVar[str] = "transformer"
     d_model: int = 256
     num_encoder_layers: int = 3
     num_decoder_layers: int = 3
@@ -156,18 +157,14 @@ class Layer(nn.Module):
 class Transformer(Seq2SeqModel):
     """Encoder-decoder Transformer, Vaswani et al. 2017 (base recipe, smaller sizes)."""
 
-    def __init__(
-        self, cfg: TransformerConfig, *, src_vocab_size: int, tgt_vocab_size: int,
-        pad_id: int, bos_id: int, eos_id: int, shared_vocab: bool = False,
-    ) -> None:
-        super().__init__()
+    def __init__(self, cfg: TransformerConfig, vocab: Vocabulary) -> None:
+        super().__init__(vocab)
         self.cfg, self.incremental = cfg, True
-        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
-        d = cfg.d_model
-        if shared_vocab and src_vocab_size != tgt_vocab_size:
-            raise ValueError(f"shared_vocab but sizes differ: {src_vocab_size} != {tgt_vocab_size}")
+        d, pad_id, src_vocab_size, tgt_vocab_size = cfg.d_model, vocab.pad_id, vocab.src_size, vocab.tgt_size
+        if vocab.shared and src_vocab_size != tgt_vocab_size:
+            raise ValueError(f"a shared vocabulary but sizes differ: {src_vocab_size} != {tgt_vocab_size}")
         self.tgt_emb = nn.Embedding(tgt_vocab_size, d, padding_idx=pad_id)
-        share_src = cfg.share_embeddings and shared_vocab  # 3-way tying needs a joint vocab
+        share_src = cfg.share_embeddings and vocab.shared  # 3-way tying needs a joint vocab
         self.src_emb = (self.tgt_emb if share_src
                         else nn.Embedding(src_vocab_size, d, padding_idx=pad_id))
         if cfg.positional == "learned":  # Gehring et al. 2017; section 3.5 compares both

@@ -23,7 +23,7 @@ import psutil
 
 from components.config import ConfigError
 from components.tracking import project_home
-from pipeline.config import ClusterConfig
+from pipeline.services.settings import ClusterConfig
 
 NODE_PREFIX = "nmt_"  # custom resource naming a node: nmt_head, nmt_worker_<i>
 # Loopback only, one machine: Ray's token auth stays off on every node alike (Ray turns it on

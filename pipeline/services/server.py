@@ -25,7 +25,7 @@ import requests
 
 from components.config import ConfigError
 from components.tracking import pid_alive, project_home
-from pipeline.config import ServerConfig
+from pipeline.services.settings import ServerConfig
 
 ADMIN_PASSWORD_ENV = "NMT_SERVER_ADMIN_PASSWORD"
 DB_PASSWORD_ENV = "NMT_SERVER_DB_PASSWORD"
@@ -139,11 +139,25 @@ def _auth_settings(cfg: ServerConfig, env: dict[str, str]) -> list[str]:
     return ["--app-name", "basic-auth"]
 
 
-def _healthy(url: str, timeout: float = 2.0) -> bool:
+def _healthy(url: str, timeout: float = 2.0, path: str = "/health") -> bool:
     try:
-        return requests.get(f"{url}/health", timeout=timeout).status_code == 200
+        return requests.get(f"{url}{path}", timeout=timeout).status_code == 200
     except requests.RequestException:
         return False
+
+
+def wait_until_up(proc: subprocess.Popen, url: str, timeout_s: float, path: str = "/health",
+                  poll_s: float = 0.5) -> str:
+    """Poll ``url + path`` while ``proc`` starts: "up" once it answers 200, "exited" when the
+    process ends first, "timeout" after ``timeout_s`` (the caller says what to do)."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return "exited"
+        if _healthy(url, path=path):
+            return "up"
+        time.sleep(poll_s)
+    return "timeout"
 
 
 def status(cfg: ServerConfig) -> ServerState:
@@ -183,16 +197,14 @@ def up(cfg: ServerConfig) -> ServerState:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                 start_new_session=True, cwd=folder)
     _pid_file(cfg).write_text(str(proc.pid))
-    end = time.monotonic() + cfg.start_timeout_s
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            _pid_file(cfg).unlink(missing_ok=True)
-            tail = _log_file(cfg).read_text(errors="replace").strip().splitlines()[-1:]
-            raise ConfigError(f"the MLflow server exited at start (code {proc.returncode}): "
-                              f"{tail[0] if tail else ''}; full log: {_log_file(cfg)}")
-        if _healthy(cfg.url):
-            return status(cfg)
-        time.sleep(0.5)
+    outcome = wait_until_up(proc, cfg.url, cfg.start_timeout_s)
+    if outcome == "up":
+        return status(cfg)
+    if outcome == "exited":
+        _pid_file(cfg).unlink(missing_ok=True)
+        tail = _log_file(cfg).read_text(errors="replace").strip().splitlines()[-1:]
+        raise ConfigError(f"the MLflow server exited at start (code {proc.returncode}): "
+                          f"{tail[0] if tail else ''}; full log: {_log_file(cfg)}")
     down(cfg)
     raise ConfigError(f"the MLflow server did not answer on {cfg.url} within {cfg.start_timeout_s:g} s "
                       f"(server.start_timeout_s); see {_log_file(cfg)}")

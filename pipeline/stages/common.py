@@ -6,13 +6,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import mlflow
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from components import artifacts as A
+from components import names as N
 from components.tracking import (code_version, find_reusable, owner, recover_orphans, resolve_tracking_uri,
                                  setup_tracking, stage_run)
 from pipeline.config import PipelineConfig
@@ -38,16 +36,15 @@ class Context:
         uri = resolve_tracking_uri(cfg.tracking.uri)
         exp = setup_tracking(uri, cfg.tracking.experiment)
         recover_orphans(MlflowClient(), exp)
-        model = cfg.model.get("cell") or cfg.model.get("arch", "?")  # gru, lstm, attention, transformer
-        label = f"{model} {cfg.data.src_lang}-{cfg.data.tgt_lang} {cfg.profile}"
+        label = f"{cfg.model.label} {cfg.data.src_lang}-{cfg.data.tgt_lang} {cfg.profile}"
         return cls(experiment_id=exp, tracking_uri=uri, code=code_version(), parent_run_id=parent_run_id,
                    label=label)
 
     def parent(self) -> str:
         if self.parent_run_id is None:
             run = MlflowClient().create_run(self.experiment_id, run_name=self.label,
-                                            tags={A.TAG_PIPELINE: "true", A.TAG_CODE_VERSION: self.code,
-                                                  A.TAG_OWNER: owner()})
+                                            tags={N.TAG_PIPELINE: "true", N.TAG_CODE_VERSION: self.code,
+                                                  N.TAG_OWNER: owner()})
             self.parent_run_id, self.owns_parent = run.info.run_id, True
             log.info("pipeline parent run %s", self.parent_run_id)
         return self.parent_run_id
@@ -83,9 +80,3 @@ def execute(stage: str, ctx: Context, cfg: PipelineConfig, params: Mapping[str, 
         log.info("%s: run %s", stage, run.info.run_id)
         body(run.info.run_id)
     return MlflowClient().get_run(run.info.run_id)
-
-
-def download(run_id: str, path: str, dst: Path | None = None) -> Path:
-    """An artifact (file or folder) of ``run_id`` as a local path."""
-    return Path(mlflow.artifacts.download_artifacts(
-        run_id=run_id, artifact_path=path, dst_path=str(dst) if dst else None))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import mlflow
 
-from components import artifacts as A
+from components import names as N
 from components.config import flatten, to_dict
 from components.data.datamodule import TranslationDataModule
 from components.data.tokenizer import TextCodec
@@ -22,10 +22,10 @@ from components.decoding import translate_ids
 from components.devices import describe, inference_device
 from components.metrics import corpus_scores
 from components.models.base import Seq2SeqModel
-from pipeline.config import PipelineConfig
-from pipeline.stages.analysis import log_attention_maps, log_length_analysis
+from pipeline.config import EvaluateConfig, PipelineConfig
+from pipeline.figures import log_attention_maps, log_length_analysis
 from pipeline.stages.common import Context, execute
-from pipeline.stages.train import load_trained, local_inputs
+from pipeline.upstream import prepared, trained_model
 
 
 @dataclass(frozen=True)
@@ -54,29 +54,34 @@ def decode_split(model: Seq2SeqModel, dm: TranslationDataModule, split: str, cod
     return [out[i] for i in range(len(out))]
 
 
-def _label(m: dict) -> str:
-    """``seq2seq-gru``, ``attention``, ``transformer``: from the trained model's own config."""
-    return f"{m['arch']}-{m['cell']}" if "cell" in m else str(m["arch"])
+def _log_samples_and_figures(model: Seq2SeqModel, codec: TextCodec, srcs: list[str], refs: list[str],
+                             hyps: list[str], label: str, e: EvaluateConfig, tmp: Path) -> None:
+    n = min(e.num_samples, len(hyps))
+    mlflow.log_table({"source": srcs[:n], "reference": refs[:n], "hypothesis": hyps[:n]},
+                     artifact_file=N.SAMPLES_TABLE)
+    log_length_analysis(srcs, hyps, refs, label, tmp / N.LENGTH_DIR)
+    log_attention_maps(model, codec, srcs[: e.attention_samples], label, tmp / N.ATTENTION_DIR)
 
 
 def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_run_id: str) -> EvaluateOutputs:
     e = cfg.evaluate
-    params = {**flatten(to_dict(e), "evaluate."), "upstream.prepare_run_id": prepare_run_id,
-              "upstream.train_run_id": train_run_id}
+    params = {**flatten(to_dict(e), "evaluate."), N.PARAM_PREPARE_RUN: prepare_run_id,
+              N.PARAM_TRAIN_RUN: train_run_id}
 
     def body(run_id: str) -> None:
-        data_dir, codec = local_inputs(prepare_run_id)
-        model, spec = load_trained(train_run_id)
+        data_dir, codec = prepared(prepare_run_id)
+        model, spec = trained_model(train_run_id)
         device = inference_device()
         model.to(device)
-        mlflow.set_tags({"arch": _label(spec["model"]), A.TAG_DEVICE: describe(device)})
+        label = spec.config.label  # seq2seq-gru, attention, transformer: the trained model's own config
+        mlflow.set_tags({N.TAG_ARCH: label, N.TAG_DEVICE: describe(device)})
         dm = TranslationDataModule(data_dir, max_tokens=cfg.trainer.batch_tokens)
         dm.setup()
+        scores: dict[str, float] = {}
+        figures_from = None  # the first split's best search
         with tempfile.TemporaryDirectory() as tmp:
-            hyp_dir = Path(tmp) / A.HYPOTHESES_DIR
+            hyp_dir = Path(tmp) / N.HYPOTHESES_DIR
             hyp_dir.mkdir()
-            all_scores: dict[str, float] = {}
-            first = True
             for split in e.splits:
                 if split not in dm.ds:
                     mlflow.set_tag(f"skipped.{split}", "no data for this language pair")
@@ -87,21 +92,17 @@ def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_r
                                         length_penalty=e.length_penalty, max_len_ratio=e.max_len_ratio)
                     (hyp_dir / f"{split}.{search}.txt").write_text("\n".join(hyps) + "\n")
                     for name, s in corpus_scores(hyps, refs).items():
-                        all_scores[metric_name(split, search, name)] = s.score
+                        scores[metric_name(split, search, name)] = s.score
                         mlflow.set_tag(f"signature.{name}", s.signature)
-                    if first and search == searches(e.beam_size)[-1][0]:  # the best search
-                        n = min(e.num_samples, len(hyps))
-                        mlflow.log_table({"source": srcs[:n], "reference": refs[:n],
-                                          "hypothesis": hyps[:n]}, artifact_file=A.SAMPLES_TABLE)
-                        label = _label(spec["model"])
-                        log_length_analysis(srcs, hyps, refs, label, Path(tmp) / "length")
-                        log_attention_maps(model, codec, srcs[: e.attention_samples], label, Path(tmp) / "attn")
-                        mlflow.set_tag("analysis.split", f"{split}/{search}")
-                first = False
-            mlflow.log_metrics(all_scores)
-            (Path(tmp) / A.SCORES).write_text(json.dumps(all_scores, indent=2))
-            mlflow.log_artifacts(str(hyp_dir), A.HYPOTHESES_DIR)
-            mlflow.log_artifact(str(Path(tmp) / A.SCORES))
+                figures_from = figures_from or (split, search, srcs, refs, hyps)
+            if figures_from:
+                split, search, srcs, refs, hyps = figures_from
+                _log_samples_and_figures(model, codec, srcs, refs, hyps, label, e, Path(tmp))
+                mlflow.set_tag(N.TAG_ANALYSIS_SPLIT, f"{split}/{search}")
+            mlflow.log_metrics(scores)
+            (Path(tmp) / N.SCORES).write_text(json.dumps(scores, indent=2))
+            mlflow.log_artifacts(str(hyp_dir), N.HYPOTHESES_DIR)
+            mlflow.log_artifact(str(Path(tmp) / N.SCORES))
 
     run = execute("evaluate", ctx, cfg, params, body)
     return EvaluateOutputs(run.info.run_id, dict(run.data.metrics))

@@ -17,7 +17,7 @@ from datasets import Dataset, DatasetDict
 from mlflow.entities import Run
 from tokenizers import Tokenizer
 
-from components import artifacts as A
+from components import names as N
 from components.config import flatten, to_dict
 from components.data.multi30k import (DataError, download, load_split, resolve_data_dir,
                                       sha256_file, splits_for_pair)
@@ -110,18 +110,18 @@ def run_prepare(cfg: PipelineConfig, ctx: Context) -> PrepareOutputs:
 
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
-            dsd.save_to_disk(str(tmp / A.DATA_DIR))
-            (tmp / A.TOKENIZER_DIR).mkdir()
-            src_tok.save(str(tmp / A.TOKENIZER_DIR / A.SRC_TOKENIZER))
-            tgt_tok.save(str(tmp / A.TOKENIZER_DIR / A.TGT_TOKENIZER))
-            (tmp / A.DATA_STATS).write_text(json.dumps(stats, indent=2))
-            mlflow.log_artifacts(str(tmp / A.DATA_DIR), A.DATA_DIR)
-            mlflow.log_artifacts(str(tmp / A.TOKENIZER_DIR), A.TOKENIZER_DIR)
-            mlflow.log_artifact(str(tmp / A.DATA_STATS))
+            dsd.save_to_disk(str(tmp / N.DATA_DIR))
+            (tmp / N.TOKENIZER_DIR).mkdir()
+            src_tok.save(str(tmp / N.TOKENIZER_DIR / N.SRC_TOKENIZER))
+            tgt_tok.save(str(tmp / N.TOKENIZER_DIR / N.TGT_TOKENIZER))
+            (tmp / N.DATA_STATS).write_text(json.dumps(stats, indent=2))
+            mlflow.log_artifacts(str(tmp / N.DATA_DIR), N.DATA_DIR)
+            mlflow.log_artifacts(str(tmp / N.TOKENIZER_DIR), N.TOKENIZER_DIR)
+            mlflow.log_artifact(str(tmp / N.DATA_STATS))
 
     return prepare_outputs(execute("prepare", ctx, cfg, params, body))
 
 
 def prepare_outputs(run: Run) -> PrepareOutputs:
     base = run.info.artifact_uri
-    return PrepareOutputs(run.info.run_id, f"{base}/{A.DATA_DIR}", f"{base}/{A.TOKENIZER_DIR}")
+    return PrepareOutputs(run.info.run_id, f"{base}/{N.DATA_DIR}", f"{base}/{N.TOKENIZER_DIR}")

@@ -8,7 +8,6 @@ candidate's ``val/bleu`` is higher (the significance gate is ``nmt promote``).
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -20,11 +19,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 
-from components import artifacts as A
+from components import names as N
+from components.models.factory import save_spec
 from components.translator import DEFAULT_PARAMS, Translator
 from pipeline.config import PipelineConfig
-from pipeline.stages.common import Context, download, execute
-from pipeline.stages.train import load_trained
+from pipeline.stages.common import Context, execute
+from pipeline.upstream import download, trained_model
 
 log = logging.getLogger("nmt")
 EXAMPLE = ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee."]
@@ -41,20 +41,19 @@ class RegisterOutputs:
 
 def log_translator(train_run_id: str, prepare_run_id: str, example: list[str]) -> mlflow.models.model.ModelInfo:
     """Log the pyfunc into the active run; returns its ModelInfo (``models:/m-<id>``)."""
-    model, spec = load_trained(train_run_id)
-    tok_dir = download(prepare_run_id, A.TOKENIZER_DIR)
+    model, spec = trained_model(train_run_id)
+    tok_dir = download(prepare_run_id, N.TOKENIZER_DIR)
     with tempfile.TemporaryDirectory() as tmp:
-        weights, cfg_path = Path(tmp) / A.WEIGHTS, Path(tmp) / A.MODEL_CONFIG
+        weights, cfg_path = Path(tmp) / N.WEIGHTS, save_spec(spec, Path(tmp) / N.MODEL_CONFIG)
         torch.save(model.state_dict(), weights)
-        cfg_path.write_text(json.dumps(spec, indent=2))
         artifacts = {"weights": str(weights), "model_config": str(cfg_path),
-                     "src_tokenizer": str(tok_dir / A.SRC_TOKENIZER),
-                     "tgt_tokenizer": str(tok_dir / A.TGT_TOKENIZER)}
+                     "src_tokenizer": str(tok_dir / N.SRC_TOKENIZER),
+                     "tgt_tokenizer": str(tok_dir / N.TGT_TOKENIZER)}
         # the signature comes from predict's type hints (list[str] -> list[str]) and the
         # example's params: the scoring server then hands predict the raw JSON list, so a
         # malformed payload is a 400 with a message, never silently coerced to strings
         return mlflow.pyfunc.log_model(
-            name=A.MODEL_NAME, python_model=Translator(), artifacts=artifacts,
+            name=N.MODEL_NAME, python_model=Translator(), artifacts=artifacts,
             code_paths=[str(Path(__file__).resolve().parents[2] / "components")],
             input_example=(example, DEFAULT_PARAMS), pip_requirements=_requirements())
 
@@ -73,10 +72,10 @@ def register_version(client: MlflowClient, name: str, train_run_id: str, prepare
     Returns the version (with its tags) and the logged model's URI."""
     info = log_translator(train_run_id, prepare_run_id, EXAMPLE)
     mv = mlflow.register_model(info.model_uri, name)
-    bleu = client.get_run(train_run_id).data.metrics.get("best/val_bleu", float("-inf"))
-    tags = {"val_bleu": f"{bleu:.4f}", "train_run_id": train_run_id, "prepare_run_id": prepare_run_id}
+    bleu = client.get_run(train_run_id).data.metrics.get(N.BEST_VAL_BLEU, float("-inf"))
+    tags = {N.VTAG_VAL_BLEU: f"{bleu:.4f}", N.VTAG_TRAIN_RUN: train_run_id, N.VTAG_PREPARE_RUN: prepare_run_id}
     if arch:
-        tags["arch"] = arch
+        tags[N.TAG_ARCH] = arch
     if evaluate_run_id:
         tags["evaluate_run_id"] = evaluate_run_id
         for k, v in client.get_run(evaluate_run_id).data.metrics.items():
@@ -92,33 +91,33 @@ def champion_bleu(client: MlflowClient, name: str, alias: str) -> float | None:
         mv = client.get_model_version_by_alias(name, alias)
     except MlflowException:
         return None
-    return float(mv.tags["val_bleu"]) if "val_bleu" in mv.tags else None
+    return float(mv.tags[N.VTAG_VAL_BLEU]) if N.VTAG_VAL_BLEU in mv.tags else None
 
 
 def run_register(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_run_id: str,
                  evaluate_run_id: str) -> RegisterOutputs:
     name, alias = cfg.model_name, cfg.register.alias
     params = {"register.model_name": name, "register.alias": alias,
-              "upstream.prepare_run_id": prepare_run_id, "upstream.train_run_id": train_run_id,
+              N.PARAM_PREPARE_RUN: prepare_run_id, N.PARAM_TRAIN_RUN: train_run_id,
               "upstream.evaluate_run_id": evaluate_run_id}
 
     def body(run_id: str) -> None:
         client = MlflowClient()
         mv, model_uri = register_version(client, name, train_run_id, prepare_run_id,
-                                         evaluate_run_id=evaluate_run_id, arch=str(cfg.model.get("arch")))
-        bleu = float(mv.tags["val_bleu"])
+                                         evaluate_run_id=evaluate_run_id, arch=cfg.model.label)
+        bleu = float(mv.tags[N.VTAG_VAL_BLEU])
         current = champion_bleu(client, name, alias)
         promote = current is None or bleu > current
         if promote:  # the alias move is the last step; the outgoing one stays @previous
-            if current is not None and alias == "champion":
+            if current is not None and alias == N.CHAMPION:
                 old = client.get_model_version_by_alias(name, alias).version
-                client.set_registered_model_alias(name, "previous", old)
+                client.set_registered_model_alias(name, N.PREVIOUS, old)
             client.set_registered_model_alias(name, alias, mv.version)
         log.info("register: %s version %s%s", name, mv.version, f" is now @{alias}" if promote else "")
         mlflow.log_params({"registered.version": mv.version, "registered.model_uri": model_uri})
-        mlflow.set_tag("champion", str(promote).lower())
+        mlflow.set_tag(N.TAG_CHAMPION, str(promote).lower())
 
     run = execute("register", ctx, cfg, params, body)
     version = run.data.params["registered.version"]
     return RegisterOutputs(run.info.run_id, name, version, run.data.params["registered.model_uri"],
-                           run.data.tags.get("champion") == "true")
+                           run.data.tags.get(N.TAG_CHAMPION) == "true")

@@ -6,8 +6,8 @@ evaluate and register stage runs, and tags naming the winning trial.
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -19,9 +19,10 @@ import ray
 from mlflow.tracking import MlflowClient
 from ray import tune
 
-from components import artifacts as A
+from components import names as N
 from components.config import ConfigError, flatten, to_dict
 from components.data.tokenizer import TextCodec
+from components.models.factory import save_spec
 from components.tracking import owner
 from components.tracking_writer import TrackingUnavailable, retrying
 from pipeline.config import PipelineConfig, load_config
@@ -29,16 +30,15 @@ from pipeline.stages.common import Context
 from pipeline.stages.evaluate import run_evaluate
 from pipeline.stages.prepare import run_prepare
 from pipeline.stages.register import run_register
-from pipeline.stages.train import local_inputs, model_spec
+from pipeline.upstream import model_spec, prepared
 from pipeline.sweep.packing import guard_packing
 from pipeline.sweep.ray_setup import init_ray, storage_root, trial_resources
 from pipeline.sweep.space import ARCH_KEY, corner_samples, parse_space, to_overrides, to_tune
-from pipeline.sweep.tracking import TAG_STOPPED, MlflowTrialLogger, RecordingASHA, find_trial_run
+from pipeline.sweep.tracking import MlflowTrialLogger, RecordingASHA, find_trial_run
 from pipeline.sweep.trainable import CHECKPOINT_FILE, TUNE_METRICS, train_trial
 
 log = logging.getLogger("nmt")
-TUNE_METRIC = next(k for k, v in TUNE_METRICS.items() if v == "val/bleu")
-TAG_SWEEP_DIR = "nmt.sweep_dir"
+TUNE_METRIC = next(k for k, v in TUNE_METRICS.items() if v == N.VAL_BLEU)
 
 
 @dataclass(frozen=True)
@@ -84,15 +84,15 @@ def _parent_run(ctx: Context, cfg: PipelineConfig, sweep_dir: str) -> str:
     """The sweep parent: the unfinished one for this storage folder when resuming."""
     client = MlflowClient()
     if cfg.sweep.resume:
-        runs = client.search_runs([ctx.experiment_id], f"tags.`{TAG_SWEEP_DIR}` = '{sweep_dir}'",
+        runs = client.search_runs([ctx.experiment_id], f"tags.`{N.TAG_SWEEP_DIR}` = '{sweep_dir}'",
                                   order_by=["attributes.start_time DESC"], max_results=1)
         if runs:
             client.update_run(runs[0].info.run_id, status="RUNNING")
-            client.set_tag(runs[0].info.run_id, A.TAG_OWNER, owner())  # this driver writes it now
+            client.set_tag(runs[0].info.run_id, N.TAG_OWNER, owner())  # this driver writes it now
             return runs[0].info.run_id
     run = client.create_run(ctx.experiment_id, run_name=f"sweep {cfg.sweep.name}",
-                            tags={"nmt.sweep": cfg.sweep.name, TAG_SWEEP_DIR: str(sweep_dir),
-                                  A.TAG_CODE_VERSION: ctx.code, A.TAG_OWNER: owner()})
+                            tags={N.TAG_SWEEP: cfg.sweep.name, N.TAG_SWEEP_DIR: str(sweep_dir),
+                                  N.TAG_CODE_VERSION: ctx.code, N.TAG_OWNER: owner()})
     params = flatten(to_dict(cfg.sweep), "sweep.")
     client.log_batch(run.info.run_id, params=[mlflow.entities.Param(k, v[:6000]) for k, v in params.items()])
     return run.info.run_id
@@ -100,13 +100,38 @@ def _parent_run(ctx: Context, cfg: PipelineConfig, sweep_dir: str) -> str:
 
 def _arch(base: PipelineConfig, params: dict[str, Any]) -> str:
     """The architecture a trial trains: the sampled ``model`` group, else the base config's."""
-    return str(params.get(ARCH_KEY, base.model.get("arch")))
+    return str(params.get(ARCH_KEY, base.model.label))
 
 
-def run_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> SweepOutputs:
-    space = validate_sweep(cfg, base_overrides)
+def _tuner(cfg: PipelineConfig, base_overrides: list[str], space: dict, ctx: Context, parent: str,
+           prepare_run_id: str, data_dir: Path, storage: str, sweep_dir: str) -> tune.Tuner:
+    """A new Tuner for this sweep, or the saved one when resuming."""
+    scheduler = _scheduler(cfg)
+    logger = MlflowTrialLogger(tracking_uri=ctx.tracking_uri, experiment_id=ctx.experiment_id, parent_run_id=parent,
+                               default_arch=cfg.model.label, scheduler=scheduler,
+                               base_params={N.PARAM_PREPARE_RUN: prepare_run_id},
+                               deadline_s=cfg.tracking.outage_deadline_s)
+    tracking = {"uri": ctx.tracking_uri, "experiment_id": ctx.experiment_id, "parent_run_id": parent}
+    trainable = tune.with_resources(
+        tune.with_parameters(train_trial, base_overrides=list(base_overrides), data_dir=str(data_dir),
+                             tokenizer_dir=str(data_dir.parent / N.TOKENIZER_DIR), tracking=tracking),
+        trial_resources(cfg))
+    if cfg.sweep.resume:  # the Tuner's pickled state brings back its scheduler and our trial logger
+        return tune.Tuner.restore(sweep_dir, trainable, resume_unfinished=True, resume_errored=True)
+    run_config = tune.RunConfig(
+        name=cfg.sweep.name, storage_path=storage, callbacks=[logger], verbose=1,
+        failure_config=tune.FailureConfig(max_failures=cfg.sweep.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=TUNE_METRIC,
+                                                checkpoint_score_order="max"))
+    return tune.Tuner(trainable, param_space=to_tune(space), run_config=run_config,
+                      tune_config=tune.TuneConfig(metric=TUNE_METRIC, mode="max", num_samples=cfg.sweep.num_samples,
+                                                  max_concurrent_trials=cfg.sweep.max_concurrent_trials,
+                                                  scheduler=scheduler, search_alg=_searcher(cfg)))
+
+
+def _start(cfg: PipelineConfig) -> tuple[str, str]:
+    """Checks that need no run, then Ray: -> (storage root, this sweep's folder)."""
     storage = storage_root(cfg)  # fails before any run exists when it is not writable
-    ctx = Context.create(cfg)
     sweep_dir = f"{storage}/{cfg.sweep.name}"
     if not cfg.sweep.resume and "://" not in sweep_dir and Path(sweep_dir).exists():
         shutil.rmtree(sweep_dir)  # a fresh sweep of the same name starts clean
@@ -117,48 +142,31 @@ def run_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> SweepOutputs:
     except BaseException:
         ray.shutdown()
         raise
+    return storage, sweep_dir
+
+
+def run_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> SweepOutputs:
+    space = validate_sweep(cfg, base_overrides)
+    ctx = Context.create(cfg)
+    storage, sweep_dir = _start(cfg)
     parent = _parent_run(ctx, cfg, sweep_dir)
     ctx.parent_run_id = parent
     status = "FAILED"
     try:
         prep = run_prepare(cfg, ctx)
-        data_dir, _ = local_inputs(prep.run_id)
-        scheduler = _scheduler(cfg)
-        logger = MlflowTrialLogger(tracking_uri=ctx.tracking_uri, experiment_id=ctx.experiment_id, parent_run_id=parent,
-                                   default_arch=str(cfg.model.get("arch")), scheduler=scheduler,
-                                   base_params={"upstream.prepare_run_id": prep.run_id},
-                                   deadline_s=cfg.tracking.outage_deadline_s)
-        tracking = {"uri": ctx.tracking_uri, "experiment_id": ctx.experiment_id, "parent_run_id": parent}
-        trainable = tune.with_resources(
-            tune.with_parameters(train_trial, base_overrides=list(base_overrides), data_dir=str(data_dir),
-                                 tokenizer_dir=str(data_dir.parent / A.TOKENIZER_DIR), tracking=tracking),
-            trial_resources(cfg))
-        run_config = tune.RunConfig(
-            name=cfg.sweep.name, storage_path=storage, callbacks=[logger], verbose=1,
-            failure_config=tune.FailureConfig(max_failures=cfg.sweep.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=TUNE_METRIC,
-                                                    checkpoint_score_order="max"))
-        if cfg.sweep.resume:
-            # the Tuner's pickled state brings back its scheduler and our trial logger
-            tuner = tune.Tuner.restore(sweep_dir, trainable, resume_unfinished=True, resume_errored=True)
-        else:
-            tuner = tune.Tuner(trainable, param_space=to_tune(space), run_config=run_config,
-                               tune_config=tune.TuneConfig(
-                                   metric=TUNE_METRIC, mode="max", num_samples=cfg.sweep.num_samples,
-                                   max_concurrent_trials=cfg.sweep.max_concurrent_trials,
-                                   scheduler=scheduler, search_alg=_searcher(cfg)))
-        results = tuner.fit()
+        data_dir, _ = prepared(prep.run_id)
+        results = _tuner(cfg, base_overrides, space, ctx, parent, prep.run_id, data_dir, storage, sweep_dir).fit()
         rows, best = _summarise(cfg, results, ctx, parent)
         if best is None:
-            raise RuntimeError("no trial reported val/bleu; see the trial runs for errors")
+            raise RuntimeError(f"no trial reported {N.VAL_BLEU}; see the trial runs for errors")
         best_cfg = load_config([*base_overrides, *to_overrides(best["params"])])
         _log_trial_model(best_cfg, best, data_dir)
         ev = run_evaluate(best_cfg, ctx, prep.run_id, best["run_id"])
         reg = run_register(best_cfg, ctx, prep.run_id, best["run_id"], ev.run_id)
         client = MlflowClient()
         client.set_tag(parent, "best_trial_id", best["trial_id"])
-        client.set_tag(parent, "best_trial_run_id", best["run_id"])
-        client.log_metric(parent, "best/val_bleu", best["val_bleu"])
+        client.set_tag(parent, N.TAG_BEST_TRIAL, best["run_id"])
+        client.log_metric(parent, N.BEST_VAL_BLEU, best["val_bleu"])
         status = "FINISHED"
         return SweepOutputs(parent, best["run_id"], best["val_bleu"], rows, reg)
     except KeyboardInterrupt:
@@ -191,9 +199,9 @@ def _summarise(cfg: PipelineConfig, results: Any, ctx: Context, parent: str
                "checkpoint": _best_checkpoint(r, df)}
         if row["run_id"]:
             tags = client.get_run(row["run_id"]).data.tags
-            row["asha_stopped"] = tags.get(TAG_STOPPED) == "asha"
+            row["asha_stopped"] = tags.get(N.TAG_STOPPED) == "asha"
         rows.append(row)
-        if row["checkpoint"] is not None and bleu == bleu and (best is None or bleu > best["val_bleu"]):
+        if row["checkpoint"] is not None and not math.isnan(bleu) and (best is None or bleu > best["val_bleu"]):
             best = row
     return rows, best
 
@@ -216,21 +224,20 @@ def _best_checkpoint(result: Any, df: Any) -> Any:
 def _log_trial_model(cfg: PipelineConfig, best: dict[str, Any], data_dir: Path) -> None:
     """Give the winning trial's run what evaluate/register read from a train run."""
     client = MlflowClient()
-    tok = data_dir.parent / A.TOKENIZER_DIR
-    codec = TextCodec.from_files(tok / A.SRC_TOKENIZER, tok / A.TGT_TOKENIZER)
+    tok = data_dir.parent / N.TOKENIZER_DIR
+    codec = TextCodec.from_files(tok / N.SRC_TOKENIZER, tok / N.TGT_TOKENIZER)
     with tempfile.TemporaryDirectory() as tmp, best["checkpoint"].as_directory() as d:
-        (Path(tmp) / A.MODEL_CONFIG).write_text(json.dumps(model_spec(cfg, codec), indent=2))
-        client.log_artifact(best["run_id"], str(Path(tmp) / A.MODEL_CONFIG))
-        shutil.copy(Path(d) / CHECKPOINT_FILE, Path(tmp) / A.BEST_CKPT)
-        client.log_artifact(best["run_id"], str(Path(tmp) / A.BEST_CKPT), A.CHECKPOINT_DIR)
-    client.log_metric(best["run_id"], "best/val_bleu", best["val_bleu"])
+        client.log_artifact(best["run_id"], str(save_spec(model_spec(cfg, codec), Path(tmp) / N.MODEL_CONFIG)))
+        shutil.copy(Path(d) / CHECKPOINT_FILE, Path(tmp) / N.BEST_CKPT)
+        client.log_artifact(best["run_id"], str(Path(tmp) / N.BEST_CKPT), N.CHECKPOINT_DIR)
+    client.log_metric(best["run_id"], N.BEST_VAL_BLEU, best["val_bleu"])
 
 
 def format_summary(rows: list[dict[str, Any]]) -> str:
     keys = sorted({k for r in rows for k in r["params"] if k != ARCH_KEY})
     head = ["trial", "arch", *keys, "best val/bleu", "epochs", "stopped by ASHA"]
     lines = [head]
-    for r in sorted(rows, key=lambda r: -(r["val_bleu"] if r["val_bleu"] == r["val_bleu"] else -1)):
+    for r in sorted(rows, key=lambda r: -(-1 if math.isnan(r["val_bleu"]) else r["val_bleu"])):
         vals = [f"{r['params'].get(k):.4g}" if isinstance(r["params"].get(k), float) else str(r["params"].get(k))
                 for k in keys]
         lines.append([r["trial_id"], r["arch"], *vals, f"{r['val_bleu']:.2f}", str(r["epochs"]),

@@ -58,19 +58,21 @@ def check_packing(per_trial_gpu: float, need: TrialMemory, gpu_mb: float, gpu_na
     return per_gpu
 
 
-def _shape(model: dict[str, Any]) -> tuple[int, int]:
-    """(width, layers) of a model config, whatever its architecture."""
-    width = model.get("d_model") or model.get("dec_hidden_dim") or model.get("hidden_dim") or 512
-    layers = (model.get("num_encoder_layers", 0) + model.get("num_decoder_layers", 0)) or 2 * model.get("num_layers", 1)
+def _shape(model: Any) -> tuple[int, int]:
+    """(width, layers) of a model config, whatever its architecture (an estimate's inputs:
+    the widest recurrent or model dimension, and encoder + decoder layers)."""
+    width = getattr(model, "d_model", 0) or getattr(model, "dec_hidden_dim", 0) or getattr(model, "hidden_dim", 0) or 512
+    layers = (getattr(model, "num_encoder_layers", 0) + getattr(model, "num_decoder_layers", 0)
+              or 2 * getattr(model, "num_layers", 1))
     return int(width), int(layers)
 
 
 def need_for(cfg: Any) -> TrialMemory:
     """A trial's GPU memory for this config (vocabulary at data.vocab_size, joint)."""
-    from components.models.factory import build_model
+    from components.models.base import Vocabulary
+    from components.models.factory import ModelSpec, build
     v = cfg.data.vocab_size
-    model = build_model(cfg.model, src_vocab_size=v, tgt_vocab_size=v, pad_id=0, bos_id=1, eos_id=2,
-                        shared_vocab=cfg.data.joint_vocab)
+    model = build(ModelSpec(cfg.model, Vocabulary(v, v, 0, 1, 2, cfg.data.joint_vocab)))
     width, layers = _shape(cfg.model)
     return trial_memory(cfg.sweep.resources.trial_memory_mb, model.num_parameters(), cfg.trainer.batch_tokens,
                         width, layers, v)

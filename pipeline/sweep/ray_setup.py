@@ -60,7 +60,7 @@ def check_ray_address(address: str) -> dict[str, Any]:
 
 def init_ray(cfg: PipelineConfig) -> None:
     env = {"RAY_CHDIR_TO_TRIAL_DIR": "0", "PYTHONUNBUFFERED": "1"}
-    for var in ("NMT_HOME", "MULTI30K_DIR", "MLFLOW_TRACKING_URI", "NMT_SWEEP_FAIL_ONCE_DIR",
+    for var in ("NMT_HOME", "MULTI30K_DIR", "MLFLOW_TRACKING_URI",
                 "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
                 "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
         if os.environ.get(var):

@@ -16,14 +16,13 @@ from ray.tune import Callback
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-from components import artifacts as A
+from components import names as N
 from components.tracking import owner
 from components.tracking_writer import retrying
+from pipeline.sweep.space import ARCH_KEY
 from pipeline.sweep.trainable import EPOCH_METRICS, TUNE_METRICS
 
 log = logging.getLogger("nmt")
-TAG_TRIAL = "nmt.trial_id"
-TAG_STOPPED = "nmt.stopped_by"
 
 
 class RecordingASHA(ASHAScheduler):
@@ -42,8 +41,8 @@ class RecordingASHA(ASHAScheduler):
 
 
 def find_trial_run(client: MlflowClient, experiment_id: str, parent_run_id: str, trial_id: str) -> str | None:
-    runs = client.search_runs([experiment_id], f"tags.`mlflow.parentRunId` = '{parent_run_id}' and "
-                              f"tags.`{TAG_TRIAL}` = '{trial_id}'", max_results=1)
+    runs = client.search_runs([experiment_id], f"tags.`{N.TAG_PARENT}` = '{parent_run_id}' and "
+                              f"tags.`{N.TAG_TRIAL}` = '{trial_id}'", max_results=1)
     return runs[0].info.run_id if runs else None
 
 
@@ -91,9 +90,9 @@ class MlflowTrialLogger(Callback):
                 self.runs[trial.trial_id] = found
                 return found
             params = {**self.base_params, **{f"trial.{k}": str(v) for k, v in trial.config.items()}}
-            tags = {"mlflow.parentRunId": self.parent_run_id, TAG_TRIAL: trial.trial_id, A.TAG_STAGE: "trial",
-                    "arch": str(trial.config.get("arch", self.default_arch)), A.TAG_RESOURCES: resources_label(trial),
-                    A.TAG_OWNER: owner()}
+            tags = {N.TAG_PARENT: self.parent_run_id, N.TAG_TRIAL: trial.trial_id, N.TAG_STAGE: "trial",
+                    N.TAG_ARCH: str(trial.config.get(ARCH_KEY, self.default_arch)), N.TAG_RESOURCES: resources_label(trial),
+                    N.TAG_OWNER: owner()}
             run = self._call("create a trial run", lambda: client.create_run(
                 self.experiment_id, run_name=f"trial-{trial.trial_id}", tags=tags))
             self._call("log trial params", lambda: client.log_batch(
@@ -120,7 +119,7 @@ class MlflowTrialLogger(Callback):
             seen = self.nodes.setdefault(trial.trial_id, [])
             if not seen or seen[-1] != node:
                 seen.append(node)
-            tags = [RunTag(A.TAG_NODE, str(node)), RunTag(A.TAG_NODES, ",".join(seen))]
+            tags = [RunTag(N.TAG_NODE, str(node)), RunTag(N.TAG_NODES, ",".join(seen))]
         run_id = self.run_id(trial)
         self._call("log epoch metrics", lambda: self.client.log_batch(run_id, metrics=metrics, tags=tags))
 
@@ -130,7 +129,7 @@ class MlflowTrialLogger(Callback):
             return
         client = self.client
         if self.scheduler is not None and trial.trial_id in self.scheduler.stopped:
-            self._call("tag an ASHA stop", lambda: client.log_batch(run_id, tags=[RunTag(TAG_STOPPED, "asha")]))
+            self._call("tag an ASHA stop", lambda: client.log_batch(run_id, tags=[RunTag(N.TAG_STOPPED, "asha")]))
             self._call("end a trial run", lambda: client.set_terminated(run_id, "KILLED"))
         else:
             self._call("end a trial run", lambda: client.set_terminated(run_id, "FINISHED"))

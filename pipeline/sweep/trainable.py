@@ -25,35 +25,22 @@ from pytorch_lightning.loggers.logger import Logger
 from ray import tune
 from ray.tune.integration.pytorch_lightning import TuneReportCheckpointCallback
 
-from components.artifacts import SRC_TOKENIZER, TGT_TOKENIZER
+from components import names as N
+from components.names import SRC_TOKENIZER, TGT_TOKENIZER
 from components.data.tokenizer import TextCodec
 from components.tracking_writer import MetricWriter, metric_rows
 from pipeline.config import load_config
 from pipeline.sweep.space import to_overrides
 
-# Tune metric names (no "/" allowed) -> Lightning's keys, also the MLflow keys. The driver
-# writes EPOCH_METRICS always, train_loss only where trials do not write their steps.
-EPOCH_METRICS = {"val_bleu": "val/bleu", "val_loss": "val/loss",
-                 "gpu_peak_mem_mb": "gpu/peak_mem_mb"}  # the last on GPU trials only
+# Keys: the names a trial reports to Tune (which allows no "/"). Values: the Lightning keys
+# they are read from, which are also the MLflow keys. The driver writes EPOCH_METRICS always.
+EPOCH_METRICS = {"val_bleu": N.VAL_BLEU, "val_loss": N.VAL_LOSS,
+                 "gpu_peak_mem_mb": N.GPU_PEAK_MEM}  # the last on GPU trials only
 # the last two: only where the driver writes a trial's rows (SQLite), as its one row per epoch
-TUNE_METRICS = {**EPOCH_METRICS, "train_loss": "train/loss_step", "tokens_per_s": "train/tokens_per_s"}
+TUNE_METRICS = {**EPOCH_METRICS, "train_loss": N.TRAIN_LOSS_STEP, "tokens_per_s": N.TOKENS_PER_S}
 CHECKPOINT_FILE = "checkpoint.ckpt"
 PENDING_ROWS = "pending_metrics.json"  # step rows the store had not acknowledged at the checkpoint
 NODE_PREFIX = "nmt_"                   # the custom resource naming a node (`nmt cluster`)
-FAIL_ONCE_ENV = "NMT_SWEEP_FAIL_ONCE_DIR"  # tests: each trial raises once after its first report
-
-
-class _FailOnce(Callback):
-    """Injected failure for the retry test: raise once per trial, after a checkpoint exists."""
-
-    def __init__(self, marker_dir: str, trial_id: str):
-        self.marker = Path(marker_dir) / trial_id
-
-    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
-        if not trainer.sanity_checking and not self.marker.exists():
-            self.marker.parent.mkdir(parents=True, exist_ok=True)
-            self.marker.touch()
-            raise RuntimeError(f"injected failure in trial {self.marker.name}")
 
 
 def _completed(ckpt_path: Path, max_epochs: int) -> bool:
@@ -155,8 +142,6 @@ def train_trial(params: dict[str, Any], *, base_overrides: list[str], data_dir: 
     writer = _trial_writer(tracking, ctx.get_trial_id(), cfg)
     steps = StepRows() if writer is not None else None
     callbacks: list = [ReportAndCommit(metrics, node_name(), steps, writer)]
-    if os.environ.get(FAIL_ONCE_ENV):
-        callbacks.append(_FailOnce(os.environ[FAIL_ONCE_ENV], ctx.get_trial_id()))
     work = Path(ctx.get_trial_dir()) / "lightning"
     accelerator = "gpu" if gpu else "cpu"
     try:

@@ -1,4 +1,4 @@
-"""evaluate's figures: attention heatmaps of sample sentences and BLEU by source length.
+"""The figures evaluate logs (not a stage of its own): attention heatmaps of sample sentences and BLEU by source length.
 
 Artifacts (under the evaluate run): ``attention/sample<i>.png`` (RNN alpha, the
 Transformer's last-layer cross-attention, heads averaged, or for the plain Seq2Seq, which
@@ -17,7 +17,7 @@ import mlflow
 import numpy as np
 import torch
 
-from components import artifacts as A
+from components import names as N
 from components.analysis import bleu_by_length
 from components.data.datamodule import source_batch
 from components.data.tokenizer import TextCodec
@@ -26,10 +26,6 @@ from components.devices import device_of
 from components.models.base import Seq2SeqModel
 from components.plots import attention_heatmap, head_grid, length_plot
 from components.saliency import saliency
-
-ATTENTION_DIR = "attention"
-LENGTH_DIR = "length"
-LENGTH_JSON = "bleu_by_length.json"
 
 
 def tokens(tok, ids: list[int]) -> list[str]:
@@ -82,8 +78,8 @@ def log_attention_maps(model: Seq2SeqModel, codec: TextCodec, sentences: list[st
             plt.close(fig)
         drawn += 1
     if drawn:
-        mlflow.log_artifacts(str(out), ATTENTION_DIR)
-        mlflow.set_tag(A.TAG_MAP, kind)
+        mlflow.log_artifacts(str(out), N.ATTENTION_DIR)
+        mlflow.set_tag(N.TAG_MAP, kind)
     return drawn
 
 
@@ -91,9 +87,9 @@ def log_length_analysis(srcs: list[str], hyps: list[str], refs: list[str], label
     scores = bleu_by_length(srcs, hyps, refs)
     out.mkdir(parents=True, exist_ok=True)
     rows = [{"bucket": s.bucket, "sentences": s.sentences, "bleu": s.bleu} for s in scores]
-    (out / LENGTH_JSON).write_text(json.dumps(rows, indent=2))
+    (out / N.LENGTH_JSON).write_text(json.dumps(rows, indent=2))
     fig = length_plot({label: [(s.bucket, s.bleu) for s in scores]}, f"BLEU by source length: {label}")
-    fig.savefig(out / "bleu_by_length.png", dpi=110)
+    fig.savefig(out / N.LENGTH_PNG, dpi=110)
     plt.close(fig)
-    mlflow.log_artifacts(str(out), LENGTH_DIR)
-    mlflow.log_table({k: [r[k] for r in rows] for k in rows[0]}, artifact_file=f"{LENGTH_DIR}/table.json")
+    mlflow.log_artifacts(str(out), N.LENGTH_DIR)
+    mlflow.log_table({k: [r[k] for r in rows] for k in rows[0]}, artifact_file=f"{N.LENGTH_DIR}/{N.LENGTH_TABLE}")

@@ -19,14 +19,17 @@ from benchmarks.common import machine
 from pipeline.config import load_config
 from pipeline.orchestrate import run_pipeline
 
-# Each architecture's recipe for this budget. transformer_tiny: Wu et al. 2021's shape and
-# dropout (d128, 4+4 layers, dropout 0.3), a peak lr and warm-up sized for ~20 epochs of
-# 2,048-token batches, the 5 best epochs averaged when that validates better.
+# Each architecture's recipe for this budget. transformer_tiny: Wu et al. 2021's shape (d128,
+# 4+4 layers) with dropout 0.2, not their 0.3: 30 CPU minutes are 15-25 epochs, short of the
+# convergence 0.3 is for; on the same machine 0.2 with peak 2e-3 and 400 warm-up steps
+# validated at 39.07 against 37.88 (BENCHMARKS.md). The 5 best epochs are averaged when
+# that validates better.
 ARCH_OVERRIDES = {
     "gru": ["model=gru"],
     "attention": ["model=attention"],
     "transformer": ["model=transformer", "optim=noam"],
-    "transformer_tiny": ["model=transformer_tiny", "optim=noam", "optim.lr=0.003", "optim.warmup_steps=1000",
+    "transformer_tiny": ["model=transformer_tiny", "model.dropout=0.2", "optim=noam", "optim.lr=0.002",
+                         "optim.warmup_steps=400",
                          "trainer.batch_tokens=2048", "trainer.average_checkpoints=5", "trainer.average_of=best"],
 }
 ANCHORS = {"gru": 20.6, "attention": 28.3, "transformer": 36.5, "transformer_tiny": 36.5}

@@ -18,13 +18,13 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from benchmarks.common import machine, real_data
-from components.data.datamodule import TranslationDataModule
-from components.decoding import translate_ids
-from components.tracking import resolve_tracking_uri
-from components.models.factory import build
-from pipeline.config import load_config
-from pipeline.upstream import model_spec
-from pipeline.upstream import trained_model
+from nmt.components.data.datamodule import TranslationDataModule
+from nmt.components.decoding import translate_ids
+from nmt.components.tracking import resolve_tracking_uri
+from nmt.components.models.factory import build
+from nmt.pipeline.config import load_config
+from nmt.pipeline.upstream import model_spec
+from nmt.pipeline.upstream import trained_model
 
 ARCH_OF = {"gru": "seq2seq", "attention": "attention", "transformer": "transformer"}
 

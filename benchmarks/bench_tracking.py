@@ -33,7 +33,7 @@ import sqlalchemy
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from pipeline.services.server import wait_until_up
+from nmt.pipeline.services.server import wait_until_up
 
 BATCH = 1000  # MLflow's limit of metrics per log_batch call
 KEY = "bench/m"

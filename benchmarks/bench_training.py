@@ -24,13 +24,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from benchmarks.common import machine, real_data, train_batches
-from components.data.datamodule import collate
-from components.data.tokenizer import PAD_ID
-from components.devices import native_bf16
-from components.lit_module import TranslationModule
-from components.models.factory import build
-from pipeline.config import load_config
-from pipeline.upstream import model_spec
+from nmt.components.data.datamodule import collate
+from nmt.components.data.tokenizer import PAD_ID
+from nmt.components.devices import native_bf16
+from nmt.components.lit_module import TranslationModule
+from nmt.components.models.factory import build
+from nmt.pipeline.config import load_config
+from nmt.pipeline.upstream import model_spec
 
 
 class RefTransformer(nn.Module):

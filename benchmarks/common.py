@@ -8,10 +8,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from components.data.datamodule import TranslationDataModule
-from components.data.tokenizer import TextCodec
-from pipeline.config import PipelineConfig, load_config
-from pipeline.stages.prepare import build_dataset, prepare_inputs
+from nmt.components.data.datamodule import TranslationDataModule
+from nmt.components.data.tokenizer import TextCodec
+from nmt.pipeline.config import PipelineConfig, load_config
+from nmt.pipeline.stages.prepare import build_dataset, prepare_inputs
 
 _CACHE = Path(tempfile.gettempdir()) / "nmt-bench-data"
 
@@ -52,7 +52,7 @@ def machine() -> str:
 
     import torch
 
-    from components.devices import native_bf16
+    from nmt.components.devices import native_bf16
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:

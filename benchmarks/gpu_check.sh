@@ -16,7 +16,7 @@ fi
 export MULTI30K_DIR=${MULTI30K_DIR:-$PWD/.bundle/multi30k}
 LOG=${OUT:-/tmp}/gpu-check.log
 export NMT_HOME=$(mktemp -d /tmp/nmt-gpu-XXXX)
-NMT=(python3 -m pipeline.cli)
+NMT=(python3 -m nmt.pipeline.cli)
 start=$(date +%s)
 echo "== 1. GPU tests" | tee "$LOG"
 if [ "${GPU_TESTS:-run}" = skip ]; then tests="not run (GPU_TESTS=skip)"; else

@@ -26,7 +26,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tests", default="?")
     args = ap.parse_args()
-    from components.tracking import resolve_tracking_uri
+    from nmt.components.tracking import resolve_tracking_uri
     client = MlflowClient(resolve_tracking_uri(None))  # the store the nmt commands used ($NMT_HOME)
     exp = client.get_experiment_by_name("nmt")
     runs = client.search_runs([exp.experiment_id], max_results=1000) if exp else []

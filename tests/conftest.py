@@ -69,8 +69,8 @@ ATTENTION_KINDS = ["bahdanau", "dot", "general"]
 def tiny_net(mapping: dict, src_v: int, tgt_v: int, shared: bool = False, pad: int = PAD, bos: int = BOS,
              eos: int = EOS):
     """A network built the way the pipeline builds one: a parsed config and a vocabulary."""
-    from components.models.base import Vocabulary
-    from components.models.factory import ModelSpec, build, parse_model
+    from nmt.components.models.base import Vocabulary
+    from nmt.components.models.factory import ModelSpec, build, parse_model
     return build(ModelSpec(parse_model(mapping), Vocabulary(src_v, tgt_v, pad, bos, eos, shared)))
 
 
@@ -204,9 +204,9 @@ def server_overrides(state_dir: Path, *extra: str) -> list[str]:
 @contextlib.contextmanager
 def tracking_server(state_dir: Path, *extra: str) -> Iterator[tuple[object, str]]:
     """``nmt server up`` on PostgreSQL, yielding (ServerConfig, URL); down and dropped after."""
-    from pipeline.cli import main
-    from pipeline.config import load_config
-    from pipeline.services import server
+    from nmt.pipeline.cli import main
+    from nmt.pipeline.config import load_config
+    from nmt.pipeline.services import server
 
     overrides = server_overrides(state_dir, *extra)
     cfg = load_config(overrides).server
@@ -221,9 +221,9 @@ def tracking_server(state_dir: Path, *extra: str) -> Iterator[tuple[object, str]
 @contextlib.contextmanager
 def ray_cluster(state_dir: Path, *extra: str) -> Iterator[object]:
     """``nmt cluster up``: a head without CPUs and two 1-CPU workers; always stopped."""
-    from components.config import ConfigError
-    from pipeline.config import load_config
-    from pipeline.services import cluster
+    from nmt.components.config import ConfigError
+    from nmt.pipeline.config import load_config
+    from nmt.pipeline.services import cluster
 
     cfg = load_config([f"cluster.port={free_port('127.0.0.2')}", f"cluster.state_dir={state_dir}", *extra]).cluster
     try:
@@ -277,7 +277,7 @@ def serving(store_uri: str, log_path: Path, model: str = "models:/nmt-de-en@cham
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        from pipeline.services.server import wait_until_up
+        from nmt.pipeline.services.server import wait_until_up
         outcome = wait_until_up(proc, base, timeout, path="/ping")
         if outcome != "up":
             pytest.fail(f"server {outcome} (code {proc.poll()}) before {base}/ping answered:\n"

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from components.analysis import bleu_by_length, bucket_label, bucket_labels
-from components.data.tokenizer import TextCodec, train_tokenizer
-from components.plots import attention_heatmap, head_grid
-from pipeline.figures import sample_attention
-from pipeline.stages.evaluate import metric_name, searches
+from nmt.components.analysis import bleu_by_length, bucket_label, bucket_labels
+from nmt.components.data.tokenizer import TextCodec, train_tokenizer
+from nmt.components.plots import attention_heatmap, head_grid
+from nmt.pipeline.figures import sample_attention
+from nmt.pipeline.stages.evaluate import metric_name, searches
 from tests.conftest import tiny_net
 
 

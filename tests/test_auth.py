@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.cli import main
+from nmt.pipeline.cli import main
 from tests.conftest import TINY_RUN, module_home, post_json, tracking_server
 
 pytestmark = pytest.mark.slow

@@ -6,8 +6,8 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from components.averaging import average_checkpoints, average_state_dicts
-from pipeline.cli import main
+from nmt.components.averaging import average_checkpoints, average_state_dicts
+from nmt.pipeline.cli import main
 
 
 def test_the_average_is_the_mean_of_the_weights_and_buffers_keep_the_newest():

@@ -12,8 +12,8 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.cli import main
-from pipeline.services import cluster
+from nmt.pipeline.cli import main
+from nmt.pipeline.services import cluster
 from tests.conftest import (TINY, assert_no_run_running, assert_nothing_lost, free_port, module_home, ray_cluster,
                             tracking_server)
 
@@ -69,7 +69,7 @@ def test_trials_spread_over_nodes_and_survive_a_killed_node(ray_on_server, tmp_p
             "data.train_limit=1500", "trainer.max_epochs=4", "sweep.max_failures=3",
             f"sweep.ray_address={cfg.address}", f"sweep.storage_path={storage}"]
     # the sweep in a process of its own, as `nmt sweep` is (Ray keeps per-process state)
-    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "sweep", *args], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "nmt.pipeline.cli", "sweep", *args], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     killer.join(timeout=5)
     assert killed, "worker_2 was never killed: no trial of it reported an epoch"

@@ -5,7 +5,7 @@ import re
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.cli import main
+from nmt.pipeline.cli import main
 from tests.conftest import TINY
 
 pytestmark = pytest.mark.slow

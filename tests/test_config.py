@@ -3,9 +3,9 @@ from typing import Literal
 
 import pytest
 
-from components.config import ConfigError, flatten, parse
-from components.models.attention_seq2seq import AttentionConfig
-from pipeline.config import load_config
+from nmt.components.config import ConfigError, flatten, parse
+from nmt.components.models.attention_seq2seq import AttentionConfig
+from nmt.pipeline.config import load_config
 
 
 @dataclass(frozen=True)
@@ -68,13 +68,13 @@ def test_bad_config_is_rejected_with_valid_options(override, expected):
 
 
 def test_unknown_language_lists_valid_codes():
-    from components.data.multi30k import DataError
+    from nmt.components.data.multi30k import DataError
     with pytest.raises(DataError, match=r"data\.tgt_lang: unknown language code 'xx'; valid: en, de, fr, cs"):
         load_config(["data.tgt_lang=xx"])
 
 
 def test_mlflow_run_overrides_string_is_split_into_overrides():
-    from pipeline.cli import expand_overrides
+    from nmt.pipeline.cli import expand_overrides
     assert expand_overrides(["model=gru", "data.train_limit=200 trainer.max_epochs=1"]) == \
         ["model=gru", "data.train_limit=200", "trainer.max_epochs=1"]
     assert expand_overrides(["evaluate.splits=[a, b]"]) == ["evaluate.splits=[a, b]"]

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from components.data.datamodule import collate, token_budget_batches
-from components.data.multi30k import DataError, load_split, normalize, resolve_data_dir, splits_for_pair
-from components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, train_tokenizer
+from nmt.components.data.datamodule import collate, token_budget_batches
+from nmt.components.data.multi30k import DataError, load_split, normalize, resolve_data_dir, splits_for_pair
+from nmt.components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, train_tokenizer
 
 
 def test_splits_for_pair_respects_missing_czech_tests():
@@ -76,7 +76,7 @@ def test_collate_adds_bos_eos_and_masks_padding():
 
 
 def test_sampler_shards_batches_evenly_and_disjointly_across_ranks():
-    from components.data.datamodule import TokenBudgetSampler
+    from nmt.components.data.datamodule import TokenBudgetSampler
     src = [3, 9, 4, 12, 5, 7, 2, 8, 6, 6, 4]
     shards = [list(TokenBudgetSampler(src, src, 16, shuffle=True, seed=3, rank=r, world=2)) for r in (0, 1)]
     assert len(shards[0]) == len(shards[1]) == len(TokenBudgetSampler(src, src, 16, True, 3, rank=1, world=2))

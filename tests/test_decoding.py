@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import Tensor
 
-from components.decoding import (
+from nmt.components.decoding import (
     Hypothesis, beam_search, gnmt_penalty, greedy_decode, max_target_len, translate_ids,
 )
-from components.models.base import Seq2SeqModel, Vocabulary
+from nmt.components.models.base import Seq2SeqModel, Vocabulary
 from tests.conftest import tiny_net
 
 PAD, BOS, EOS = 0, 1, 2

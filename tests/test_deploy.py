@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from pipeline.config import ConfigError, load_config
+from nmt.pipeline.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -207,6 +207,6 @@ def test_ray_groups_declare_their_resources():
 
 
 def test_sweep_keeps_an_s3_storage_path():
-    from pipeline.sweep.ray_setup import storage_root
+    from nmt.pipeline.sweep.ray_setup import storage_root
     cfg = load_config(["sweep.storage_path=s3://nmt-ray-results/sweeps/"])
     assert storage_root(cfg) == "s3://nmt-ray-results/sweeps"

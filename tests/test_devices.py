@@ -1,11 +1,11 @@
-"""components.devices: which device and precision a run gets."""
+"""nmt.components.devices: which device and precision a run gets."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from components.devices import describe, inference_device, native_bf16, resolve_precision
+from nmt.components.devices import describe, inference_device, native_bf16, resolve_precision
 
 
 @pytest.mark.parametrize("explicit", ["32", "bf16-mixed", "16-mixed"])

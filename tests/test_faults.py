@@ -19,8 +19,8 @@ from collections.abc import Iterator
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.cli import main
-from pipeline.services import server
+from nmt.pipeline.cli import main
+from nmt.pipeline.services import server
 from tests.conftest import TINY, metric_steps, assert_no_run_running, assert_nothing_lost, module_home, tracking_server
 
 pytestmark = pytest.mark.slow
@@ -69,7 +69,7 @@ def _wait(predicate, timeout: float, what: str) -> None:
 
 
 def _nmt(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "nmt.pipeline.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True, env=os.environ.copy())
 
 

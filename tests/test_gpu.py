@@ -10,9 +10,9 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from components.decoding import greedy_decode, max_target_len, translate_ids
-from components.saliency import saliency
-from pipeline.cli import main
+from nmt.components.decoding import greedy_decode, max_target_len, translate_ids
+from nmt.components.saliency import saliency
+from nmt.pipeline.cli import main
 from tests.conftest import TGT_V, batch, make, step_through
 
 pytestmark = pytest.mark.gpu

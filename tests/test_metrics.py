@@ -1,11 +1,11 @@
 import subprocess
 import sys
 
-from components.metrics import corpus_scores
+from nmt.components.metrics import corpus_scores
 
 
 def test_bleu_matches_sacrebleu_cli(tmp_path, multi30k_dir):
-    from components.data.multi30k import read_lines
+    from nmt.components.data.multi30k import read_lines
     refs = read_lines(multi30k_dir / "val.en.gz")[:100]
     # a systematic corruption of the references as "hypotheses": drop every third word
     hyps = [" ".join(w for i, w in enumerate(r.split()) if i % 3 != 1) for r in refs]

@@ -8,11 +8,11 @@ import pytest
 import torch
 import yaml
 
-from components.config import ConfigError
-from components.models.attention import make_attention
-from components.models.base import select_state
-from components.models.factory import ARCHITECTURES, ModelSpec, build, parse_model
-from components.models.transformer import Transformer
+from nmt.components.config import ConfigError
+from nmt.components.models.attention import make_attention
+from nmt.components.models.base import select_state
+from nmt.components.models.factory import ARCHITECTURES, ModelSpec, build, parse_model
+from nmt.components.models.transformer import Transformer
 from tests.conftest import (ATTENTION_KINDS, B, BOS, EOS, PAD, S, SRC_V, T, TGT_V, TINY_NETS as TINY, batch, make,
                             step_through, tiny_net)
 
@@ -190,8 +190,8 @@ def test_every_architecture_builds_from_its_defaults(arch):
 
 @pytest.mark.parametrize("name", list(TINY))
 def test_spec_json_round_trip_rebuilds_the_same_network(name, tmp_path):
-    from components.models.factory import load_spec, save_spec
-    from components.models.base import Vocabulary
+    from nmt.components.models.factory import load_spec, save_spec
+    from nmt.components.models.base import Vocabulary
     spec = ModelSpec(parse_model(TINY[name]), Vocabulary(SRC_V, TGT_V, PAD, 1, EOS, False))
     again = load_spec(save_spec(spec, tmp_path / "model_config.json"))
     assert again == spec and type(again.config) is type(spec.config)

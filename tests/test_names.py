@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from components import names as N
+from nmt.components import names as N
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = [p for d in ("components", "pipeline") for p in sorted((ROOT / d).rglob("*.py"))]
-NAMES_MODULE = ROOT / "components" / "names.py"
+PACKAGE = [p for d in ("components", "pipeline") for p in sorted((ROOT / "nmt" / d).rglob("*.py"))]
+NAMES_MODULE = ROOT / "nmt" / "components" / "names.py"
 
 # Names that are also ordinary words of the code, each with where else it legitimately appears.
 ALSO_A_WORD = {
@@ -43,7 +43,7 @@ def test_names_are_constants_of_one_module():
     checked = {v for v in (*N.ARTIFACTS, *N.TAGS, *N.ALIASES, *N.METRICS) if v not in ALSO_A_WORD}
     found = [f"{p.relative_to(ROOT)}:{line}: {value!r}" for p in PACKAGE if p != NAMES_MODULE
              for line, value in _literals(p) if value in checked]
-    assert not found, "quoted names outside components/names.py (use the constant):\n" + "\n".join(found)
+    assert not found, "quoted names outside nmt/components/names.py (use the constant):\n" + "\n".join(found)
 
 
 def test_the_check_would_catch_a_copy(tmp_path):

@@ -12,12 +12,12 @@ import torch
 from mlflow.tracking import MlflowClient
 from torch import Tensor, nn
 
-from components.decoding import translate_ids
-from components.models import factory
-from components.models.base import ArchConfig, Seq2SeqModel, State, Vocabulary, check_config, unroll
-from pipeline.cli import main
-from pipeline.config import CONF_DIR
-from pipeline.upstream import trained_model
+from nmt.components.decoding import translate_ids
+from nmt.components.models import factory
+from nmt.components.models.base import ArchConfig, Seq2SeqModel, State, Vocabulary, check_config, unroll
+from nmt.pipeline.cli import main
+from nmt.pipeline.config import CONF_DIR
+from nmt.pipeline.upstream import trained_model
 from tests.conftest import TINY
 
 

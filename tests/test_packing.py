@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from components.config import ConfigError
-from pipeline.config import load_config
-from pipeline.sweep.packing import CUDA_CONTEXT_MB, check_packing, estimate_trial_mb, trial_memory
+from nmt.components.config import ConfigError
+from nmt.pipeline.config import load_config
+from nmt.pipeline.sweep.packing import CUDA_CONTEXT_MB, check_packing, estimate_trial_mb, trial_memory
 
 
 @pytest.mark.parametrize("override, per_trial", [
@@ -48,7 +48,7 @@ def test_the_guard_names_the_figures_and_what_fits():
 
 
 def test_a_config_s_need_counts_its_own_parameters():
-    from pipeline.sweep.packing import need_for
+    from nmt.pipeline.sweep.packing import need_for
     tiny, big = need_for(load_config(["model=transformer_tiny"])), need_for(load_config(["model=transformer"]))
     assert "2.3M parameters" in tiny.how and "7.6M parameters" in big.how and tiny.mb < big.mb
     assert need_for(load_config(["sweep.resources.trial_memory_mb=900"])).how == "measured"

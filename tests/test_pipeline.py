@@ -12,8 +12,8 @@ import torch
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from components.devices import describe, inference_device, resolve_precision
-from pipeline.cli import main
+from nmt.components.devices import describe, inference_device, resolve_precision
+from nmt.pipeline.cli import main
 from tests.conftest import TINY, module_home
 
 pytestmark = pytest.mark.slow

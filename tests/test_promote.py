@@ -19,13 +19,13 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from components.config import ConfigError
-from components.significance import paired_bootstrap
-from pipeline import promote as P
-from pipeline.candidates import resolve_candidate
-from pipeline.cli import main
-from pipeline.config import load_config
-from pipeline.upstream import test_split
+from nmt.components.config import ConfigError
+from nmt.components.significance import paired_bootstrap
+from nmt.pipeline import promote as P
+from nmt.pipeline.candidates import resolve_candidate
+from nmt.pipeline.cli import main
+from nmt.pipeline.config import load_config
+from nmt.pipeline.upstream import test_split
 from tests.conftest import module_home
 
 NAME = "nmt-de-en"

@@ -10,7 +10,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.cli import main
+from nmt.pipeline.cli import main
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ def test_interrupted_train_resumes_from_last_checkpoint(nmt_home, tiny):
     args = [*tiny, "trainer.max_epochs=6", "trainer.patience=100"]
     # A shell's background jobs (a CI runner's, say) start with SIGINT ignored, and children
     # inherit that: give ours the default handler, as a terminal's foreground job has.
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "train", *args],
+    proc = subprocess.Popen([sys.executable, "-m", "nmt.pipeline.cli", "train", *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy(),
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     pattern = str(nmt_home / ".nmt" / "checkpoints" / "*" / "last.ckpt")

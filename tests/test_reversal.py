@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from components.decoding import greedy_decode
+from nmt.components.decoding import greedy_decode
 from tests.conftest import tiny_net
 
 pytestmark = pytest.mark.slow

@@ -1,11 +1,11 @@
-"""Gradient saliency (components.saliency): the stand-in map for the plain Seq2Seq."""
+"""Gradient saliency (nmt.components.saliency): the stand-in map for the plain Seq2Seq."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from components.saliency import saliency
+from nmt.components.saliency import saliency
 from tests.conftest import SRC_V, TGT_V, make
 
 S, T = 6, 4

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from components.translator import MAX_CHARS, MAX_SENTENCES
-from pipeline.cli import main
+from nmt.components.translator import MAX_CHARS, MAX_SENTENCES
+from nmt.pipeline.cli import main
 from tests.conftest import TINY_RUN, module_home, post_json as _post, serving
 
 pytestmark = pytest.mark.slow

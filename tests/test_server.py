@@ -11,8 +11,8 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline.cli import main
-from pipeline.config import load_config
+from nmt.pipeline.cli import main
+from nmt.pipeline.config import load_config
 from tests.conftest import TINY, TINY_RUN, free_port, module_home, post_json, serving, tracking_server
 
 pytestmark = pytest.mark.slow

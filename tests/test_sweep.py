@@ -11,10 +11,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 from ray.tune import Tuner
 
-from components.config import ConfigError
-from pipeline.cli import main
-from pipeline.config import load_config
-from pipeline.sweep.driver import validate_sweep
+from nmt.components.config import ConfigError
+from nmt.pipeline.cli import main
+from nmt.pipeline.config import load_config
+from nmt.pipeline.sweep.driver import validate_sweep
 from tests.conftest import ray_cluster
 
 SWEEP = ["sweep=smoke", "trainer.max_epochs=3"]
@@ -66,7 +66,7 @@ def _wait_for(predicate, timeout, what, poll=0.5):
 @pytest.mark.slow
 def test_killed_driver_resumes_without_rerunning_finished_trials(nmt_home, tiny):
     args = [*tiny, *SWEEP, "trainer.max_epochs=4", "sweep.scheduler.type=fifo", "sweep.max_concurrent_trials=1"]
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "sweep", *args], start_new_session=True,
+    proc = subprocess.Popen([sys.executable, "-m", "nmt.pipeline.cli", "sweep", *args], start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     try:
         _wait_for(lambda: any(r.info.status == "FINISHED" for r in _trials(_runs())), 240, "a finished trial")
@@ -98,7 +98,7 @@ def test_trial_whose_process_dies_is_retried_from_its_checkpoint(nmt_home, tiny)
     once its first checkpoint exists. Tune retries it from that checkpoint
     (sweep.max_failures=1): it finishes, and each epoch is recorded exactly once."""
     args = [*tiny, *SWEEP, "trainer.max_epochs=6", "sweep.num_samples=1", "sweep.scheduler.type=fifo"]
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "sweep", *args], start_new_session=True,
+    proc = subprocess.Popen([sys.executable, "-m", "nmt.pipeline.cli", "sweep", *args], start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     sweep_dir = nmt_home / ".nmt" / "ray" / "smoke"
     try:
@@ -124,7 +124,7 @@ def test_trial_whose_process_dies_is_retried_from_its_checkpoint(nmt_home, tiny)
 def test_sweep_on_an_existing_cluster_by_address(nmt_home, tiny, tmp_path):
     """SQLite store: the driver alone writes, whichever node a trial runs on."""
     with ray_cluster(tmp_path / "cluster") as cluster:  # a process of its own, as `nmt sweep` is
-        done = subprocess.run([sys.executable, "-m", "pipeline.cli", "sweep", *tiny, *SWEEP, "sweep.num_samples=2",
+        done = subprocess.run([sys.executable, "-m", "nmt.pipeline.cli", "sweep", *tiny, *SWEEP, "sweep.num_samples=2",
                                f"sweep.ray_address={cluster.address}"], capture_output=True, text=True)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     trials = _trials(_runs())

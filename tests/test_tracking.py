@@ -3,7 +3,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from components.tracking import code_version, find_reusable, reuse_key, setup_tracking, stage_run
+from nmt.components.tracking import code_version, find_reusable, reuse_key, setup_tracking, stage_run
 
 
 def test_reuse_key_changes_with_param_upstream_and_code():
@@ -21,7 +21,7 @@ def test_reuse_key_changes_with_param_upstream_and_code():
 def test_code_version_follows_source_edits_only(tmp_path):
     import shutil
     root = Path(__file__).resolve().parents[1]
-    for d in ("components", "pipeline", "tests"):
+    for d in ("nmt", "tests"):
         shutil.copytree(root / d, tmp_path / d, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(root / "README.md", tmp_path / "README.md")
     before = code_version(tmp_path)
@@ -29,11 +29,11 @@ def test_code_version_follows_source_edits_only(tmp_path):
     for doc in (tmp_path / "README.md", tmp_path / "tests" / "test_tracking.py"):
         doc.write_text(doc.read_text() + "\n# an edit\n")
     assert code_version(tmp_path) == before  # tests and docs are not the code
-    source = tmp_path / "components" / "decoding.py"
+    source = tmp_path / "nmt" / "components" / "decoding.py"
     source.write_text(source.read_text().replace("def ", "def  ", 1))
     edited = code_version(tmp_path)
     assert edited != before
-    (tmp_path / "pipeline" / "new_module.py").write_text("X = 1\n")
+    (tmp_path / "nmt" / "pipeline" / "new_module.py").write_text("X = 1\n")
     assert code_version(tmp_path) not in (before, edited)  # a new source file counts too
 
 

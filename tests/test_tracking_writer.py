@@ -9,7 +9,7 @@ import pytest
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from components.tracking_writer import MetricWriter, TrackingUnavailable, is_transient, retrying
+from nmt.components.tracking_writer import MetricWriter, TrackingUnavailable, is_transient, retrying
 from tests.conftest import free_port
 
 

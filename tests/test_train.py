@@ -3,13 +3,13 @@
 import pytorch_lightning as pl
 import torch
 
-from components.data.datamodule import TranslationDataModule
-from components.data.tokenizer import TextCodec
-from components.lit_module import TranslationModule, lr_lambda
-from pipeline.config import load_config
-from pipeline.stages.prepare import build_dataset, prepare_inputs
-from components.models.factory import build
-from pipeline.upstream import model_spec
+from nmt.components.data.datamodule import TranslationDataModule
+from nmt.components.data.tokenizer import TextCodec
+from nmt.components.lit_module import TranslationModule, lr_lambda
+from nmt.pipeline.config import load_config
+from nmt.pipeline.stages.prepare import build_dataset, prepare_inputs
+from nmt.components.models.factory import build
+from nmt.pipeline.upstream import model_spec
 
 
 def test_inverse_sqrt_schedule_peaks_at_warmup():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
+from nmt.pipeline.cli import main
 from tests.conftest import TINY_RUN, module_home
 
 pytestmark = pytest.mark.slow

@@ -1,0 +1,92 @@
+"""The one place that knows the architectures: parse a ``model`` config, build, save and
+load the :class:`ModelSpec` that training and serving share.
+
+Adding an architecture is one model file (a config subclassing ``ArchConfig`` with an
+``arch`` name, and a ``Seq2SeqModel``), one YAML in ``conf/model/`` and one line below:
+``register(MyConfig, MyModel)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nmt.components.config import ConfigError, parse, to_dict
+from nmt.components.models.attention_seq2seq import AttentionConfig, AttentionSeq2Seq
+from nmt.components.models.base import ArchConfig, Seq2SeqModel, Vocabulary
+from nmt.components.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from nmt.components.models.transformer import Transformer, TransformerConfig
+
+ARCHITECTURES: dict[str, tuple[type[ArchConfig], type[Seq2SeqModel]]] = {}
+
+
+def register(config_cls: type[ArchConfig], model_cls: type[Seq2SeqModel]) -> None:
+    """Make ``model.arch=<config_cls.arch>`` build ``model_cls(config, vocab)``."""
+    if not config_cls.arch:
+        raise ValueError(f"{config_cls.__name__} needs a class attribute arch = '<name>'")
+    ARCHITECTURES[config_cls.arch] = (config_cls, model_cls)
+
+
+register(Seq2SeqConfig, Seq2Seq)
+register(AttentionConfig, AttentionSeq2Seq)
+register(TransformerConfig, Transformer)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild a network (its weights aside): the architecture's
+    config and the vocabulary. Written beside every checkpoint as ``model_config.json``."""
+
+    config: ArchConfig
+    vocab: Vocabulary
+
+
+def parse_model(mapping: Mapping[str, Any], prefix: str = "model") -> ArchConfig:
+    """``{"arch": ..., **fields}`` -> that architecture's frozen config; raises ConfigError."""
+    if not isinstance(mapping, Mapping):
+        raise ConfigError(f"{prefix}: expected a mapping with an arch key, got {mapping!r}")
+    fields = dict(mapping)
+    arch = fields.pop("arch", None)
+    if arch not in ARCHITECTURES:
+        raise ConfigError(f"{prefix}.arch: invalid choice {arch!r}; valid choices: {', '.join(ARCHITECTURES)}")
+    return parse(ARCHITECTURES[arch][0], fields, prefix=prefix)
+
+
+def model_dict(config: ArchConfig) -> dict[str, Any]:
+    """The config as ``{"arch": ..., **fields}``: what the YAML says, for params and JSON."""
+    return {"arch": config.arch, **to_dict(config)}
+
+
+def build(spec: ModelSpec) -> Seq2SeqModel:
+    """A freshly initialised network of ``spec``'s architecture."""
+    return ARCHITECTURES[spec.config.arch][1](spec.config, spec.vocab)
+
+
+# model_config.json keeps the layout of the first releases, so registered models still load
+def spec_to_json(spec: ModelSpec) -> str:
+    v = spec.vocab
+    return json.dumps({"model": model_dict(spec.config), "src_vocab_size": v.src_size, "tgt_vocab_size": v.tgt_size,
+                       "pad_id": v.pad_id, "bos_id": v.bos_id, "eos_id": v.eos_id, "shared_vocab": v.shared}, indent=2)
+
+
+def spec_from_json(text: str) -> ModelSpec:
+    d = json.loads(text)
+    vocab = Vocabulary(d["src_vocab_size"], d["tgt_vocab_size"], d["pad_id"], d["bos_id"], d["eos_id"],
+                       d["shared_vocab"])
+    return ModelSpec(parse_model(d["model"]), vocab)
+
+
+def save_spec(spec: ModelSpec, path: Path) -> Path:
+    Path(path).write_text(spec_to_json(spec))
+    return Path(path)
+
+
+def load_spec(path: Path | str) -> ModelSpec:
+    return spec_from_json(Path(path).read_text())
+
+
+__all__ = ["ARCHITECTURES", "ModelSpec", "Vocabulary", "build", "load_spec", "model_dict", "parse_model",
+           "register", "save_spec"]

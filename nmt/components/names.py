@@ -1,0 +1,103 @@
+"""Every name the pipeline writes to MLflow or to disk and reads back: artifacts, tags,
+registry aliases and metrics. Code uses these constants; a test greps the package for
+quoted copies of them anywhere else."""
+
+# ------------------------------------------------------------------ artifacts
+# prepare
+DATA_DIR = "data"                      # tokenized DatasetDict (Arrow), under the prepare run
+TOKENIZER_DIR = "tokenizer"            # src.json / tgt.json (the same file twice when joint)
+SRC_TOKENIZER = "src.json"
+TGT_TOKENIZER = "tgt.json"
+DATA_STATS = "data_stats.json"
+
+# train
+CHECKPOINT_DIR = "checkpoints"         # best.ckpt (the weights handed on), under the train run
+BEST_CKPT = "best.ckpt"
+LAST_CKPT = "last.ckpt"                # in .nmt/checkpoints/<reuse key>/: what an interrupted run resumes
+EPOCHS_DIR = "epochs"                  # beside last.ckpt: the k epoch checkpoints kept for averaging
+AVERAGED_CKPT = "averaged.ckpt"
+MODEL_CONFIG = "model_config.json"     # the ModelSpec: arch + fields + vocabulary, enough to rebuild
+
+# evaluate
+HYPOTHESES_DIR = "hypotheses"          # <split>.<search>.txt, detokenized, one per line
+SAMPLES_TABLE = "samples.json"         # mlflow.log_table file
+SCORES = "scores.json"
+ATTENTION_DIR = "attention"            # sample<i>.png (+ _layers, _heads for the Transformer)
+LENGTH_DIR = "length"                  # BLEU by source length
+LENGTH_JSON = "bleu_by_length.json"
+LENGTH_PNG = "bleu_by_length.png"
+LENGTH_TABLE = "table.json"
+
+# register
+MODEL_NAME = "translator"              # name= of the logged pyfunc model
+WEIGHTS = "weights.pt"                 # state_dict only, loaded with weights_only=True
+
+# compare
+REPORT_DIR = "report"
+REPORT_MD, REPORT_HTML = "report.md", "report.html"
+
+# ------------------------------------------------------------------ run tags
+TAG_STAGE = "nmt.stage"                # prepare | train | evaluate | register | trial | promotion | ...
+TAG_CODE_VERSION = "nmt.code_version"
+TAG_REUSE_KEY = "nmt.reuse_key"
+TAG_PIPELINE = "nmt.pipeline"
+TAG_DEVICE = "nmt.device"              # what a stage ran on: cpu, or cuda:0 (NVIDIA H200)
+TAG_PRECISION = "nmt.precision"        # train: the precision trainer.precision resolved to (auto)
+TAG_MAP = "analysis.map"               # evaluate: what attention/sample*.png show: attention | saliency
+TAG_ANALYSIS_SPLIT = "analysis.split"  # evaluate: <split>/<search> the figures were drawn from
+TAG_ARCH = "arch"                      # evaluate, trials and versions: the model's label (seq2seq-gru)
+TAG_RESOURCES = "nmt.resources"        # a sweep trial's Ray resources: CPU=1 GPU=0.5
+TAG_OWNER = "nmt.owner"                # host:pid of the process writing the run (finds orphans)
+TAG_RECOVERED = "nmt.recovered"        # why a RUNNING run was ended by a later command
+TAG_NODE = "nmt.node"                  # the Ray node a trial ran on last (nmt_* resource name)
+TAG_NODES = "nmt.nodes"                # every node it ran on, in order (retries move trials)
+TAG_CHECKPOINT = "nmt.checkpoint"      # train: which weights best.ckpt holds (best epoch, or an average)
+TAG_RESUMED_FROM = "resumed_from"      # train: the last.ckpt an interrupted run went on from
+TAG_SWEEP = "nmt.sweep"                # sweep parent: the sweep's name
+TAG_SWEEP_DIR = "nmt.sweep_dir"        # sweep parent: Tune's experiment folder (resume)
+TAG_BEST_TRIAL = "best_trial_run_id"   # sweep parent
+TAG_TRIAL = "nmt.trial_id"
+TAG_STOPPED = "nmt.stopped_by"         # asha: a trial the scheduler stopped early
+TAG_CHAMPION = "champion"              # register run: "true" when it moved @champion
+TAG_DECISION = "decision"              # promotion run: see nmt.pipeline.promote
+TAG_PARENT = "mlflow.parentRunId"      # MLflow's own: nests a run under another
+
+# model version tags
+VTAG_TRAIN_RUN = "train_run_id"
+VTAG_PREPARE_RUN = "prepare_run_id"
+VTAG_VAL_BLEU = "val_bleu"
+VTAG_PROMOTION = "promotion."          # prefix: decision, run_id, bleu_*, p_value of the last gate
+VTAG_ROLLBACK_RUN = "rollback.run_id"
+
+# params read back from runs
+PARAM_PREPARE_RUN = "upstream.prepare_run_id"
+PARAM_TRAIN_RUN = "upstream.train_run_id"
+PARAM_SRC_LANG, PARAM_TGT_LANG = "data.src_lang", "data.tgt_lang"
+
+# ------------------------------------------------------------------ registry aliases
+CHAMPION = "champion"                  # what `models:/<name>@champion` serves
+PREVIOUS = "previous"                  # the champion before the last promotion (rollback target)
+CHALLENGER = "challenger"              # the last candidate the gate rejected
+
+# ------------------------------------------------------------------ metrics
+VAL_BLEU = "val/bleu"                  # greedy, sacreBLEU on a validation subset, each epoch
+VAL_BLEU_BEST = "val/bleu_best"
+VAL_BLEU_AVERAGED = "val/bleu_averaged"
+VAL_LOSS = "val/loss"
+TRAIN_LOSS = "train/loss"
+TRAIN_LOSS_STEP = "train/loss_step"
+TRAIN_LR = "train/lr"
+TOKENS_PER_S = "train/tokens_per_s"
+GPU_PEAK_MEM = "gpu/peak_mem_mb"
+TO_FIRST_STEP = "time/to_first_step_s"
+BEST_VAL_BLEU = "best/val_bleu"        # train runs and trials: the val/bleu of the weights handed on
+TRAIN_TIME = "train_time_s"
+NUM_PARAMS = "num_params"
+
+ARTIFACTS = (DATA_DIR, TOKENIZER_DIR, SRC_TOKENIZER, TGT_TOKENIZER, DATA_STATS, CHECKPOINT_DIR, BEST_CKPT, LAST_CKPT,
+             EPOCHS_DIR, AVERAGED_CKPT, MODEL_CONFIG, HYPOTHESES_DIR, SAMPLES_TABLE, SCORES, ATTENTION_DIR, LENGTH_DIR,
+             LENGTH_JSON, LENGTH_PNG, LENGTH_TABLE, MODEL_NAME, WEIGHTS, REPORT_DIR, REPORT_MD, REPORT_HTML)
+TAGS = tuple(v for k, v in dict(globals()).items() if k.startswith(("TAG_", "VTAG_")))
+ALIASES = (CHAMPION, PREVIOUS, CHALLENGER)
+METRICS = (VAL_BLEU, VAL_BLEU_BEST, VAL_BLEU_AVERAGED, VAL_LOSS, TRAIN_LOSS, TRAIN_LOSS_STEP, TRAIN_LR, TOKENS_PER_S,
+           GPU_PEAK_MEM, TO_FIRST_STEP, BEST_VAL_BLEU, TRAIN_TIME, NUM_PARAMS)

@@ -1,0 +1,202 @@
+"""MLflow helpers: where the store lives, stage runs that never stay RUNNING, and the
+reuse key that lets a finished stage stand in for a re-run (MLflow multistep example)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import socket
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import mlflow
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from nmt.components import names as N
+from nmt.components.config import ConfigError
+
+log = logging.getLogger("nmt")
+_ROOT = Path(__file__).resolve().parents[2]
+
+
+def project_home() -> Path:
+    """Where the embedded store lives: ``$NMT_HOME``, else the checkout."""
+    return Path(os.environ.get("NMT_HOME") or _ROOT).resolve()
+
+
+def default_tracking_uri(home: Path | None = None) -> str:
+    return f"sqlite:///{(home or project_home()) / 'mlflow.db'}"
+
+
+def resolve_tracking_uri(configured: str | None) -> str:
+    """Config value, else ``$MLFLOW_TRACKING_URI``, else the embedded SQLite store.
+    Always absolute: a relative URI breaks inside Ray trial directories."""
+    uri = configured or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = f"sqlite:///{Path(uri[len('sqlite:///'):]).resolve()}"
+    return uri
+
+
+def check_server(uri: str) -> None:
+    """Fail fast, in one line, when a tracking server is down or refuses our credentials
+    (MLflow's own client would retry for minutes, then print a traceback)."""
+    import requests
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        requests.get(f"{uri.rstrip('/')}/health", timeout=10)
+    except requests.RequestException as err:
+        raise ConfigError(f"the tracking server {uri} does not answer ({type(err).__name__}); start it "
+                          "(`nmt server up`) or fix MLFLOW_TRACKING_URI / tracking.uri") from None
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    auth = (user, os.environ.get("MLFLOW_TRACKING_PASSWORD", "")) if user else None
+    r = requests.get(f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search", params={"max_results": 1},
+                     auth=auth, timeout=30)
+    if r.status_code == 401:
+        who = f"user {user!r}" if user else "no credentials"
+        raise ConfigError(f"the tracking server {uri} refused {who} (HTTP 401): set MLFLOW_TRACKING_USERNAME "
+                          "and MLFLOW_TRACKING_PASSWORD to an account on that server")
+
+
+def setup_tracking(uri: str, experiment: str) -> str:
+    """Point MLflow at ``uri`` (exported for child processes) and return the experiment id,
+    creating it with an absolute artifact folder beside the store when it is new."""
+    check_server(uri)
+    mlflow.set_tracking_uri(uri)
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is not None:
+        return exp.experiment_id
+    location = None
+    if uri.startswith("sqlite:"):
+        location = (project_home() / "mlartifacts").as_uri()
+    try:
+        return client.create_experiment(experiment, artifact_location=location)
+    except mlflow.exceptions.MlflowException:  # created meanwhile by another process
+        return client.get_experiment_by_name(experiment).experiment_id
+
+
+_CODE_DIRS = ("nmt/components", "nmt/pipeline")
+
+
+def code_version(root: Path = _ROOT) -> str:
+    """Content hash of the project's Python sources (``components/``, ``pipeline/``): changes
+    whenever that code does, committed or not; tests, docs and benchmarks do not count."""
+    h = hashlib.sha256()
+    for d in _CODE_DIRS:
+        for path in sorted((root / d).rglob("*.py")):
+            h.update(str(path.relative_to(root)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def reuse_key(stage: str, params: Mapping[str, str], code: str) -> str:
+    """Entry point + parameters (as strings) + code version; upstream run ids are params."""
+    blob = json.dumps({"stage": stage, "params": {k: str(v) for k, v in params.items()},
+                       "code": code}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def find_reusable(experiment_id: str, stage: str, params: Mapping[str, str], code: str) -> Run | None:
+    """The newest FINISHED run of ``stage`` with exactly these params and code version."""
+    key = reuse_key(stage, params, code)
+    runs = MlflowClient().search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{N.TAG_REUSE_KEY}` = '{key}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"], max_results=5)
+    for run in runs:
+        # MLflow params are strings: compare strings, or the cache never hits.
+        if {k: run.data.params.get(k) for k in params} == {k: str(v) for k, v in params.items()}:
+            return run
+    return None
+
+
+@contextlib.contextmanager
+def stage_run(stage: str, *, experiment_id: str, params: Mapping[str, str], code: str,
+              parent_run_id: str | None = None, tags: Mapping[str, str] | None = None
+              ) -> Iterator[mlflow.ActiveRun]:
+    """An MLflow run for one stage; ends FINISHED on success, FAILED on an exception and
+    KILLED on Ctrl-C, so nothing is left RUNNING."""
+    all_tags = {N.TAG_STAGE: stage, N.TAG_CODE_VERSION: code, N.TAG_OWNER: owner(),
+                N.TAG_REUSE_KEY: reuse_key(stage, params, code), **(tags or {})}
+    run = mlflow.start_run(run_name=stage, experiment_id=experiment_id, tags=all_tags,
+                           parent_run_id=parent_run_id, nested=mlflow.active_run() is not None)
+    try:
+        mlflow.log_params(dict(params))
+        yield run
+    except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl-C into SystemExit
+        _end_quietly("KILLED")
+        raise
+    except BaseException:
+        _end_quietly("FAILED")
+        raise
+    else:
+        mlflow.end_run("FINISHED")
+
+
+def _end_quietly(status: str) -> None:
+    """End the active run while an error is on its way out: if the store is unreachable too,
+    say so and let the original error through (the next command marks the run)."""
+    run = mlflow.active_run()
+    try:
+        mlflow.end_run(status)
+    except Exception as err:  # noqa: BLE001 - the original error matters more
+        log.warning("could not mark run %s %s (%s); the next nmt command here marks it",
+                    run.info.run_id if run else "?", status, str(err).splitlines()[0][:120])
+
+
+def owner() -> str:
+    """``host:pid`` of the process that writes a run: what tells an orphan from a live run."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine runs (a zombie does not)."""
+    import psutil
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:  # another user's process: it exists
+        return True
+
+
+def _dead_here(owner_tag: str | None) -> bool:
+    host, _, pid = (owner_tag or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's run: it may well be alive
+    return not pid_alive(int(pid))
+
+
+def recover_orphans(client: MlflowClient, experiment_id: str) -> list[str]:
+    """Runs left RUNNING by a process of this machine that died (kill -9, a store outage
+    at the wrong moment) end FAILED, tagged so: no run stays RUNNING for ever."""
+    runs = client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000)
+    ended = []
+    for run in runs:
+        if _dead_here(run.data.tags.get(N.TAG_OWNER)):
+            client.set_tag(run.info.run_id, N.TAG_RECOVERED, "owner process died")
+            client.set_terminated(run.info.run_id, "FAILED")
+            ended.append(run.info.run_id)
+    if ended:
+        log.info("marked %d orphaned RUNNING run(s) FAILED: %s", len(ended), ", ".join(ended))
+    return ended
+
+
+def run_metric(run: Run, key: str) -> float | None:
+    value = run.data.metrics.get(key)
+    return None if value is None else float(value)
+
+
+def best_metric(client: MlflowClient, run_id: str, key: str, mode: str = "max") -> float | None:
+    """Best value in a metric's history (the run's latest value may not be the best)."""
+    hist = client.get_metric_history(run_id, key)
+    if not hist:
+        return None
+    values = [m.value for m in hist]
+    return max(values) if mode == "max" else min(values)

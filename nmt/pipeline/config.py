@@ -1,0 +1,271 @@
+"""Typed configs for every stage, parsed from the Hydra composition in ``conf/``.
+
+Hydra rejects unknown override keys (struct mode) and unknown group choices (listing the
+available ones); :func:`nmt.components.config.parse` rejects unknown keys and invalid choices
+inside the YAML files themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from nmt.components import names as N
+from nmt.components.config import ConfigError, parse
+from nmt.components.data.multi30k import LANGUAGES, TEST_SPLITS, check_pair
+from nmt.components.models.base import ArchConfig
+from nmt.components.models.seq2seq import Seq2SeqConfig
+from nmt.components.significance import DEFAULT_RESAMPLES, DEFAULT_SEED
+from nmt.pipeline.services.settings import ClusterConfig, ServerConfig
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dir: str | None = None            # raw Multi30k folder; None -> $MULTI30K_DIR -> download
+    src_lang: str = "de"
+    tgt_lang: str = "en"
+    tokenizer: Literal["bpe", "unigram"] = "unigram"
+    vocab_size: int = 8000            # joint de+en; ~ the word vocabularies of bentrevett's setup
+    joint_vocab: bool = True          # one tokenizer for both sides (lets the Transformer share embeddings)
+    max_words: int = 80               # drop longer training pairs (Multi30k's longest is ~40)
+    train_limit: int | None = None    # first N pairs only (tests, smoke runs)
+    val_limit: int | None = None
+    test_limit: int | None = None
+
+    def validate(self, prefix: str) -> None:
+        check_pair(self.src_lang, self.tgt_lang)
+        if self.vocab_size < 100:
+            raise ConfigError(f"{prefix}.vocab_size must be >= 100, got {self.vocab_size}")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 1e-3
+    schedule: Literal["constant", "inverse_sqrt"] = "constant"
+    warmup_steps: int = 0             # linear warmup, then constant or 1/sqrt(step) decay
+    label_smoothing: float = 0.0      # Szegedy et al. 2016; 0.1 in Vaswani et al. 2017
+    weight_decay: float = 0.0
+    betas: tuple[float, ...] = (0.9, 0.98)
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    max_epochs: int = 10
+    max_minutes: float | None = None  # wall-clock cap (Lightning max_time)
+    max_steps: int = -1
+    limit_train_batches: float = 1.0
+    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    devices: int = 1
+    # auto: bf16-mixed where bf16 is native (AMX or AVX512-BF16 CPUs, Ampere+ GPUs), else
+    # 16-mixed on a GPU and 32 on a CPU (why: nmt.components.devices.native_bf16)
+    precision: Literal["auto", "32", "bf16-mixed", "16-mixed"] = "auto"
+    batch_tokens: int = 4096          # token budget per batch (longest side x batch size)
+    grad_clip: float = 1.0
+    patience: int = 5                 # early stopping on val/bleu
+    val_bleu_limit: int = 500         # val sentences decoded for val/bleu each epoch
+    seed: int = 42
+    log_every_n_steps: int = 25
+    num_threads: int | None = None    # torch intra-op threads; None leaves torch's default
+    average_checkpoints: int = 0      # > 1: the mean of k epoch checkpoints, kept if it validates better
+    average_of: Literal["last", "best"] = "last"  # the last k epochs, or the k best by val/bleu
+
+    def validate(self, prefix: str) -> None:
+        if self.max_epochs == -1 and not self.max_minutes and self.max_steps == -1:
+            raise ConfigError(f"{prefix}.max_epochs=-1 would train for ever: set {prefix}.max_minutes or "
+                              f"{prefix}.max_steps too, or a number of epochs")
+        if self.max_epochs < 1 and self.max_epochs != -1:
+            raise ConfigError(f"{prefix}.max_epochs must be >= 1 (or -1 with a time or step limit), "
+                              f"got {self.max_epochs}")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    splits: tuple[str, ...] = TEST_SPLITS  # those the pair lacks (cs: 2017) are skipped
+    beam_size: int = 5                # 1 = greedy only
+    length_penalty: float = 0.6       # GNMT alpha (Wu et al. 2016)
+    max_len_ratio: float = 1.5
+    num_samples: int = 20             # sample translations logged as a table
+    attention_samples: int = 3        # test sentences drawn as attention heatmaps
+    train_run_id: str | None = None   # `nmt evaluate` of this finished train run (its own prepare run)
+
+    def validate(self, prefix: str) -> None:
+        bad = [s for s in self.splits if s not in TEST_SPLITS]
+        if bad:
+            raise ConfigError(f"{prefix}.splits: unknown split {bad[0]!r}; valid: {', '.join(TEST_SPLITS)}")
+
+
+@dataclass(frozen=True)
+class RegisterConfig:
+    model_name: str | None = None     # default nmt-<src>-<tgt>
+    alias: str = "champion"
+
+
+@dataclass(frozen=True)
+class PromoteConfig:
+    """``nmt promote``'s gate: both models translate one test split, then a paired bootstrap."""
+    split: str = "test_2016_flickr"
+    limit: int | None = None          # the first N sentences of the split only
+    beam_size: int = 5                # 1 = greedy
+    resamples: int = DEFAULT_RESAMPLES
+    seed: int = DEFAULT_SEED          # as SACREBLEU_SEED
+    p_threshold: float = 0.05         # promote only a better model with p below this
+    force: bool = False               # promote even when the gate says no
+
+    def validate(self, prefix: str) -> None:
+        for key, ok, need in (("beam_size", self.beam_size >= 1, ">= 1"),
+                              ("limit", self.limit is None or self.limit >= 1, ">= 1 or null"),
+                              ("resamples", self.resamples >= 1, ">= 1"),
+                              ("seed", self.seed >= 1, ">= 1 (sacreBLEU reads 0 as unseeded)"),
+                              ("p_threshold", 0 < self.p_threshold <= 1, "in (0, 1]")):
+            if not ok:
+                raise ConfigError(f"{prefix}.{key} must be {need}, got {getattr(self, key)}")
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    uri: str | None = None            # None -> $MLFLOW_TRACKING_URI -> sqlite in the checkout
+    experiment: str = "nmt"
+    outage_deadline_s: float = 300.0  # a server down longer than this fails the run (checkpoint kept)
+    buffer_rows: int = 100_000        # metric rows held while the server is down
+
+    def validate(self, prefix: str) -> None:
+        if self.outage_deadline_s <= 0 or self.buffer_rows < 1:
+            raise ConfigError(f"{prefix}: outage_deadline_s must be > 0 and buffer_rows >= 1")
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    type: Literal["asha", "fifo"] = "asha"
+    grace_period: int = 1             # reports (epochs) before ASHA may stop a trial
+    reduction_factor: float = 2
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    algorithm: Literal["random", "optuna"] = "random"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    cpu: float = 1                    # per trial; also the trial's torch thread count
+    gpu: float = 0                    # fractional: 0.25 packs four trials per GPU (at least 1/16)
+    trials_per_gpu: int | None = None  # the same said the other way: gpu = 1 / trials_per_gpu
+    trial_memory_mb: float | None = None  # measured peak (a run's gpu/peak_mem_mb); None: estimated
+
+    @property
+    def per_trial_gpu(self) -> float:
+        return 1.0 / self.trials_per_gpu if self.trials_per_gpu else self.gpu
+
+    def validate(self, prefix: str) -> None:
+        if self.trials_per_gpu is not None:
+            if not 1 <= self.trials_per_gpu <= 16:
+                raise ConfigError(f"{prefix}.trials_per_gpu must be 1..16, got {self.trials_per_gpu}")
+            if self.gpu and abs(self.gpu - 1 / self.trials_per_gpu) > 1e-9:
+                raise ConfigError(f"{prefix}: gpu={self.gpu} and trials_per_gpu={self.trials_per_gpu} disagree; "
+                                  "set one of them")
+        g = self.per_trial_gpu
+        if 0 < g < 1 / 16 - 1e-9 or (g > 1 and g != int(g)):
+            raise ConfigError(f"{prefix}.gpu={g:g}: a trial takes a fraction of one GPU down to 1/16 "
+                              "(0.0625), or whole GPUs")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    name: str = "default"
+    num_samples: int = 6
+    max_concurrent_trials: int = 2
+    metric: Literal[N.VAL_BLEU] = N.VAL_BLEU
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    ray_address: str | None = None    # None: a local Ray for this sweep
+    storage_path: str | None = None   # None: <home>/.nmt/ray
+    max_failures: int = 1
+    resume: bool = False
+    space: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self, prefix: str) -> None:
+        from nmt.pipeline.sweep.space import parse_space
+        for key, low in (("num_samples", 1), ("max_concurrent_trials", 1), ("max_failures", 0)):
+            if getattr(self, key) < low:
+                raise ConfigError(f"{prefix}.{key} must be >= {low}, got {getattr(self, key)}")
+        self.resources.validate(f"{prefix}.resources")
+        if self.resources.cpu <= 0 or self.resources.gpu < 0:
+            raise ConfigError(f"{prefix}.resources: cpu must be > 0 and gpu >= 0, got "
+                              f"cpu={self.resources.cpu} gpu={self.resources.gpu}")
+        parse_space(self.space)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ArchConfig = field(default_factory=Seq2SeqConfig)  # parsed by the architecture `model.arch` names
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    register: RegisterConfig = field(default_factory=RegisterConfig)
+    promote: PromoteConfig = field(default_factory=PromoteConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    profile: str = "quick"
+    force: bool = False               # re-run stages even when a finished match exists
+    demo_sentences: int = 3           # translations printed by `nmt run` at the end
+
+    @property
+    def model_name(self) -> str:
+        return self.register.model_name or f"nmt-{self.data.src_lang}-{self.data.tgt_lang}"
+
+
+def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """Compose ``conf/config.yaml`` with command-line style overrides."""
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose(config_name="config", overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(_explain(err, overrides)) from None
+
+
+def _explain(err: Exception, overrides: list[str] | tuple[str, ...]) -> str:
+    """Hydra says "Could not override 'trainer.foo'"; say why: the key does not exist
+    (listing the keys that do), or the value does not fit (Hydra's cause)."""
+    message = str(err).strip()
+    m = re.search(r"Could not override '([^']+)'", message)
+    if not m:
+        return message
+    key = m.group(1)
+    parent, _, leaf = key.rpartition(".")
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            base = compose(config_name="config", overrides=[o for o in overrides if not o.startswith(key + "=")])
+        node = OmegaConf.select(base, parent) if parent else base
+        valid = ", ".join(sorted(node.keys())) if isinstance(node, DictConfig) else "?"
+        exists = isinstance(node, DictConfig) and leaf in node
+    except Exception:  # the explanation must never hide the original error
+        return message
+    if exists:
+        cause = str(err.__cause__ or "").strip().splitlines()
+        return f"cannot set {key!r}: {cause[0] if cause else message}"
+    return f"unknown config key {key!r}; valid keys under '{parent or '<root>'}': {valid}"
+
+
+def load_config(overrides: list[str] | tuple[str, ...] = ()) -> PipelineConfig:
+    cfg = compose_config(overrides)
+    container = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(container, dict)
+    container.pop("hydra", None)
+    return parse(PipelineConfig, container)
+
+
+__all__ = ["PipelineConfig", "load_config", "compose_config", "ConfigError", "LANGUAGES"]

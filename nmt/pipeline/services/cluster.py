@@ -1,0 +1,186 @@
+"""``nmt cluster up|down|status``: a multi-node Ray cluster on one machine.
+
+A head node and ``cluster.workers`` worker nodes, each a separate ``ray start`` with its
+own raylet, ports, CPU count and a custom resource naming it (``nmt_head``,
+``nmt_worker_1``, ...). Trials see the node's name through that resource, and runs are
+tagged with it. ``down`` stops exactly this cluster's processes, not every Ray on the host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from nmt.components.config import ConfigError
+from nmt.components.tracking import project_home
+from nmt.pipeline.services.settings import ClusterConfig
+
+NODE_PREFIX = "nmt_"  # custom resource naming a node: nmt_head, nmt_worker_<i>
+# Loopback only, one machine: Ray's token auth stays off on every node alike (Ray turns it on
+# for a head that finds ~/.ray/auth_token, which workers joining by address do not read).
+# A real cluster turns it on everywhere (see deploy/).
+# A lost node is declared dead after ~5 s (Ray's default: ~30 s), so its trials move soon.
+NODE_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_health_check_period_ms": "1000",
+            "RAY_health_check_failure_threshold": "5"}
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    raylet_pid: int
+    node_manager_port: int
+
+
+def _ray_bin() -> str:
+    return str(Path(sys.executable).with_name("ray"))
+
+
+def state_dir(cfg: ClusterConfig) -> Path:
+    return Path(cfg.state_dir or project_home() / ".nmt" / "cluster").resolve()
+
+
+def _free_ports(n: int, host: str) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _start(cfg: ClusterConfig, name: str, cpus: float, gpus: float, head: bool) -> None:
+    nm, om, agent, agent_grpc, rt, metrics = _free_ports(6, cfg.host)
+    cmd = [_ray_bin(), "start", f"--node-ip-address={cfg.host}", f"--num-cpus={cpus:g}", f"--num-gpus={gpus:g}",
+           f"--resources={json.dumps({NODE_PREFIX + name: 1})}", f"--node-manager-port={nm}",
+           f"--object-manager-port={om}", f"--dashboard-agent-listen-port={agent}",
+           f"--dashboard-agent-grpc-port={agent_grpc}", f"--runtime-env-agent-port={rt}",
+           f"--metrics-export-port={metrics}", f"--object-store-memory={cfg.object_store_mb * 2**20}",
+           "--disable-usage-stats"]
+    cmd += (["--head", f"--port={cfg.port}", "--include-dashboard=false"] if head
+            else [f"--address={cfg.address}"])
+    log = state_dir(cfg) / f"{name}.log"
+    with open(log, "ab") as f:
+        try:
+            done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=120,
+                                  env={**os.environ, **NODE_ENV})
+        except subprocess.TimeoutExpired:
+            raise ConfigError(f"`ray start` for node {name} did not finish in 120 s; see {log}") from None
+    if done.returncode != 0:
+        raise ConfigError(f"`ray start` for node {name} failed (code {done.returncode}); see {log}")
+
+
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex((host, port)) == 0
+
+
+def up(cfg: ClusterConfig) -> list[Node]:
+    """Start the head and the workers; wait until every raylet is up."""
+    if nodes(cfg):
+        raise ConfigError(f"a cluster already runs at {cfg.address}; `nmt cluster down` first")
+    if _port_taken(cfg.host, cfg.port):
+        raise ConfigError(f"port {cfg.port} is taken; choose cluster.port=<free port>")
+    state_dir(cfg).mkdir(parents=True, exist_ok=True)
+    try:
+        _start(cfg, "head", cfg.head_cpus, 0, head=True)
+        for i in range(1, cfg.workers + 1):
+            _start(cfg, f"worker_{i}", cfg.worker_cpus, cfg.worker_gpus, head=False)
+        end = time.monotonic() + 60
+        while len(nodes(cfg)) < cfg.workers + 1 and time.monotonic() < end:
+            time.sleep(0.5)
+    except BaseException:
+        down(cfg)
+        raise
+    found = nodes(cfg)
+    if len(found) < cfg.workers + 1:
+        down(cfg)
+        raise ConfigError(f"only {len(found)} of {cfg.workers + 1} Ray nodes started; see {state_dir(cfg)}")
+    return found
+
+
+def _processes(cfg: ClusterConfig) -> list[psutil.Process]:
+    """Every process of this cluster: they all name its GCS address (or port) on their command line."""
+    marks = (cfg.address, f"--gcs_server_port={cfg.port}", f"--port={cfg.port}")
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(p.info["cmdline"] or [])
+        if any(m in cmdline for m in marks) and ("ray" in cmdline):
+            found.append(p)
+            try:  # agents and workers rename themselves (ray::...): take them as children
+                found += p.children(recursive=True)
+            except psutil.Error:
+                pass
+    return list({p.pid: p for p in found}.values())
+
+
+def nodes(cfg: ClusterConfig) -> list[Node]:
+    """The raylets of this cluster, named by their ``nmt_*`` resource."""
+    out = []
+    for p in _processes(cfg):
+        try:
+            args = p.cmdline()
+        except psutil.Error:
+            continue
+        if not args or not args[0].endswith("raylet"):
+            continue
+        opts = dict(a[2:].split("=", 1) for a in args[1:] if a.startswith("--") and "=" in a)
+        resources = opts.get("static_resource_list", "").split(",")[::2]  # name,amount,name,amount...
+        name = next((r[len(NODE_PREFIX):] for r in resources if r.startswith(NODE_PREFIX)), "?")
+        out.append(Node(name, p.pid, int(opts.get("node_manager_port", 0))))
+    return sorted(out, key=lambda n: n.name)
+
+
+def kill_node(cfg: ClusterConfig, name: str) -> int:
+    """``kill -9`` one node's raylet (the fault tests' failure); returns its pid."""
+    node = next((n for n in nodes(cfg) if n.name == name), None)
+    if node is None:
+        raise ConfigError(f"no node {name!r} in the cluster at {cfg.address}")
+    psutil.Process(node.raylet_pid).send_signal(signal.SIGKILL)
+    return node.raylet_pid
+
+
+def down(cfg: ClusterConfig) -> int:
+    """Stop this cluster's processes (TERM, then KILL); returns how many there were."""
+    procs = _processes(cfg)
+    for p in procs:
+        try:
+            p.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=10)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    # `ray start` leaves the address for later `ray.init()` calls to find: not ours any more
+    current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+    if current.exists() and current.read_text().strip() == cfg.address:
+        current.unlink()
+    return len(procs)
+
+
+def loopback_cluster(address: str | None) -> bool:
+    """An `nmt cluster` on this machine: a 127.x address other than 127.0.0.1."""
+    host = (address or "").removeprefix("ray://").rpartition(":")[0]
+    return host.startswith("127.") and host != "127.0.0.1"
+
+
+def auth_env_for(address: str | None) -> None:
+    """Before Ray is imported: a driver joining an `nmt cluster` (loopback, Ray's token auth
+    off) must not be in token mode, which Ray turns on for its own local instances and which
+    a shell may carry; else the cluster's calls to it are refused and its trials cancelled."""
+    if loopback_cluster(address):
+        os.environ["RAY_AUTH_MODE"] = "disabled"

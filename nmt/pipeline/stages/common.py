@@ -1,0 +1,82 @@
+"""What every stage shares: the tracking context, a lazily created pipeline parent run,
+and :func:`execute`, which reuses a finished identical run or runs the stage's body."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from nmt.components import names as N
+from nmt.components.tracking import (code_version, find_reusable, owner, recover_orphans, resolve_tracking_uri,
+                                 setup_tracking, stage_run)
+from nmt.pipeline.config import PipelineConfig
+
+log = logging.getLogger("nmt")
+
+
+@dataclass
+class Context:
+    """Tracking context of one ``nmt`` invocation. The pipeline parent run is created the
+    first time a stage actually runs: when every stage is reused, nothing new is logged."""
+
+    experiment_id: str
+    tracking_uri: str
+    code: str
+    parent_run_id: str | None = None
+    owns_parent: bool = False
+    reused: dict[str, str] = field(default_factory=dict)
+    label: str = "pipeline"           # the parent run's name: what it ran, e.g. "gru de-en quick"
+
+    @classmethod
+    def create(cls, cfg: PipelineConfig, parent_run_id: str | None = None) -> "Context":
+        uri = resolve_tracking_uri(cfg.tracking.uri)
+        exp = setup_tracking(uri, cfg.tracking.experiment)
+        recover_orphans(MlflowClient(), exp)
+        label = f"{cfg.model.label} {cfg.data.src_lang}-{cfg.data.tgt_lang} {cfg.profile}"
+        return cls(experiment_id=exp, tracking_uri=uri, code=code_version(), parent_run_id=parent_run_id,
+                   label=label)
+
+    def parent(self) -> str:
+        if self.parent_run_id is None:
+            run = MlflowClient().create_run(self.experiment_id, run_name=self.label,
+                                            tags={N.TAG_PIPELINE: "true", N.TAG_CODE_VERSION: self.code,
+                                                  N.TAG_OWNER: owner()})
+            self.parent_run_id, self.owns_parent = run.info.run_id, True
+            log.info("pipeline parent run %s", self.parent_run_id)
+        return self.parent_run_id
+
+    def close(self, status: str) -> None:
+        """End the parent run we created, recording which finished runs were reused."""
+        if self.owns_parent and self.parent_run_id:
+            client = MlflowClient()
+            try:
+                for stage, run_id in self.reused.items():
+                    client.set_tag(self.parent_run_id, f"reused.{stage}", run_id)
+                client.set_terminated(self.parent_run_id, status)
+            except Exception as err:  # noqa: BLE001 - store unreachable: a later command ends it
+                if status == "FINISHED":
+                    raise
+                log.warning("could not mark the pipeline run %s %s (%s)", self.parent_run_id, status,
+                            str(err).splitlines()[0][:120])
+
+
+def execute(stage: str, ctx: Context, cfg: PipelineConfig, params: Mapping[str, str],
+            body: Callable[[str], None]) -> Run:
+    """Reuse the newest FINISHED run with the same key, or run ``body(run_id)`` inside a
+    fresh stage run nested under the pipeline parent. Returns the finished run."""
+    params = {k: str(v) for k, v in params.items()}
+    if not cfg.force:
+        found = find_reusable(ctx.experiment_id, stage, params, ctx.code)
+        if found is not None:
+            log.info("%s: reusing finished run %s", stage, found.info.run_id)
+            ctx.reused[stage] = found.info.run_id
+            return found
+    with stage_run(stage, experiment_id=ctx.experiment_id, params=params, code=ctx.code,
+                   parent_run_id=ctx.parent()) as run:
+        log.info("%s: run %s", stage, run.info.run_id)
+        body(run.info.run_id)
+    return MlflowClient().get_run(run.info.run_id)

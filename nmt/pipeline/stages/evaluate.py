@@ -1,0 +1,108 @@
+"""evaluate: decode the test splits with the best checkpoint and score with sacreBLEU.
+
+Reads ``checkpoints/best.ckpt`` + ``model_config.json`` from the train run and the data
+from the prepare run. Logs ``<split>/<search>/{bleu,chrf,ter}`` (0-100) with signatures
+as tags, ``hypotheses/<split>.<search>.txt`` and a sample-translation table.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+
+from nmt.components import names as N
+from nmt.components.config import flatten, to_dict
+from nmt.components.data.datamodule import TranslationDataModule
+from nmt.components.data.tokenizer import TextCodec
+from nmt.components.decoding import translate_ids
+from nmt.components.devices import describe, inference_device
+from nmt.components.metrics import corpus_scores
+from nmt.components.models.base import Seq2SeqModel
+from nmt.pipeline.config import EvaluateConfig, PipelineConfig
+from nmt.pipeline.figures import log_attention_maps, log_length_analysis
+from nmt.pipeline.stages.common import Context, execute
+from nmt.pipeline.upstream import prepared, trained_model
+
+
+@dataclass(frozen=True)
+class EvaluateOutputs:
+    run_id: str
+    scores: dict[str, float]
+
+
+def searches(beam_size: int) -> list[tuple[str, int]]:
+    """Metric-name part and beam size: greedy always, beam<k> when k > 1."""
+    return [("greedy", 1)] + ([(f"beam{beam_size}", beam_size)] if beam_size > 1 else [])
+
+
+def metric_name(split: str, search: str, metric: str) -> str:
+    return f"{split}/{search}/{metric}"
+
+
+def decode_split(model: Seq2SeqModel, dm: TranslationDataModule, split: str, codec: TextCodec,
+                 *, beam_size: int, length_penalty: float, max_len_ratio: float) -> list[str]:
+    """Detokenized hypotheses for every sentence of ``split``, in corpus order."""
+    out: dict[int, str] = {}
+    for batch in dm.split_loader(split):
+        ids = translate_ids(model, batch["src"], batch["src_mask"], beam_size=beam_size,
+                            length_penalty=length_penalty, max_len_ratio=max_len_ratio)
+        out.update(zip(batch["idx"], codec.decode_tgt(ids)))
+    return [out[i] for i in range(len(out))]
+
+
+def _log_samples_and_figures(model: Seq2SeqModel, codec: TextCodec, srcs: list[str], refs: list[str],
+                             hyps: list[str], label: str, e: EvaluateConfig, tmp: Path) -> None:
+    n = min(e.num_samples, len(hyps))
+    mlflow.log_table({"source": srcs[:n], "reference": refs[:n], "hypothesis": hyps[:n]},
+                     artifact_file=N.SAMPLES_TABLE)
+    log_length_analysis(srcs, hyps, refs, label, tmp / N.LENGTH_DIR)
+    log_attention_maps(model, codec, srcs[: e.attention_samples], label, tmp / N.ATTENTION_DIR)
+
+
+def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_run_id: str) -> EvaluateOutputs:
+    e = cfg.evaluate
+    params = {**flatten(to_dict(e), "evaluate."), N.PARAM_PREPARE_RUN: prepare_run_id,
+              N.PARAM_TRAIN_RUN: train_run_id}
+
+    def body(run_id: str) -> None:
+        data_dir, codec = prepared(prepare_run_id)
+        model, spec = trained_model(train_run_id)
+        device = inference_device()
+        model.to(device)
+        label = spec.config.label  # seq2seq-gru, attention, transformer: the trained model's own config
+        mlflow.set_tags({N.TAG_ARCH: label, N.TAG_DEVICE: describe(device)})
+        dm = TranslationDataModule(data_dir, max_tokens=cfg.trainer.batch_tokens)
+        dm.setup()
+        scores: dict[str, float] = {}
+        figures_from = None  # the first split's best search
+        with tempfile.TemporaryDirectory() as tmp:
+            hyp_dir = Path(tmp) / N.HYPOTHESES_DIR
+            hyp_dir.mkdir()
+            for split in e.splits:
+                if split not in dm.ds:
+                    mlflow.set_tag(f"skipped.{split}", "no data for this language pair")
+                    continue
+                refs, srcs = dm.ds[split]["tgt"], dm.ds[split]["src"]
+                for search, k in searches(e.beam_size):
+                    hyps = decode_split(model, dm, split, codec, beam_size=k,
+                                        length_penalty=e.length_penalty, max_len_ratio=e.max_len_ratio)
+                    (hyp_dir / f"{split}.{search}.txt").write_text("\n".join(hyps) + "\n")
+                    for name, s in corpus_scores(hyps, refs).items():
+                        scores[metric_name(split, search, name)] = s.score
+                        mlflow.set_tag(f"signature.{name}", s.signature)
+                figures_from = figures_from or (split, search, srcs, refs, hyps)
+            if figures_from:
+                split, search, srcs, refs, hyps = figures_from
+                _log_samples_and_figures(model, codec, srcs, refs, hyps, label, e, Path(tmp))
+                mlflow.set_tag(N.TAG_ANALYSIS_SPLIT, f"{split}/{search}")
+            mlflow.log_metrics(scores)
+            (Path(tmp) / N.SCORES).write_text(json.dumps(scores, indent=2))
+            mlflow.log_artifacts(str(hyp_dir), N.HYPOTHESES_DIR)
+            mlflow.log_artifact(str(Path(tmp) / N.SCORES))
+
+    run = execute("evaluate", ctx, cfg, params, body)
+    return EvaluateOutputs(run.info.run_id, dict(run.data.metrics))

@@ -1,0 +1,123 @@
+"""register: log the trained model as an MLflow pyfunc translator and register a version.
+
+Reads ``checkpoints/best.ckpt`` + ``model_config.json`` (train run) and ``tokenizer/``
+(prepare run). Produces the logged model ``translator`` (a LoggedModel, ``models:/m-<id>``),
+a version of ``nmt-<src>-<tgt>``, and alias ``champion`` when there is none yet or this
+candidate's ``val/bleu`` is higher (the significance gate is ``nmt promote``).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import torch
+from mlflow.exceptions import MlflowException
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.tracking import MlflowClient
+
+from nmt.components import names as N
+from nmt.components.models.factory import save_spec
+from nmt.components.translator import DEFAULT_PARAMS, Translator
+from nmt.pipeline.config import PipelineConfig
+from nmt.pipeline.stages.common import Context, execute
+from nmt.pipeline.upstream import download, trained_model
+
+log = logging.getLogger("nmt")
+EXAMPLE = ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee."]
+
+
+@dataclass(frozen=True)
+class RegisterOutputs:
+    run_id: str
+    model_name: str
+    version: str
+    model_uri: str
+    champion: bool
+
+
+def log_translator(train_run_id: str, prepare_run_id: str, example: list[str]) -> mlflow.models.model.ModelInfo:
+    """Log the pyfunc into the active run; returns its ModelInfo (``models:/m-<id>``)."""
+    model, spec = trained_model(train_run_id)
+    tok_dir = download(prepare_run_id, N.TOKENIZER_DIR)
+    with tempfile.TemporaryDirectory() as tmp:
+        weights, cfg_path = Path(tmp) / N.WEIGHTS, save_spec(spec, Path(tmp) / N.MODEL_CONFIG)
+        torch.save(model.state_dict(), weights)
+        artifacts = {"weights": str(weights), "model_config": str(cfg_path),
+                     "src_tokenizer": str(tok_dir / N.SRC_TOKENIZER),
+                     "tgt_tokenizer": str(tok_dir / N.TGT_TOKENIZER)}
+        # the signature comes from predict's type hints (list[str] -> list[str]) and the
+        # example's params: the scoring server then hands predict the raw JSON list, so a
+        # malformed payload is a 400 with a message, never silently coerced to strings
+        return mlflow.pyfunc.log_model(
+            name=N.MODEL_NAME, python_model=Translator(), artifacts=artifacts,
+            code_paths=[str(Path(__file__).resolve().parents[2])],
+            input_example=(example, DEFAULT_PARAMS), pip_requirements=_requirements())
+
+
+def _requirements() -> list[str]:
+    import pytorch_lightning, sacrebleu, tokenizers  # noqa: E401
+    return [f"torch=={torch.__version__.split('+')[0]}", f"tokenizers=={tokenizers.__version__}",
+            f"mlflow=={mlflow.__version__}", f"sacrebleu=={sacrebleu.__version__}",
+            f"pytorch-lightning=={pytorch_lightning.__version__}"]
+
+
+def register_version(client: MlflowClient, name: str, train_run_id: str, prepare_run_id: str, *,
+                     evaluate_run_id: str | None = None, arch: str | None = None) -> tuple[ModelVersion, str]:
+    """Log the train (or winning trial) run's model into the active run and register it as a
+    new version of ``name``, tagged with where it came from; moves no alias.
+    Returns the version (with its tags) and the logged model's URI."""
+    info = log_translator(train_run_id, prepare_run_id, EXAMPLE)
+    mv = mlflow.register_model(info.model_uri, name)
+    bleu = client.get_run(train_run_id).data.metrics.get(N.BEST_VAL_BLEU, float("-inf"))
+    tags = {N.VTAG_VAL_BLEU: f"{bleu:.4f}", N.VTAG_TRAIN_RUN: train_run_id, N.VTAG_PREPARE_RUN: prepare_run_id}
+    if arch:
+        tags[N.TAG_ARCH] = arch
+    if evaluate_run_id:
+        tags["evaluate_run_id"] = evaluate_run_id
+        for k, v in client.get_run(evaluate_run_id).data.metrics.items():
+            if k.endswith("/bleu"):
+                tags[k] = f"{v:.4f}"
+    for k, v in tags.items():
+        client.set_model_version_tag(name, mv.version, k, v)
+    return client.get_model_version(name, mv.version), info.model_uri
+
+
+def champion_bleu(client: MlflowClient, name: str, alias: str) -> float | None:
+    try:
+        mv = client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+    return float(mv.tags[N.VTAG_VAL_BLEU]) if N.VTAG_VAL_BLEU in mv.tags else None
+
+
+def run_register(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_run_id: str,
+                 evaluate_run_id: str) -> RegisterOutputs:
+    name, alias = cfg.model_name, cfg.register.alias
+    params = {"register.model_name": name, "register.alias": alias,
+              N.PARAM_PREPARE_RUN: prepare_run_id, N.PARAM_TRAIN_RUN: train_run_id,
+              "upstream.evaluate_run_id": evaluate_run_id}
+
+    def body(run_id: str) -> None:
+        client = MlflowClient()
+        mv, model_uri = register_version(client, name, train_run_id, prepare_run_id,
+                                         evaluate_run_id=evaluate_run_id, arch=cfg.model.label)
+        bleu = float(mv.tags[N.VTAG_VAL_BLEU])
+        current = champion_bleu(client, name, alias)
+        promote = current is None or bleu > current
+        if promote:  # the alias move is the last step; the outgoing one stays @previous
+            if current is not None and alias == N.CHAMPION:
+                old = client.get_model_version_by_alias(name, alias).version
+                client.set_registered_model_alias(name, N.PREVIOUS, old)
+            client.set_registered_model_alias(name, alias, mv.version)
+        log.info("register: %s version %s%s", name, mv.version, f" is now @{alias}" if promote else "")
+        mlflow.log_params({"registered.version": mv.version, "registered.model_uri": model_uri})
+        mlflow.set_tag(N.TAG_CHAMPION, str(promote).lower())
+
+    run = execute("register", ctx, cfg, params, body)
+    version = run.data.params["registered.version"]
+    return RegisterOutputs(run.info.run_id, name, version, run.data.params["registered.model_uri"],
+                           run.data.tags.get(N.TAG_CHAMPION) == "true")

@@ -1,0 +1,222 @@
+"""train: a Lightning run of the configured architecture on prepare's tokenized data.
+
+Reads ``data/`` and ``tokenizer/`` from the prepare run; produces under the train run
+``checkpoints/best.ckpt`` (best ``val/bleu``, or an average of epochs) and
+``model_config.json``. An interrupted run resumes from the ``last.ckpt`` kept under
+``.nmt/checkpoints/<reuse key>/``. :func:`fit` is the one training loop: sweep trials call it too.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from nmt.components import names as N
+from nmt.components.averaging import average_checkpoints
+from nmt.components.callbacks import EpochLine, FirstStep, StopOnCtrlC
+from nmt.components.config import ConfigError, flatten, to_dict
+from nmt.components.data.datamodule import TranslationDataModule
+from nmt.components.data.tokenizer import TextCodec
+from nmt.components.devices import describe, native_bf16, resolve_precision
+from nmt.components.lit_module import TranslationModule
+from nmt.components.models.factory import build, model_dict, save_spec
+from nmt.components.tracking import project_home, reuse_key
+from nmt.components.tracking_writer import BufferedMlflowLogger, MetricWriter, TrackingUnavailable
+from nmt.pipeline.config import PipelineConfig
+from nmt.pipeline.stages.common import Context, execute
+from nmt.pipeline.upstream import model_spec, prepared
+
+log = logging.getLogger("nmt")
+
+
+@dataclass(frozen=True)
+class TrainOutputs:
+    run_id: str
+    checkpoint_uri: str
+    best_val_bleu: float | None
+
+
+def train_params(cfg: PipelineConfig, prepare_run_id: str) -> dict[str, str]:
+    params = {**flatten(model_dict(cfg.model), "model."), **flatten(to_dict(cfg.optim), "optim."),
+              **flatten(to_dict(cfg.trainer), "trainer.")}
+    params[N.PARAM_PREPARE_RUN] = prepare_run_id
+    return params
+
+
+def resolve_accelerator(cfg: PipelineConfig) -> str:
+    t = cfg.trainer
+    has_gpu = torch.cuda.is_available()
+    if t.accelerator == "gpu" and not has_gpu:
+        raise ConfigError("trainer.accelerator=gpu but no CUDA device is visible; valid here: auto, cpu")
+    acc = "gpu" if t.accelerator == "gpu" or (t.accelerator == "auto" and has_gpu) else "cpu"
+    if acc == "cpu" and t.precision == "16-mixed":
+        raise ConfigError("trainer.precision=16-mixed needs a GPU; on CPU use auto, bf16-mixed or 32")
+    return acc
+
+
+class EpochKeeper(ModelCheckpoint):
+    """The k epoch checkpoints kept for averaging. Its own state key: with ``average_of=best``
+    it monitors val/bleu like the best-epoch callback, and Lightning refuses two callbacks
+    whose saved state would collide."""
+
+    @property
+    def state_key(self) -> str:
+        return "EpochKeeper" + super().state_key
+
+
+def _trainer(cfg: PipelineConfig, ckpt_dir: Path, accelerator: str, precision: str, loggers: list,
+             callbacks: list, ray_ddp: bool) -> tuple[pl.Trainer, ModelCheckpoint]:
+    """The Lightning Trainer of :func:`fit` and the checkpoint callback that tracks the best epoch."""
+    t = cfg.trainer
+    scaled = precision == "16-mixed"  # fp16's GradScaler: clip through Lightning
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=N.VAL_BLEU, mode="max",
+                           save_top_k=1, save_last=True, enable_version_counter=False)
+    keep = []
+    if t.average_checkpoints > 1:  # the k epoch checkpoints to average: the newest, or the best
+        keep = [EpochKeeper(dirpath=ckpt_dir / N.EPOCHS_DIR, filename="epoch{epoch:03d}",
+                                auto_insert_metric_name=False, monitor="step" if t.average_of == "last" else N.VAL_BLEU,
+                                mode="max", save_top_k=t.average_checkpoints, enable_version_counter=False)]
+    distributed: dict = {}
+    if ray_ddp:  # Ray places the workers; our sampler shards training batches by rank
+        from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment
+        distributed = {"strategy": RayDDPStrategy(), "plugins": [RayLightningEnvironment()],
+                       "use_distributed_sampler": False}
+    trainer = pl.Trainer(
+        accelerator=accelerator, devices="auto" if ray_ddp else t.devices, precision=precision, **distributed,
+        max_epochs=t.max_epochs, max_steps=t.max_steps, max_time={"minutes": t.max_minutes} if t.max_minutes else None,
+        limit_train_batches=t.limit_train_batches, gradient_clip_val=(t.grad_clip or None) if scaled else None,
+        log_every_n_steps=t.log_every_n_steps, logger=loggers or False,
+        callbacks=[best, *keep, FirstStep(), EpochLine(),
+                   EarlyStopping(N.VAL_BLEU, mode="max", patience=t.patience, strict=False), *callbacks],
+        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=str(ckpt_dir))
+    if ray_ddp:
+        from ray.train.lightning import prepare_trainer
+        trainer = prepare_trainer(trainer)
+    return trainer, best
+
+
+def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_dir: Path,
+        codec: TextCodec, ckpt_dir: Path, callbacks: list | None = None, resume_from: Path | None = None,
+        accelerator: str | None = None, ray_ddp: bool = False, extra_loggers: list | None = None
+        ) -> tuple[pl.Trainer, TranslationModule, ModelCheckpoint]:
+    """The one training loop (the train stage and every sweep trial call it). Resumes from
+    ``resume_from``, else from ``ckpt_dir/last.ckpt`` when an interrupted run left one.
+    ``ray_ddp``: this process is one worker of a Ray Train ``TorchTrainer`` (DDP)."""
+    t = cfg.trainer
+    if t.num_threads:
+        torch.set_num_threads(t.num_threads)
+    pl.seed_everything(t.seed, workers=True)
+    accelerator = accelerator or resolve_accelerator(cfg)
+    precision = resolve_precision(t.precision, accelerator)
+    if precision == "bf16-mixed" and not native_bf16(accelerator):
+        log.warning("trainer.precision=bf16-mixed but this %s has no native bf16: it is emulated, far slower "
+                    "than 32 (use trainer.precision=auto)", accelerator.upper())
+    scaled = precision == "16-mixed"  # fp16's GradScaler: unfused Adam, clipping by Lightning
+    module = TranslationModule(build(model_spec(cfg, codec)), optim=cfg.optim, detokenize=codec.decode_tgt,
+                               val_bleu_limit=t.val_bleu_limit, max_len_ratio=cfg.evaluate.max_len_ratio,
+                               grad_clip=None if scaled else t.grad_clip, fused_adam=not scaled)
+    writer = (MetricWriter(tracking_uri, run_id, deadline_s=cfg.tracking.outage_deadline_s,
+                           capacity=cfg.tracking.buffer_rows) if run_id else None)
+    loggers = ([BufferedMlflowLogger(writer, run_id)] if writer else []) + list(extra_loggers or [])
+    ctrl_c = StopOnCtrlC()
+    trainer, best = _trainer(cfg, ckpt_dir, accelerator, precision, loggers, [ctrl_c, *(callbacks or [])], ray_ddp)
+    last = ckpt_dir / N.LAST_CKPT
+    resume = resume_from or (last if last.exists() else None)
+    try:
+        trainer.fit(module, datamodule=TranslationDataModule(data_dir, max_tokens=t.batch_tokens, seed=t.seed),
+                    ckpt_path=str(resume) if resume else None)
+        if writer is not None:
+            writer.flush(timeout=cfg.tracking.outage_deadline_s)
+    except TrackingUnavailable as err:
+        kept = f"its checkpoint is kept at {last}" if last.exists() else "no checkpoint was taken yet"
+        raise TrackingUnavailable(f"{err}. Training stopped; {kept}: once the server answers, rerun the "
+                                  "same command to resume") from None
+    finally:
+        if writer is not None:
+            writer.close(flush=False)
+    if trainer.interrupted or ctrl_c.requested:  # the run must not count as finished
+        raise KeyboardInterrupt(f"training interrupted; rerun the same command to resume from {N.LAST_CKPT}")
+    return trainer, module, best
+
+
+def choose_checkpoint(cfg: PipelineConfig, trainer: pl.Trainer, module: TranslationModule, best: ModelCheckpoint,
+                      ckpt_dir: Path) -> tuple[Path, float | None]:
+    """The checkpoint the run hands on, and its val/bleu: the best epoch's, or the average of
+    ``trainer.average_checkpoints`` epochs when that validates at least as well."""
+    chosen = Path(best.best_model_path or ckpt_dir / N.LAST_CKPT)
+    score = None if best.best_model_score is None else float(best.best_model_score)
+    epochs = sorted((ckpt_dir / N.EPOCHS_DIR).glob("epoch*.ckpt"))  # zero-padded: oldest first
+    if cfg.trainer.average_checkpoints < 2 or len(epochs) < 2:
+        mlflow.set_tag(N.TAG_CHECKPOINT, "best epoch")
+        return chosen, score
+    averaged = average_checkpoints(epochs, ckpt_dir / N.AVERAGED_CKPT)
+    check = pl.Trainer(accelerator=trainer.accelerator, devices=1, precision=trainer.precision_plugin.precision,
+                       logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                       enable_model_summary=False)
+    avg_score = float(check.validate(module, datamodule=trainer.datamodule, ckpt_path=str(averaged),
+                                     verbose=False)[0][N.VAL_BLEU])
+    mlflow.log_metric(N.VAL_BLEU_AVERAGED, avg_score)
+    if score is None or avg_score >= score:
+        mlflow.set_tag(N.TAG_CHECKPOINT, f"average of {len(epochs)} {cfg.trainer.average_of} epochs")
+        return averaged, avg_score
+    mlflow.set_tag(N.TAG_CHECKPOINT, "best epoch (the average validated lower)")
+    return chosen, score
+
+
+def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOutputs:
+    params = train_params(cfg, prepare_run_id)
+    resolve_accelerator(cfg)  # fail before any run starts
+
+    def body(run_id: str) -> None:
+        data_dir, codec = prepared(prepare_run_id)
+        ckpt_dir = project_home() / ".nmt" / N.CHECKPOINT_DIR / reuse_key("train", params, ctx.code)
+        if (ckpt_dir / N.LAST_CKPT).exists():
+            log.info("train: resuming from %s", ckpt_dir / N.LAST_CKPT)
+            mlflow.set_tag(N.TAG_RESUMED_FROM, str(ckpt_dir / N.LAST_CKPT))
+        start = time.perf_counter()
+        trainer, module, best = fit(cfg, run_id, ctx.tracking_uri, data_dir, codec, ckpt_dir)
+        chosen, score = choose_checkpoint(cfg, trainer, module, best, ckpt_dir)
+        mlflow.set_tags({N.TAG_DEVICE: describe(trainer.strategy.root_device),
+                         N.TAG_PRECISION: trainer.precision_plugin.precision})
+        mlflow.log_metrics({N.TRAIN_TIME: time.perf_counter() - start,
+                            N.NUM_PARAMS: float(module.model.num_parameters()),
+                            "epochs": float(trainer.current_epoch), "steps": float(trainer.global_step)})
+        if score is not None:
+            mlflow.log_metric(N.BEST_VAL_BLEU, score)
+        with tempfile.TemporaryDirectory() as tmp:
+            mlflow.log_artifact(str(save_spec(model_spec(cfg, codec), Path(tmp) / N.MODEL_CONFIG)))
+            shutil.copy(chosen, Path(tmp) / N.BEST_CKPT)
+            mlflow.log_artifact(str(Path(tmp) / N.BEST_CKPT), N.CHECKPOINT_DIR)
+        shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the artifact is the record
+
+    return train_outputs(execute("train", ctx, cfg, params, body))
+
+
+def train_outputs(run: Run) -> TrainOutputs:
+    return TrainOutputs(run.info.run_id, f"{run.info.artifact_uri}/{N.CHECKPOINT_DIR}/{N.BEST_CKPT}",
+                        run.data.metrics.get(N.BEST_VAL_BLEU))
+
+
+def existing_train(run_id: str) -> tuple[TrainOutputs, str]:
+    """``evaluate.train_run_id``: a finished train run -> its outputs and its prepare run id."""
+    try:
+        run = MlflowClient().get_run(run_id)
+    except MlflowException:
+        raise ConfigError(f"evaluate.train_run_id={run_id}: no such run in this tracking store") from None
+    stage = run.data.tags.get(N.TAG_STAGE, "non-nmt")
+    if stage != "train" or run.info.status != "FINISHED":
+        raise ConfigError(f"evaluate.train_run_id={run_id} is a {run.info.status} {stage} run; "
+                          "it must name a FINISHED train run")
+    return train_outputs(run), run.data.params[N.PARAM_PREPARE_RUN]

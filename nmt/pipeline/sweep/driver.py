@@ -1,0 +1,246 @@
+"""``run_sweep``: prepare (reused) -> Ray Tune trials -> evaluate + register the winner.
+
+The sweep parent run holds one child run per trial (written by the driver), the prepare,
+evaluate and register stage runs, and tags naming the winning trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import ray
+from mlflow.tracking import MlflowClient
+from ray import tune
+
+from nmt.components import names as N
+from nmt.components.config import ConfigError, flatten, to_dict
+from nmt.components.data.tokenizer import TextCodec
+from nmt.components.models.factory import save_spec
+from nmt.components.tracking import owner
+from nmt.components.tracking_writer import TrackingUnavailable, retrying
+from nmt.pipeline.config import PipelineConfig, load_config
+from nmt.pipeline.stages.common import Context
+from nmt.pipeline.stages.evaluate import run_evaluate
+from nmt.pipeline.stages.prepare import run_prepare
+from nmt.pipeline.stages.register import run_register
+from nmt.pipeline.upstream import model_spec, prepared
+from nmt.pipeline.sweep.packing import guard_packing
+from nmt.pipeline.sweep.ray_setup import init_ray, storage_root, trial_resources
+from nmt.pipeline.sweep.space import ARCH_KEY, corner_samples, parse_space, to_overrides, to_tune
+from nmt.pipeline.sweep.tracking import MlflowTrialLogger, RecordingASHA, find_trial_run
+from nmt.pipeline.sweep.trainable import CHECKPOINT_FILE, TUNE_METRICS, train_trial
+
+log = logging.getLogger("nmt")
+TUNE_METRIC = next(k for k, v in TUNE_METRICS.items() if v == N.VAL_BLEU)
+
+
+@dataclass(frozen=True)
+class SweepOutputs:
+    parent_run_id: str
+    best_trial_run_id: str
+    best_val_bleu: float
+    rows: list[dict[str, Any]]
+    register: Any
+
+
+def validate_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> dict[str, dict[str, Any]]:
+    """Compose a trial config for every architecture and choice in the space: an unknown
+    key or a value the model rejects fails here, before Ray starts."""
+    space = parse_space(cfg.sweep.space)
+    corners = []
+    for sample in corner_samples(space):
+        try:
+            corners.append(load_config([*base_overrides, *to_overrides(sample)]))
+        except ConfigError as err:
+            raise ConfigError(f"sweep.space: {err}") from None
+    guard_packing(cfg, corners)
+    return space
+
+
+def _scheduler(cfg: PipelineConfig) -> RecordingASHA | None:
+    s = cfg.sweep.scheduler
+    if s.type == "fifo":
+        return None
+    return RecordingASHA(time_attr="training_iteration", max_t=cfg.trainer.max_epochs,
+                         grace_period=s.grace_period, reduction_factor=s.reduction_factor)
+
+
+def _searcher(cfg: PipelineConfig) -> Any:
+    if cfg.sweep.search.algorithm == "optuna":
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+        return OptunaSearch(sampler=optuna.samplers.TPESampler(seed=cfg.sweep.search.seed))
+    return None
+
+
+def _parent_run(ctx: Context, cfg: PipelineConfig, sweep_dir: str) -> str:
+    """The sweep parent: the unfinished one for this storage folder when resuming."""
+    client = MlflowClient()
+    if cfg.sweep.resume:
+        runs = client.search_runs([ctx.experiment_id], f"tags.`{N.TAG_SWEEP_DIR}` = '{sweep_dir}'",
+                                  order_by=["attributes.start_time DESC"], max_results=1)
+        if runs:
+            client.update_run(runs[0].info.run_id, status="RUNNING")
+            client.set_tag(runs[0].info.run_id, N.TAG_OWNER, owner())  # this driver writes it now
+            return runs[0].info.run_id
+    run = client.create_run(ctx.experiment_id, run_name=f"sweep {cfg.sweep.name}",
+                            tags={N.TAG_SWEEP: cfg.sweep.name, N.TAG_SWEEP_DIR: str(sweep_dir),
+                                  N.TAG_CODE_VERSION: ctx.code, N.TAG_OWNER: owner()})
+    params = flatten(to_dict(cfg.sweep), "sweep.")
+    client.log_batch(run.info.run_id, params=[mlflow.entities.Param(k, v[:6000]) for k, v in params.items()])
+    return run.info.run_id
+
+
+def _arch(base: PipelineConfig, params: dict[str, Any]) -> str:
+    """The architecture a trial trains: the sampled ``model`` group, else the base config's."""
+    return str(params.get(ARCH_KEY, base.model.label))
+
+
+def _tuner(cfg: PipelineConfig, base_overrides: list[str], space: dict, ctx: Context, parent: str,
+           prepare_run_id: str, data_dir: Path, storage: str, sweep_dir: str) -> tune.Tuner:
+    """A new Tuner for this sweep, or the saved one when resuming."""
+    scheduler = _scheduler(cfg)
+    logger = MlflowTrialLogger(tracking_uri=ctx.tracking_uri, experiment_id=ctx.experiment_id, parent_run_id=parent,
+                               default_arch=cfg.model.label, scheduler=scheduler,
+                               base_params={N.PARAM_PREPARE_RUN: prepare_run_id},
+                               deadline_s=cfg.tracking.outage_deadline_s)
+    tracking = {"uri": ctx.tracking_uri, "experiment_id": ctx.experiment_id, "parent_run_id": parent}
+    trainable = tune.with_resources(
+        tune.with_parameters(train_trial, base_overrides=list(base_overrides), data_dir=str(data_dir),
+                             tokenizer_dir=str(data_dir.parent / N.TOKENIZER_DIR), tracking=tracking),
+        trial_resources(cfg))
+    if cfg.sweep.resume:  # the Tuner's pickled state brings back its scheduler and our trial logger
+        return tune.Tuner.restore(sweep_dir, trainable, resume_unfinished=True, resume_errored=True)
+    run_config = tune.RunConfig(
+        name=cfg.sweep.name, storage_path=storage, callbacks=[logger], verbose=1,
+        failure_config=tune.FailureConfig(max_failures=cfg.sweep.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=TUNE_METRIC,
+                                                checkpoint_score_order="max"))
+    return tune.Tuner(trainable, param_space=to_tune(space), run_config=run_config,
+                      tune_config=tune.TuneConfig(metric=TUNE_METRIC, mode="max", num_samples=cfg.sweep.num_samples,
+                                                  max_concurrent_trials=cfg.sweep.max_concurrent_trials,
+                                                  scheduler=scheduler, search_alg=_searcher(cfg)))
+
+
+def _start(cfg: PipelineConfig) -> tuple[str, str]:
+    """Checks that need no run, then Ray: -> (storage root, this sweep's folder)."""
+    storage = storage_root(cfg)  # fails before any run exists when it is not writable
+    sweep_dir = f"{storage}/{cfg.sweep.name}"
+    if not cfg.sweep.resume and "://" not in sweep_dir and Path(sweep_dir).exists():
+        shutil.rmtree(sweep_dir)  # a fresh sweep of the same name starts clean
+    if cfg.sweep.resume and not tune.Tuner.can_restore(sweep_dir):
+        raise ConfigError(f"sweep.resume=true but there is no sweep to resume at {sweep_dir}")
+    try:
+        init_ray(cfg)  # resource checks fail here, before any run or trial exists
+    except BaseException:
+        ray.shutdown()
+        raise
+    return storage, sweep_dir
+
+
+def run_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> SweepOutputs:
+    space = validate_sweep(cfg, base_overrides)
+    ctx = Context.create(cfg)
+    storage, sweep_dir = _start(cfg)
+    parent = _parent_run(ctx, cfg, sweep_dir)
+    ctx.parent_run_id = parent
+    status = "FAILED"
+    try:
+        prep = run_prepare(cfg, ctx)
+        data_dir, _ = prepared(prep.run_id)
+        results = _tuner(cfg, base_overrides, space, ctx, parent, prep.run_id, data_dir, storage, sweep_dir).fit()
+        rows, best = _summarise(cfg, results, ctx, parent)
+        if best is None:
+            raise RuntimeError(f"no trial reported {N.VAL_BLEU}; see the trial runs for errors")
+        best_cfg = load_config([*base_overrides, *to_overrides(best["params"])])
+        _log_trial_model(best_cfg, best, data_dir)
+        ev = run_evaluate(best_cfg, ctx, prep.run_id, best["run_id"])
+        reg = run_register(best_cfg, ctx, prep.run_id, best["run_id"], ev.run_id)
+        client = MlflowClient()
+        client.set_tag(parent, "best_trial_id", best["trial_id"])
+        client.set_tag(parent, N.TAG_BEST_TRIAL, best["run_id"])
+        client.log_metric(parent, N.BEST_VAL_BLEU, best["val_bleu"])
+        status = "FINISHED"
+        return SweepOutputs(parent, best["run_id"], best["val_bleu"], rows, reg)
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        try:
+            retrying(lambda: MlflowClient().set_terminated(parent, status), "end the sweep run",
+                     cfg.tracking.outage_deadline_s if status == "FINISHED" else 10.0, ctx.tracking_uri)
+        except TrackingUnavailable as err:  # a later nmt command here marks it (recover_orphans)
+            log.warning("%s", err)
+        finally:
+            if ray.is_initialized():
+                ray.shutdown()
+
+
+def _summarise(cfg: PipelineConfig, results: Any, ctx: Context, parent: str
+               ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    rows, best, client = [], None, MlflowClient()
+    for r in results:
+        trial_id = r.metrics.get("trial_id") if r.metrics else None
+        if trial_id is None:
+            trial_id = Path(r.path).name.split("_")[-2] if r.path else "?"
+        df = r.metrics_dataframe
+        bleu = float(df[TUNE_METRIC].max()) if df is not None and TUNE_METRIC in df else float("nan")
+        row = {"trial_id": trial_id, "arch": _arch(cfg, r.config), "params": dict(r.config),
+               "val_bleu": bleu, "epochs": int(df["training_iteration"].max()) if df is not None and len(df) else 0,
+               "asha_stopped": False, "error": r.error is not None,
+               "run_id": find_trial_run(client, ctx.experiment_id, parent, trial_id),
+               "checkpoint": _best_checkpoint(r, df)}
+        if row["run_id"]:
+            tags = client.get_run(row["run_id"]).data.tags
+            row["asha_stopped"] = tags.get(N.TAG_STOPPED) == "asha"
+        rows.append(row)
+        if row["checkpoint"] is not None and not math.isnan(bleu) and (best is None or bleu > best["val_bleu"]):
+            best = row
+    return rows, best
+
+
+def _best_checkpoint(result: Any, df: Any) -> Any:
+    """The trial's best checkpoint: Tune's own, or (DDP trials) the Ray Train checkpoint
+    whose path rank 0 reported beside its metrics."""
+    if df is None or not len(df):
+        return None
+    try:
+        found = result.get_best_checkpoint(TUNE_METRIC, "max")
+    except RuntimeError:  # "No checkpoint exists in the trial directory": a DDP trial
+        found = None
+    if found is None and "checkpoint_path" in df:
+        best = df.loc[df[TUNE_METRIC].idxmax()]
+        found = tune.Checkpoint(best["checkpoint_path"]) if isinstance(best["checkpoint_path"], str) else None
+    return found
+
+
+def _log_trial_model(cfg: PipelineConfig, best: dict[str, Any], data_dir: Path) -> None:
+    """Give the winning trial's run what evaluate/register read from a train run."""
+    client = MlflowClient()
+    tok = data_dir.parent / N.TOKENIZER_DIR
+    codec = TextCodec.from_files(tok / N.SRC_TOKENIZER, tok / N.TGT_TOKENIZER)
+    with tempfile.TemporaryDirectory() as tmp, best["checkpoint"].as_directory() as d:
+        client.log_artifact(best["run_id"], str(save_spec(model_spec(cfg, codec), Path(tmp) / N.MODEL_CONFIG)))
+        shutil.copy(Path(d) / CHECKPOINT_FILE, Path(tmp) / N.BEST_CKPT)
+        client.log_artifact(best["run_id"], str(Path(tmp) / N.BEST_CKPT), N.CHECKPOINT_DIR)
+    client.log_metric(best["run_id"], N.BEST_VAL_BLEU, best["val_bleu"])
+
+
+def format_summary(rows: list[dict[str, Any]]) -> str:
+    keys = sorted({k for r in rows for k in r["params"] if k != ARCH_KEY})
+    head = ["trial", "arch", *keys, "best val/bleu", "epochs", "stopped by ASHA"]
+    lines = [head]
+    for r in sorted(rows, key=lambda r: -(-1 if math.isnan(r["val_bleu"]) else r["val_bleu"])):
+        vals = [f"{r['params'].get(k):.4g}" if isinstance(r["params"].get(k), float) else str(r["params"].get(k))
+                for k in keys]
+        lines.append([r["trial_id"], r["arch"], *vals, f"{r['val_bleu']:.2f}", str(r["epochs"]),
+                      "yes" if r["asha_stopped"] else ("error" if r["error"] else "no")])
+    widths = [max(len(str(row[i])) for row in lines) for i in range(len(head))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in lines)

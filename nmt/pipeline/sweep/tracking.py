@@ -1,0 +1,139 @@
+"""One nested MLflow run per trial, written by the driver alone.
+
+Trials report to Tune; this callback, running in the driver, turns Tune's events into
+MLflow calls: so concurrent trials never write to the SQLite store at once ("database
+is locked") and no metric row is lost. A resumed sweep finds its runs by trial id.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from ray.tune import Callback
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+
+from nmt.components import names as N
+from nmt.components.tracking import owner
+from nmt.components.tracking_writer import retrying
+from nmt.pipeline.sweep.space import ARCH_KEY
+from nmt.pipeline.sweep.trainable import EPOCH_METRICS, TUNE_METRICS
+
+log = logging.getLogger("nmt")
+
+
+class RecordingASHA(ASHAScheduler):
+    """ASHA that remembers which trials it stopped, so their runs can say so."""
+
+    def __init__(self, **kw: Any):
+        super().__init__(**kw)
+        self.stopped: set[str] = set()
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
+        decision = super().on_trial_result(tune_controller, trial, result)
+        reached_end = result.get("done") or result.get(self._time_attr, 0) >= self._max_t
+        if decision == TrialScheduler.STOP and not reached_end:
+            self.stopped.add(trial.trial_id)
+        return decision
+
+
+def find_trial_run(client: MlflowClient, experiment_id: str, parent_run_id: str, trial_id: str) -> str | None:
+    runs = client.search_runs([experiment_id], f"tags.`{N.TAG_PARENT}` = '{parent_run_id}' and "
+                              f"tags.`{N.TAG_TRIAL}` = '{trial_id}'", max_results=1)
+    return runs[0].info.run_id if runs else None
+
+
+def resources_label(trial: Trial) -> str:
+    """What Ray reserved for the trial, e.g. ``CPU=1 GPU=0.5`` (a DDP trial: the sum)."""
+    need = trial.placement_group_factory.required_resources
+    return " ".join(f"{k}={v:g}" for k, v in sorted(need.items()) if v)
+
+
+class MlflowTrialLogger(Callback):
+    """Pickled with the Tuner's state and unpickled on resume: it keeps no client and
+    finds a trial's run by its tag, so a resumed sweep logs into the same runs."""
+
+    def __init__(self, *, tracking_uri: str, experiment_id: str, parent_run_id: str, default_arch: str,
+                 scheduler: RecordingASHA | None, base_params: dict[str, str], deadline_s: float = 300.0):
+        self.tracking_uri, self.experiment_id, self.parent_run_id = tracking_uri, experiment_id, parent_run_id
+        self.default_arch, self.scheduler, self.base_params = default_arch, scheduler, base_params
+        self.deadline_s = deadline_s
+        # trials write their own step rows to a server; to SQLite only the driver writes
+        self.trials_write_steps = tracking_uri.startswith(("http://", "https://"))
+        self.runs: dict[str, str] = {}
+        self.nodes: dict[str, list[str]] = {}
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "runs": {}}
+
+    def __setstate__(self, state: dict) -> None:  # states pickled before these fields existed
+        self.__dict__.update({"deadline_s": 300.0, "nodes": {}, **state})
+        self.trials_write_steps = self.tracking_uri.startswith(("http://", "https://"))
+
+    @property
+    def client(self) -> MlflowClient:
+        return MlflowClient(self.tracking_uri)
+
+    def _call(self, what: str, fn: Any) -> Any:
+        """Every write survives a store outage up to the deadline (tracking.outage_deadline_s)."""
+        return retrying(fn, what, self.deadline_s, self.tracking_uri)
+
+    def run_id(self, trial: Trial) -> str:
+        if trial.trial_id not in self.runs:
+            client = self.client
+            found = self._call("find a trial run", lambda: find_trial_run(
+                client, self.experiment_id, self.parent_run_id, trial.trial_id))
+            if found:
+                self.runs[trial.trial_id] = found
+                return found
+            params = {**self.base_params, **{f"trial.{k}": str(v) for k, v in trial.config.items()}}
+            tags = {N.TAG_PARENT: self.parent_run_id, N.TAG_TRIAL: trial.trial_id, N.TAG_STAGE: "trial",
+                    N.TAG_ARCH: str(trial.config.get(ARCH_KEY, self.default_arch)), N.TAG_RESOURCES: resources_label(trial),
+                    N.TAG_OWNER: owner()}
+            run = self._call("create a trial run", lambda: client.create_run(
+                self.experiment_id, run_name=f"trial-{trial.trial_id}", tags=tags))
+            self._call("log trial params", lambda: client.log_batch(
+                run.info.run_id, params=[Param(k, v) for k, v in params.items()]))
+            self.runs[trial.trial_id] = run.info.run_id
+        return self.runs[trial.trial_id]
+
+    def _ended(self, run_id: str) -> bool:
+        return self._call("read a trial run", lambda: self.client.get_run(run_id)).info.status in ("FINISHED", "KILLED")
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
+        run_id = self.run_id(trial)
+        if not self._ended(run_id):  # a restored trial that had finished keeps its record
+            self._call("mark a trial RUNNING", lambda: self.client.update_run(run_id, status="RUNNING"))
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Trial, result: dict, **info: Any) -> None:
+        step, ts = int(result.get("training_iteration", 0)), int(result.get("timestamp", 0) * 1000)
+        keys = EPOCH_METRICS if self.trials_write_steps else TUNE_METRICS
+        metrics = [Metric(mlflow_key, float(result[tune_key]), ts, step)
+                   for tune_key, mlflow_key in keys.items() if tune_key in result]
+        tags = []
+        node = result.get("node")
+        if node:  # the node it ran on; a retry may move it, so the whole path is kept too
+            seen = self.nodes.setdefault(trial.trial_id, [])
+            if not seen or seen[-1] != node:
+                seen.append(node)
+            tags = [RunTag(N.TAG_NODE, str(node)), RunTag(N.TAG_NODES, ",".join(seen))]
+        run_id = self.run_id(trial)
+        self._call("log epoch metrics", lambda: self.client.log_batch(run_id, metrics=metrics, tags=tags))
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
+        run_id = self.run_id(trial)
+        if self._ended(run_id):
+            return
+        client = self.client
+        if self.scheduler is not None and trial.trial_id in self.scheduler.stopped:
+            self._call("tag an ASHA stop", lambda: client.log_batch(run_id, tags=[RunTag(N.TAG_STOPPED, "asha")]))
+            self._call("end a trial run", lambda: client.set_terminated(run_id, "KILLED"))
+        else:
+            self._call("end a trial run", lambda: client.set_terminated(run_id, "FINISHED"))
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
+        run_id = self.run_id(trial)
+        self._call("end a trial run", lambda: self.client.set_terminated(run_id, "FAILED"))

@@ -1,0 +1,211 @@
+"""The Tune trial: the train stage's own ``fit`` with a report/checkpoint callback.
+
+Trials report each epoch to Tune, and the driver's
+:class:`~nmt.pipeline.sweep.tracking.MlflowTrialLogger` writes those rows and the run's life.
+Against a tracking server (not SQLite, which allows one writer) a trial also writes its
+step rows itself, through a retrying :class:`MetricWriter`. They are committed with the
+epoch's checkpoint: a trial retried from that checkpoint re-runs, and logs, only the steps
+after it, and rows not yet acknowledged travel inside the checkpoint, so none is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import ray
+import torch
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+from pytorch_lightning import Callback
+from pytorch_lightning.loggers.logger import Logger
+from ray import tune
+from ray.tune.integration.pytorch_lightning import TuneReportCheckpointCallback
+
+from nmt.components import names as N
+from nmt.components.names import SRC_TOKENIZER, TGT_TOKENIZER
+from nmt.components.data.tokenizer import TextCodec
+from nmt.components.tracking_writer import MetricWriter, metric_rows
+from nmt.pipeline.config import load_config
+from nmt.pipeline.sweep.space import to_overrides
+
+# Keys: the names a trial reports to Tune (which allows no "/"). Values: the Lightning keys
+# they are read from, which are also the MLflow keys. The driver writes EPOCH_METRICS always.
+EPOCH_METRICS = {"val_bleu": N.VAL_BLEU, "val_loss": N.VAL_LOSS,
+                 "gpu_peak_mem_mb": N.GPU_PEAK_MEM}  # the last on GPU trials only
+# the last two: only where the driver writes a trial's rows (SQLite), as its one row per epoch
+TUNE_METRICS = {**EPOCH_METRICS, "train_loss": N.TRAIN_LOSS_STEP, "tokens_per_s": N.TOKENS_PER_S}
+CHECKPOINT_FILE = "checkpoint.ckpt"
+PENDING_ROWS = "pending_metrics.json"  # step rows the store had not acknowledged at the checkpoint
+NODE_PREFIX = "nmt_"                   # the custom resource naming a node (`nmt cluster`)
+
+
+def _completed(ckpt_path: Path, max_epochs: int) -> bool:
+    """A checkpoint taken at the validation of the last epoch: nothing is left to train."""
+    epoch = torch.load(ckpt_path, map_location="cpu", weights_only=False).get("epoch", -1)
+    return epoch + 1 >= max_epochs
+
+
+def node_name() -> str:
+    """This Ray node's name: its ``nmt_*`` resource (``nmt cluster``), else a short node id."""
+    me = ray.get_runtime_context().get_node_id()
+    for node in ray.nodes():
+        if node["NodeID"] == me:
+            named = [k[len(NODE_PREFIX):] for k in node.get("Resources", {}) if k.startswith(NODE_PREFIX)]
+            if named:
+                return named[0]
+    return me[:12]
+
+
+class StepRows(Logger):
+    """Lightning logger of a trial: holds step rows until the epoch's checkpoint commits them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[Metric] = []
+
+    name = property(lambda self: "trial-steps")
+    version = property(lambda self: "0")
+
+    def log_hyperparams(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        driver_writes = set(EPOCH_METRICS.values())
+        self.rows += metric_rows({k: v for k, v in metrics.items() if k not in driver_writes}, step or 0)
+
+    def take(self) -> list[Metric]:
+        rows, self.rows = self.rows, []
+        return rows
+
+
+def _save_rows(path: Path, rows: list[Metric]) -> None:
+    path.write_text(json.dumps([[m.key, m.value, m.timestamp, m.step] for m in rows]))
+
+
+def _load_rows(path: Path) -> list[Metric]:
+    return [Metric(*row) for row in json.loads(path.read_text())] if path.exists() else []
+
+
+class ReportAndCommit(TuneReportCheckpointCallback):
+    """Tune's report + checkpoint, plus the node's name and, when the trial writes its own
+    step rows, their commit: saved in the checkpoint, then handed to the writer."""
+
+    def __init__(self, metrics: dict[str, str], node: str, steps: StepRows | None, writer: MetricWriter | None):
+        super().__init__(metrics=metrics, filename=CHECKPOINT_FILE)
+        self.node, self.steps, self.writer = node, steps, writer
+
+    def _handle(self, trainer: Any, pl_module: Any) -> None:
+        report = self._get_report_dict(trainer, pl_module)
+        if not report:  # sanity check
+            return
+        report["node"] = self.node
+        with tempfile.TemporaryDirectory() as d:
+            trainer.save_checkpoint(os.path.join(d, CHECKPOINT_FILE))
+            if self.writer is not None and self.steps is not None:
+                rows = self.steps.take()
+                _save_rows(Path(d) / PENDING_ROWS, [*self.writer.unsent(), *rows])
+                self.writer.add(rows)
+            tune.report(report, checkpoint=tune.Checkpoint.from_directory(d))
+
+
+def _trial_writer(tracking: dict[str, Any] | None, trial_id: str, cfg: Any) -> MetricWriter | None:
+    """A writer into the trial's run (created by the driver) when the store is a server."""
+    if not tracking or not str(tracking["uri"]).startswith(("http://", "https://")):
+        return None
+    from nmt.pipeline.sweep.tracking import find_trial_run
+    client = MlflowClient(tracking["uri"])
+    return MetricWriter(tracking["uri"], lambda: find_trial_run(client, tracking["experiment_id"],
+                                                                tracking["parent_run_id"], trial_id),
+                        deadline_s=cfg.tracking.outage_deadline_s, capacity=cfg.tracking.buffer_rows)
+
+
+def train_trial(params: dict[str, Any], *, base_overrides: list[str], data_dir: str,
+                tokenizer_dir: str, tracking: dict[str, Any] | None = None) -> None:
+    from nmt.pipeline.stages.train import fit  # keeps the driver's import light
+
+    overrides = [*base_overrides, *to_overrides(params)]
+    cfg = load_config(overrides)
+    if cfg.trainer.devices > 1:
+        return train_trial_ddp(overrides, cfg, data_dir, tokenizer_dir)
+    cpus = max(1, int(cfg.sweep.resources.cpu))
+    torch.set_num_threads(cpus)  # oversubscribed OpenMP threads slow 2-core machines ~10x
+    gpu = bool(ray.get_gpu_ids())
+    tok = Path(tokenizer_dir)
+    codec = TextCodec.from_files(tok / SRC_TOKENIZER, tok / TGT_TOKENIZER)
+    ckpt = tune.get_checkpoint()
+    ctx = tune.get_context()
+    metrics = {k: v for k, v in TUNE_METRICS.items() if gpu or not v.startswith("gpu/")}
+    writer = _trial_writer(tracking, ctx.get_trial_id(), cfg)
+    steps = StepRows() if writer is not None else None
+    callbacks: list = [ReportAndCommit(metrics, node_name(), steps, writer)]
+    work = Path(ctx.get_trial_dir()) / "lightning"
+    accelerator = "gpu" if gpu else "cpu"
+    try:
+        if ckpt is not None:
+            with ckpt.as_directory() as d:
+                if writer is not None:
+                    writer.add(_load_rows(Path(d) / PENDING_ROWS))  # the store drops rows it already has
+                resume = Path(d) / CHECKPOINT_FILE
+                if not _completed(resume, cfg.trainer.max_epochs):  # else: the driver died at the very end
+                    fit(cfg, None, None, Path(data_dir), codec, work, callbacks, resume_from=resume,
+                        accelerator=accelerator, extra_loggers=[steps] if steps else None)
+        else:
+            fit(cfg, None, None, Path(data_dir), codec, work, callbacks, accelerator=accelerator,
+                extra_loggers=[steps] if steps else None)
+        if writer is not None and steps is not None:
+            writer.add(steps.take())  # rows logged after the last checkpoint (the run's end)
+            writer.flush(timeout=cfg.tracking.outage_deadline_s)
+    finally:
+        if writer is not None:
+            writer.close(flush=False)
+
+
+class _TuneNames(Callback):
+    """Add the Tune names of our metrics next to Lightning's, for RayTrainReportCallback."""
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        for tune_key, pl_key in TUNE_METRICS.items():
+            if pl_key in trainer.callback_metrics:
+                trainer.callback_metrics[tune_key] = trainer.callback_metrics[pl_key]
+
+
+def _ddp_worker(config: dict[str, Any]) -> None:
+    """One Ray Train worker: the same ``fit`` under RayDDPStrategy; reports each epoch."""
+    import tempfile
+
+    from ray.train.lightning import RayTrainReportCallback
+
+    from nmt.pipeline.stages.train import fit
+    cfg = load_config(config["overrides"])
+    torch.set_num_threads(max(1, int(cfg.sweep.resources.cpu)))
+    tok = Path(config["tokenizer_dir"])
+    codec = TextCodec.from_files(tok / SRC_TOKENIZER, tok / TGT_TOKENIZER)
+    fit(cfg, None, None, Path(config["data_dir"]), codec, Path(tempfile.mkdtemp(prefix="nmt-ddp-")),
+        [_TuneNames(), RayTrainReportCallback()], accelerator="gpu" if config["use_gpu"] else "cpu", ray_ddp=True)
+
+
+def train_trial_ddp(overrides: list[str], cfg: Any, data_dir: str, tokenizer_dir: str) -> None:
+    """``trainer.devices > 1``: the trial runs a Ray Train ``TorchTrainer`` of ``devices``
+    workers (DDP, one device each); TuneReportCallback hands rank 0's reports to Tune.
+    Such a trial restarts from scratch after a failure (its checkpoints stay Ray Train's)."""
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    res = cfg.sweep.resources
+    use_gpu = res.per_trial_gpu > 0
+    per_worker = {"CPU": res.cpu, **({"GPU": res.per_trial_gpu} if use_gpu else {})}
+    ctx = tune.get_context()
+    TorchTrainer(
+        _ddp_worker,
+        train_loop_config={"overrides": overrides, "data_dir": data_dir, "tokenizer_dir": tokenizer_dir,
+                           "use_gpu": use_gpu},
+        scaling_config=ScalingConfig(num_workers=cfg.trainer.devices, use_gpu=use_gpu,
+                                     resources_per_worker=per_worker),
+        run_config=RunConfig(name=f"ddp-{ctx.get_trial_id()}", storage_path=str(Path(ctx.get_trial_dir()).parent),
+                             callbacks=[TuneReportCallback()]),
+    ).fit()

@@ -1,0 +1,71 @@
+"""Reading what finished runs left behind: prepare's data and tokenizers, one of its test
+splits, and a train run's model. Every stage and command that needs them comes here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import torch
+
+from nmt.components import names as N
+from nmt.components.config import ConfigError
+from nmt.components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, TextCodec
+from nmt.components.models.base import Seq2SeqModel, Vocabulary
+from nmt.components.models.factory import ModelSpec, build, load_spec
+from nmt.components.tracking import project_home
+from nmt.pipeline.config import PipelineConfig
+
+
+def download(run_id: str, path: str, dst: Path | None = None) -> Path:
+    """An artifact (file or folder) of ``run_id`` as a local path."""
+    return Path(mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path=path, dst_path=str(dst) if dst else None))
+
+
+def prepared(prepare_run_id: str) -> tuple[Path, TextCodec]:
+    """prepare's tokenized data folder and tokenizers, downloaded once per prepare run into
+    ``.nmt/cache``."""
+    dst = project_home() / ".nmt" / "cache" / prepare_run_id
+    if not (dst / ".complete").exists():
+        dst.mkdir(parents=True, exist_ok=True)
+        download(prepare_run_id, N.DATA_DIR, dst)
+        download(prepare_run_id, N.TOKENIZER_DIR, dst)
+        (dst / ".complete").touch()
+    tok = dst / N.TOKENIZER_DIR
+    return dst / N.DATA_DIR, TextCodec.from_files(tok / N.SRC_TOKENIZER, tok / N.TGT_TOKENIZER)
+
+
+def vocabulary(codec: TextCodec) -> Vocabulary:
+    """What the network needs from prepare's tokenizers."""
+    return Vocabulary(codec.src.get_vocab_size(), codec.tgt.get_vocab_size(), PAD_ID, BOS_ID, EOS_ID, codec.joint)
+
+
+def model_spec(cfg: PipelineConfig, codec: TextCodec) -> ModelSpec:
+    """The configured architecture on prepare's vocabulary: what training builds."""
+    return ModelSpec(cfg.model, vocabulary(codec))
+
+
+def test_split(prepare_run_id: str, split: str, limit: int | None = None) -> tuple[list[str], list[str]]:
+    """Raw sources and references of one test split of a prepare run (the first ``limit``)."""
+    from datasets import load_from_disk
+
+    data = load_from_disk(str(prepared(prepare_run_id)[0]))
+    if split not in data:
+        raise ConfigError(f"split {split!r} is not in prepare run {prepare_run_id}; available: "
+                          f"{', '.join(k for k in data if k.startswith('test'))}")
+    rows = data[split][: limit or len(data[split])]
+    return list(rows["src"]), list(rows["tgt"])
+
+
+test_split.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite its name
+
+
+def trained_model(train_run_id: str) -> tuple[Seq2SeqModel, ModelSpec]:
+    """The checkpoint a train (or sweep trial) run handed on, as an eval-mode model."""
+    spec = load_spec(download(train_run_id, N.MODEL_CONFIG))
+    model = build(spec)
+    ckpt = torch.load(download(train_run_id, f"{N.CHECKPOINT_DIR}/{N.BEST_CKPT}"), map_location="cpu",
+                      weights_only=True)
+    model.load_state_dict({k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()})
+    return model.eval(), spec

@@ -4,7 +4,13 @@ Deviations from the paper, each stated where it happens:
 * ``norm: pre`` (default) puts LayerNorm *before* each sub-layer, x + Sublayer(LN(x)),
   with a final LayerNorm on each stack (Wang et al. 2019; Xiong et al. 2020): it trains
   without the warm-up being critical, which matters when sweeps vary the LR schedule.
-  ``norm: post`` is the paper's LN(x + Sublayer(x)) (section 5.4).
+  ``norm: post`` is the paper's LN(x + Sublayer(x)) (section 3.1).
+* Ablation switches, for measuring what each idea buys (the paper's choice first):
+  ``positional: sinusoidal`` (section 3.5) | ``learned`` (Gehring et al. 2017; the paper
+  found them equal, table 3 row E) | ``none`` (the model then sees a bag of tokens: the
+  encoder is permutation-equivariant); ``num_heads`` (8 in the paper; table 3 rows A
+  measure 1 to 32); ``residual: true`` (section 3.1, after He et al. 2016) | ``false``
+  (each sub-layer's output replaces its input: Sublayer(LN(x)) or LN(Sublayer(x))).
 * Initialisation (unspecified in the paper): embeddings N(0, d^-1/2), so that after
   the sqrt(d) scaling (section 3.4) inputs and tied output logits have unit scale
   (as in fairseq); other matrices Xavier-uniform (as in the Annotated Transformer).
@@ -40,8 +46,9 @@ class TransformerConfig(ArchConfig):
     num_heads: int = 8  # d_model must divide by it
     ff_dim: int = 1024
     dropout: float = 0.1  # P_drop, section 5.4 (residuals, embeddings, attention weights)
-    norm: Literal["pre", "post"] = "pre"  # see module docstring
-    positional: Literal["sinusoidal", "learned"] = "sinusoidal"  # section 3.5
+    norm: Literal["pre", "post"] = "pre"  # the paper: post (section 3.1); see module docstring
+    positional: Literal["sinusoidal", "learned", "none"] = "sinusoidal"  # the paper: sinusoidal (3.5)
+    residual: bool = True  # the paper: x + Sublayer(x) around every sub-layer (section 3.1)
     share_embeddings: bool = True  # section 3.4; src too only with a joint vocabulary
     max_positions: int = 512  # longest sequence the position table covers
 
@@ -111,7 +118,7 @@ class Layer(nn.Module):
     def __init__(self, cfg: TransformerConfig, cross: bool) -> None:
         super().__init__()
         d = cfg.d_model
-        self.pre = cfg.norm == "pre"
+        self.pre, self.residual = cfg.norm == "pre", cfg.residual
         self.self_attn = MultiHeadAttention(d, cfg.num_heads, cfg.dropout)
         self.cross_attn = MultiHeadAttention(d, cfg.num_heads, cfg.dropout) if cross else None
         self.ff = nn.Sequential(  # FFN(x) = max(0, x W1 + b1) W2 + b2, eq. 2; the inner
@@ -125,7 +132,9 @@ class Layer(nn.Module):
         return self.norms[i](x) if self.pre else x  # pre-norm: Sublayer(LN(x))
 
     def _add(self, x: Tensor, y: Tensor, i: int) -> Tensor:
-        x = x + self.drop(y)  # residual with dropout, section 5.4
+        # residual with dropout, section 5.4; ablated (residual: false), the sub-layer's
+        # output alone goes on
+        x = x + self.drop(y) if self.residual else self.drop(y)
         return x if self.pre else self.norms[i](x)  # post-norm: LN(x + Sublayer(x))
 
     def forward(
@@ -169,8 +178,10 @@ class Transformer(Seq2SeqModel):
                         else nn.Embedding(src_vocab_size, d, padding_idx=pad_id))
         if cfg.positional == "learned":  # Gehring et al. 2017; section 3.5 compares both
             self.pos = nn.Parameter(torch.randn(cfg.max_positions, d) * d**-0.5)
-        else:
-            self.register_buffer("pos", sinusoidal_table(cfg.max_positions, d), persistent=False)
+        else:  # "none": zeros, so the model sees no order at all (an ablation)
+            table = (sinusoidal_table(cfg.max_positions, d) if cfg.positional == "sinusoidal"
+                     else torch.zeros(cfg.max_positions, d))
+            self.register_buffer("pos", table, persistent=False)
         self.encoder = nn.ModuleList(Layer(cfg, cross=False) for _ in range(cfg.num_encoder_layers))
         self.decoder = nn.ModuleList(Layer(cfg, cross=True) for _ in range(cfg.num_decoder_layers))
         final = (lambda: nn.LayerNorm(d)) if cfg.norm == "pre" else nn.Identity

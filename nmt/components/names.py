@@ -36,6 +36,24 @@ WEIGHTS = "weights.pt"                 # state_dict only, loaded with weights_on
 REPORT_DIR = "report"
 REPORT_MD, REPORT_HTML = "report.md", "report.html"
 
+# journey (`nmt journey`: architectures or ablation rungs x seeds, under one parent run)
+JOURNEY_DIR = "journey"                # under the journey parent run
+JOURNEY_MD, JOURNEY_JSON = "journey.md", "journey.json"
+CURVES_TOKENS = "curve_tokens.png"     # val BLEU against target tokens seen, seed bands
+CURVES_TIME = "curve_time.png"         # ... against wall-clock minutes
+CURVES_FLOPS = "curve_flops.png"       # ... against estimated training FLOPs (6 N D)
+
+# sweep insight (under the sweep parent run)
+INSIGHT_DIR = "insight"
+IMPORTANCE_JSON = "importance.json"    # fANOVA importance per hyperparameter (optuna.importance)
+IMPORTANCE_PNG = "importance.png"
+PARALLEL_PNG = "parallel_coordinates.png"
+IMPORTANCE_TABLE = "importance_table.json"  # the same numbers as an MLflow table
+
+# the attention explorer: one offline HTML page (evaluate and compare)
+EXPLORER_HTML = "explorer.html"
+EXPLORER_JSON = "explorer.json"        # one model's explorer data, beside it (compare merges them)
+
 # ------------------------------------------------------------------ run tags
 TAG_STAGE = "nmt.stage"                # prepare | train | evaluate | register | trial | promotion | ...
 TAG_CODE_VERSION = "nmt.code_version"
@@ -60,6 +78,11 @@ TAG_TRIAL = "nmt.trial_id"
 TAG_STOPPED = "nmt.stopped_by"         # asha: a trial the scheduler stopped early
 TAG_CHAMPION = "champion"              # register run: "true" when it moved @champion
 TAG_DECISION = "decision"              # promotion run: see nmt.pipeline.promote
+TAG_JOURNEY = "nmt.journey"            # journey parent: the preset's name (journey, ablation)
+TAG_ARM = "nmt.arm"                    # train and evaluate runs of a journey: the arm (architecture or rung)
+TAG_SEED = "nmt.seed"                  # ... and the seed it trained with
+TAG_ERROR = "nmt.error"                # a FAILED run: its one-line error
+TAG_INSIGHT = "nmt.insight"            # sweep parent: why no importance was logged, when none was
 TAG_PARENT = "mlflow.parentRunId"      # MLflow's own: nests a run under another
 
 # model version tags
@@ -91,13 +114,17 @@ TOKENS_PER_S = "train/tokens_per_s"
 GPU_PEAK_MEM = "gpu/peak_mem_mb"
 TO_FIRST_STEP = "time/to_first_step_s"
 BEST_VAL_BLEU = "best/val_bleu"        # train runs and trials: the val/bleu of the weights handed on
+TOKENS_SEEN = "train/tokens_seen"      # target tokens trained on so far, beside each step (compute curves)
+JOURNEY_BLEU = "journey/bleu"          # journey parent: + "/<arm>", the pooled-seed test BLEU
 TRAIN_TIME = "train_time_s"
 NUM_PARAMS = "num_params"
 
 ARTIFACTS = (DATA_DIR, TOKENIZER_DIR, SRC_TOKENIZER, TGT_TOKENIZER, DATA_STATS, CHECKPOINT_DIR, BEST_CKPT, LAST_CKPT,
              EPOCHS_DIR, AVERAGED_CKPT, MODEL_CONFIG, HYPOTHESES_DIR, SAMPLES_TABLE, SCORES, ATTENTION_DIR, LENGTH_DIR,
-             LENGTH_JSON, LENGTH_PNG, LENGTH_TABLE, MODEL_NAME, WEIGHTS, REPORT_DIR, REPORT_MD, REPORT_HTML)
+             LENGTH_JSON, LENGTH_PNG, LENGTH_TABLE, MODEL_NAME, WEIGHTS, REPORT_DIR, REPORT_MD, REPORT_HTML,
+             JOURNEY_MD, JOURNEY_JSON, CURVES_TOKENS, CURVES_TIME, CURVES_FLOPS, IMPORTANCE_JSON, IMPORTANCE_PNG,
+             PARALLEL_PNG, IMPORTANCE_TABLE, EXPLORER_HTML, EXPLORER_JSON)
 TAGS = tuple(v for k, v in dict(globals()).items() if k.startswith(("TAG_", "VTAG_")))
 ALIASES = (CHAMPION, PREVIOUS, CHALLENGER)
 METRICS = (VAL_BLEU, VAL_BLEU_BEST, VAL_BLEU_AVERAGED, VAL_LOSS, TRAIN_LOSS, TRAIN_LOSS_STEP, TRAIN_LR, TOKENS_PER_S,
-           GPU_PEAK_MEM, TO_FIRST_STEP, BEST_VAL_BLEU, TRAIN_TIME, NUM_PARAMS)
+           GPU_PEAK_MEM, TO_FIRST_STEP, BEST_VAL_BLEU, TRAIN_TIME, NUM_PARAMS, TOKENS_SEEN, JOURNEY_BLEU)

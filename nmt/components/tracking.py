@@ -132,11 +132,25 @@ def stage_run(stage: str, *, experiment_id: str, params: Mapping[str, str], code
     except (KeyboardInterrupt, SystemExit):  # Lightning turns Ctrl-C into SystemExit
         _end_quietly("KILLED")
         raise
-    except BaseException:
+    except BaseException as err:
+        _tag_quietly(N.TAG_ERROR, error_line(err))
         _end_quietly("FAILED")
         raise
     else:
         mlflow.end_run("FINISHED")
+
+
+def error_line(err: BaseException) -> str:
+    """An exception in one line, ``Type: first line of its message``, short enough for a tag."""
+    first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+    return f"{type(err).__name__}: {first}"[:500] if first else type(err).__name__
+
+
+def _tag_quietly(key: str, value: str) -> None:
+    try:
+        mlflow.set_tag(key, value)
+    except Exception:  # noqa: BLE001 - the store may be what failed; the error itself matters more
+        pass
 
 
 def _end_quietly(status: str) -> None:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import mlflow
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
@@ -35,6 +36,8 @@ class Context:
     def create(cls, cfg: PipelineConfig, parent_run_id: str | None = None) -> "Context":
         uri = resolve_tracking_uri(cfg.tracking.uri)
         exp = setup_tracking(uri, cfg.tracking.experiment)
+        if cfg.tracking.system_metrics:  # MLflow's own sampler: a thread beside each fluent run
+            mlflow.enable_system_metrics_logging()
         recover_orphans(MlflowClient(), exp)
         label = f"{cfg.model.label} {cfg.data.src_lang}-{cfg.data.tgt_lang} {cfg.profile}"
         return cls(experiment_id=exp, tracking_uri=uri, code=code_version(), parent_run_id=parent_run_id,

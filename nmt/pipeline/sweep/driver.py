@@ -23,7 +23,7 @@ from nmt.components import names as N
 from nmt.components.config import ConfigError, flatten, to_dict
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.models.factory import save_spec
-from nmt.components.tracking import owner
+from nmt.components.tracking import error_line, owner
 from nmt.components.tracking_writer import TrackingUnavailable, retrying
 from nmt.pipeline.config import PipelineConfig, load_config
 from nmt.pipeline.stages.common import Context
@@ -31,6 +31,7 @@ from nmt.pipeline.stages.evaluate import run_evaluate
 from nmt.pipeline.stages.prepare import run_prepare
 from nmt.pipeline.stages.register import run_register
 from nmt.pipeline.upstream import model_spec, prepared
+from nmt.pipeline.sweep.insight import log_insight
 from nmt.pipeline.sweep.packing import guard_packing
 from nmt.pipeline.sweep.ray_setup import init_ray, storage_root, trial_resources
 from nmt.pipeline.sweep.space import ARCH_KEY, corner_samples, parse_space, to_overrides, to_tune
@@ -157,6 +158,7 @@ def run_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> SweepOutputs:
         data_dir, _ = prepared(prep.run_id)
         results = _tuner(cfg, base_overrides, space, ctx, parent, prep.run_id, data_dir, storage, sweep_dir).fit()
         rows, best = _summarise(cfg, results, ctx, parent)
+        _insight(parent, rows, space, cfg.sweep.search.seed)
         if best is None:
             raise RuntimeError(f"no trial reported {N.VAL_BLEU}; see the trial runs for errors")
         best_cfg = load_config([*base_overrides, *to_overrides(best["params"])])
@@ -181,6 +183,15 @@ def run_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> SweepOutputs:
         finally:
             if ray.is_initialized():
                 ray.shutdown()
+
+
+def _insight(parent: str, rows: list[dict[str, Any]], space: dict, seed: int) -> None:
+    """Hyperparameter importance and parallel coordinates: a failure here never fails the sweep."""
+    try:
+        log_insight(MlflowClient(), parent, rows, space, seed)
+    except Exception as err:  # noqa: BLE001 - e.g. fANOVA on a space of one value
+        log.warning("sweep: no hyperparameter importance (%s)", error_line(err))
+        MlflowClient().set_tag(parent, N.TAG_INSIGHT, f"failed: {error_line(err)}")
 
 
 def _summarise(cfg: PipelineConfig, results: Any, ctx: Context, parent: str

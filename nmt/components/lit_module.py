@@ -1,7 +1,8 @@
 """The LightningModule: a thin wrapper around any :class:`Seq2SeqModel`, one shared step.
 
 Metric keys: ``train/loss``, ``val/loss``, ``val/bleu`` (greedy, sacreBLEU on a val
-subset), ``val/bleu_best``, ``train/lr``, ``train/tokens_per_s``; on a GPU also
+subset), ``val/bleu_best``, ``train/lr``, ``train/tokens_per_s``, ``train/tokens_seen`` (target
+tokens trained on so far, all ranks: the x axis of compute curves); on a GPU also
 ``gpu/peak_mem_mb`` (peak allocated memory so far).
 """
 
@@ -53,6 +54,7 @@ class TranslationModule(pl.LightningModule):
         self._hyps: list[tuple[int, str, str]] = []
         self._tick: float | None = None
         self.best_bleu = float("-inf")
+        self.tokens_seen = 0
 
     def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> Tensor:
         return self.model(src, src_mask, tgt_in, need_weights=False)[0]
@@ -69,8 +71,10 @@ class TranslationModule(pl.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         loss = self.shared_step(batch, "train")
         now = time.perf_counter()
+        ntok = (batch["tgt_out"] != self.model.pad_id).sum().item()
+        self.tokens_seen += ntok * self.trainer.world_size  # ranks' batches hold about equal tokens
+        self.log(N.TOKENS_SEEN, float(self.tokens_seen), on_step=True, on_epoch=False)
         if self._tick is not None:  # target tokens per second between consecutive steps
-            ntok = (batch["tgt_out"] != self.model.pad_id).sum().item()
             self.log(N.TOKENS_PER_S, ntok / max(now - self._tick, 1e-9), on_step=True, on_epoch=False)
         self._tick = now
         self.log(N.TRAIN_LR, self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True, on_epoch=False)
@@ -121,6 +125,8 @@ class TranslationModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["best_bleu"] = self.best_bleu
+        checkpoint["tokens_seen"] = self.tokens_seen  # a resumed run's curve goes on, not from 0
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.best_bleu = checkpoint.get("best_bleu", float("-inf"))
+        self.tokens_seen = checkpoint.get("tokens_seen", 0)

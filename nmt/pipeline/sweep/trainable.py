@@ -36,8 +36,9 @@ from nmt.pipeline.sweep.space import to_overrides
 # they are read from, which are also the MLflow keys. The driver writes EPOCH_METRICS always.
 EPOCH_METRICS = {"val_bleu": N.VAL_BLEU, "val_loss": N.VAL_LOSS,
                  "gpu_peak_mem_mb": N.GPU_PEAK_MEM}  # the last on GPU trials only
-# the last two: only where the driver writes a trial's rows (SQLite), as its one row per epoch
-TUNE_METRICS = {**EPOCH_METRICS, "train_loss": N.TRAIN_LOSS_STEP, "tokens_per_s": N.TOKENS_PER_S}
+# the last three: only where the driver writes a trial's rows (SQLite), as its one row per epoch
+TUNE_METRICS = {**EPOCH_METRICS, "train_loss": N.TRAIN_LOSS_STEP, "tokens_per_s": N.TOKENS_PER_S,
+                "tokens_seen": N.TOKENS_SEEN}
 CHECKPOINT_FILE = "checkpoint.ckpt"
 PENDING_ROWS = "pending_metrics.json"  # step rows the store had not acknowledged at the checkpoint
 NODE_PREFIX = "nmt_"                   # the custom resource naming a node (`nmt cluster`)

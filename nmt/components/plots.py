@@ -77,3 +77,28 @@ def scatter_plot(points: dict[str, tuple[float, float]], xlabel: str, title: str
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def band_plot(curves: dict[str, list[tuple[np.ndarray, np.ndarray]]], xlabel: str, title: str,
+              logx: bool = False) -> Figure:
+    """curves: name -> one (x, y) per seed. Each name: the mean over its seeds on a common x
+    grid (where every seed has reached), and a band from the lowest to the highest seed."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for name, seeds in curves.items():
+        seeds = [(x, y) for x, y in seeds if len(x)]
+        if not seeds:
+            continue
+        hi = min(x[-1] for x, _ in seeds)
+        grid = np.linspace(min(x[0] for x, _ in seeds), hi, 60) if hi > 0 else np.array([0.0])
+        ys = np.stack([np.interp(grid, x, y) for x, y in seeds])  # (k, 60)
+        line, = ax.plot(grid, ys.mean(0), label=f"{name} ({len(seeds)} seeds)")
+        ax.fill_between(grid, ys.min(0), ys.max(0), color=line.get_color(), alpha=0.2, linewidth=0)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("val BLEU (greedy)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -5,6 +5,7 @@
     nmt promote [--version N | --run ID | --sweep-run ID] [--split S] [--limit N] [--force] [overrides...]
     nmt rollback [overrides...]
     nmt compare [--sweep-run ID | --runs ID...] [overrides...]
+    nmt journey [journey=ablation] [overrides...]       architectures (or rungs) x seeds, intervals, p-values
     nmt server up|down|status [server.* overrides]     the shared MLflow tracking server
     nmt cluster up|down|status [cluster.* overrides]   a multi-node Ray cluster on this machine
 
@@ -92,6 +93,22 @@ def cmd_sweep(overrides: list[str]) -> int:
     return 0
 
 
+def cmd_journey(overrides: list[str]) -> int:
+    from nmt.pipeline.config import load_config
+    from nmt.pipeline.journey import run_journey
+    from nmt.pipeline.journey_report import verdict
+
+    cfg = load_config(overrides)
+    out = run_journey(cfg, list(overrides))
+    for arm, s in out.systems.items():
+        print(f"{arm:20s} BLEU {s.bleu:6.2f}  95% [{s.mean - s.ci:.2f}, {s.mean + s.ci:.2f}]  seeds "
+              + ", ".join(f"{b:.2f}" for b in s.seeds))
+    for p in out.pairs:
+        print(f"{p.b} - {p.a}: {p.delta:+.2f} +- {p.delta_ci:.2f}; " + verdict(p, cfg.journey.alpha).replace("**", ""))
+    print(f"report: {out.report}\njourney run {out.parent_run_id} ({out.wall_s / 60:.1f} min)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nmt", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -101,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=attention trainer.max_epochs=3")
     sw = sub.add_parser("sweep", help="hyperparameter sweep on Ray Tune (conf/sweep/<name>.yaml)")
     sw.add_argument("overrides", nargs="*", help="e.g. sweep=rnn sweep.num_samples=8 sweep.resume=true")
+    jp = sub.add_parser("journey", help="each architecture (or ablation rung) x k seeds, with intervals and p-values")
+    jp.add_argument("overrides", nargs="*", help="e.g. journey=ablation journey.seeds=[1,2,3,4] journey.budget_minutes=5")
     add_model_command_parsers(sub)
     for name, what in (("server", "the MLflow tracking server (PostgreSQL store, proxied artifacts)"),
                        ("cluster", "a Ray head and worker nodes on this machine")):
@@ -159,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_stage(args.command, expand_overrides(args.overrides))
         if args.command == "sweep":
             return cmd_sweep(expand_overrides(args.overrides))
+        if args.command == "journey":
+            return cmd_journey(expand_overrides(args.overrides))
         if args.command == "compare":
             return cmd_compare(args)
         if args.command == "translate":

@@ -136,6 +136,7 @@ class TrackingConfig:
     experiment: str = "nmt"
     outage_deadline_s: float = 300.0  # a server down longer than this fails the run (checkpoint kept)
     buffer_rows: int = 100_000        # metric rows held while the server is down
+    system_metrics: bool = False      # MLflow's system/* metrics (CPU, memory, GPU) on stage runs
 
     def validate(self, prefix: str) -> None:
         if self.outage_deadline_s <= 0 or self.buffer_rows < 1:
@@ -207,6 +208,33 @@ class SweepConfig:
 
 
 @dataclass(frozen=True)
+class JourneyConfig:
+    """``nmt journey``: every arm (a list of overrides: an architecture, an ablation rung) x every
+    seed at one budget, under one parent run; compared by nmt.components.significance."""
+    name: str = "journey"
+    arms: dict[str, Any] = field(default_factory=dict)  # arm name -> overrides; the first is the baseline
+    pairs: Literal["all", "baseline"] = "all"  # every pair of arms, or each arm against the first
+    seeds: tuple[int, ...] = (1, 2, 3)
+    budget_minutes: float | None = 10.0  # each run's wall-clock budget (trainer.max_minutes)
+    split: str = "test_2016_flickr"
+    resamples: int = DEFAULT_RESAMPLES
+    seed: int = DEFAULT_SEED           # the bootstrap's, as SACREBLEU_SEED
+    alpha: float = 0.05                # family-wise, after Holm's adjustment
+
+    def validate(self, prefix: str) -> None:
+        bad = [k for k, v in self.arms.items() if not isinstance(v, list) or not all(isinstance(o, str) for o in v)]
+        for key, ok, need in (
+                ("arms", len(self.arms) >= 2 and not bad, f"two or more, each a list of overrides {bad[:1]}"),
+                ("seeds", len(set(self.seeds)) == len(self.seeds) >= 1, "distinct, at least one"),
+                ("budget_minutes", self.budget_minutes is None or self.budget_minutes > 0, "> 0 or null"),
+                ("split", self.split in TEST_SPLITS, f"one of {', '.join(TEST_SPLITS)}"),
+                ("resamples", self.resamples >= 1, ">= 1"), ("seed", self.seed >= 1, ">= 1"),
+                ("alpha", 0 < self.alpha < 1, "in (0, 1)")):  # noqa: E123
+            if not ok:
+                raise ConfigError(f"{prefix}.{key} must be {need}, got {getattr(self, key)}")
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ArchConfig = field(default_factory=Seq2SeqConfig)  # parsed by the architecture `model.arch` names
@@ -217,6 +245,7 @@ class PipelineConfig:
     promote: PromoteConfig = field(default_factory=PromoteConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    journey: JourneyConfig = field(default_factory=JourneyConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     profile: str = "quick"

@@ -1,0 +1,72 @@
+"""`nmt journey journey=smoke` end to end on tiny models and data: every arm x seed nested
+under one parent, the report's numbers equal to sacreBLEU's on the logged hypotheses, curves
+drawn from the store, and a second run reusing every finished run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from nmt.components import names as N
+from nmt.components.significance import system_interval
+from nmt.pipeline.cli import main
+from nmt.pipeline.upstream import download, test_split
+from tests.conftest import TINY
+
+pytestmark = pytest.mark.slow
+
+BASE = [o for o in TINY if not o.startswith(("model", "data.", "trainer.val_bleu_limit"))] + [
+    "data.train_limit=120", "data.val_limit=12", "data.test_limit=15", "data.vocab_size=200", "trainer.val_bleu_limit=12",
+    "journey=smoke", "trainer.max_epochs=2", "trainer.num_threads=1", "trainer.precision=32",
+    "evaluate.attention_samples=1", "evaluate.beam_size=1"]
+
+
+def _journey(client, exp):
+    runs = client.search_runs([exp], f"tags.`{N.TAG_STAGE}` = 'journey'", order_by=["attributes.start_time DESC"])
+    return runs[0]
+
+
+def test_journey_smoke_end_to_end_and_resumable(nmt_home, capsys):
+    assert main(["journey", *BASE]) == 0
+    printed = capsys.readouterr().out
+    assert "gru" in printed and "transformer - attention" in printed
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("nmt").experiment_id
+    parent = _journey(client, exp)
+    assert parent.info.status == "FINISHED" and set(parent.data.metrics) == {
+        f"{N.JOURNEY_BLEU}/{a}" for a in ("gru", "attention", "transformer")}
+    report = json.loads(download(parent.info.run_id, f"{N.JOURNEY_DIR}/{N.JOURNEY_JSON}").read_text())
+    assert len(report["runs"]) == 6 and len(report["pairs"]) == 3  # 3 arms x 2 seeds; 3 pairs
+    trains = client.search_runs([exp], f"tags.`{N.TAG_STAGE}` = 'train' and tags.`{N.TAG_PARENT}` = "
+                                f"'{parent.info.run_id}'")
+    assert sorted((r.data.tags[N.TAG_ARM], r.data.tags[N.TAG_SEED]) for r in trains) == sorted(
+        (a, s) for a in ("gru", "attention", "transformer") for s in ("1", "2"))
+    seen = [m.value for m in client.get_metric_history(trains[0].info.run_id, N.TOKENS_SEEN)]
+    assert len(seen) > 2 and seen == sorted(seen) and seen[0] > 0  # counted beside the steps
+    # the report's interval is the one recomputed from the logged hypotheses
+    gru = next(r for r in report["runs"] if r["arm"] == "gru" and r["seed"] == 1)
+    _, refs = test_split(gru["prepare"], "test_2016_flickr", 15)
+    hyps = [download(r["evaluate"], f"{N.HYPOTHESES_DIR}/test_2016_flickr.greedy.txt").read_text().splitlines()
+            for r in report["runs"] if r["arm"] == "gru"]
+    again = system_interval(hyps, refs, n_samples=200, seed=12345)
+    assert report["systems"]["gru"]["ci"] == pytest.approx(again.ci) and again.bleu == pytest.approx(
+        parent.data.metrics[f"{N.JOURNEY_BLEU}/gru"])
+    arts = {a.path for a in client.list_artifacts(parent.info.run_id, N.JOURNEY_DIR)}
+    assert {f"{N.JOURNEY_DIR}/{n}" for n in (N.JOURNEY_MD, N.CURVES_TOKENS, N.CURVES_TIME, N.CURVES_FLOPS)} <= arts
+    md = download(parent.info.run_id, f"{N.JOURNEY_DIR}/{N.JOURNEY_MD}").read_text()
+    assert "Holm" in md and md.count("| ") > 10
+    # run again: every finished run is reused, nothing trains
+    assert main(["journey", *BASE]) == 0
+    second = _journey(client, exp)
+    assert second.info.run_id != parent.info.run_id
+    assert not client.search_runs([exp], f"tags.`{N.TAG_PARENT}` = '{second.info.run_id}'")
+
+
+def test_bad_arm_override_names_the_arm(nmt_home, capsys):
+    assert main(["journey", *BASE, "journey.arms.gru=['model.nope=1']"]) == 2
+    err = capsys.readouterr().err
+    assert "journey.arms.gru" in err and "model.nope" in err
+    exp = MlflowClient().get_experiment_by_name("nmt")
+    assert exp is None or not MlflowClient().search_runs([exp.experiment_id])  # nothing ran

@@ -179,13 +179,15 @@ def _results(beams: _Beams, alpha: float) -> list[list[Hypothesis]]:
 @torch.inference_mode()
 def beam_search(
     model: Seq2SeqModel, src: Tensor, src_mask: Tensor, beam_size: int, max_len: int,
-    length_penalty: float = 0.6, *, with_attention: bool = True,
+    length_penalty: float = 0.6, *, with_attention: bool = True, steps: list | None = None,
 ) -> list[list[Hypothesis]]:
     """Batched beam search (batch x beam flattened); per sentence, up to ``beam_size``
     hypotheses sorted best first, scored log P / ((5 + |Y|) / 6)^length_penalty.
 
     Finished (EOS) hypotheses are set aside while the beam goes on with live ones, until
     each sentence has ``beam_size`` finished ones that no live beam can beat, or max_len.
+    ``steps``, when given, receives per step {input sentence: [(ids so far, log P)] per beam}
+    (what the attention explorer shows).
     """
     if beam_size < 1 or length_penalty < 0:
         raise ValueError("beam_size must be >= 1 and length_penalty >= 0")
@@ -202,6 +204,9 @@ def beam_search(
         cand = _expand(beams, _forbid_specials(logits, model))
         _finish(beams, *cand, attn, model.eos_id, length_penalty)
         rows, y = _prune(beams, *cand, attn, model.eos_id)
+        if steps is not None:
+            steps.append({i: [(beams.tokens[b * K + k].tolist(), float(beams.scores[b, k])) for k in range(K)]
+                          for b, i in enumerate(beams.index)})
         state = select_state(state, rows)
         _update_done(beams, max_len, length_penalty)
         if bool(beams.done.all()):

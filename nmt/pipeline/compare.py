@@ -24,6 +24,7 @@ from mlflow.tracking import MlflowClient
 from nmt.components import names as N
 from nmt.components.config import ConfigError
 from nmt.components.data.multi30k import TEST_SPLITS
+from nmt.components.explorer import render
 from nmt.components.plots import length_plot, scatter_plot
 from nmt.components.tracking import project_home
 from nmt.pipeline.upstream import download, test_split
@@ -45,6 +46,7 @@ class ModelRow:
     attention: Path | None = None
     map_kind: str = "attention"  # or "saliency": the plain Seq2Seq has no attention to draw
     hypotheses: list[str] = field(default_factory=list)
+    explorer: dict | None = None  # this model's attention-explorer data (evaluate's explorer.json)
 
 
 def select_evaluate_runs(client: MlflowClient, experiment_id: str, *, sweep_run_id: str | None = None,
@@ -90,6 +92,8 @@ def collect(client: MlflowClient, run: Run, n_samples: int) -> ModelRow:
     row.length = json.loads(length.read_text()) if length else []
     row.attention = _artifact(run.info.run_id, f"{N.ATTENTION_DIR}/sample0.png")
     row.map_kind = tags.get(N.TAG_MAP, "attention")
+    explorer = _artifact(run.info.run_id, f"{N.ATTENTION_DIR}/{N.EXPLORER_JSON}")
+    row.explorer = {**json.loads(explorer.read_text()), "label": row.label} if explorer else None
     hyp = _artifact(run.info.run_id, f"{N.HYPOTHESES_DIR}/test_2016_flickr.{search}.txt")
     row.hypotheses = hyp.read_text().splitlines()[:n_samples] if hyp else []
     return row
@@ -172,6 +176,14 @@ def build_report(rows: list[ModelRow], out: Path, samples: list[tuple[str, str]]
         md += [f"- *{r.label}*: {r.hypotheses[i] if i < len(r.hypotheses) else '-'}" for r in rows]
         md.append("")
     md += _maps(rows, out, figures)
+    entries = [r.explorer for r in rows if r.explorer]
+    if entries:  # the same first test sentences in every evaluate run
+        k = min(len(samples), *(len(e["sentences"]) for e in entries))
+        page = render([{**e, "sentences": e["sentences"][:k]} for e in entries],
+                      [{"src": s, "ref": r} for s, r in samples[:k]])
+        (out / N.EXPLORER_HTML).write_text(page)
+        md += ["## Attention explorer", "", f"{N.EXPLORER_HTML} beside this report: every model's weights "
+               "per target token side by side, and the beam at each step (opens offline).", ""]
     md_path, html_path = out / N.REPORT_MD, out / N.REPORT_HTML
     md_path.write_text("\n".join(md) + "\n")
     html_path.write_text(to_html("\n".join(md), figures))

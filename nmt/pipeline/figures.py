@@ -2,7 +2,8 @@
 
 Artifacts (under the evaluate run): ``attention/sample<i>.png`` (RNN alpha, the
 Transformer's last-layer cross-attention, heads averaged, or for the plain Seq2Seq, which
-has no attention, its gradient saliency), ``attention/sample<i>_layers.png``
+has no attention, its gradient saliency), ``attention/explorer.html`` (+ its data
+``explorer.json``, which `nmt compare` merges), ``attention/sample<i>_layers.png``
 and ``attention/sample<i>_heads.png`` (Transformer: every layer, and the last layer per
 head), ``length/bleu_by_length.json`` and ``.png``.
 """
@@ -21,8 +22,9 @@ from nmt.components import names as N
 from nmt.components.analysis import bleu_by_length
 from nmt.components.data.datamodule import source_batch
 from nmt.components.data.tokenizer import TextCodec
-from nmt.components.decoding import greedy_decode, max_target_len
+from nmt.components.decoding import beam_search, greedy_decode, max_target_len, translate_ids
 from nmt.components.devices import device_of
+from nmt.components.explorer import map_set, render
 from nmt.components.models.base import Seq2SeqModel
 from nmt.components.plots import attention_heatmap, head_grid, length_plot
 from nmt.components.saliency import saliency
@@ -93,3 +95,29 @@ def log_length_analysis(srcs: list[str], hyps: list[str], refs: list[str], label
     plt.close(fig)
     mlflow.log_artifacts(str(out), N.LENGTH_DIR)
     mlflow.log_table({k: [r[k] for r in rows] for k in rows[0]}, artifact_file=f"{N.LENGTH_DIR}/{N.LENGTH_TABLE}")
+
+
+def explorer_entry(model: Seq2SeqModel, codec: TextCodec, sentences: list[str], label: str,
+                   beam_size: int) -> dict:
+    """One model's part of the attention explorer (nmt.components.explorer): per sentence its
+    greedy output with every map, and the beam's hypotheses after each step."""
+    entry: dict = {"label": label, "kind": "attention", "sentences": []}
+    for sentence in sentences:
+        src_t, tgt_t, w, kind = sample_attention(model, codec, sentence)
+        src, mask = (t.to(device_of(model)) for t in source_batch(codec.encode_src([sentence])))
+        steps: list = []
+        beam_search(model, src, mask, max(beam_size, 1), max_target_len(mask), with_attention=False, steps=steps)
+        beam = [[[tokens(codec.tgt, ids), round(score, 3)] for ids, score in step.get(0, [])] for step in steps]
+        output = codec.decode_tgt(translate_ids(model, src, mask, beam_size=1))[0]
+        entry["kind"] = kind
+        entry["sentences"].append({"src": src_t, "tgt": tgt_t, "maps": map_set(w), "output": output, "beam": beam})
+    return entry
+
+
+def log_explorer(entry: dict, sentences: list[str], refs: list[str], out: Path) -> None:
+    """attention/explorer.json (this model's data, merged by `nmt compare`) and explorer.html."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / N.EXPLORER_JSON).write_text(json.dumps(entry))
+    (out / N.EXPLORER_HTML).write_text(render([entry], [{"src": s, "ref": r} for s, r in zip(sentences, refs)]))
+    for name in (N.EXPLORER_JSON, N.EXPLORER_HTML):
+        mlflow.log_artifact(str(out / name), N.ATTENTION_DIR)

@@ -23,7 +23,7 @@ from nmt.components.devices import describe, inference_device
 from nmt.components.metrics import corpus_scores
 from nmt.components.models.base import Seq2SeqModel
 from nmt.pipeline.config import EvaluateConfig, PipelineConfig
-from nmt.pipeline.figures import log_attention_maps, log_length_analysis
+from nmt.pipeline.figures import explorer_entry, log_attention_maps, log_explorer, log_length_analysis
 from nmt.pipeline.stages.common import Context, execute
 from nmt.pipeline.upstream import prepared, trained_model
 
@@ -60,7 +60,9 @@ def _log_samples_and_figures(model: Seq2SeqModel, codec: TextCodec, srcs: list[s
     mlflow.log_table({"source": srcs[:n], "reference": refs[:n], "hypothesis": hyps[:n]},
                      artifact_file=N.SAMPLES_TABLE)
     log_length_analysis(srcs, hyps, refs, label, tmp / N.LENGTH_DIR)
-    log_attention_maps(model, codec, srcs[: e.attention_samples], label, tmp / N.ATTENTION_DIR)
+    if log_attention_maps(model, codec, srcs[: e.attention_samples], label, tmp / N.ATTENTION_DIR):
+        entry = explorer_entry(model, codec, srcs[: e.attention_samples], label, e.beam_size)
+        log_explorer(entry, srcs[: e.attention_samples], refs, tmp / "explorer")
 
 
 def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_run_id: str) -> EvaluateOutputs:

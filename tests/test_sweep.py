@@ -12,6 +12,7 @@ from mlflow.tracking import MlflowClient
 from ray.tune import Tuner
 
 from nmt.components.config import ConfigError
+from nmt.components import names as N
 from nmt.pipeline.cli import main
 from nmt.pipeline.config import load_config
 from nmt.pipeline.sweep.driver import validate_sweep
@@ -52,6 +53,10 @@ def test_sweep_of_four_trials_tracks_stops_and_registers(nmt_home, tiny, capsys)
     mv = MlflowClient().get_model_version_by_alias("nmt-de-en", "champion")
     assert mv.tags["train_run_id"] == best
     assert "stopped by ASHA" in out and out.count("seq2seq") >= 4
+    # sweep insight: fANOVA importance and parallel coordinates under the parent
+    arts = {a.path for a in MlflowClient().list_artifacts(parent.info.run_id, N.INSIGHT_DIR)}
+    assert {f"{N.INSIGHT_DIR}/{n}" for n in (N.IMPORTANCE_JSON, N.IMPORTANCE_PNG, N.PARALLEL_PNG)} <= arts
+    assert N.TAG_INSIGHT not in parent.data.tags
 
 
 def _wait_for(predicate, timeout, what, poll=0.5):

@@ -80,3 +80,25 @@ def test_holm_adjustment():
 def test_pairs_need_equal_seed_counts():
     with pytest.raises(ValueError, match="same number of seeds: a=2, b=1"):
         compare_pairs({"a": [A, B], "b": [B]}, REFS, [("a", "b")])
+
+
+def test_an_ordering_is_claimed_only_with_a_small_holm_p_and_an_interval_off_zero():
+    from nmt.components.significance import PairResult
+    from nmt.pipeline.journey_report import verdict
+    assert verdict(PairResult("a", "b", 1.5, 0.6, 0.001, 0.003), 0.05).startswith("**b > a**")
+    assert verdict(PairResult("a", "b", -1.5, 0.6, 0.001, 0.003), 0.05).startswith("**a > b**")
+    # identical outputs: sacreBLEU's p is 1/(n+1), but there is no gap to claim
+    assert verdict(PairResult("a", "b", 0.0, 0.0, 0.005, 0.01), 0.05).startswith("not significant at 0.05")
+    assert verdict(PairResult("a", "b", 1.5, 0.6, 0.04, 0.08), 0.05).startswith("not significant at 0.05")
+
+
+def test_journey_pairs_all_baseline_or_named():
+    from nmt.components.config import ConfigError
+    from nmt.pipeline.config import load_config
+    from nmt.pipeline.journey import pairs_to_test
+    assert pairs_to_test(load_config([])) == [("gru", "attention"), ("gru", "transformer"),
+                                              ("attention", "transformer")]
+    ladder = pairs_to_test(load_config(["journey=ablation"]))
+    assert ladder[0] == ("transformer", "no_positions") and ladder[-1] == ("gru_no_attention", "gru_attention")
+    with pytest.raises(ConfigError, match="journey.pairs must be .* of gru, attention, transformer"):
+        pairs_to_test(load_config(["journey.pairs=[[gru,lstm]]"]))

@@ -213,7 +213,7 @@ class JourneyConfig:
     seed at one budget, under one parent run; compared by nmt.components.significance."""
     name: str = "journey"
     arms: dict[str, Any] = field(default_factory=dict)  # arm name -> overrides; the first is the baseline
-    pairs: Literal["all", "baseline"] = "all"  # every pair of arms, or each arm against the first
+    pairs: Any = "all"                 # all | baseline (each arm against the first) | [[arm, arm], ...]
     seeds: tuple[int, ...] = (1, 2, 3)
     budget_minutes: float | None = 10.0  # each run's wall-clock budget (trainer.max_minutes)
     split: str = "test_2016_flickr"

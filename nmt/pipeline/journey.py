@@ -57,10 +57,18 @@ def arm_configs(cfg: PipelineConfig, base_overrides: list[str]) -> dict[tuple[st
 
 
 def pairs_to_test(cfg: PipelineConfig) -> list[tuple[str, str]]:
-    arms = list(cfg.journey.arms)
-    if cfg.journey.pairs == "baseline":
+    """journey.pairs: all | baseline (each arm against the first) | [[a, b], ...] by arm name."""
+    arms, pairs = list(cfg.journey.arms), cfg.journey.pairs
+    if pairs == "baseline":
         return [(arms[0], b) for b in arms[1:]]
-    return [(a, b) for i, a in enumerate(arms) for b in arms[i + 1:]]
+    if pairs == "all":
+        return [(a, b) for i, a in enumerate(arms) for b in arms[i + 1:]]
+    ok = isinstance(pairs, (list, tuple)) and pairs and all(
+        isinstance(p, (list, tuple)) and len(p) == 2 and set(p) <= set(arms) for p in pairs)
+    if not ok:
+        raise ConfigError(f"journey.pairs must be all, baseline or a list of [arm, arm] pairs of {', '.join(arms)}; "
+                          f"got {pairs!r}")
+    return [(str(a), str(b)) for a, b in pairs]
 
 
 def _parent(ctx: Context, cfg: PipelineConfig) -> str:
@@ -102,6 +110,7 @@ def _analyse(cfg: PipelineConfig, configs: dict, runs: dict) -> tuple[dict, list
 
 
 def run_journey(cfg: PipelineConfig, base_overrides: list[str]) -> JourneyOutputs:
+    pairs_to_test(cfg)  # a bad pair fails before anything runs
     configs = arm_configs(cfg, base_overrides)
     ctx = Context.create(cfg)
     parent, start, status = _parent(ctx, cfg), time.perf_counter(), "FAILED"

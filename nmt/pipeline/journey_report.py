@@ -65,8 +65,10 @@ def curve_figures(client: MlflowClient, train_runs: dict[str, list[str]], out: P
 
 
 def verdict(p: PairResult, alpha: float) -> str:
-    """What the report may claim about a pair: an ordering with its p-value, or none."""
-    if p.p_holm >= alpha:
+    """What the report may claim about a pair: an ordering only where the Holm p is below
+    ``alpha`` *and* the paired interval of the difference excludes 0 (sacreBLEU's test alone
+    calls two identical outputs significant: p = 1 / (n + 1) when every resample ties)."""
+    if p.p_holm >= alpha or abs(p.delta) <= p.delta_ci:
         return f"not significant at {alpha:g} (Holm p = {p.p_holm:.3g})"
     better, worse = (p.b, p.a) if p.delta > 0 else (p.a, p.b)
     return f"**{better} > {worse}**, Holm p = {p.p_holm:.3g}"
@@ -79,7 +81,7 @@ def _tables(cfg: PipelineConfig, systems: dict[str, SystemInterval], pairs: list
     for arm, s in systems.items():
         md.append(f"| {arm} | {' '.join(j.arms[arm])} | {', '.join(f'{b:.2f}' for b in s.seeds)} | {s.bleu:.2f} | "
                   f"[{s.mean - s.ci:.2f}, {s.mean + s.ci:.2f}] |")
-    head = "against the baseline" if j.pairs == "baseline" else "every pair"
+    head = {"baseline": "against the baseline", "all": "every pair"}.get(str(j.pairs), "the pairs asked for")
     md += ["", f"## Differences, {head}", "",
            "| A | B | B - A | 95% interval of B - A | p | Holm p | verdict |", "|---|---|---|---|---|---|---|"]
     for p in pairs:
@@ -100,7 +102,7 @@ HOW_TO_READ = [
     "- *p*: sacreBLEU's paired bootstrap (`--paired-bs`) on the pooled outputs, seed i of A beside seed i of B: "
     "the chance of a gap this large from sentence sampling alone. *Holm p*: adjusted over every pair in the table "
     "(Holm 1979), so the whole table's family-wise error stays below the level; an ordering is claimed only where "
-    "the Holm p is below it, otherwise the row says *not significant*.",
+    "the Holm p is below it and the interval of B - A excludes 0; otherwise the row says *not significant*.",
 ]
 
 

@@ -23,6 +23,9 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+# Nothing here reaches the hub: datasets and huggingface_hub read these when first imported
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 VENV_BIN = Path(sys.executable).parent
 
 # A run small enough for CI: 200 training pairs, tiny GRU, one epoch.

@@ -44,6 +44,7 @@ TAG_PIPELINE = "nmt.pipeline"
 TAG_DEVICE = "nmt.device"              # what a stage ran on: cpu, or cuda:0 (NVIDIA H200)
 TAG_PRECISION = "nmt.precision"        # train: the precision trainer.precision resolved to (auto)
 TAG_MAP = "analysis.map"               # evaluate: what attention/sample*.png show: attention | saliency
+TAG_PRIMARY_SPLIT = "nmt.primary_split"  # prepare: the test split register, compare and the demo read
 TAG_ANALYSIS_SPLIT = "analysis.split"  # evaluate: <split>/<search> the figures were drawn from
 TAG_ARCH = "arch"                      # evaluate, trials and versions: the model's label (seq2seq-gru)
 TAG_RESOURCES = "nmt.resources"        # a sweep trial's Ray resources: CPU=1 GPU=0.5

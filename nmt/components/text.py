@@ -13,8 +13,10 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
+import sys
 import unicodedata
 import zlib
 from collections.abc import Iterable, Iterator
@@ -32,13 +34,18 @@ class TextDecodeError(ValueError):
     """Bytes that are not UTF-8; the message names the source, line and byte."""
 
 
-def _clean_char(ch: str) -> str:
-    cat = unicodedata.category(ch)
-    if cat in _DROP:
-        return ""
-    if cat in _SPACE:
-        return " "
-    return ch
+@functools.cache
+def _table() -> dict[int, str | None]:
+    """str.translate's table: every code point of a dropped category to None, of a space
+    category to " " (built once, ~0.3 s; a per-character Python loop cost 10x more per line)."""
+    out: dict[int, str | None] = {}
+    for cp in range(sys.maxunicode + 1):
+        cat = unicodedata.category(chr(cp))
+        if cat in _DROP:
+            out[cp] = None
+        elif cat in _SPACE:
+            out[cp] = " "
+    return out
 
 
 def normalize(text: str) -> str:
@@ -47,7 +54,7 @@ def normalize(text: str) -> str:
     The one normalisation of the project: prepare cleans the corpus with it and every way
     into a model applies it before the emptiness check and before tokenizing."""
     if not text.isascii():
-        text = "".join(_clean_char(c) for c in unicodedata.normalize("NFC", text))
+        text = unicodedata.normalize("NFC", text).translate(_table())
     elif not text.isprintable():
         text = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
     return " ".join(text.split())

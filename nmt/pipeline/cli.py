@@ -64,12 +64,12 @@ def cmd_stage(command: str, overrides: list[str]) -> int:
 
 
 def show_champion(cfg, prepare_run_id: str, n: int) -> None:
-    """Translate the first ``n`` test sentences with the registry's champion."""
+    """Translate the first ``n`` sentences of the primary test split with the registry's champion."""
     import mlflow
 
     from nmt.pipeline.upstream import test_split
 
-    sources, refs = test_split(prepare_run_id, "test_2016_flickr", n)
+    sources, refs = test_split(prepare_run_id, cfg.data.primary, n)
     uri = f"models:/{cfg.model_name}@{cfg.register.alias}"
     hyps = mlflow.pyfunc.load_model(uri).predict(sources)
     print(f"\nTranslations by {uri}:")

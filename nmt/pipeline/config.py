@@ -19,32 +19,14 @@ from omegaconf.errors import OmegaConfBaseException
 
 from nmt.components import names as N
 from nmt.components.config import ConfigError, parse
-from nmt.components.data.multi30k import LANGUAGES, TEST_SPLITS, check_pair
+from nmt.components.data.config import MULTI30K_TESTS, DataConfig, Multi30kData
+from nmt.components.data.multi30k import LANGUAGES
 from nmt.components.models.base import ArchConfig
 from nmt.components.models.seq2seq import Seq2SeqConfig
 from nmt.components.significance import DEFAULT_RESAMPLES, DEFAULT_SEED
 from nmt.pipeline.services.settings import ClusterConfig, ServerConfig
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    dir: str | None = None            # raw Multi30k folder; None -> $MULTI30K_DIR -> download
-    src_lang: str = "de"
-    tgt_lang: str = "en"
-    tokenizer: Literal["bpe", "unigram"] = "unigram"
-    vocab_size: int = 8000            # joint de+en; ~ the word vocabularies of bentrevett's setup
-    joint_vocab: bool = True          # one tokenizer for both sides (lets the Transformer share embeddings)
-    max_words: int = 80               # drop longer training pairs (Multi30k's longest is ~40)
-    train_limit: int | None = None    # first N pairs only (tests, smoke runs)
-    val_limit: int | None = None
-    test_limit: int | None = None
-
-    def validate(self, prefix: str) -> None:
-        check_pair(self.src_lang, self.tgt_lang)
-        if self.vocab_size < 100:
-            raise ConfigError(f"{prefix}.vocab_size must be >= 100, got {self.vocab_size}")
 
 
 @dataclass(frozen=True)
@@ -89,7 +71,9 @@ class TrainerConfig:
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    splits: tuple[str, ...] = TEST_SPLITS  # those the pair lacks (cs: 2017) are skipped
+    # test splits by name; "all": every test split of the source (a Multi30k pair without one,
+    # cs for 2017, skips it); "primary": data.primary_test_split
+    splits: tuple[str, ...] = ("all",)
     beam_size: int = 5                # 1 = greedy only
     length_penalty: float = 0.6       # GNMT alpha (Wu et al. 2016)
     max_len_ratio: float = 1.5
@@ -97,10 +81,17 @@ class EvaluateConfig:
     attention_samples: int = 3        # test sentences drawn as attention heatmaps
     train_run_id: str | None = None   # `nmt evaluate` of this finished train run (its own prepare run)
 
-    def validate(self, prefix: str) -> None:
-        bad = [s for s in self.splits if s not in TEST_SPLITS]
+    def resolve(self, data: DataConfig) -> tuple[str, ...]:
+        """The split names to score, the primary one first; ConfigError for one the source lacks."""
+        known = (*data.test_splits(), "all", "primary")
+        lacking = MULTI30K_TESTS if data.kind == "multi30k" else ()  # a pair without one skips it
+        bad = [s for s in self.splits if s not in known and s not in lacking]
         if bad:
-            raise ConfigError(f"{prefix}.splits: unknown split {bad[0]!r}; valid: {', '.join(TEST_SPLITS)}")
+            raise ConfigError(f"evaluate.splits: unknown split {bad[0]!r}; valid: {', '.join(known)}")
+        names = [data.primary] + [n for s in self.splits for n in
+                                  (data.test_splits() if s == "all" else [data.primary] if s == "primary" else [s])]
+        wanted = set(names[1:])
+        return tuple(dict.fromkeys(n for n in names if n in wanted))
 
 
 @dataclass(frozen=True)
@@ -112,7 +103,7 @@ class RegisterConfig:
 @dataclass(frozen=True)
 class PromoteConfig:
     """``nmt promote``'s gate: both models translate one test split, then a paired bootstrap."""
-    split: str = "test_2016_flickr"
+    split: str = "primary"            # a test split by name; primary: data.primary_test_split
     limit: int | None = None          # the first N sentences of the split only
     beam_size: int = 5                # 1 = greedy
     resamples: int = DEFAULT_RESAMPLES
@@ -208,7 +199,7 @@ class SweepConfig:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    data: DataConfig = field(default_factory=DataConfig)
+    data: DataConfig = field(default_factory=Multi30kData)  # parsed by the source `data.kind` names
     model: ArchConfig = field(default_factory=Seq2SeqConfig)  # parsed by the architecture `model.arch` names
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
@@ -222,6 +213,12 @@ class PipelineConfig:
     profile: str = "quick"
     force: bool = False               # re-run stages even when a finished match exists
     demo_sentences: int = 3           # translations printed by `nmt run` at the end
+
+    def validate(self, prefix: str) -> None:
+        self.evaluate.resolve(self.data)  # evaluate.splits against the source's test splits
+        if self.promote.split not in self.data.test_splits() and self.promote.split != "primary":
+            raise ConfigError(f"promote.split={self.promote.split!r}: not a test split of the data; valid: "
+                              f"primary, {', '.join(self.data.test_splits())}")
 
     @property
     def model_name(self) -> str:

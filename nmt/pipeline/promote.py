@@ -27,7 +27,7 @@ rollback
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -141,7 +141,7 @@ def run_promote(cfg: PipelineConfig, *, version: str | None = None, run_id: str 
     """``pinned=False``: the model follows the newest run's language pair (a plain ``nmt promote``)."""
     if sum(x is not None for x in (version, run_id, sweep_run_id)) > 1:
         raise ConfigError("give at most one of version, run, sweep run")
-    gate = cfg.promote
+    gate = replace(cfg.promote, split=cfg.data.primary if cfg.promote.split == "primary" else cfg.promote.split)
     exp_id = setup_tracking(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment)
     client = MlflowClient()
     name, pair = model_name(cfg, client, exp_id, pinned)

@@ -12,8 +12,9 @@ over-long, length ratio, duplicates, contamination; val and test carved; a joint
 8k trained on a 500k-pair sample). SentencePiece: the ``sentencepiece`` package's trainer
 (joint unigram 8k, ``input_sentence_size`` 1M sentences, i.e. the same 500k pairs), then
 ``encode(..., num_threads=2)`` of both sides into int32 arrays on disk; no cleaning, no
-tracking. Each runs in its own process; peak RSS is sampled every 0.1 s over the process
-and its children (``datasets`` map workers), and also read from wait4 (the main process).
+tracking. Each runs in its own process; peak memory is sampled every 0.2 s as the PSS sum
+over the process and its children (``datasets`` map workers share the parent's pages, which
+RSS would count once per process), and the main process's peak RSS is read from wait4.
 
 ``--log-to URL`` times logging the prepared ``data/`` folder of the largest size as
 artifacts of a run on that tracking server (proxied artifacts), in MB/s: the cost of handing
@@ -85,10 +86,11 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
         while not stop.is_set():
             try:
                 procs = [p, *p.children(recursive=True)]
-                peak[0] = max(peak[0], sum(q.memory_info().rss for q in procs if q.is_running()))
+                # PSS: forked map workers share the parent's pages; RSS would count them twice
+                peak[0] = max(peak[0], sum(q.memory_full_info().pss for q in procs if q.is_running()))
             except psutil.Error:
                 pass
-            time.sleep(0.1)
+            time.sleep(0.2)
 
     threading.Thread(target=sample, daemon=True).start()
     stderr = proc.stderr.read()
@@ -116,18 +118,22 @@ def sentencepiece(work: Path, n: int) -> tuple[float, float, float]:
 
 
 def log_cost(work: Path, uri: str) -> str:
-    """MB/s of log_artifacts of the newest prepared data/ folder to ``uri``."""
+    """Seconds and MB/s to log the newest prepared data/ folder to ``uri`` and to download it back."""
     import mlflow
-    data = max((work.glob("home-*/mlartifacts/*/*/artifacts/data")), key=lambda p: p.stat().st_mtime, default=None)
-    data = data or max(work.glob("home-*/**/artifacts/data"), key=lambda p: p.stat().st_mtime)
+    data = max(work.glob("home-*/mlartifacts/*/*/artifacts/data"), key=lambda p: p.stat().st_mtime)
     size = sum(f.stat().st_size for f in data.rglob("*") if f.is_file())
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("bench-prepare-logging")
-    with mlflow.start_run():
+    with mlflow.start_run() as run:
         t0 = time.perf_counter()
         mlflow.log_artifacts(str(data), "data")
-        dt = time.perf_counter() - t0
-    return f"log_artifacts of {size / 1e9:.2f} GB to {uri}: {dt:.1f} s, {size / 1e6 / dt:.0f} MB/s"
+        up = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as dst:  # what a trial on another node does first
+        t0 = time.perf_counter()
+        mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="data", dst_path=dst)
+        down = time.perf_counter() - t0
+    return (f"{size / 1e9:.2f} GB of prepared data through {uri}: log_artifacts {up:.1f} s ({size / 1e6 / up:.0f} MB/s), "
+            f"download {down:.1f} s ({size / 1e6 / down:.0f} MB/s)")
 
 
 def main() -> None:
@@ -140,7 +146,7 @@ def main() -> None:
     ap.add_argument("--log-to", default=None, help="a tracking server URL: time logging the prepared data there")
     args = ap.parse_args()
     de, en = captions(args.multi30k)
-    print("| pairs | path | wall (s) | pairs/s | peak RSS, tree (GB) | peak RSS, main (GB) |")
+    print("| pairs | path | wall (s) | pairs/s | peak PSS, tree (GB) | peak RSS, main (GB) |")
     print("|---|---|---|---|---|---|", flush=True)
     for n in args.sizes:
         work = args.workdir / str(n)

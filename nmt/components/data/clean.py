@@ -13,13 +13,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from datasets import Dataset
+from datasets import Dataset, Features, Value
 
 from nmt.components.text import normalize
 
 HASH_COLS = ("src_hash", "tgt_hash")
 WORK_COLS = ("changed", "src_words", "tgt_words", *HASH_COLS)  # dropped once the filters ran
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+CLEAN_FEATURES = Features({"src": Value("string"), "tgt": Value("string"), "changed": Value("bool"),
+                           "src_words": Value("int32"), "tgt_words": Value("int32"),
+                           "src_hash": Value("uint64"), "tgt_hash": Value("uint64")})
 
 
 def text_hash(texts: list[str]) -> np.ndarray:
@@ -47,9 +50,10 @@ def clean_batch(batch: dict[str, list]) -> dict[str, list | np.ndarray]:
 
 
 def columns(ds: Dataset, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Whole columns as numpy arrays (fixed-width: a few bytes a pair)."""
-    view = ds.with_format("numpy", columns=list(names))
-    return {n: np.asarray(view[n]) for n in names}
+    """Whole columns as numpy arrays (fixed-width: a few bytes a pair), read in one slice
+    (``ds[name]`` is a lazy column that numpy would read row by row)."""
+    got = ds.with_format("numpy", columns=list(names))[:]
+    return {n: got[n].astype(np.uint64) if n in HASH_COLS else got[n] for n in names}
 
 
 @dataclass

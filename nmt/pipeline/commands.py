@@ -35,6 +35,7 @@ def command_config(args: argparse.Namespace, beam_key: str = "promote.beam_size"
     """The composed config of a non-stage command: its overrides, then its flags on top.
     -> (config, pinned): pinned when the user chose the language pair or the model name."""
     from nmt.pipeline.config import load_config
+    from nmt.pipeline.sweep.space import override_value
 
     overrides = expand_overrides(getattr(args, "overrides", []) or [])
     keys = {**FLAG_KEYS, "beam": beam_key}
@@ -42,9 +43,7 @@ def command_config(args: argparse.Namespace, beam_key: str = "promote.beam_size"
         value = getattr(args, flag, None)
         if value is None or value is False:
             continue
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        quoted = text if isinstance(value, (int, float)) else "'" + text.replace("'", "\\'") + "'"
-        overrides.append(f"{key}={quoted}")
+        overrides.append(f"{key}={override_value(value)}")  # the grammar's quoting: any text survives
     pinned = any(o.lstrip("+~").split("=")[0] in PAIR_KEYS for o in overrides)
     return load_config(overrides), pinned
 

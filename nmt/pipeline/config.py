@@ -108,6 +108,12 @@ class RegisterConfig:
     model_name: str | None = None     # default nmt-<src>-<tgt>
     alias: str = "champion"
 
+    def validate(self, prefix: str) -> None:
+        from nmt.pipeline.rules import check_alias, check_model_name
+        check_alias(f"{prefix}.alias", self.alias)
+        if self.model_name is not None:
+            check_model_name(f"{prefix}.model_name", self.model_name)
+
 
 @dataclass(frozen=True)
 class PromoteConfig:
@@ -138,6 +144,8 @@ class TrackingConfig:
     buffer_rows: int = 100_000        # metric rows held while the server is down
 
     def validate(self, prefix: str) -> None:
+        from nmt.pipeline.rules import check_experiment
+        check_experiment(f"{prefix}.experiment", self.experiment)
         if self.outage_deadline_s <= 0 or self.buffer_rows < 1:
             raise ConfigError(f"{prefix}: outage_deadline_s must be > 0 and buffer_rows >= 1")
 

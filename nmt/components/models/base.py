@@ -50,9 +50,6 @@ class Vocabulary:
     pad_id: int
     bos_id: int
     eos_id: int
-    # longest sequence (source incl. EOS, or target steps) the model can take; None: no bound
-    # (RNNs). Decoding never asks for more (decoding.py caps its budget by it).
-    max_positions: int | None = None
     shared: bool = False              # one joint tokenizer: the Transformer may tie src embeddings too
 
 
@@ -75,6 +72,9 @@ class Seq2SeqModel(nn.Module, abc.ABC):
     pad_id: int
     bos_id: int
     eos_id: int
+    # longest sequence (source incl. EOS, or target steps) the model can take; None: no bound
+    # (RNNs). Decoding never asks for more (decoding.py caps its budget by it).
+    max_positions: int | None = None
 
     def __init__(self, vocab: Vocabulary) -> None:
         super().__init__()

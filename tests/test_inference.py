@@ -160,3 +160,16 @@ def test_the_estimate_shrinks_the_batch_instead_of_refusing():
     assert budget.decode_bytes(shape, 1, MAX_BEAM, 512, 512) > budget.decode_bytes(shape, 1, 1, 512, 512)
     assert 1 <= budget.batch_size_for(shape, MAX_BEAM, 512, 512, 64) < 64
     assert budget.batch_size_for(shape, 1, 20, 40, 64) == 64
+
+
+def test_prepare_and_inference_share_one_normalisation():
+    from nmt.components.data import multi30k
+    assert multi30k.normalize is normalize
+
+
+@pytest.mark.parametrize("broken", ["Ein Hund\nläuft im Park.", "Ein Hund\r\nläuft im Park.",
+                                    "Ein Hund\u2028läuft im Park.", "Ein Hund\x0bläuft\x0c im Park."])
+def test_a_line_break_inside_one_sentence_is_a_space(codec, broken):
+    model = transformer(codec)
+    one, other = translate_texts(model, codec, ["Ein Hund läuft im Park.", broken], DecodeParams(beam_size=1))
+    assert one == other

@@ -127,7 +127,8 @@ class PromoteConfig:
     force: bool = False               # promote even when the gate says no
 
     def validate(self, prefix: str) -> None:
-        for key, ok, need in (("beam_size", self.beam_size >= 1, ">= 1"),
+        from nmt.components.inference import MAX_BEAM  # the registered model's own bound
+        for key, ok, need in (("beam_size", 1 <= self.beam_size <= MAX_BEAM, f"in 1..{MAX_BEAM}"),
                               ("limit", self.limit is None or self.limit >= 1, ">= 1 or null"),
                               ("resamples", self.resamples >= 1, ">= 1"),
                               ("seed", self.seed >= 1, ">= 1 (sacreBLEU reads 0 as unseeded)"),

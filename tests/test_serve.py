@@ -59,11 +59,12 @@ def test_serves_translations(server):
 
 
 @pytest.mark.parametrize("payload, message", [
-    ({"inputs": "Ein Hund läuft."}, "Expected list, but got str"),
+    ({"inputs": "Ein Hund läuft."}, "inputs must be a list of strings, got str"),
     ({"inputs": [1, 2]}, "inputs[0] is int, not a string"),
     ({"inputs": ["Ein Hund.", None]}, "inputs[1] is NoneType, not a string"),
     ({"inputs": [["Ein", "Hund"]]}, "inputs[0] is list, not a string"),
-    ({"inputs": {"text": "Ein Hund."}}, "Expected list, but got dict"),
+    ({"inputs": {"text": "Ein Hund."}}, "inputs must be a list of strings, got dict"),
+    ({"inputs": None}, "inputs must be a list of strings, got NoneType"),
     ({"inputs": []}, "inputs is an empty list"),
     ({"inputs": ["Hund"] * (MAX_SENTENCES + 1)}, f"at most {MAX_SENTENCES}"),
     ({"inputs": ["Hund " * MAX_CHARS]}, f"at most {MAX_CHARS}"),
@@ -110,6 +111,9 @@ def test_no_answer_and_no_log_line_holds_the_request_s_text(server, server_log):
     requests = [{"inputs": texts, "params": {"beam_size": 100000}},
                 {"inputs": texts, "params": {"length_penalty": -1}},
                 {"inputs": [*texts, 5]},
+                {"inputs": texts[0]},
+                {"inputs": {"text": texts[0]}},
+                {"inputs": [texts]},
                 {"inputs": [*texts, NAME * 200]},
                 {"inputs": texts * (MAX_SENTENCES // 2 + 1)},
                 {"inputs": texts + [LONG], "params": {"beam_size": 1}},
@@ -139,3 +143,16 @@ def test_in_process_predict_takes_any_number_of_sentences(store_uri, monkeypatch
     texts = [f"Ein Hund läuft {i}." for i in range(2500)]
     out = model.predict(texts, params={"beam_size": 1})
     assert len(out) == 2500 and all(isinstance(t, str) for t in out)
+
+
+def test_the_signature_is_list_of_strings_with_numeric_params(store_uri, monkeypatch):
+    """The logged signature comes from predict's type hints (so the server hands ``inputs``
+    over as sent), says list[str], and declares every param a number (double)."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store_uri)
+    meta = mlflow.pyfunc.load_model("models:/nmt-de-en@champion").metadata
+    assert meta._is_signature_from_type_hint()
+    assert [c["type"] for c in meta.get_input_schema().to_dict()] == ["string"]  # one string per row
+    assert {p.name: p.dtype.name for p in meta.get_params_schema().params} == {
+        "beam_size": "double", "max_len_ratio": "double", "length_penalty": "double"}

@@ -4,13 +4,15 @@ Everything it needs travels inside the logged model: ``weights.pt`` (a state_dic
 with ``weights_only=True``), ``model_config.json`` and the tokenizer files; the project code
 comes through ``code_paths``. Decoding options go through predict ``params``.
 
-``predict``'s input is type-hinted ``list[Any]``, not ``list[str]``: MLflow's own check of a
-``list[str]`` answers a bad element with a message that repeats the whole input, so the
-scoring server hands the JSON ``inputs`` list over and :func:`nmt.components.serving.check_input`
-checks each element. (A body whose ``inputs`` is not a list at all, or a param of the wrong
-JSON type, is still refused by MLflow's own layer, before this code runs.)
-Every rejection is a :class:`~nmt.components.serving.RequestError` (HTTP 400 naming the field
-and the bound); anything unexpected is a 500 with a request id (details in the server log).
+``predict`` is type-hinted ``list[str] -> list[str]``: the logged signature says so, and
+the scoring server hands the JSON ``inputs`` over as it came. MLflow's own check of that hint
+is switched off (``_skip_type_hint_validation``, the class attribute MLflow's own ChatModel
+uses), because it answers a bad payload with a message that repeats the whole input;
+:func:`nmt.components.serving.check_input` checks it instead. Every rejection is a
+:class:`~nmt.components.serving.RequestError` (HTTP 400 naming the field and the bound);
+anything unexpected is a 500 with a request id (details in the server log). A param of the
+wrong JSON type (``"beam_size": "wide"``) is still refused by MLflow's params schema,
+before this code runs.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ DEFAULT_PARAMS = {k: float(v) for k, v in inference.DEFAULT_PARAMS.items()}
 
 
 class Translator(mlflow.pyfunc.PythonModel):
+    _skip_type_hint_validation = True  # check_input is the check (see the module docstring)
+
     def load_context(self, context: Any) -> None:
         a = context.artifacts
         self.model = build(load_spec(a["model_config"]))
@@ -49,7 +53,7 @@ class Translator(mlflow.pyfunc.PythonModel):
         """Translations in input order; a line blank after normalisation stays blank."""
         return translate_texts(self.model, self.codec, texts, DecodeParams(beam_size, max_len_ratio, length_penalty))
 
-    def predict(self, context: Any, model_input: list[Any], params: dict[str, Any] | None = None) -> list[str]:
+    def predict(self, context: Any, model_input: list[str], params: dict[str, Any] | None = None) -> list[str]:
         """Raw sentences -> translations, one each; params ``beam_size``, ``max_len_ratio``,
         ``length_penalty`` within :mod:`nmt.components.inference`'s bounds, else RequestError."""
         try:

@@ -46,6 +46,14 @@ TINY_RUN = [
     "demo_sentences=0",
 ]
 
+# A tiny Transformer champion (serving and input tests): a few epochs, so its translations
+# differ between sentences; max_positions 128, so a long line really passes it.
+TINY_TRANSFORMER_RUN = [o for o in TINY_RUN if not o.startswith(("model", "trainer.max_steps", "trainer.max_epochs"))] + [
+    "model=transformer_tiny", "model.d_model=16", "model.num_encoder_layers=1", "model.num_decoder_layers=1",
+    "model.num_heads=2", "model.ff_dim=32", "model.dropout=0.0", "model.max_positions=128",
+    "trainer.max_epochs=3", "trainer.batch_tokens=512", "optim.lr=0.005",
+]
+
 
 # ---------------------------------------------------------------- tiny networks (model tests)
 B, S, T, SRC_V, TGT_V = 3, 7, 5, 23, 29
@@ -156,6 +164,15 @@ def module_home(tmp_path_factory: pytest.TempPathFactory, multi30k_dir: Path, na
         finally:
             _end_active_runs()
     torch.set_num_threads(threads)  # fit() may have set fewer threads for the whole process
+
+
+@pytest.fixture(scope="session")
+def transformer_store(tmp_path_factory, multi30k_dir) -> str:
+    """A store whose nmt-de-en@champion is a tiny Transformer (built once per session)."""
+    from nmt.pipeline.cli import main
+    with module_home(tmp_path_factory, multi30k_dir, "transformer-champion") as (_, uri):
+        assert main(["run", *TINY_TRANSFORMER_RUN]) == 0
+    return uri
 
 
 @pytest.fixture

@@ -41,6 +41,13 @@ def max_target_len(src_mask: Tensor, ratio: float = 1.5, extra: int = 10) -> int
     return int(ratio * int(src_mask.sum(dim=1).max())) + extra
 
 
+def step_budget(model: Seq2SeqModel, max_len: int) -> int:
+    """Decoding steps actually run: ``max_len`` (at least 1), never past the model's
+    ``max_positions`` (step t embeds position t, so T steps need T positions)."""
+    steps = max(max_len, 1)
+    return min(steps, model.max_positions) if model.max_positions else steps
+
+
 def _forbid_specials(logits: Tensor, model: Seq2SeqModel) -> Tensor:
     """PAD and BOS are never a valid next token (as in fairseq): their logits -> -inf."""
     logits = logits.clone()
@@ -59,7 +66,7 @@ def greedy_decode(
     y = src.new_full((B,), model.bos_id)
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
     ids, attn = [], []
-    for _ in range(max(max_len, 1)):
+    for _ in range(step_budget(model, max_len)):
         logits, state, a = model.decode_step(y, state)
         y = _forbid_specials(logits, model).argmax(dim=-1)  # (B,)
         y = y.masked_fill(done, model.pad_id)
@@ -197,7 +204,8 @@ def beam_search(
     beams = _Beams(K, src.new_zeros(B * K, 0), scores, None, with_attention,
                    torch.zeros(B, dtype=torch.bool), [[] for _ in range(B)], list(range(B)))
     y = src.new_full((B * K,), model.bos_id)
-    for _ in range(max(max_len, 1)):
+    max_len = step_budget(model, max_len)  # also the bound _update_done scores against
+    for _ in range(max_len):
         logits, state, attn = model.decode_step(y, state)
         cand = _expand(beams, _forbid_specials(logits, model))
         _finish(beams, *cand, attn, model.eos_id, length_penalty)

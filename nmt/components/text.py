@@ -21,7 +21,7 @@ import unicodedata
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 ENCODING = "utf-8"
 BOM = "\ufeff"
@@ -120,6 +120,14 @@ def split_text(text: str | bytes, *, source: str) -> list[str]:
     if lines and lines[0].startswith(BOM):
         lines[0] = lines[0][1:]
     return lines
+
+
+def read_stream(stream: BinaryIO | TextIO, *, source: str) -> list[str]:
+    """All lines of an open stream (stdin): its bytes when it has them (``.buffer``), so the
+    encoding is decided here and not by the terminal's locale."""
+    raw = getattr(stream, "buffer", stream)
+    data = raw.read()
+    return split_text(data, source=source)
 
 
 def normalized(lines: Iterable[str]) -> Iterator[str]:

@@ -99,6 +99,12 @@ class RegisterConfig:
     model_name: str | None = None     # default nmt-<src>-<tgt>
     alias: str = "champion"
 
+    def validate(self, prefix: str) -> None:
+        from nmt.pipeline.rules import check_alias, check_model_name
+        check_alias(f"{prefix}.alias", self.alias)
+        if self.model_name is not None:
+            check_model_name(f"{prefix}.model_name", self.model_name)
+
 
 @dataclass(frozen=True)
 class PromoteConfig:
@@ -112,7 +118,8 @@ class PromoteConfig:
     force: bool = False               # promote even when the gate says no
 
     def validate(self, prefix: str) -> None:
-        for key, ok, need in (("beam_size", self.beam_size >= 1, ">= 1"),
+        from nmt.components.inference import MAX_BEAM  # the registered model's own bound
+        for key, ok, need in (("beam_size", 1 <= self.beam_size <= MAX_BEAM, f"in 1..{MAX_BEAM}"),
                               ("limit", self.limit is None or self.limit >= 1, ">= 1 or null"),
                               ("resamples", self.resamples >= 1, ">= 1"),
                               ("seed", self.seed >= 1, ">= 1 (sacreBLEU reads 0 as unseeded)"),
@@ -129,6 +136,8 @@ class TrackingConfig:
     buffer_rows: int = 100_000        # metric rows held while the server is down
 
     def validate(self, prefix: str) -> None:
+        from nmt.pipeline.rules import check_experiment
+        check_experiment(f"{prefix}.experiment", self.experiment)
         if self.outage_deadline_s <= 0 or self.buffer_rows < 1:
             raise ConfigError(f"{prefix}: outage_deadline_s must be > 0 and buffer_rows >= 1")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nmt.components.data.sources import DataError, sha256_file
+from nmt.components.paths import local_path
 from nmt.components.text import normalize  # noqa: F401  (the one normalisation; re-exported)
 
 LANGUAGES = ("en", "de", "fr", "cs")
@@ -67,7 +68,7 @@ def resolve_data_dir(configured: str | None, cache_dir: Path) -> Path:
     """The configured dir, else ``$MULTI30K_DIR``, else ``cache_dir`` (filled by :func:`download`)."""
     raw = configured or os.environ.get(ENV_DIR)
     if raw:
-        path = Path(raw).expanduser().resolve()
+        path = local_path(raw)
         if not path.is_dir():
             source = "data.dir" if configured else f"${ENV_DIR}"
             raise DataError(f"Multi30k directory not found: {path} (from {source})")

@@ -22,6 +22,7 @@ from pathlib import Path
 import psutil
 
 from nmt.components.config import ConfigError
+from nmt.components.paths import local_path
 from nmt.components.tracking import project_home
 from nmt.pipeline.services.settings import ClusterConfig
 
@@ -46,7 +47,7 @@ def _ray_bin() -> str:
 
 
 def state_dir(cfg: ClusterConfig) -> Path:
-    return Path(cfg.state_dir or project_home() / ".nmt" / "cluster").resolve()
+    return local_path(cfg.state_dir or project_home() / ".nmt" / "cluster")
 
 
 def _free_ports(n: int, host: str) -> list[int]:

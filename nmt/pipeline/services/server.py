@@ -24,6 +24,7 @@ from pathlib import Path
 import requests
 
 from nmt.components.config import ConfigError
+from nmt.components.paths import local_path, path_or_uri
 from nmt.components.tracking import pid_alive, project_home
 from nmt.pipeline.services.settings import ServerConfig
 
@@ -42,7 +43,7 @@ class ServerState:
 
 
 def state_dir(cfg: ServerConfig) -> Path:
-    return Path(cfg.state_dir or project_home() / ".nmt" / "server").resolve()
+    return local_path(cfg.state_dir or project_home() / ".nmt" / "server")
 
 
 def _pid_file(cfg: ServerConfig) -> Path:
@@ -182,7 +183,7 @@ def up(cfg: ServerConfig) -> ServerState:
     ensure_database(cfg)
     folder = state_dir(cfg)
     folder.mkdir(parents=True, exist_ok=True)
-    dest = cfg.artifacts_destination or str(folder / "artifacts")
+    dest = path_or_uri(cfg.artifacts_destination) if cfg.artifacts_destination else str(folder / "artifacts")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # MLflow's job runner (GenAI scorers, trace roll-ups) is 5 more processes of ~275 MB and a
     # folder in /dev/shm per start; the pipeline uses none of it (set the variable to keep it)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import socket
-from pathlib import Path
 from typing import Any
 
 import ray
 
 from nmt.components.config import ConfigError
+from nmt.components.paths import is_uri, local_path
 from nmt.components.tracking import project_home
 from nmt.pipeline.config import PipelineConfig
 from nmt.pipeline.services.cluster import loopback_cluster
@@ -23,9 +23,9 @@ def storage_root(cfg: PipelineConfig) -> str:
     """Where Tune keeps trial checkpoints and its own state: storage that every Ray node
     sees (one machine: any local folder; a real cluster: s3://... or an NFS mount at the
     same path on every node). A local folder is checked for writing here."""
-    if cfg.sweep.storage_path and "://" in cfg.sweep.storage_path:
+    if cfg.sweep.storage_path and is_uri(cfg.sweep.storage_path):
         return cfg.sweep.storage_path.rstrip("/")
-    path = Path(cfg.sweep.storage_path or project_home() / ".nmt" / "ray").resolve()
+    path = local_path(cfg.sweep.storage_path or project_home() / ".nmt" / "ray")
     probe = path / f".nmt-write-test-{os.getpid()}"
     try:
         path.mkdir(parents=True, exist_ok=True)

@@ -132,6 +132,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     from nmt.components.tracking import resolve_tracking_uri, setup_tracking
     from nmt.pipeline.candidates import model_name
+    from nmt.pipeline.loading import load_translator
     if args.file and not Path(args.file).is_file():
         raise ConfigError(f"--file {args.file}: no such file; give a text file with one sentence per line, "
                           "or pipe the sentences to stdin")
@@ -141,7 +142,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     with open(args.file, encoding="utf-8") if args.file else contextlib.nullcontext(sys.stdin) as stream:
         lines = [line.rstrip("\n") for line in stream]
     try:
-        model = mlflow.pyfunc.load_model(uri)
+        model = load_translator(uri)  # today's code on the version's files: nothing from the store runs
     except (MlflowException, OSError) as err:
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise ConfigError(f"--model {uri}: cannot load it from {mlflow.get_tracking_uri()} ({first}); "

@@ -60,8 +60,9 @@ def check_ray_address(address: str) -> dict[str, Any]:
 
 def init_ray(cfg: PipelineConfig) -> None:
     env = {"RAY_CHDIR_TO_TRIAL_DIR": "0", "PYTHONUNBUFFERED": "1"}
-    for var in ("NMT_HOME", "MULTI30K_DIR", "MLFLOW_TRACKING_URI",
-                "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+    # nothing secret: Ray records runtime envs in its logs and job table (credentials reach
+    # trials through a 0600 file instead: nmt.pipeline.sweep.credentials)
+    for var in ("NMT_HOME", "MULTI30K_DIR", "MLFLOW_TRACKING_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
                 "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
         if os.environ.get(var):
             env[var] = os.environ[var]

@@ -272,10 +272,12 @@ def test_a_rollback_during_a_promotion_is_not_undone(store, monkeypatch, capsys)
     """Alias moves are compare-and-swap: a real `nmt rollback` made while a promotion compares
     (run at the gate's bootstrap) wins; the promotion stops with one line and moves nothing."""
     client = MlflowClient()
-    champion = _aliases(client)[P.CHAMPION]
-    other = next(v.version for v in client.search_model_versions(f"name = '{NAME}'") if v.version != champion)
-    P.run_promote(gate("promote.force=true", "promote.limit=20"), version=other)  # now there is a @previous
-    assert _aliases(client)[P.PREVIOUS] == champion
+    first = _aliases(client)[P.CHAMPION]
+    other = next(v.version for v in client.search_model_versions(f"name = '{NAME}'") if v.version != first)
+    res = P.run_promote(gate("promote.force=true", "promote.limit=20"), version=other)  # now there is a @previous
+    before = _aliases(client)
+    assert P.PREVIOUS in before, (first, other, res, before)
+    champion, other = before[P.PREVIOUS], before[P.CHAMPION]  # rollback: @champion goes back to `champion`
     real_bootstrap = P.paired_bootstrap
 
     def rollback_meanwhile(*args, **kwargs):

@@ -217,7 +217,8 @@ def wait_until_up(proc: subprocess.Popen, url: str, timeout_s: float, path: str 
 
 
 def status(cfg: ServerConfig) -> ServerState:
-    proc = (ProcessId.load(_pid_file(cfg)) or ProcessId(0, 0.0, ())).process()
+    recorded = ProcessId.load(_pid_file(cfg))
+    proc = recorded.process() if recorded is not None else None
     pid = proc.pid if proc is not None else None
     return ServerState(cfg.url, pid, pid is not None and _healthy(cfg.url), _log_file(cfg))
 

@@ -281,13 +281,13 @@ def test_a_rollback_during_a_promotion_is_not_undone(store, monkeypatch, capsys)
     real_bootstrap = P.paired_bootstrap
 
     def rollback_meanwhile(*args, **kwargs):
-        assert main(["rollback"]) == 0  # another command, while this one compares
+        assert main(["rollback", "data.src_lang=de"]) == 0  # another command, while this one compares
         return real_bootstrap(*args, **kwargs)
 
     monkeypatch.setattr(P, "paired_bootstrap", rollback_meanwhile)
     after_rollback = {P.CHAMPION: champion, P.CHALLENGER: other}
     capsys.readouterr()
-    assert main(["promote", "--version", champion, "--force", "--limit", "20", "--beam", "1"]) == 2
+    assert main(["promote", "--version", champion, "--force", "--limit", "20", "--beam", "1", "data.src_lang=de"]) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("nmt: error")]
     assert len(err) == 1 and f"@champion {other} -> {champion}" in err[0] and "nothing was moved" in err[0]
     assert _aliases(client) == after_rollback

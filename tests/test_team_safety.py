@@ -231,7 +231,7 @@ def test_private_files_are_0600(tmp_path):
 # ------------------------------------------------------------------ one checkpoint folder, one owner
 
 IDENTICAL = ["data.train_limit=1500", "data.val_limit=20", "data.test_limit=10", "data.vocab_size=300", "model=gru",
-             "model.emb_dim=24", "model.hidden_dim=40", "trainer.max_epochs=3", "trainer.max_minutes=null",
+             "model.emb_dim=24", "model.hidden_dim=40", "trainer.max_epochs=8", "trainer.max_minutes=null",
              "trainer.batch_tokens=1024", "trainer.val_bleu_limit=20", "trainer.num_threads=1",
              "trainer.precision=32"]
 

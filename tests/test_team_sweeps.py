@@ -69,7 +69,8 @@ def _runs() -> list:
 
 
 def _children(parent: str, stage: str) -> list:
-    return [r for r in _runs() if r.data.tags.get("mlflow.parentRunId") == parent and r.data.tags.get("nmt.stage") == stage]
+    return [r for r in _runs()
+            if r.data.tags.get("mlflow.parentRunId") == parent and r.data.tags.get("nmt.stage") == stage]
 
 
 def test_two_sweeps_of_one_name_both_finish_and_register(team, tmp_path):

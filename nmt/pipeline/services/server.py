@@ -12,6 +12,7 @@ from __future__ import annotations
 import configparser
 import contextlib
 import ipaddress
+import logging
 import os
 import secrets
 import socket
@@ -30,6 +31,7 @@ from nmt.components.tracking import project_home
 from nmt.pipeline.services import daemons
 from nmt.pipeline.services.settings import ServerConfig
 
+log = logging.getLogger("nmt")
 ADMIN_PASSWORD_ENV = "NMT_SERVER_ADMIN_PASSWORD"
 DB_PASSWORD_ENV = "NMT_SERVER_DB_PASSWORD"
 MLFLOW_DEFAULT_ADMIN_PASSWORD = "password1234"  # MLflow's own default: never used
@@ -183,6 +185,10 @@ def _check_exposure(cfg: ServerConfig) -> None:
     if not loopback and not cfg.auth:
         raise ConfigError(f"server.host={cfg.host} exposes the server beyond this machine without auth; "
                           f"add server.auth=true (with ${ADMIN_PASSWORD_ENV}) or bind server.host=127.0.0.1")
+    if not loopback and not cfg.allowed_hosts:
+        log.warning("server.host=%s: only the loopback names are answered until server.allowed_hosts lists "
+                    "the names clients use (e.g. server.allowed_hosts=mlflow.team.example,10.0.0.5:%d)",
+                    cfg.host, cfg.port)
 
 
 def allowed_hosts(cfg: ServerConfig) -> str:
@@ -190,8 +196,8 @@ def allowed_hosts(cfg: ServerConfig) -> str:
     (MLflow's own default also admits every private address)."""
     if cfg.allowed_hosts:
         return cfg.allowed_hosts
-    names = ["127.0.0.1", "localhost"] + ([cfg.host] if cfg.host not in ("127.0.0.1", "localhost", "0.0.0.0", "::")
-                                         else [])
+    extra = [] if cfg.host in ("127.0.0.1", "localhost", "0.0.0.0", "::") else [cfg.host]
+    names = ["127.0.0.1", "localhost", *extra]
     return ",".join(n for host in names for n in (host, f"{host}:{cfg.port}"))
 
 
@@ -218,8 +224,7 @@ def wait_until_up(proc: subprocess.Popen, url: str, timeout_s: float, path: str 
 
 def status(cfg: ServerConfig) -> ServerState:
     recorded = ProcessId.load(_pid_file(cfg))
-    proc = recorded.process() if recorded is not None else None
-    pid = proc.pid if proc is not None else None
+    pid = getattr(recorded.process() if recorded is not None else None, "pid", None)
     return ServerState(cfg.url, pid, pid is not None and _healthy(cfg.url), _log_file(cfg))
 
 
@@ -256,8 +261,7 @@ def up(cfg: ServerConfig) -> ServerState:
     if current.pid is not None:
         return _already_up(cfg, current)
     if _port_taken(cfg.host, cfg.port):
-        raise ConfigError(f"port {cfg.port} on {cfg.host} is taken by another process; choose "
-                          f"server.port=<free port> or stop what listens there")
+        raise ConfigError(f"port {cfg.port} on {cfg.host} is taken by another process; choose server.port=<free port>")
     folder = private_dir(state_dir(cfg))
     dest = cfg.artifacts_destination or str(folder / "artifacts")
     env = _server_env(cfg, dest)

@@ -21,7 +21,8 @@ class ServerConfig:
     artifacts_destination: str | None = None  # None: <state_dir>/artifacts; or s3://bucket/prefix
     auth: bool = False                # basic auth; admin password from $NMT_SERVER_ADMIN_PASSWORD
     admin_user: str = "admin"
-    default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = "READ"  # a new user's, on every experiment
+    # what a new user may do on every experiment (NO_PERMISSIONS: nothing until granted)
+    default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = "READ"
     allowed_hosts: str | None = None  # --allowed-hosts (Host headers answered); None: loopback + server.host
     auth_cache_s: int = 60            # a checked password is trusted this long (MLflow: PBKDF2 per request)
     state_dir: str | None = None      # pid, log, auth settings; None: <home>/.nmt/server

@@ -270,6 +270,24 @@ def post_json(url: str, body: bytes, auth: str | None = None) -> tuple[int, dict
             return err.code, {"text": text.decode(errors="replace")}
 
 
+def kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL a process we started and every descendant it has (a sweep driver's own Ray
+    head, raylet and workers): never `ray stop`, which kills every Ray on the machine."""
+    import psutil
+    try:
+        family = [psutil.Process(proc.pid)]
+        family += family[0].children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    for p in family:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    proc.wait()
+    psutil.wait_procs(family, timeout=10)
+
+
 def stop_group(proc: subprocess.Popen) -> None:
     """SIGTERM to a process group (mlflow + uvicorn), SIGKILL if it lingers."""
     for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):

@@ -142,6 +142,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from nmt.components.serving import RequestError
     from nmt.components.tracking import resolve_tracking_uri, setup_tracking
     from nmt.pipeline.candidates import model_name
+    from nmt.pipeline.loading import load_translator
     if args.file and not Path(args.file).is_file():
         raise ConfigError(f"--file {args.file}: no such file; give a text file with one sentence per line, "
                           "or pipe the sentences to stdin")
@@ -156,7 +157,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     exp_id = setup_tracking(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment)
     uri = args.model or f"models:/{model_name(cfg, MlflowClient(), exp_id, pinned)[0]}@{cfg.register.alias}"
     try:
-        model = mlflow.pyfunc.load_model(uri)
+        model = load_translator(uri)  # today's code on the version's files: nothing from the store runs
     except (MlflowException, OSError) as err:
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise ConfigError(f"--model {uri}: cannot load it from {mlflow.get_tracking_uri()} ({first}); "

@@ -179,6 +179,17 @@ class ResourcesConfig:
                               "(0.0625), or whole GPUs")
 
 
+FOLDER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=+-]{0,99}")
+
+
+def check_folder_name(key: str, value: str) -> None:
+    """A name that becomes one folder under a shared root: one plain path component, never
+    empty, ``.``, ``..`` or anything with a ``/`` that would reach outside it."""
+    if not FOLDER_NAME.fullmatch(value) or ".." in value:
+        raise ConfigError(f"{key}={value!r} is not a usable folder name: use letters, digits and . _ - = + "
+                          f"(no '/', no '..', not empty), e.g. {key}=my-sweep")
+
+
 @dataclass(frozen=True)
 class SweepConfig:
     name: str = "default"
@@ -196,6 +207,7 @@ class SweepConfig:
 
     def validate(self, prefix: str) -> None:
         from nmt.pipeline.sweep.space import parse_space
+        check_folder_name(f"{prefix}.name", self.name)
         for key, low in (("num_samples", 1), ("max_concurrent_trials", 1), ("max_failures", 0)):
             if getattr(self, key) < low:
                 raise ConfigError(f"{prefix}.{key} must be >= {low}, got {getattr(self, key)}")

@@ -31,6 +31,7 @@ from nmt.components.data.datamodule import TranslationDataModule
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.devices import describe, native_bf16, resolve_precision
 from nmt.components.lit_module import TranslationModule
+from nmt.components.locks import folder_lock, note
 from nmt.components.models.factory import build, model_dict, save_spec
 from nmt.components.tracking import project_home, reuse_key
 from nmt.components.tracking_writer import BufferedMlflowLogger, MetricWriter, TrackingUnavailable
@@ -136,7 +137,7 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
     resume = resume_from or (last if last.exists() else None)
     try:
         trainer.fit(module, datamodule=TranslationDataModule(data_dir, max_tokens=t.batch_tokens, seed=t.seed),
-                    ckpt_path=str(resume) if resume else None)
+                    ckpt_path=str(resume) if resume else None, weights_only=True)
         if writer is not None:
             writer.flush(timeout=cfg.tracking.outage_deadline_s)
     except TrackingUnavailable as err:
@@ -166,7 +167,7 @@ def choose_checkpoint(cfg: PipelineConfig, trainer: pl.Trainer, module: Translat
                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
                        enable_model_summary=False)
     avg_score = float(check.validate(module, datamodule=trainer.datamodule, ckpt_path=str(averaged),
-                                     verbose=False)[0][N.VAL_BLEU])
+                                     verbose=False, weights_only=True)[0][N.VAL_BLEU])
     mlflow.log_metric(N.VAL_BLEU_AVERAGED, avg_score)
     if score is None or avg_score >= score:
         mlflow.set_tag(N.TAG_CHECKPOINT, f"average of {len(epochs)} {cfg.trainer.average_of} epochs")
@@ -179,9 +180,11 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
     params = train_params(cfg, prepare_run_id)
     resolve_accelerator(cfg)  # fail before any run starts
 
+    ckpt_dir = project_home() / ".nmt" / N.CHECKPOINT_DIR / reuse_key("train", params, ctx.code)
+
     def body(run_id: str) -> None:
+        note(lock, f"run {run_id}")
         data_dir, codec = prepared(prepare_run_id)
-        ckpt_dir = project_home() / ".nmt" / N.CHECKPOINT_DIR / reuse_key("train", params, ctx.code)
         if (ckpt_dir / N.LAST_CKPT).exists():
             log.info("train: resuming from %s", ckpt_dir / N.LAST_CKPT)
             mlflow.set_tag(N.TAG_RESUMED_FROM, str(ckpt_dir / N.LAST_CKPT))
@@ -201,7 +204,9 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
             mlflow.log_artifact(str(Path(tmp) / N.BEST_CKPT), N.CHECKPOINT_DIR)
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the artifact is the record
 
-    return train_outputs(execute("train", ctx, cfg, params, body))
+    # one identical run at a time owns the checkpoint folder: a second waits, then reuses its result
+    with folder_lock(ckpt_dir, "train") as lock:
+        return train_outputs(execute("train", ctx, cfg, params, body))
 
 
 def train_outputs(run: Run) -> TrainOutputs:

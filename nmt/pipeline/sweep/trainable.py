@@ -30,6 +30,7 @@ from nmt.components.names import SRC_TOKENIZER, TGT_TOKENIZER
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.tracking_writer import MetricWriter, metric_rows
 from nmt.pipeline.config import load_config
+from nmt.pipeline.sweep.credentials import load_in_trial
 from nmt.pipeline.sweep.space import to_overrides
 
 # Keys: the names a trial reports to Tune (which allows no "/"). Values: the Lightning keys
@@ -45,7 +46,8 @@ NODE_PREFIX = "nmt_"                   # the custom resource naming a node (`nmt
 
 def _completed(ckpt_path: Path, max_epochs: int) -> bool:
     """A checkpoint taken at the validation of the last epoch: nothing is left to train."""
-    epoch = torch.load(ckpt_path, map_location="cpu", weights_only=False).get("epoch", -1)
+    # weights only: a checkpoint on shared storage must not be able to run code here
+    epoch = torch.load(ckpt_path, map_location="cpu", weights_only=True).get("epoch", -1)
     return epoch + 1 >= max_epochs
 
 
@@ -127,6 +129,7 @@ def train_trial(params: dict[str, Any], *, base_overrides: list[str], data_dir: 
                 tokenizer_dir: str, tracking: dict[str, Any] | None = None) -> None:
     from nmt.pipeline.stages.train import fit  # keeps the driver's import light
 
+    load_in_trial((tracking or {}).get("credentials"))
     overrides = [*base_overrides, *to_overrides(params)]
     cfg = load_config(overrides)
     if cfg.trainer.devices > 1:

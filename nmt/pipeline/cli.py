@@ -20,7 +20,6 @@ import logging
 import os
 import sys
 import warnings
-from pathlib import Path
 from collections.abc import Sequence
 
 from nmt.components.config import ConfigError

@@ -5,7 +5,6 @@ its flags are shorthands for keys of that config (``--beam 1`` = ``promote.beam_
 from __future__ import annotations
 
 import argparse
-import contextlib
 import shlex
 import sys
 from pathlib import Path

@@ -30,7 +30,6 @@ import logging
 from dataclasses import dataclass, replace
 
 import mlflow
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N

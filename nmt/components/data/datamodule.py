@@ -26,10 +26,11 @@ def _batch_starts(lengths: np.ndarray, max_tokens: int) -> np.ndarray:
     Sorted, the newest pair is the batch's longest, so inside a run of one length L the
     batches are chunks of ``max_tokens // L``: one Python step per distinct length (a few
     hundred), numpy within it."""
-    values, first, counts = np.unique(lengths, return_index=True, return_counts=True)
+    first = np.concatenate([[0], np.flatnonzero(np.diff(lengths)) + 1]) if len(lengths) else np.zeros(0, np.int64)
+    counts = np.diff(np.append(first, len(lengths)))
     starts: list[np.ndarray] = []
     open_size = 0  # pairs in the batch still open when the run begins
-    for length, at, count in zip(values.tolist(), first.tolist(), counts.tolist()):
+    for length, at, count in zip(lengths[first].tolist(), first.tolist(), counts.tolist()):
         cap = max(1, max_tokens // max(length, 1))
         join = min(count, max(cap - open_size, 0)) if open_size else 0  # into the open batch
         rest = count - join
@@ -42,6 +43,11 @@ def _batch_starts(lengths: np.ndarray, max_tokens: int) -> np.ndarray:
     return np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
 
 
+def _compact(lengths: np.ndarray) -> np.ndarray:
+    """uint16 where lengths fit: numpy's stable argsort is then a radix sort, O(n)."""
+    return lengths.astype(np.uint16) if len(lengths) and 0 <= lengths.min() and lengths.max() < 2**16 else lengths
+
+
 def token_budget_batches(src_lens: ArrayLike, tgt_lens: ArrayLike, max_tokens: int,
                          *, shuffle: bool, seed: int) -> list[np.ndarray]:
     """Indices (int64 arrays) grouped so that ``batch_size * longest side <= max_tokens``
@@ -51,7 +57,7 @@ def token_budget_batches(src_lens: ArrayLike, tgt_lens: ArrayLike, max_tokens: i
     shuffled, pairs of equal length are drawn in random order and the batch order is
     permuted, all from ``numpy.random.default_rng(seed)``: the same seed, the same batches.
     Cost: O(n) (a stable radix sort of small integers) plus O(#batches)."""
-    longest = np.maximum(np.asarray(src_lens), np.asarray(tgt_lens))
+    longest = _compact(np.maximum(np.asarray(src_lens), np.asarray(tgt_lens)))
     if shuffle:
         rng = np.random.default_rng(seed)
         perm = rng.permutation(len(longest))
@@ -79,7 +85,7 @@ class TokenBudgetSampler(Sampler[list[int]]):
         self.max_tokens, self.shuffle, self.seed, self.epoch = max_tokens, shuffle, seed, 0
         self.rank, self.world, self.skip = rank, world, 0
         # the count depends only on the sorted lengths, the same for every shuffle
-        self._len = len(_batch_starts(np.sort(np.maximum(self.src_lens, self.tgt_lens)), max_tokens)) // world
+        self._len = len(_batch_starts(np.sort(_compact(np.maximum(self.src_lens, self.tgt_lens))), max_tokens)) // world
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

@@ -25,7 +25,7 @@ from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
 from nmt.components.averaging import average_checkpoints
-from nmt.components.callbacks import EpochLine, FirstStep, StopOnCtrlC
+from nmt.components.callbacks import BatchLog, EpochLine, FirstStep, StopOnCtrlC, ValidationSchedule
 from nmt.components.config import ConfigError, flatten, to_dict
 from nmt.components.data.datamodule import TranslationDataModule
 from nmt.components.data.tokenizer import TextCodec
@@ -85,7 +85,8 @@ def _trainer(cfg: PipelineConfig, ckpt_dir: Path, accelerator: str, precision: s
                            save_top_k=1, save_last=True, enable_version_counter=False)
     keep = []
     if t.average_checkpoints > 1:  # the k epoch checkpoints to average: the newest, or the best
-        keep = [EpochKeeper(dirpath=ckpt_dir / N.EPOCHS_DIR, filename="epoch{epoch:03d}",
+        # the step too: with trainer.val_every_* an epoch validates (and so saves) more than once
+        keep = [EpochKeeper(dirpath=ckpt_dir / N.EPOCHS_DIR, filename="epoch{epoch:03d}-step{step:08d}",
                                 auto_insert_metric_name=False, monitor="step" if t.average_of == "last" else N.VAL_BLEU,
                                 mode="max", save_top_k=t.average_checkpoints, enable_version_counter=False)]
     distributed: dict = {}
@@ -98,7 +99,9 @@ def _trainer(cfg: PipelineConfig, ckpt_dir: Path, accelerator: str, precision: s
         max_epochs=t.max_epochs, max_steps=t.max_steps, max_time={"minutes": t.max_minutes} if t.max_minutes else None,
         limit_train_batches=t.limit_train_batches, gradient_clip_val=(t.grad_clip or None) if scaled else None,
         log_every_n_steps=t.log_every_n_steps, logger=loggers or False,
-        callbacks=[best, *keep, FirstStep(), EpochLine(),
+        accumulate_grad_batches=t.accumulate_grad_batches,
+        callbacks=[best, *keep, FirstStep(), EpochLine(), ValidationSchedule(t.val_every_steps, t.val_every_minutes),
+                   *([BatchLog(t.batch_log)] if t.batch_log else []),
                    EarlyStopping(N.VAL_BLEU, mode="max", patience=t.patience, strict=False), *callbacks],
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=str(ckpt_dir))
     if ray_ddp:

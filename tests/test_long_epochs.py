@@ -64,6 +64,13 @@ def test_validation_every_n_steps_as_well_as_at_the_epoch_end(home, tmp_path):
     assert metric_steps(run.info.run_id, "val/bleu") == expected
 
 
+def test_early_stopping_counts_validations_inside_an_epoch(home):
+    # lr 0: the weights never change, so val/bleu never improves after the first validation
+    run = _train("trainer.max_epochs=3", "trainer.val_every_steps=2", "trainer.patience=1", "optim.lr=0.0")
+    assert metric_steps(run.info.run_id, "val/bleu") == [1, 3]  # validated at steps 2 and 4, then stopped
+    assert int(run.data.metrics["steps"]) == 4  # inside the first epoch (it has more than 8 batches)
+
+
 def test_validation_every_m_minutes(home):
     # a microsecond: due after every optimizer step, the epoch's last one validating only once
     run = _train("trainer.max_epochs=1", "trainer.val_every_minutes=0.00000001")
@@ -102,7 +109,6 @@ def test_killed_mid_epoch_resumes_without_replaying_or_skipping_a_batch(home, tm
     log.rename(first)  # the rerun (same command, so the same checkpoint folder) logs afresh
     (ckpt_path,) = glob.glob(pattern)
     k = torch.load(ckpt_path, map_location="cpu", weights_only=False)["global_step"]
-    per_epoch = sum(1 for b in _batches(first) if b["epoch"] == 0) if k < 9 else None
     assert k % 3 == 0 and k > 0
 
     resumed = _train("trainer.max_epochs=2", "trainer.val_every_steps=3", f"trainer.batch_log={log}")
@@ -115,8 +121,8 @@ def test_killed_mid_epoch_resumes_without_replaying_or_skipping_a_batch(home, tm
     assert sorted(by_epoch) == [0, 1]
     for epoch, ids in by_epoch.items():
         assert sorted(ids) == list(range(120)), f"epoch {epoch}: a pair replayed or skipped"
-    if per_epoch is not None:
-        assert k < per_epoch  # the kill did land in the middle of the first epoch
+    per_epoch = sum(1 for b in done + again if b["epoch"] == 0)
+    assert k % per_epoch != 0, "the checkpoint must be one taken in the middle of an epoch"
     # MLflow: the resumed run's step rows continue at the checkpoint, one per step, to the end
     steps = metric_steps(resumed.info.run_id, "train/loss_step")
     assert steps == list(range(k, int(resumed.data.metrics["steps"])))
@@ -124,7 +130,8 @@ def test_killed_mid_epoch_resumes_without_replaying_or_skipping_a_batch(home, tm
     killed = [r for r in client.search_runs([resumed.info.experiment_id], "tags.`nmt.stage` = 'train'")
               if r.info.run_id != resumed.info.run_id]
     assert [r.info.status for r in killed] == ["FAILED"]  # the orphan, ended by the rerun
-    assert set(range(k)) <= set(metric_steps(killed[0].info.run_id, "train/loss_step"))
+    before = metric_steps(killed[0].info.run_id, "train/loss_step")
+    assert set(range(k)) <= set(before) and len(before) == len(set(before))  # rows up to k all there, once
 
 
 def test_asha_max_t_bounds_the_validations_not_the_epochs():

@@ -136,3 +136,21 @@ class BatchLog(Callback):
                                "idx": [int(i) for i in batch["idx"]]})
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(line + "\n")
+
+
+class ContinueSteps(Callback):
+    """A resumed run logs its first step row at the checkpoint's step, not one before it.
+
+    Lightning 2.6 saves its logging step (``_batches_that_stepped``) before counting the
+    step of the batch whose validation saves the checkpoint, and on restart adds that one
+    back only for some restart stages: resumed from a validation inside an epoch, it would
+    log the checkpoint's last step again. With one optimizer the logging step is the
+    optimizer step, so the first batch of the run sets it so (a no-op on a fresh run)."""
+
+    def __init__(self) -> None:
+        self._first = True
+
+    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        if self._first:
+            self._first = False
+            trainer.fit_loop.epoch_loop._batches_that_stepped = trainer.global_step

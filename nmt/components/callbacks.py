@@ -117,6 +117,8 @@ class ValidationSchedule(Callback):
             return False
         by_steps = bool(self.steps) and step % self.steps == 0
         by_time = self.seconds is not None and time.monotonic() - self._last_time >= self.seconds
+        if self.seconds is not None and trainer.world_size > 1:  # DDP: ranks' clocks differ; all validate or none
+            by_time = bool(trainer.strategy.broadcast(by_time, src=0))
         return by_steps or by_time
 
 

@@ -42,6 +42,7 @@ EPOCH_METRICS = {"val_bleu": N.VAL_BLEU, "val_loss": N.VAL_LOSS,
 # the last two: only where the driver writes a trial's rows (SQLite), as its one row per report
 TUNE_METRICS = {**EPOCH_METRICS, "train_loss": N.TRAIN_LOSS_STEP, "tokens_per_s": N.TOKENS_PER_S}
 CHECKPOINT_FILE = "checkpoint.ckpt"
+LAST_REPORT = "last_report"            # true on the trial's last validation: it ends there anyway
 PENDING_ROWS = "pending_metrics.json"  # step rows the store had not acknowledged at the checkpoint
 NODE_PREFIX = "nmt_"                   # the custom resource naming a node (`nmt cluster`)
 
@@ -55,6 +56,16 @@ def _completed(ckpt_path: Path, max_epochs: int, max_steps: int = -1) -> bool:
     data = ckpt.get(TranslationDataModule.__qualname__) or {}
     at_epoch_end = data.get("consumed", 0) >= data.get("batches", 0)  # no state (older): epoch ends only
     return at_epoch_end and ckpt.get("epoch", -1) + 1 >= max_epochs
+
+
+def _last_validation(trainer: Any) -> bool:
+    """Whether this validation ends training (max_steps, or the last epoch's last batch):
+    ASHA's upper bound on reports (max_t) is loose, so it cannot tell by itself."""
+    if trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps:
+        return True
+    epochs = trainer.max_epochs
+    return bool(epochs and epochs > 0 and trainer.current_epoch + 1 >= epochs
+                and trainer.fit_loop.epoch_loop.batch_progress.is_last_batch)
 
 
 def node_name() -> str:
@@ -111,6 +122,7 @@ class ReportAndCommit(TuneReportCheckpointCallback):
         if not report:  # sanity check
             return
         report["node"] = self.node
+        report[LAST_REPORT] = _last_validation(trainer)
         with tempfile.TemporaryDirectory() as d:
             trainer.save_checkpoint(os.path.join(d, CHECKPOINT_FILE))
             if self.writer is not None and self.steps is not None:
@@ -187,6 +199,7 @@ def _report_each_validation() -> Callback:
             for tune_key, pl_key in TUNE_METRICS.items():
                 if pl_key in trainer.callback_metrics:
                     trainer.callback_metrics[tune_key] = trainer.callback_metrics[pl_key]
+            trainer.callback_metrics[LAST_REPORT] = torch.tensor(float(_last_validation(trainer)))
             super().on_train_epoch_end(trainer, pl_module)
 
     return ReportEachValidation()

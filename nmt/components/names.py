@@ -14,6 +14,7 @@ DATA_STATS = "data_stats.json"
 CHECKPOINT_DIR = "checkpoints"         # best.ckpt (the weights handed on), under the train run
 BEST_CKPT = "best.ckpt"
 LAST_CKPT = "last.ckpt"                # in .nmt/checkpoints/<reuse key>/: what an interrupted run resumes
+CKPT_PENDING_ROWS = "nmt_pending_rows"  # checkpoint key: metric rows not yet in the store, with their run id
 EPOCHS_DIR = "epochs"                  # beside last.ckpt: the k epoch checkpoints kept for averaging
 AVERAGED_CKPT = "averaged.ckpt"
 MODEL_CONFIG = "model_config.json"     # the ModelSpec: arch + fields + vocabulary, enough to rebuild

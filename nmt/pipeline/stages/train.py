@@ -25,7 +25,8 @@ from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
 from nmt.components.averaging import average_checkpoints
-from nmt.components.callbacks import EpochLine, FirstStep, StopOnCtrlC
+from nmt.components.callbacks import (BatchLog, ContinueSteps, EpochLine, FirstStep, StopOnCtrlC,
+                                      ValidationSchedule)
 from nmt.components.config import ConfigError, flatten, to_dict
 from nmt.components.data.datamodule import TranslationDataModule
 from nmt.components.data.tokenizer import TextCodec
@@ -34,7 +35,7 @@ from nmt.components.lit_module import TranslationModule
 from nmt.components.locks import folder_lock, note
 from nmt.components.models.factory import build, model_dict, save_spec
 from nmt.components.tracking import project_home, reuse_key
-from nmt.components.tracking_writer import BufferedMlflowLogger, MetricWriter, TrackingUnavailable
+from nmt.components.tracking_writer import BufferedMlflowLogger, MetricWriter, PendingRows, TrackingUnavailable
 from nmt.pipeline.config import PipelineConfig
 from nmt.pipeline.stages.common import Context, execute
 from nmt.pipeline.upstream import model_spec, prepared
@@ -82,13 +83,17 @@ def _trainer(cfg: PipelineConfig, ckpt_dir: Path, accelerator: str, precision: s
     """The Lightning Trainer of :func:`fit` and the checkpoint callback that tracks the best epoch."""
     t = cfg.trainer
     scaled = precision == "16-mixed"  # fp16's GradScaler: clip through Lightning
-    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=N.VAL_BLEU, mode="max",
-                           save_top_k=1, save_last=True, enable_version_counter=False)
+    # at every validation's end, not the epoch's (Lightning's default when validation runs
+    # once an epoch): trainer.val_every_* validates inside epochs too
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=N.VAL_BLEU, mode="max", save_top_k=1,
+                           save_last=True, enable_version_counter=False, save_on_train_epoch_end=False)
     keep = []
     if t.average_checkpoints > 1:  # the k epoch checkpoints to average: the newest, or the best
-        keep = [EpochKeeper(dirpath=ckpt_dir / N.EPOCHS_DIR, filename="epoch{epoch:03d}",
+        # the step too: with trainer.val_every_* an epoch validates (and so saves) more than once
+        keep = [EpochKeeper(dirpath=ckpt_dir / N.EPOCHS_DIR, filename="epoch{epoch:03d}-step{step:08d}",
                                 auto_insert_metric_name=False, monitor="step" if t.average_of == "last" else N.VAL_BLEU,
-                                mode="max", save_top_k=t.average_checkpoints, enable_version_counter=False)]
+                                mode="max", save_top_k=t.average_checkpoints, enable_version_counter=False,
+                                save_on_train_epoch_end=False)]
     distributed: dict = {}
     if ray_ddp:  # Ray places the workers; our sampler shards training batches by rank
         from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment
@@ -99,8 +104,11 @@ def _trainer(cfg: PipelineConfig, ckpt_dir: Path, accelerator: str, precision: s
         max_epochs=t.max_epochs, max_steps=t.max_steps, max_time={"minutes": t.max_minutes} if t.max_minutes else None,
         limit_train_batches=t.limit_train_batches, gradient_clip_val=(t.grad_clip or None) if scaled else None,
         log_every_n_steps=t.log_every_n_steps, logger=loggers or False,
-        callbacks=[best, *keep, FirstStep(), EpochLine(),
-                   EarlyStopping(N.VAL_BLEU, mode="max", patience=t.patience, strict=False), *callbacks],
+        accumulate_grad_batches=t.accumulate_grad_batches,
+        callbacks=[best, *keep, FirstStep(), EpochLine(), ValidationSchedule(t.val_every_steps, t.val_every_minutes),
+                   ContinueSteps(), *([BatchLog(t.batch_log)] if t.batch_log else []),
+                   EarlyStopping(N.VAL_BLEU, mode="max", patience=t.patience, strict=False,
+                                 check_on_train_epoch_end=False), *callbacks],
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=str(ckpt_dir))
     if ray_ddp:
         from ray.train.lightning import prepare_trainer
@@ -132,7 +140,9 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
                            capacity=cfg.tracking.buffer_rows) if run_id else None)
     loggers = ([BufferedMlflowLogger(writer, run_id)] if writer else []) + list(extra_loggers or [])
     ctrl_c = StopOnCtrlC()
-    trainer, best = _trainer(cfg, ckpt_dir, accelerator, precision, loggers, [ctrl_c, *(callbacks or [])], ray_ddp)
+    pending = [PendingRows(writer, run_id, tracking_uri, cfg.tracking.outage_deadline_s)] if writer and run_id else []
+    trainer, best = _trainer(cfg, ckpt_dir, accelerator, precision, loggers, [ctrl_c, *pending, *(callbacks or [])],
+                             ray_ddp)
     last = ckpt_dir / N.LAST_CKPT
     resume = resume_from or (last if last.exists() else None)
     try:

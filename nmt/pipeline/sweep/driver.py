@@ -65,11 +65,36 @@ def validate_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> dict[str, 
     return space
 
 
-def _scheduler(cfg: PipelineConfig) -> RecordingASHA | None:
+MAX_REPORTS = 10**9  # a trial bounded by time alone: no bound on its validations
+
+
+def max_reports(cfg: PipelineConfig, train_pairs: int) -> int:
+    """ASHA's ``max_t``: the most reports (validations) a trial can make. A trial reports at
+    each validation, so rungs count validations: at epoch ends by default, and also every
+    ``trainer.val_every_steps`` steps or ``trainer.val_every_minutes`` minutes. An upper bound
+    is enough: ASHA's rungs below it stay where they are, but a bound set too low would stop
+    every trial at it (an epoch has at most ``train_pairs`` batches)."""
+    t = cfg.trainer
+    if not (t.val_every_steps or t.val_every_minutes):
+        return t.max_epochs if t.max_epochs > 0 else MAX_REPORTS
+    per_epoch = math.ceil(train_pairs / t.accumulate_grad_batches)
+    steps = min(t.max_steps if t.max_steps > 0 else MAX_REPORTS,
+                t.max_epochs * per_epoch if t.max_epochs > 0 else MAX_REPORTS)
+    epochs = t.max_epochs if t.max_epochs > 0 else steps
+    by_steps = steps // t.val_every_steps if t.val_every_steps else 0
+    by_time = 0
+    if t.val_every_minutes:  # with no time limit: at most one validation a step
+        by_time = math.ceil(t.max_minutes / t.val_every_minutes) if t.max_minutes else steps
+    return int(min(MAX_REPORTS, epochs + by_steps + by_time))
+
+
+def _scheduler(cfg: PipelineConfig, data_dir: Path) -> RecordingASHA | None:
     s = cfg.sweep.scheduler
     if s.type == "fifo":
         return None
-    return RecordingASHA(time_attr="training_iteration", max_t=cfg.trainer.max_epochs,
+    from datasets import load_from_disk  # memory-mapped: the length is metadata
+    pairs = len(load_from_disk(str(data_dir))["train"])
+    return RecordingASHA(time_attr="training_iteration", max_t=max_reports(cfg, pairs),
                          grace_period=s.grace_period, reduction_factor=s.reduction_factor)
 
 
@@ -119,7 +144,7 @@ def _arch(base: PipelineConfig, params: dict[str, Any]) -> str:
 def _tuner(cfg: PipelineConfig, base_overrides: list[str], space: dict, ctx: Context, parent: str,
            prepare_run_id: str, data_dir: Path, sweep_dir: str, secrets: str | None) -> tune.Tuner:
     """A new Tuner for this sweep, or the saved one when resuming."""
-    scheduler = _scheduler(cfg)
+    scheduler = _scheduler(cfg, data_dir)
     logger = MlflowTrialLogger(tracking_uri=ctx.tracking_uri, experiment_id=ctx.experiment_id, parent_run_id=parent,
                                default_arch=cfg.model.label, scheduler=scheduler,
                                base_params={N.PARAM_PREPARE_RUN: prepare_run_id},
@@ -205,7 +230,7 @@ def _summarise(cfg: PipelineConfig, results: Any, ctx: Context, parent: str
         df = r.metrics_dataframe
         bleu = float(df[TUNE_METRIC].max()) if df is not None and TUNE_METRIC in df else float("nan")
         row = {"trial_id": trial_id, "arch": _arch(cfg, r.config), "params": dict(r.config),
-               "val_bleu": bleu, "epochs": int(df["training_iteration"].max()) if df is not None and len(df) else 0,
+               "val_bleu": bleu, "validations": int(df["training_iteration"].max()) if df is not None and len(df) else 0,
                "asha_stopped": False, "error": r.error is not None,
                "run_id": find_trial_run(client, ctx.experiment_id, parent, trial_id),
                "checkpoint": _best_checkpoint(r, df)}
@@ -247,12 +272,12 @@ def _log_trial_model(cfg: PipelineConfig, best: dict[str, Any], data_dir: Path) 
 
 def format_summary(rows: list[dict[str, Any]]) -> str:
     keys = sorted({k for r in rows for k in r["params"] if k != ARCH_KEY})
-    head = ["trial", "arch", *keys, "best val/bleu", "epochs", "stopped by ASHA"]
+    head = ["trial", "arch", *keys, "best val/bleu", "validations", "stopped by ASHA"]
     lines = [head]
     for r in sorted(rows, key=lambda r: -(-1 if math.isnan(r["val_bleu"]) else r["val_bleu"])):
         vals = [f"{r['params'].get(k):.4g}" if isinstance(r["params"].get(k), float) else str(r["params"].get(k))
                 for k in keys]
-        lines.append([r["trial_id"], r["arch"], *vals, f"{r['val_bleu']:.2f}", str(r["epochs"]),
+        lines.append([r["trial_id"], r["arch"], *vals, f"{r['val_bleu']:.2f}", str(r["validations"]),
                       "yes" if r["asha_stopped"] else ("error" if r["error"] else "no")])
     widths = [max(len(str(row[i])) for row in lines) for i in range(len(head))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in lines)

@@ -13,22 +13,45 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 
 from nmt.components import names as N
+from nmt.components import startup
 
 log = logging.getLogger("nmt")
 
 
 class FirstStep(Callback):
-    """Logs ``time/to_first_step_s``: from the process's start to its first training step
-    (imports, CUDA start, data, model, the first batch): the start-up a user waits through."""
+    """At the first training step, logs the start-up a user waits through:
+    ``time/to_first_step_s`` from the process's start (imports, store, data, model, the first
+    batch), ``time/stage_to_first_step_s`` from the train stage's (or trial's) own start
+    (without the stages before it), and ``time/startup/<phase>_s`` per phase
+    (:mod:`nmt.components.startup`), also as one log line. Written straight to the
+    loggers, at step 0: Lightning's ``log_every_n_steps`` would delay or drop one row."""
 
     def __init__(self) -> None:
         self.seconds: float | None = None
+        self.created = time.time()
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        startup.mark("fit setup")  # data module, loaders and sampler, optimizer, strategy
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if self.seconds is None:
+            startup.mark("first batch")
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
-        if self.seconds is None:
-            import psutil
-            self.seconds = time.time() - psutil.Process().create_time()
-            pl_module.log(N.TO_FIRST_STEP, self.seconds, on_step=True, on_epoch=False)
+        if self.seconds is not None:
+            return
+        startup.mark("first step")
+        now = time.time()
+        self.seconds = now - startup.process_start()
+        stage = now - (startup.stage_start() or self.created)
+        rows = startup.breakdown(now)
+        metrics = {N.TO_FIRST_STEP: self.seconds, N.STAGE_TO_FIRST_STEP: stage,
+                   **{N.startup_metric(phase): wall for phase, wall, _ in rows}}
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=0)
+        if trainer.is_global_zero:
+            log.info("train: first step %.1f s after the process started, %.1f s after the stage did (%s)",
+                     self.seconds, stage, startup.describe(rows))
 
 
 class EpochLine(Callback):

@@ -242,3 +242,29 @@ def translate_ids(
     hyps = beam_search(model, src, src_mask, beam_size, max_len, length_penalty,
                        with_attention=False)
     return [strip_special(h[0].tokens, model) if h else [] for h in hyps]
+
+
+def greedy_in_batches(model: Seq2SeqModel, sources: list[list[int]], *, max_tokens: int = 8192,
+                      max_len_ratio: float = 1.5, max_len_extra: int = 10) -> list[list[int]]:
+    """Greedy ids (as :func:`translate_ids`) of ``sources`` (id lists, EOS included, no PAD),
+    in their order. Decoded in length-sorted batches of at most ``max_tokens`` padded source
+    tokens, so a batch's length budget (``max_len_ratio`` x its longest + ``max_len_extra``)
+    fits its own sentences: a model that never says EOS (untrained) costs at most that many
+    decoder steps per batch, and a few large batches instead of one per validation batch."""
+    order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+    out: list[list[int]] = [[] for _ in sources]
+    start = 0
+    while start < len(order):
+        end = start + 1  # sorted ascending: the last row of a batch is its longest
+        while end < len(order) and len(sources[order[end]]) * (end + 1 - start) <= max_tokens:
+            end += 1
+        rows = [sources[i] for i in order[start:end]]
+        src = torch.full((len(rows), len(rows[-1])), model.pad_id, dtype=torch.long)
+        for r, ids in enumerate(rows):
+            src[r, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        hyps = translate_ids(model, src, src != model.pad_id, max_len_ratio=max_len_ratio,
+                             max_len_extra=max_len_extra)
+        for i, ids in zip(order[start:end], hyps):
+            out[i] = ids
+        start = end
+    return out

@@ -91,7 +91,9 @@ TRAIN_LOSS_STEP = "train/loss_step"
 TRAIN_LR = "train/lr"
 TOKENS_PER_S = "train/tokens_per_s"
 GPU_PEAK_MEM = "gpu/peak_mem_mb"
-TO_FIRST_STEP = "time/to_first_step_s"
+TO_FIRST_STEP = "time/to_first_step_s"        # from the process's start to the first training step
+STAGE_TO_FIRST_STEP = "time/stage_to_first_step_s"  # from the train stage's (a trial's) start to it
+STARTUP_PREFIX = "time/startup/"       # + phase + "_s": seconds of each start-up phase (nmt.components.startup)
 BEST_VAL_BLEU = "best/val_bleu"        # train runs and trials: the val/bleu of the weights handed on
 TRAIN_TIME = "train_time_s"
 NUM_PARAMS = "num_params"
@@ -102,4 +104,9 @@ ARTIFACTS = (DATA_DIR, TOKENIZER_DIR, SRC_TOKENIZER, TGT_TOKENIZER, DATA_STATS, 
 TAGS = tuple(v for k, v in dict(globals()).items() if k.startswith(("TAG_", "VTAG_")))
 ALIASES = (CHAMPION, PREVIOUS, CHALLENGER)
 METRICS = (VAL_BLEU, VAL_BLEU_BEST, VAL_BLEU_AVERAGED, VAL_LOSS, TRAIN_LOSS, TRAIN_LOSS_STEP, TRAIN_LR, TOKENS_PER_S,
-           GPU_PEAK_MEM, TO_FIRST_STEP, BEST_VAL_BLEU, TRAIN_TIME, NUM_PARAMS)
+           GPU_PEAK_MEM, TO_FIRST_STEP, STAGE_TO_FIRST_STEP, BEST_VAL_BLEU, TRAIN_TIME, NUM_PARAMS)
+
+
+def startup_metric(phase: str) -> str:
+    """``time/startup/fit_setup_s`` for the phase "fit setup"."""
+    return f"{STARTUP_PREFIX}{phase.replace(' ', '_')}_s"

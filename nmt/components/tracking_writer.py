@@ -25,16 +25,13 @@ from pytorch_lightning.loggers.logger import Logger, rank_zero_experiment
 from pytorch_lightning.utilities import rank_zero_only
 
 from nmt.components import names as N
+from nmt.components.errors import TrackingUnavailable  # noqa: F401  (re-exported: its home is light to import)
 
 log = logging.getLogger("nmt")
 T = TypeVar("T")
 BATCH_ROWS = 1000          # MLflow's log_batch limit
 _PERMANENT = {"PERMISSION_DENIED", "UNAUTHENTICATED", "INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST",
               "BAD_REQUEST", "INVALID_STATE"}
-
-
-class TrackingUnavailable(RuntimeError):
-    """The tracking store did not answer within the configured deadline."""
 
 
 def is_transient(err: BaseException) -> bool:

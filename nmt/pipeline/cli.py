@@ -22,10 +22,11 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from nmt.components import startup
 from nmt.components.config import ConfigError
 from nmt.components.data.multi30k import DataError
+from nmt.components.errors import TrackingUnavailable
 from nmt.components.private import RedactingFilter, redact
-from nmt.components.tracking_writer import TrackingUnavailable
 from nmt.pipeline.commands import (add_model_command_parsers, cmd_compare, cmd_promote, cmd_rollback, cmd_translate,
                                expand_overrides)
 
@@ -45,7 +46,9 @@ def cmd_stage(command: str, overrides: list[str]) -> int:
     from nmt.pipeline.config import load_config
     from nmt.pipeline.orchestrate import run_pipeline
 
+    startup.mark("imports")
     cfg = load_config(overrides)
+    startup.mark("config")
     out = run_pipeline(cfg, until=STAGE_COMMANDS[command], parent_run_id=_adopt_mlflow_run_env())
     for stage in ("prepare", "train", "evaluate", "register"):
         o = getattr(out, stage)
@@ -143,6 +146,7 @@ def quiet() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    startup.reset()
     quiet()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # "Saving the dataset" bars, 5 per prepare

@@ -24,6 +24,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
+from nmt.components import startup
 from nmt.components.averaging import average_checkpoints
 from nmt.components.callbacks import (BatchLog, ContinueSteps, EpochLine, FirstStep, StopOnCtrlC,
                                       ValidationSchedule)
@@ -124,6 +125,9 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
     ``resume_from``, else from ``ckpt_dir/last.ckpt`` when an interrupted run left one.
     ``ray_ddp``: this process is one worker of a Ray Train ``TorchTrainer`` (DDP)."""
     t = cfg.trainer
+    own_stage = startup.stage_start() is None  # a sweep trial: its start-up begins here
+    if own_stage:
+        startup.begin_stage()
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
     pl.seed_everything(t.seed, workers=True)
@@ -136,6 +140,7 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
     module = TranslationModule(build(model_spec(cfg, codec)), optim=cfg.optim, detokenize=codec.decode_tgt,
                                val_bleu_limit=t.val_bleu_limit, max_len_ratio=cfg.evaluate.max_len_ratio,
                                grad_clip=None if scaled else t.grad_clip, fused_adam=not scaled)
+    startup.mark("model")
     writer = (MetricWriter(tracking_uri, run_id, deadline_s=cfg.tracking.outage_deadline_s,
                            capacity=cfg.tracking.buffer_rows) if run_id else None)
     loggers = ([BufferedMlflowLogger(writer, run_id)] if writer else []) + list(extra_loggers or [])
@@ -143,6 +148,7 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
     pending = [PendingRows(writer, run_id, tracking_uri, cfg.tracking.outage_deadline_s)] if writer and run_id else []
     trainer, best = _trainer(cfg, ckpt_dir, accelerator, precision, loggers, [ctrl_c, *pending, *(callbacks or [])],
                              ray_ddp)
+    startup.mark("trainer")
     last = ckpt_dir / N.LAST_CKPT
     resume = resume_from or (last if last.exists() else None)
     try:
@@ -157,6 +163,8 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
     finally:
         if writer is not None:
             writer.close(flush=False)
+        if own_stage:
+            startup.end_stage()
     if trainer.interrupted or ctrl_c.requested:  # the run must not count as finished
         raise KeyboardInterrupt(f"training interrupted; rerun the same command to resume from {N.LAST_CKPT}")
     return trainer, module, best
@@ -187,6 +195,7 @@ def choose_checkpoint(cfg: PipelineConfig, trainer: pl.Trainer, module: Translat
 
 
 def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOutputs:
+    startup.begin_stage()
     params = train_params(cfg, prepare_run_id)
     resolve_accelerator(cfg)  # fail before any run starts
 
@@ -194,7 +203,9 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
 
     def body(run_id: str) -> None:
         note(lock, f"run {run_id}")
+        startup.mark("train run")  # the reuse lookup, the run and its params
         data_dir, codec = prepared(prepare_run_id)
+        startup.mark("data download")
         if (ckpt_dir / N.LAST_CKPT).exists():
             log.info("train: resuming from %s", ckpt_dir / N.LAST_CKPT)
             mlflow.set_tag(N.TAG_RESUMED_FROM, str(ckpt_dir / N.LAST_CKPT))
@@ -215,8 +226,11 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the artifact is the record
 
     # one identical run at a time owns the checkpoint folder: a second waits, then reuses its result
-    with folder_lock(ckpt_dir, "train") as lock:
-        return train_outputs(execute("train", ctx, cfg, params, body))
+    try:
+        with folder_lock(ckpt_dir, "train") as lock:
+            return train_outputs(execute("train", ctx, cfg, params, body))
+    finally:
+        startup.end_stage()
 
 
 def train_outputs(run: Run) -> TrainOutputs:

@@ -52,7 +52,7 @@ ROUND_TRIP = {
     "trainer.max_epochs": np.int64(3), "trainer.max_minutes": 1e-3,
     "evaluate.splits": ["test_2016_flickr", "test_2017_flickr"], "optim.betas": [0.9, 0.999],
     "tracking.experiment": "a, b = 'c' \"d\"  e", "register.model_name": "m=1,x 'y' \\ z\\",
-    "sweep.storage_path": "/tmp/a b/${not_an_interpolation}", "sweep.name": "[not, a, list]",
+    "sweep.storage_path": "/tmp/a b/${not_an_interpolation}", "evaluate.train_run_id": "[not, a, list]",
     "server.role": "null", "cluster.state_dir": "true", "sweep.ray_address": "1e-05",
 }
 

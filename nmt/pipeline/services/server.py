@@ -3,8 +3,8 @@
 PostgreSQL is the backend store (role and database created here), artifacts are proxied
 (``--artifacts-destination``: clients never write to the server's disk), the server binds
 loopback unless told otherwise, and basic auth is one option away. The server runs in its
-own process session, logs to ``<state_dir>/server.log`` and records its pid, so ``down``
-and ``status`` find it again.
+own process session, logs to ``<state_dir>/server.log`` and records its pid (with start
+time and argv), so ``down`` and ``status`` find it again and signal nothing else.
 """
 
 from __future__ import annotations
@@ -243,8 +243,7 @@ def _already_up(cfg: ServerConfig, current: ServerState) -> ServerState:
 
 
 def _server_env(cfg: ServerConfig, dest: str) -> dict[str, str]:
-    """Allowlisted: MLflow's own settings, the store's password, and cloud credentials only
-    when the artifacts go to that cloud."""
+    """Allowlisted: MLflow's settings, the store's password, a cloud's keys for its artifacts."""
     cloud = {"s3": ("AWS_", "MLFLOW_S3_"), "gs": ("GOOGLE_",), "wasbs": ("AZURE_",)}.get(dest.split("://")[0], ())
     env = daemons.daemon_env(prefixes=("MLFLOW_SERVER_", "MLFLOW_AUTH_CACHE", *cloud), PYTHONUNBUFFERED="1")
     if os.environ.get(DB_PASSWORD_ENV):
@@ -262,8 +261,7 @@ def up(cfg: ServerConfig) -> ServerState:
     if current.pid is not None:
         return _already_up(cfg, current)
     if _port_taken(cfg.host, cfg.port):
-        raise ConfigError(f"port {cfg.port} on {cfg.host} is taken by another process; choose "
-                          f"server.port=<free port> or stop what listens there")
+        raise ConfigError(f"port {cfg.port} on {cfg.host} is taken; choose server.port=<free port> or stop it")
     folder = private_dir(state_dir(cfg))
     dest = path_or_uri(cfg.artifacts_destination) if cfg.artifacts_destination else str(folder / "artifacts")
     env = _server_env(cfg, dest)

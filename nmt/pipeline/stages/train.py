@@ -117,6 +117,14 @@ def _trainer(cfg: PipelineConfig, ckpt_dir: Path, accelerator: str, precision: s
     return trainer, best
 
 
+def _precision(configured: str, accelerator: str) -> str:
+    precision = resolve_precision(configured, accelerator)
+    if precision == "bf16-mixed" and not native_bf16(accelerator):
+        log.warning("trainer.precision=bf16-mixed but this %s has no native bf16: it is emulated, far slower "
+                    "than 32 (use trainer.precision=auto)", accelerator.upper())
+    return precision
+
+
 def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_dir: Path,
         codec: TextCodec, ckpt_dir: Path, callbacks: list | None = None, resume_from: Path | None = None,
         accelerator: str | None = None, ray_ddp: bool = False, extra_loggers: list | None = None
@@ -132,10 +140,7 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
         torch.set_num_threads(t.num_threads)
     pl.seed_everything(t.seed, workers=True)
     accelerator = accelerator or resolve_accelerator(cfg)
-    precision = resolve_precision(t.precision, accelerator)
-    if precision == "bf16-mixed" and not native_bf16(accelerator):
-        log.warning("trainer.precision=bf16-mixed but this %s has no native bf16: it is emulated, far slower "
-                    "than 32 (use trainer.precision=auto)", accelerator.upper())
+    precision = _precision(t.precision, accelerator)
     scaled = precision == "16-mixed"  # fp16's GradScaler: unfused Adam, clipping by Lightning
     module = TranslationModule(build(model_spec(cfg, codec)), optim=cfg.optim, detokenize=codec.decode_tgt,
                                val_bleu_limit=t.val_bleu_limit, max_len_ratio=cfg.evaluate.max_len_ratio,

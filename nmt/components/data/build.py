@@ -56,7 +56,8 @@ def write_raw(plan: Plan, split: str, path: Path, corpora: dict[str, int]) -> Da
 
 def _cleaned(ds: Dataset, d: DataConfig, tag: str) -> Dataset:
     return ds.map(clean.clean_batch, batched=True, batch_size=2_000, num_proc=_procs(d, ds),
-                  features=clean.CLEAN_FEATURES, new_fingerprint=f"clean-{tag}-{uuid.uuid4().hex}", load_from_cache_file=False)
+                  features=clean.CLEAN_FEATURES, new_fingerprint=f"clean-{tag}-{uuid.uuid4().hex}",
+                  load_from_cache_file=False)
 
 
 def _procs(d: DataConfig, ds: Dataset) -> int | None:

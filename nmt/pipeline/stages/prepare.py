@@ -53,7 +53,8 @@ def log_lineage(cfg: PipelineConfig, plan: Plan, built: Built) -> None:
     """One ``log_input`` per split, named by the source and carrying its identity."""
     d = cfg.data
     for split, dset in built.data.items():
-        ds = mlflow.data.from_huggingface(dset, path=plan.lineage_path, name=f"{d.label}-{d.src_lang}-{d.tgt_lang}-{split}")
+        name = f"{d.label}-{d.src_lang}-{d.tgt_lang}-{split}"
+        ds = mlflow.data.from_huggingface(dset, path=plan.lineage_path, name=name)
         mlflow.log_input(ds, context="training" if split == "train" else split,
                          tags={k.removeprefix("data."): v[:250] for k, v in plan.identity.items()})
 

@@ -49,5 +49,8 @@ bench: venv
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_decoding.py
 
+# Never the tracking server's state (.nmt/server: its log, pid, and the default artifact store
+# of every run whose metadata PostgreSQL keeps): `nmt server down` and remove it by hand.
 clean:
-	rm -rf .nmt mlflow.db mlartifacts
+	@if [ -d .nmt ]; then find .nmt -mindepth 1 -maxdepth 1 ! -name server -exec rm -rf {} +; fi
+	rm -rf mlflow.db mlartifacts

@@ -11,7 +11,7 @@ from pathlib import Path
 from nmt.components.data.datamodule import TranslationDataModule
 from nmt.components.data.tokenizer import TextCodec
 from nmt.pipeline.config import PipelineConfig, load_config
-from nmt.pipeline.stages.prepare import build_dataset, prepare_inputs
+from nmt.pipeline.stages.prepare import build_dataset
 
 _CACHE = Path(tempfile.gettempdir()) / "nmt-bench-data"
 
@@ -19,14 +19,14 @@ _CACHE = Path(tempfile.gettempdir()) / "nmt-bench-data"
 def real_data(overrides: list[str] = ()) -> tuple[PipelineConfig, Path, TextCodec]:
     """Multi30k de-en prepared as the prepare stage does it (cached in /tmp)."""
     cfg = load_config(list(overrides))
-    data_dir, splits, _ = prepare_inputs(cfg)
     out = _CACHE / f"{cfg.data.src_lang}-{cfg.data.tgt_lang}-{cfg.data.vocab_size}"
     if not (out / "data").exists():
-        dsd, src_tok, tgt_tok, _ = build_dataset(cfg, data_dir, splits)
-        out.mkdir(parents=True, exist_ok=True)
-        src_tok.save(str(out / "src.json"))
-        tgt_tok.save(str(out / "tgt.json"))
-        dsd.save_to_disk(str(out / "data"))
+        with tempfile.TemporaryDirectory() as work:
+            built = build_dataset(cfg, Path(work))
+            out.mkdir(parents=True, exist_ok=True)
+            built.src_tok.save(str(out / "src.json"))
+            built.tgt_tok.save(str(out / "tgt.json"))
+            built.data.save_to_disk(str(out / "data"))
     return cfg, out / "data", TextCodec.from_files(out / "src.json", out / "tgt.json")
 
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The prepared GPU check (one GPU machine, torch with CUDA, no package index), <= 10 minutes (each step has its own timeout):
-#   1. the GPU tests; 2. one time-to-BLEU run; 3. a packed sweep (8 trials at 1/8 GPU) and the
-#   same trial alone. Prints one table (benchmarks/gpu_report.py). Python packages come from
+#   1. the GPU tests; 2. one time-to-BLEU run (the table gives the seconds from that process's
+#   start, imports and prepare included, to its first step, to each validation BLEU and to the
+#   test score); 3. a packed sweep (8 trials at 1/8 GPU) and the same trial alone. Prints one
+#   table (benchmarks/gpu_report.py). Python packages come from
 #   the offline bundle (.bundle/site.tar.xz, see DEVELOPERS.md / README "GPUs"), Multi30k
 #   from $MULTI30K_DIR or .bundle/multi30k.
 #     bash benchmarks/gpu_check.sh [train minutes, default 0.75] [packed trial minutes, default 0.75]

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -23,6 +22,9 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+# Nothing here reaches the hub: datasets and huggingface_hub read these when first imported
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 VENV_BIN = Path(sys.executable).parent
 
 # A run small enough for CI: 200 training pairs, tiny GRU, one epoch.
@@ -41,6 +43,14 @@ TINY_RUN = [
     "trainer.max_epochs=1", "trainer.max_steps=1", "trainer.max_minutes=null", "trainer.num_threads=1",
     "trainer.precision=32", "evaluate.beam_size=1", "evaluate.num_samples=2", "evaluate.attention_samples=0",
     "demo_sentences=0",
+]
+
+# A tiny Transformer champion (serving and input tests): a few epochs, so its translations
+# differ between sentences; max_positions 128, so a long line really passes it.
+TINY_TRANSFORMER_RUN = [o for o in TINY_RUN if not o.startswith(("model", "trainer.max_steps", "trainer.max_epochs"))] + [
+    "model=transformer_tiny", "model.d_model=16", "model.num_encoder_layers=1", "model.num_decoder_layers=1",
+    "model.num_heads=2", "model.ff_dim=32", "model.dropout=0.0", "model.max_positions=128",
+    "trainer.max_epochs=3", "trainer.batch_tokens=512", "optim.lr=0.005",
 ]
 
 
@@ -155,6 +165,15 @@ def module_home(tmp_path_factory: pytest.TempPathFactory, multi30k_dir: Path, na
     torch.set_num_threads(threads)  # fit() may have set fewer threads for the whole process
 
 
+@pytest.fixture(scope="session")
+def transformer_store(tmp_path_factory, multi30k_dir) -> str:
+    """A store whose nmt-de-en@champion is a tiny Transformer (built once per session)."""
+    from nmt.pipeline.cli import main
+    with module_home(tmp_path_factory, multi30k_dir, "transformer-champion") as (_, uri):
+        assert main(["run", *TINY_TRANSFORMER_RUN]) == 0
+    return uri
+
+
 @pytest.fixture
 def tiny() -> list[str]:
     return list(TINY)
@@ -248,6 +267,24 @@ def post_json(url: str, body: bytes, auth: str | None = None) -> tuple[int, dict
             return err.code, json.loads(text)
         except ValueError:  # e.g. basic auth's plain-text 401
             return err.code, {"text": text.decode(errors="replace")}
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL a process we started and every descendant it has (a sweep driver's own Ray
+    head, raylet and workers): never `ray stop`, which kills every Ray on the machine."""
+    import psutil
+    try:
+        family = [psutil.Process(proc.pid)]
+        family += family[0].children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    for p in family:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    proc.wait()
+    psutil.wait_procs(family, timeout=10)
 
 
 def stop_group(proc: subprocess.Popen) -> None:

@@ -81,7 +81,7 @@ def test_trials_spread_over_nodes_and_survive_a_killed_node(ray_on_server, tmp_p
     assert other.data.tags["nmt.nodes"] == "worker_1"  # the two trials had started on different nodes
     for run in trials.values():
         assert_nothing_lost(run, epochs=4)
-    assert list(storage.glob("cluster-kill/*/checkpoint_*/checkpoint.ckpt"))  # on the shared storage
+    assert list(storage.glob("cluster-kill/*/*/checkpoint_*/checkpoint.ckpt"))  # on the shared storage
     assert MlflowClient().get_model_version_by_alias("nmt-de-en", "champion").tags["train_run_id"] in \
         {r.info.run_id for r in trials.values()}
     assert_no_run_running()

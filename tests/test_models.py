@@ -13,7 +13,7 @@ from nmt.components.models.attention import make_attention
 from nmt.components.models.base import select_state
 from nmt.components.models.factory import ARCHITECTURES, ModelSpec, build, parse_model
 from nmt.components.models.transformer import Transformer
-from tests.conftest import (ATTENTION_KINDS, B, BOS, EOS, PAD, S, SRC_V, T, TGT_V, TINY_NETS as TINY, batch, make,
+from tests.conftest import (ATTENTION_KINDS, B, EOS, PAD, S, SRC_V, T, TGT_V, TINY_NETS as TINY, batch, make,
                             step_through, tiny_net)
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model"

@@ -265,3 +265,30 @@ def test_plain_promote_follows_the_language_pair_of_the_newest_run(store, capsys
     assert "nmt-de-en version" in capsys.readouterr().out
     assert main(["rollback", "--model-name", "nmt-fr-en"]) == 2
     assert "nmt-fr-en has no @previous version" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_rollback_during_a_promotion_is_not_undone(store, monkeypatch, capsys):
+    """Alias moves are compare-and-swap: a real `nmt rollback` made while a promotion compares
+    (run at the gate's bootstrap) wins; the promotion stops with one line and moves nothing."""
+    client = MlflowClient()
+    first = _aliases(client)[P.CHAMPION]
+    other = next(v.version for v in client.search_model_versions(f"name = '{NAME}'") if v.version != first)
+    res = P.run_promote(gate("promote.force=true", "promote.limit=20"), version=other)  # now there is a @previous
+    before = _aliases(client)
+    assert P.PREVIOUS in before, (first, other, res, before)
+    champion, other = before[P.PREVIOUS], before[P.CHAMPION]  # rollback: @champion goes back to `champion`
+    real_bootstrap = P.paired_bootstrap
+
+    def rollback_meanwhile(*args, **kwargs):
+        assert main(["rollback", "data.src_lang=de"]) == 0  # another command, while this one compares
+        return real_bootstrap(*args, **kwargs)
+
+    monkeypatch.setattr(P, "paired_bootstrap", rollback_meanwhile)
+    after_rollback = {P.CHAMPION: champion, P.CHALLENGER: other}
+    capsys.readouterr()
+    assert main(["promote", "--version", champion, "--force", "--limit", "20", "--beam", "1", "data.src_lang=de"]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("nmt: error")]
+    assert len(err) == 1 and f"@champion {other} -> {champion}" in err[0] and "nothing was moved" in err[0]
+    assert _aliases(client) == after_rollback
+    assert _promotion_runs(client)[-1].info.status == "FAILED"

@@ -1,37 +1,52 @@
 """``mlflow models serve`` on the registry's champion: a real server process on 127.0.0.1.
 
-The store holds one tiny model (a single optimizer step: its translations are garbage,
-but they are strings, one per input). The server starts in ~10 s and is always stopped,
-with its whole process group (mlflow starts uvicorn as a child).
+The store's champion is a tiny Transformer (max_positions 128; its translations are
+garbage, but they are strings, one per input). The server starts in ~10 s and is always
+stopped, with its whole process group (mlflow starts uvicorn as a child).
 """
 
 from __future__ import annotations
 
 import json
+import re
+import urllib.request
+from pathlib import Path
 
 import pytest
 
+from nmt.components.inference import MAX_BEAM
 from nmt.components.translator import MAX_CHARS, MAX_SENTENCES
-from nmt.pipeline.cli import main
-from tests.conftest import TINY_RUN, module_home, post_json as _post, serving
+from tests.conftest import ROOT, post_json as _post, serving
 
 pytestmark = pytest.mark.slow
 
 
 
-@pytest.fixture(scope="module")
-def store_uri(tmp_path_factory, multi30k_dir):
-    """A store whose nmt-de-en@champion is one tiny model."""
-    with module_home(tmp_path_factory, multi30k_dir, "serve") as (_, uri):
-        assert main(["run", *TINY_RUN]) == 0
-    return uri
+NAME = "Erika Mustermann"  # a person's name in a request: never in an answer or a log line
+LONG = ("EIN MANN IN EINEM BLAUEN HEMD STEHT AUF EINER LEITER UND PUTZT EIN FENSTER. " * 30)[:1920]
 
 
 @pytest.fixture(scope="module")
-def server(store_uri, tmp_path_factory):
+def store_uri(transformer_store):
+    return transformer_store
+
+
+@pytest.fixture(scope="module")
+def server_log(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("serve-log") / "server.log"
+
+
+@pytest.fixture(scope="module")
+def server(store_uri, server_log):
     """Base URL of ``mlflow models serve -m models:/nmt-de-en@champion`` (stopped afterwards)."""
-    with serving(store_uri, tmp_path_factory.mktemp("serve-log") / "server.log") as base:
+    with serving(store_uri, server_log) as base:
         yield base
+
+
+def alive(server: str) -> bool:
+    with urllib.request.urlopen(f"{server}/ping", timeout=30) as resp:
+        ok = resp.status == 200
+    return ok and _post(f"{server}/invocations", b'{"inputs": ["Hallo."], "params": {"beam_size": 1}}')[0] == 200
 
 
 def test_serves_translations(server):
@@ -44,15 +59,17 @@ def test_serves_translations(server):
 
 
 @pytest.mark.parametrize("payload, message", [
-    ({"inputs": "Ein Hund läuft."}, "Expected list, but got str"),
-    ({"inputs": [1, 2]}, "Expected type str, but got int"),
-    ({"inputs": ["Ein Hund.", None]}, "Expected type str, but got NoneType"),
-    ({"inputs": [["Ein", "Hund"]]}, "Expected type str, but got list"),
-    ({"inputs": {"text": "Ein Hund."}}, "Expected list, but got dict"),
+    ({"inputs": "Ein Hund läuft."}, "inputs must be a list of strings, got str"),
+    ({"inputs": [1, 2]}, "inputs[0] is int, not a string"),
+    ({"inputs": ["Ein Hund.", None]}, "inputs[1] is NoneType, not a string"),
+    ({"inputs": [["Ein", "Hund"]]}, "inputs[0] is list, not a string"),
+    ({"inputs": {"text": "Ein Hund."}}, "inputs must be a list of strings, got dict"),
+    ({"inputs": None}, "inputs must be a list of strings, got NoneType"),
     ({"inputs": []}, "inputs is an empty list"),
     ({"inputs": ["Hund"] * (MAX_SENTENCES + 1)}, f"at most {MAX_SENTENCES}"),
     ({"inputs": ["Hund " * MAX_CHARS]}, f"at most {MAX_CHARS}"),
-    ({"inputs": ["Ein Hund."], "params": {"beam_size": 0}}, "beam_size must be >= 1"),
+    ({"inputs": ["Ein Hund."], "params": {"beam_size": 0}}, "params.beam_size=0 is out of bounds: 1 <= beam_size"),
+    ({"inputs": ["Ein Hund."], "params": {"beam_size": 2.5}}, "params.beam_size must be a whole number"),
     ({"inputs": ["Ein Hund."], "params": {"beam_size": "wide"}}, "beam_size"),
     ({"instances": ["Ein Hund."]}, "'inputs' key"),
     ("not json", "valid JSON"),
@@ -62,8 +79,58 @@ def test_malformed_payload_is_a_4xx_with_a_message(server, payload, message):
     status, answer = _post(f"{server}/invocations", body)
     assert 400 <= status < 500, (status, answer)
     assert message in answer.get("message", ""), answer
-    # and the server is still there
-    assert _post(f"{server}/invocations", b'{"inputs": ["Hallo."], "params": {"beam_size": 1}}')[0] == 200
+    assert "stack_trace" not in answer
+    assert alive(server)  # and the server is still there
+
+
+@pytest.mark.parametrize("params, field, bound", [
+    ({"beam_size": 100000}, "params.beam_size", f"1 <= beam_size <= {MAX_BEAM}"),
+    ({"max_len_ratio": -3}, "params.max_len_ratio", "0 < max_len_ratio <= 4"),
+    ({"length_penalty": -1}, "params.length_penalty", "0 <= length_penalty <= 10"),
+    ({"max_len_ratio": 1e6}, "params.max_len_ratio", "0 < max_len_ratio <= 4"),
+    ({"beam_size": 17}, "params.beam_size", f"1 <= beam_size <= {MAX_BEAM}"),
+])
+def test_params_out_of_bounds_are_a_400_naming_field_and_bound(server, params, field, bound):
+    status, answer = _post(f"{server}/invocations", json.dumps({"inputs": [f"{NAME} wohnt in Berlin."],
+                                                                "params": params}).encode())
+    assert status == 400 and answer["field"] == field and bound in answer["message"], answer
+    assert NAME not in json.dumps(answer) and "stack_trace" not in answer
+    assert alive(server)
+
+
+def test_a_long_line_within_the_rest_limit_does_not_kill_the_batch(server, store_uri):
+    status, answer = _post(f"{server}/invocations", json.dumps({"inputs": ["Ein Hund.", LONG, "Ein Hund."],
+                                                                "params": {"beam_size": 2}}).encode())
+    assert status == 200, answer
+    first, long, last = answer["predictions"]
+    assert first == last and first and long
+
+
+def test_no_answer_and_no_log_line_holds_the_request_s_text(server, server_log):
+    texts = [f"{NAME} wohnt in Berlin.", f"Das ist {NAME}s Hund."]
+    requests = [{"inputs": texts, "params": {"beam_size": 100000}},
+                {"inputs": texts, "params": {"length_penalty": -1}},
+                {"inputs": [*texts, 5]},
+                {"inputs": texts[0]},
+                {"inputs": {"text": texts[0]}},
+                {"inputs": [texts]},
+                {"inputs": [*texts, NAME * 200]},
+                {"inputs": texts * (MAX_SENTENCES // 2 + 1)},
+                {"inputs": texts + [LONG], "params": {"beam_size": 1}},
+                {"inputs": texts, "params": {"beam_size": 1, "beam": 3}}]
+    for body in requests:
+        status, answer = _post(f"{server}/invocations", json.dumps(body).encode())
+        assert NAME not in json.dumps(answer) and "stack_trace" not in answer, answer
+    assert server_log.read_text().count("POST /invocations") >= len(requests)  # the log is the right one
+    assert NAME not in server_log.read_text() and "Mustermann" not in server_log.read_text()
+
+
+def test_the_readme_error_body_is_what_the_server_answers(server):
+    readme = (ROOT / "README.md").read_text()
+    request = json.loads(re.search(r"-d '(\{\"inputs\".*?beam_size\": 100000.*?)'", readme).group(1))
+    example = json.loads(re.search(r"^(\{\"error_code\".*\})$", readme, re.M).group(1))
+    status, answer = _post(f"{server}/invocations", json.dumps(request).encode())
+    assert status == 400 and answer == example
 
 
 def test_in_process_predict_takes_any_number_of_sentences(store_uri, monkeypatch):
@@ -76,3 +143,16 @@ def test_in_process_predict_takes_any_number_of_sentences(store_uri, monkeypatch
     texts = [f"Ein Hund läuft {i}." for i in range(2500)]
     out = model.predict(texts, params={"beam_size": 1})
     assert len(out) == 2500 and all(isinstance(t, str) for t in out)
+
+
+def test_the_signature_is_list_of_strings_with_numeric_params(store_uri, monkeypatch):
+    """The logged signature comes from predict's type hints (so the server hands ``inputs``
+    over as sent), says list[str], and declares every param a number (double)."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store_uri)
+    meta = mlflow.pyfunc.load_model("models:/nmt-de-en@champion").metadata
+    assert meta._is_signature_from_type_hint()
+    assert [c["type"] for c in meta.get_input_schema().to_dict()] == ["string"]  # one string per row
+    assert {p.name: p.dtype.name for p in meta.get_params_schema().params} == {
+        "beam_size": "double", "max_len_ratio": "double", "length_penalty": "double"}

@@ -16,7 +16,7 @@ from nmt.components import names as N
 from nmt.pipeline.cli import main
 from nmt.pipeline.config import load_config
 from nmt.pipeline.sweep.driver import validate_sweep
-from tests.conftest import ray_cluster
+from tests.conftest import kill_tree, ray_cluster
 
 SWEEP = ["sweep=smoke", "trainer.max_epochs=3"]
 
@@ -75,13 +75,11 @@ def test_killed_driver_resumes_without_rerunning_finished_trials(nmt_home, tiny)
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     try:
         _wait_for(lambda: any(r.info.status == "FINISHED" for r in _trials(_runs())), 240, "a finished trial")
-        _wait_for(lambda: Tuner.can_restore(str(nmt_home / ".nmt" / "ray" / "smoke")), 60, "Tune's saved state")
+        _wait_for(lambda: any(Tuner.can_restore(str(d)) for d in (nmt_home / ".nmt" / "ray" / "smoke").glob("*")),
+                  60, "Tune's saved state")  # <storage>/<sweep name>/<parent run id>
         time.sleep(3)  # Tune saves its experiment state every 2 s in our sweeps
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        subprocess.run([os.path.join(os.path.dirname(sys.executable), "ray"), "stop", "--force"],
-                       capture_output=True)
+        kill_tree(proc)  # the driver and its own Ray, nobody else's (never `ray stop`)
     before = {r.data.tags["nmt.trial_id"]: r for r in _trials(_runs())}
     done = {t: r for t, r in before.items() if r.info.status == "FINISHED"}
     assert done and len(done) < 4
@@ -107,9 +105,9 @@ def test_trial_whose_process_dies_is_retried_from_its_checkpoint(nmt_home, tiny)
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     sweep_dir = nmt_home / ".nmt" / "ray" / "smoke"
     try:
-        _wait_for(lambda: any(sweep_dir.glob("*/checkpoint_000000")), 240, "the trial's first checkpoint", poll=0.1)
-        killed = [p for p in psutil.process_iter(["cmdline"])
-                  if any("ray::ImplicitFunc" in part for part in p.info["cmdline"] or [])]
+        _wait_for(lambda: any(sweep_dir.glob("*/*/checkpoint_000000")), 240, "the trial's first checkpoint", poll=0.1)
+        killed = [p for p in psutil.Process(proc.pid).children(recursive=True)  # this sweep's, nobody else's
+                  if any("ray::ImplicitFunc" in part for part in p.cmdline())]
         assert killed, "no trial process (ray::ImplicitFunc) found to kill"
         for p in killed:
             p.kill()
@@ -118,7 +116,7 @@ def test_trial_whose_process_dies_is_retried_from_its_checkpoint(nmt_home, tiny)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    assert list(sweep_dir.glob("*/error.txt")), "Tune recorded no failure of the trial"
+    assert list(sweep_dir.glob("*/*/error.txt")), "Tune recorded no failure of the trial"
     (trial,) = _trials(_runs())
     assert trial.info.status == "FINISHED"
     steps = [m.step for m in MlflowClient().get_metric_history(trial.info.run_id, "val/bleu")]

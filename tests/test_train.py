@@ -7,7 +7,7 @@ from nmt.components.data.datamodule import TranslationDataModule
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.lit_module import TranslationModule, lr_lambda
 from nmt.pipeline.config import load_config
-from nmt.pipeline.stages.prepare import build_dataset, prepare_inputs
+from nmt.pipeline.stages.prepare import build_dataset
 from nmt.components.models.factory import build
 from nmt.pipeline.upstream import model_spec
 
@@ -23,8 +23,8 @@ def test_tiny_gru_overfits_32_pairs(tmp_path, nmt_home):
     cfg = load_config(["data.train_limit=32", "data.val_limit=8", "data.test_limit=4", "data.vocab_size=200",
                        "model=gru", "model.emb_dim=32", "model.hidden_dim=64", "model.dropout=0.0",
                        "model.teacher_forcing=1.0", "optim.lr=0.01", "trainer.precision=32"])
-    data_dir, splits, _ = prepare_inputs(cfg)
-    dsd, src_tok, tgt_tok, stats = build_dataset(cfg, data_dir, splits)
+    built = build_dataset(cfg, tmp_path / "work")
+    dsd, src_tok, tgt_tok, stats = built.data, built.src_tok, built.tgt_tok, built.stats
     assert stats["train/pairs"] == 32 and stats["val/pairs"] == 8
     dsd.save_to_disk(str(tmp_path / "data"))
     codec = TextCodec(src_tok, tgt_tok)

@@ -35,7 +35,7 @@ def average_state_dicts(states: list[dict[str, Tensor]]) -> dict[str, Tensor]:
 def average_checkpoints(paths: list[Path], out: Path) -> Path:
     """Lightning checkpoints ``paths`` (oldest first) -> one checkpoint at ``out``: the newest
     with its ``state_dict`` replaced by the mean, and the files it came from recorded."""
-    ckpts = [torch.load(p, map_location="cpu", weights_only=False) for p in paths]
+    ckpts = [torch.load(p, map_location="cpu", weights_only=True) for p in paths]  # tensors and plain data only
     merged = ckpts[-1]
     merged["state_dict"] = average_state_dicts([c["state_dict"] for c in ckpts])
     merged["averaged_from"] = [Path(p).name for p in paths]

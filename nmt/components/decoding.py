@@ -41,6 +41,13 @@ def max_target_len(src_mask: Tensor, ratio: float = 1.5, extra: int = 10) -> int
     return int(ratio * int(src_mask.sum(dim=1).max())) + extra
 
 
+def step_budget(model: Seq2SeqModel, max_len: int) -> int:
+    """Decoding steps actually run: ``max_len`` (at least 1), never past the model's
+    ``max_positions`` (step t embeds position t, so T steps need T positions)."""
+    steps = max(max_len, 1)
+    return min(steps, model.max_positions) if model.max_positions else steps
+
+
 def _forbid_specials(logits: Tensor, model: Seq2SeqModel) -> Tensor:
     """PAD and BOS are never a valid next token (as in fairseq): their logits -> -inf."""
     logits = logits.clone()
@@ -59,7 +66,7 @@ def greedy_decode(
     y = src.new_full((B,), model.bos_id)
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
     ids, attn = [], []
-    for _ in range(max(max_len, 1)):
+    for _ in range(step_budget(model, max_len)):
         logits, state, a = model.decode_step(y, state)
         y = _forbid_specials(logits, model).argmax(dim=-1)  # (B,)
         y = y.masked_fill(done, model.pad_id)
@@ -199,7 +206,8 @@ def beam_search(
     beams = _Beams(K, src.new_zeros(B * K, 0), scores, None, with_attention,
                    torch.zeros(B, dtype=torch.bool), [[] for _ in range(B)], list(range(B)))
     y = src.new_full((B * K,), model.bos_id)
-    for _ in range(max(max_len, 1)):
+    max_len = step_budget(model, max_len)  # also the bound _update_done scores against
+    for _ in range(max_len):
         logits, state, attn = model.decode_step(y, state)
         cand = _expand(beams, _forbid_specials(logits, model))
         _finish(beams, *cand, attn, model.eos_id, length_penalty)
@@ -239,3 +247,29 @@ def translate_ids(
     hyps = beam_search(model, src, src_mask, beam_size, max_len, length_penalty,
                        with_attention=False)
     return [strip_special(h[0].tokens, model) if h else [] for h in hyps]
+
+
+def greedy_in_batches(model: Seq2SeqModel, sources: list[list[int]], *, max_tokens: int = 8192,
+                      max_len_ratio: float = 1.5, max_len_extra: int = 10) -> list[list[int]]:
+    """Greedy ids (as :func:`translate_ids`) of ``sources`` (id lists, EOS included, no PAD),
+    in their order. Decoded in length-sorted batches of at most ``max_tokens`` padded source
+    tokens, so a batch's length budget (``max_len_ratio`` x its longest + ``max_len_extra``)
+    fits its own sentences: a model that never says EOS (untrained) costs at most that many
+    decoder steps per batch, and a few large batches instead of one per validation batch."""
+    order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+    out: list[list[int]] = [[] for _ in sources]
+    start = 0
+    while start < len(order):
+        end = start + 1  # sorted ascending: the last row of a batch is its longest
+        while end < len(order) and len(sources[order[end]]) * (end + 1 - start) <= max_tokens:
+            end += 1
+        rows = [sources[i] for i in order[start:end]]
+        src = torch.full((len(rows), len(rows[-1])), model.pad_id, dtype=torch.long)
+        for r, ids in enumerate(rows):
+            src[r, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        hyps = translate_ids(model, src, src != model.pad_id, max_len_ratio=max_len_ratio,
+                             max_len_extra=max_len_extra)
+        for i, ids in zip(order[start:end], hyps):
+            out[i] = ids
+        start = end
+    return out

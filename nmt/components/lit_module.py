@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nmt.components import names as N
-from nmt.components.decoding import translate_ids
+from nmt.components.decoding import greedy_in_batches
 from nmt.components.metrics import corpus_bleu
 from nmt.components.models.base import Seq2SeqModel
 
@@ -51,7 +51,7 @@ class TranslationModule(pl.LightningModule):
         self.detokenize = detokenize
         self.val_bleu_limit = val_bleu_limit
         self.max_len_ratio = max_len_ratio
-        self._hyps: list[tuple[int, str, str]] = []
+        self._hyps: list[tuple[int, list[int], str]] = []  # (idx, source ids, reference)
         self._tick: float | None = None
         self.best_bleu = float("-inf")
         self.tokens_seen = 0
@@ -87,20 +87,20 @@ class TranslationModule(pl.LightningModule):
         self.shared_step(batch, "val")
         if self.detokenize is None:
             return
-        keep = [i for i, idx in enumerate(batch["idx"]) if idx < self.val_bleu_limit]
-        if not keep:
-            return
-        sel = torch.tensor(keep, device=batch["src"].device)
-        src, mask = batch["src"][sel], batch["src_mask"][sel]
-        ids = translate_ids(self.model, src, mask, beam_size=1, max_len_ratio=self.max_len_ratio)
-        for i, hyp in zip(keep, self.detokenize(ids)):
-            self._hyps.append((batch["idx"][i], hyp, batch["ref"][i]))
+        # the fixed BLEU subset (the first val_bleu_limit sentences) is decoded at the epoch's
+        # end in a few length-sorted batches, not here in one small batch per loader batch
+        src, mask = batch["src"].cpu(), batch["src_mask"].cpu()
+        for i, idx in enumerate(batch["idx"]):
+            if idx < self.val_bleu_limit:
+                self._hyps.append((idx, src[i, mask[i]].tolist(), batch["ref"][i]))
 
     def on_validation_epoch_end(self) -> None:
         if not self._hyps:
             return
         self._hyps.sort()
-        bleu = corpus_bleu([h for _, h, _ in self._hyps], [r for _, _, r in self._hyps]).score
+        with self.trainer.precision_plugin.forward_context():  # as the steps: bf16 where they are
+            ids = greedy_in_batches(self.model, [src for _, src, _ in self._hyps], max_len_ratio=self.max_len_ratio)
+        bleu = corpus_bleu(self.detokenize(ids), [r for _, _, r in self._hyps]).score
         self._hyps = []
         if not self.trainer.sanity_checking:
             self.best_bleu = max(self.best_bleu, bleu)

@@ -14,6 +14,7 @@ DATA_STATS = "data_stats.json"
 CHECKPOINT_DIR = "checkpoints"         # best.ckpt (the weights handed on), under the train run
 BEST_CKPT = "best.ckpt"
 LAST_CKPT = "last.ckpt"                # in .nmt/checkpoints/<reuse key>/: what an interrupted run resumes
+CKPT_PENDING_ROWS = "nmt_pending_rows"  # checkpoint key: metric rows not yet in the store, with their run id
 EPOCHS_DIR = "epochs"                  # beside last.ckpt: the k epoch checkpoints kept for averaging
 AVERAGED_CKPT = "averaged.ckpt"
 MODEL_CONFIG = "model_config.json"     # the ModelSpec: arch + fields + vocabulary, enough to rebuild
@@ -62,6 +63,7 @@ TAG_PIPELINE = "nmt.pipeline"
 TAG_DEVICE = "nmt.device"              # what a stage ran on: cpu, or cuda:0 (NVIDIA H200)
 TAG_PRECISION = "nmt.precision"        # train: the precision trainer.precision resolved to (auto)
 TAG_MAP = "analysis.map"               # evaluate: what attention/sample*.png show: attention | saliency
+TAG_PRIMARY_SPLIT = "nmt.primary_split"  # prepare: the test split register, compare and the demo read
 TAG_ANALYSIS_SPLIT = "analysis.split"  # evaluate: <split>/<search> the figures were drawn from
 TAG_ARCH = "arch"                      # evaluate, trials and versions: the model's label (seq2seq-gru)
 TAG_RESOURCES = "nmt.resources"        # a sweep trial's Ray resources: CPU=1 GPU=0.5
@@ -112,7 +114,9 @@ TRAIN_LOSS_STEP = "train/loss_step"
 TRAIN_LR = "train/lr"
 TOKENS_PER_S = "train/tokens_per_s"
 GPU_PEAK_MEM = "gpu/peak_mem_mb"
-TO_FIRST_STEP = "time/to_first_step_s"
+TO_FIRST_STEP = "time/to_first_step_s"        # from the process's start to the first training step
+STAGE_TO_FIRST_STEP = "time/stage_to_first_step_s"  # from the train stage's (a trial's) start to it
+STARTUP_PREFIX = "time/startup/"       # + phase + "_s": seconds of each start-up phase (nmt.components.startup)
 BEST_VAL_BLEU = "best/val_bleu"        # train runs and trials: the val/bleu of the weights handed on
 TOKENS_SEEN = "train/tokens_seen"      # target tokens trained on so far, beside each step (compute curves)
 JOURNEY_BLEU = "journey/bleu"          # journey parent: + "/<arm>", the pooled-seed test BLEU
@@ -127,4 +131,10 @@ ARTIFACTS = (DATA_DIR, TOKENIZER_DIR, SRC_TOKENIZER, TGT_TOKENIZER, DATA_STATS, 
 TAGS = tuple(v for k, v in dict(globals()).items() if k.startswith(("TAG_", "VTAG_")))
 ALIASES = (CHAMPION, PREVIOUS, CHALLENGER)
 METRICS = (VAL_BLEU, VAL_BLEU_BEST, VAL_BLEU_AVERAGED, VAL_LOSS, TRAIN_LOSS, TRAIN_LOSS_STEP, TRAIN_LR, TOKENS_PER_S,
-           GPU_PEAK_MEM, TO_FIRST_STEP, BEST_VAL_BLEU, TRAIN_TIME, NUM_PARAMS, TOKENS_SEEN, JOURNEY_BLEU)
+           GPU_PEAK_MEM, TO_FIRST_STEP, STAGE_TO_FIRST_STEP, BEST_VAL_BLEU, TRAIN_TIME, NUM_PARAMS, TOKENS_SEEN,
+           JOURNEY_BLEU)
+
+
+def startup_metric(phase: str) -> str:
+    """``time/startup/fit_setup_s`` for the phase "fit setup"."""
+    return f"{STARTUP_PREFIX}{phase.replace(' ', '_')}_s"

@@ -13,13 +13,15 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
+import sys
 import unicodedata
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 ENCODING = "utf-8"
 BOM = "\ufeff"
@@ -32,13 +34,18 @@ class TextDecodeError(ValueError):
     """Bytes that are not UTF-8; the message names the source, line and byte."""
 
 
-def _clean_char(ch: str) -> str:
-    cat = unicodedata.category(ch)
-    if cat in _DROP:
-        return ""
-    if cat in _SPACE:
-        return " "
-    return ch
+@functools.cache
+def _table() -> dict[int, str | None]:
+    """str.translate's table: every code point of a dropped category to None, of a space
+    category to " " (built once, ~0.3 s; a per-character Python loop cost 10x more per line)."""
+    out: dict[int, str | None] = {}
+    for cp in range(sys.maxunicode + 1):
+        cat = unicodedata.category(chr(cp))
+        if cat in _DROP:
+            out[cp] = None
+        elif cat in _SPACE:
+            out[cp] = " "
+    return out
 
 
 def normalize(text: str) -> str:
@@ -47,7 +54,7 @@ def normalize(text: str) -> str:
     The one normalisation of the project: prepare cleans the corpus with it and every way
     into a model applies it before the emptiness check and before tokenizing."""
     if not text.isascii():
-        text = "".join(_clean_char(c) for c in unicodedata.normalize("NFC", text))
+        text = unicodedata.normalize("NFC", text).translate(_table())
     elif not text.isprintable():
         text = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
     return " ".join(text.split())
@@ -113,6 +120,14 @@ def split_text(text: str | bytes, *, source: str) -> list[str]:
     if lines and lines[0].startswith(BOM):
         lines[0] = lines[0][1:]
     return lines
+
+
+def read_stream(stream: BinaryIO | TextIO, *, source: str) -> list[str]:
+    """All lines of an open stream (stdin): its bytes when it has them (``.buffer``), so the
+    encoding is decided here and not by the terminal's locale."""
+    raw = getattr(stream, "buffer", stream)
+    data = raw.read()
+    return split_text(data, source=source)
 
 
 def normalized(lines: Iterable[str]) -> Iterator[str]:

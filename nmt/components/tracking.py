@@ -8,7 +8,6 @@ import hashlib
 import json
 import logging
 import os
-import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -18,6 +17,8 @@ from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
 from nmt.components.config import ConfigError
+from nmt.components.private import redact
+from nmt.components.procs import owner, owner_is_dead  # noqa: F401 - owner: re-exported
 
 log = logging.getLogger("nmt")
 _ROOT = Path(__file__).resolve().parents[2]
@@ -35,10 +36,25 @@ def default_tracking_uri(home: Path | None = None) -> str:
 def resolve_tracking_uri(configured: str | None) -> str:
     """Config value, else ``$MLFLOW_TRACKING_URI``, else the embedded SQLite store.
     Always absolute: a relative URI breaks inside Ray trial directories."""
-    uri = configured or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    uri = _credentials_out(configured or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri())
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         uri = f"sqlite:///{Path(uri[len('sqlite:///'):]).resolve()}"
     return uri
+
+
+def _credentials_out(uri: str) -> str:
+    """``http://user:pass@host`` -> ``http://host``, the pair moved to MLflow's credential
+    variables: the URI is exported, logged, pickled by Tune and printed; they are not."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+    parts = urlsplit(uri)
+    if not parts.scheme.startswith("http") or "@" not in parts.netloc:
+        return uri
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user, _, password = userinfo.partition(":")
+    os.environ.setdefault("MLFLOW_TRACKING_USERNAME", unquote(user))
+    if password:
+        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", unquote(password))
+    return urlunsplit(parts._replace(netloc=host))
 
 
 def check_server(uri: str) -> None:
@@ -50,7 +66,7 @@ def check_server(uri: str) -> None:
     try:
         requests.get(f"{uri.rstrip('/')}/health", timeout=10)
     except requests.RequestException as err:
-        raise ConfigError(f"the tracking server {uri} does not answer ({type(err).__name__}); start it "
+        raise ConfigError(f"the tracking server {redact(uri)} does not answer ({type(err).__name__}); start it "
                           "(`nmt server up`) or fix MLFLOW_TRACKING_URI / tracking.uri") from None
     user = os.environ.get("MLFLOW_TRACKING_USERNAME")
     auth = (user, os.environ.get("MLFLOW_TRACKING_PASSWORD", "")) if user else None
@@ -58,7 +74,7 @@ def check_server(uri: str) -> None:
                      auth=auth, timeout=30)
     if r.status_code == 401:
         who = f"user {user!r}" if user else "no credentials"
-        raise ConfigError(f"the tracking server {uri} refused {who} (HTTP 401): set MLFLOW_TRACKING_USERNAME "
+        raise ConfigError(f"the tracking server {redact(uri)} refused {who} (HTTP 401): set MLFLOW_TRACKING_USERNAME "
                           "and MLFLOW_TRACKING_PASSWORD to an account on that server")
 
 
@@ -164,36 +180,13 @@ def _end_quietly(status: str) -> None:
                     run.info.run_id if run else "?", status, str(err).splitlines()[0][:120])
 
 
-def owner() -> str:
-    """``host:pid`` of the process that writes a run: what tells an orphan from a live run."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this machine runs (a zombie does not)."""
-    import psutil
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.Error:  # another user's process: it exists
-        return True
-
-
-def _dead_here(owner_tag: str | None) -> bool:
-    host, _, pid = (owner_tag or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine's run: it may well be alive
-    return not pid_alive(int(pid))
-
-
 def recover_orphans(client: MlflowClient, experiment_id: str) -> list[str]:
     """Runs left RUNNING by a process of this machine that died (kill -9, a store outage
     at the wrong moment) end FAILED, tagged so: no run stays RUNNING for ever."""
     runs = client.search_runs([experiment_id], "attributes.status = 'RUNNING'", max_results=1000)
     ended = []
     for run in runs:
-        if _dead_here(run.data.tags.get(N.TAG_OWNER)):
+        if owner_is_dead(run.data.tags.get(N.TAG_OWNER)):
             client.set_tag(run.info.run_id, N.TAG_RECOVERED, "owner process died")
             client.set_terminated(run.info.run_id, "FAILED")
             ended.append(run.info.run_id)

@@ -20,18 +20,18 @@ from typing import Any, TypeVar
 from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from pytorch_lightning import Callback
 from pytorch_lightning.loggers.logger import Logger, rank_zero_experiment
 from pytorch_lightning.utilities import rank_zero_only
+
+from nmt.components import names as N
+from nmt.components.errors import TrackingUnavailable  # noqa: F401  (re-exported: its home is light to import)
 
 log = logging.getLogger("nmt")
 T = TypeVar("T")
 BATCH_ROWS = 1000          # MLflow's log_batch limit
 _PERMANENT = {"PERMISSION_DENIED", "UNAUTHENTICATED", "INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST",
               "BAD_REQUEST", "INVALID_STATE"}
-
-
-class TrackingUnavailable(RuntimeError):
-    """The tracking store did not answer within the configured deadline."""
 
 
 def is_transient(err: BaseException) -> bool:
@@ -192,3 +192,30 @@ class BufferedMlflowLogger(Logger):
     @rank_zero_only
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         self.writer.add(metric_rows(metrics, step or 0))
+
+
+class PendingRows(Callback):
+    """Metric rows the store had not acknowledged when a checkpoint was taken travel inside
+    it, with their run id. A rerun resumed from that checkpoint writes them to that run
+    first, so the interrupted run's rows up to the checkpoint are complete even after a
+    SIGKILL or a server outage (re-sent rows the store already holds are dropped)."""
+
+    def __init__(self, writer: MetricWriter, run_id: str, uri: str, deadline_s: float):
+        self.writer, self.run_id, self.uri, self.deadline_s = writer, run_id, uri, deadline_s
+
+    def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        rows = [[m.key, m.value, m.timestamp, m.step] for m in self.writer.unsent()]
+        checkpoint[N.CKPT_PENDING_ROWS] = {"run_id": self.run_id, "rows": rows}
+
+    def on_load_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        pending = checkpoint.get(N.CKPT_PENDING_ROWS) or {}
+        rows = [Metric(*row) for row in pending.get("rows", [])]
+        if not rows or pending.get("run_id") in (None, self.run_id):
+            self.writer.add(rows)
+            return
+        earlier = MetricWriter(self.uri, pending["run_id"], deadline_s=self.deadline_s)
+        try:
+            earlier.add(rows)
+            earlier.flush(timeout=self.deadline_s)
+        finally:
+            earlier.close(flush=False)

@@ -21,12 +21,13 @@ import logging
 import os
 import sys
 import warnings
-from pathlib import Path
 from collections.abc import Sequence
 
+from nmt.components import startup
 from nmt.components.config import ConfigError
 from nmt.components.data.multi30k import DataError
-from nmt.components.tracking_writer import TrackingUnavailable
+from nmt.components.errors import TrackingUnavailable
+from nmt.components.private import RedactingFilter, redact
 from nmt.pipeline.commands import (add_model_command_parsers, cmd_compare, cmd_promote, cmd_rollback, cmd_translate,
                                expand_overrides)
 
@@ -46,7 +47,9 @@ def cmd_stage(command: str, overrides: list[str]) -> int:
     from nmt.pipeline.config import load_config
     from nmt.pipeline.orchestrate import run_pipeline
 
+    startup.mark("imports")
     cfg = load_config(overrides)
+    startup.mark("config")
     out = run_pipeline(cfg, until=STAGE_COMMANDS[command], parent_run_id=_adopt_mlflow_run_env())
     for stage in ("prepare", "train", "evaluate", "register"):
         o = getattr(out, stage)
@@ -65,14 +68,13 @@ def cmd_stage(command: str, overrides: list[str]) -> int:
 
 
 def show_champion(cfg, prepare_run_id: str, n: int) -> None:
-    """Translate the first ``n`` test sentences with the registry's champion."""
-    import mlflow
-
+    """Translate the first ``n`` sentences of the primary test split with the registry's champion."""
+    from nmt.pipeline.loading import load_translator
     from nmt.pipeline.upstream import test_split
 
-    sources, refs = test_split(prepare_run_id, "test_2016_flickr", n)
+    sources, refs = test_split(prepare_run_id, cfg.data.primary, n)
     uri = f"models:/{cfg.model_name}@{cfg.register.alias}"
-    hyps = mlflow.pyfunc.load_model(uri).predict(sources)
+    hyps = load_translator(uri).predict(sources)
     print(f"\nTranslations by {uri}:")
     for src, ref, hyp in zip(sources, refs, hyps):
         print(f"  src: {src}\n  ref: {ref}\n  hyp: {hyp}\n")
@@ -163,6 +165,7 @@ def quiet() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    startup.reset()
     quiet()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # "Saving the dataset" bars, 5 per prepare
@@ -172,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # no user:password@ of a URI in any log line
+        handler.addFilter(RedactingFilter())
     args = build_parser().parse_args(argv)
     try:
         if args.command in STAGE_COMMANDS:
@@ -195,13 +200,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from nmt.pipeline.services.commands import cmd_cluster
             return cmd_cluster(args.action, expand_overrides(args.overrides))
     except (ConfigError, DataError, TrackingUnavailable) as err:
-        print(f"nmt: error: {err}", file=sys.stderr)
+        print(f"nmt: error: {redact(str(err))}", file=sys.stderr)
         return 2
     except Exception as err:
         message = _store_error(err)
         if message is None:
             raise
-        print(f"nmt: error: {message}", file=sys.stderr)
+        print(f"nmt: error: {redact(message)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
         print(f"nmt: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)

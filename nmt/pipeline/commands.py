@@ -5,7 +5,6 @@ its flags are shorthands for keys of that config (``--beam 1`` = ``promote.beam_
 from __future__ import annotations
 
 import argparse
-import contextlib
 import shlex
 import sys
 from pathlib import Path
@@ -35,6 +34,7 @@ def command_config(args: argparse.Namespace, beam_key: str = "promote.beam_size"
     """The composed config of a non-stage command: its overrides, then its flags on top.
     -> (config, pinned): pinned when the user chose the language pair or the model name."""
     from nmt.pipeline.config import load_config
+    from nmt.pipeline.sweep.space import override_value
 
     overrides = expand_overrides(getattr(args, "overrides", []) or [])
     keys = {**FLAG_KEYS, "beam": beam_key}
@@ -42,9 +42,7 @@ def command_config(args: argparse.Namespace, beam_key: str = "promote.beam_size"
         value = getattr(args, flag, None)
         if value is None or value is False:
             continue
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        quoted = text if isinstance(value, (int, float)) else "'" + text.replace("'", "\\'") + "'"
-        overrides.append(f"{key}={quoted}")
+        overrides.append(f"{key}={override_value(value)}")  # the grammar's quoting: any text survives
     pinned = any(o.lstrip("+~").split("=")[0] in PAIR_KEYS for o in overrides)
     return load_config(overrides), pinned
 
@@ -125,27 +123,47 @@ def _add_common_flags(sp) -> None:
     sp.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data.src_lang=fr")
 
 
+def _read_input(file: str | None) -> list[str]:
+    """The lines to translate, read by the one reading of input text (UTF-8, BOM, CRLF)."""
+    from nmt.components.text import TextDecodeError, read_lines, read_stream
+    try:
+        return list(read_lines(Path(file), what="--file")) if file else read_stream(sys.stdin, source="stdin")
+    except TextDecodeError as err:
+        raise ConfigError(str(err)) from None
+
+
 def cmd_translate(args: argparse.Namespace) -> int:
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    from nmt.components.inference import parse_params
+    from nmt.components.serving import RequestError
     from nmt.components.tracking import resolve_tracking_uri, setup_tracking
     from nmt.pipeline.candidates import model_name
+    from nmt.pipeline.loading import load_translator
     if args.file and not Path(args.file).is_file():
         raise ConfigError(f"--file {args.file}: no such file; give a text file with one sentence per line, "
                           "or pipe the sentences to stdin")
     cfg, pinned = command_config(args, beam_key="evaluate.beam_size")
+    e = cfg.evaluate  # the evaluate stage's decoding, so translate reproduces its scores
+    params = {"beam_size": e.beam_size, "max_len_ratio": e.max_len_ratio, "length_penalty": e.length_penalty}
+    try:
+        parse_params(params)  # bounds before any work
+    except RequestError as err:
+        raise ConfigError(f"{err.message} (--beam / evaluate.*)") from None
+    lines = _read_input(args.file)
     exp_id = setup_tracking(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment)
     uri = args.model or f"models:/{model_name(cfg, MlflowClient(), exp_id, pinned)[0]}@{cfg.register.alias}"
-    with open(args.file, encoding="utf-8") if args.file else contextlib.nullcontext(sys.stdin) as stream:
-        lines = [line.rstrip("\n") for line in stream]
     try:
-        model = mlflow.pyfunc.load_model(uri)
+        model = load_translator(uri)  # today's code on the version's files: nothing from the store runs
     except (MlflowException, OSError) as err:
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise ConfigError(f"--model {uri}: cannot load it from {mlflow.get_tracking_uri()} ({first}); "
                           "check the name and alias or version (the MLflow UI lists registered models)") from None
-    hyps = model.predict(lines, params={"beam_size": cfg.evaluate.beam_size}) if lines else []
+    try:
+        hyps = model.predict(lines, params=params) if lines else []
+    except MlflowException as err:  # the model's RequestError (its code may be the logged copy)
+        raise ConfigError(err.message) from None
     sys.stdout.write("".join(h + "\n" for h in hyps))
     return 0

@@ -23,11 +23,13 @@ from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
 from nmt.components.config import ConfigError
-from nmt.components.data.multi30k import TEST_SPLITS
 from nmt.components.explorer import render
 from nmt.components.plots import length_plot, scatter_plot
 from nmt.components.tracking import project_home
 from nmt.pipeline.upstream import download, test_split
+
+
+PRIMARY = "test_2016_flickr"  # Multi30k's; runs older than the analysis.split tag scored it first
 
 
 @dataclass
@@ -38,6 +40,7 @@ class ModelRow:
     train_run_id: str
     prepare_run_id: str
     search: str
+    split: str = PRIMARY  # the evaluate run's primary test split (figures and samples come from it)
     params: float | None = None
     train_time_s: float | None = None
     tokens_per_s: float | None = None
@@ -78,10 +81,10 @@ def _artifact(run_id: str, path: str) -> Path | None:
 def collect(client: MlflowClient, run: Run, n_samples: int) -> ModelRow:
     p, tags = run.data.params, run.data.tags
     train_id = p[N.PARAM_TRAIN_RUN]
-    search = tags.get(N.TAG_ANALYSIS_SPLIT, "test_2016_flickr/greedy").split("/")[1]
+    split, search = tags.get(N.TAG_ANALYSIS_SPLIT, f"{PRIMARY}/greedy").split("/")
     arch = tags.get(N.TAG_ARCH, "?")
     row = ModelRow(label=f"{arch} ({run.info.run_id[:6]})", arch=arch, evaluate_run_id=run.info.run_id,
-                   train_run_id=train_id, prepare_run_id=p[N.PARAM_PREPARE_RUN], search=search,
+                   train_run_id=train_id, prepare_run_id=p[N.PARAM_PREPARE_RUN], search=search, split=split,
                    scores=dict(run.data.metrics))
     train = client.get_run(train_id)
     row.params = train.data.metrics.get(N.NUM_PARAMS)
@@ -94,7 +97,7 @@ def collect(client: MlflowClient, run: Run, n_samples: int) -> ModelRow:
     row.map_kind = tags.get(N.TAG_MAP, "attention")
     explorer = _artifact(run.info.run_id, f"{N.ATTENTION_DIR}/{N.EXPLORER_JSON}")
     row.explorer = {**json.loads(explorer.read_text()), "label": row.label} if explorer else None
-    hyp = _artifact(run.info.run_id, f"{N.HYPOTHESES_DIR}/test_2016_flickr.{search}.txt")
+    hyp = _artifact(run.info.run_id, f"{N.HYPOTHESES_DIR}/{split}.{search}.txt")
     row.hypotheses = hyp.read_text().splitlines()[:n_samples] if hyp else []
     return row
 
@@ -105,10 +108,10 @@ def _fmt(v: float | None, spec: str = ".2f") -> str:
 
 def _figures(rows: list[ModelRow], out: Path) -> dict[str, Path]:
     """The three plots over all models, saved under ``out``."""
-    key = lambda r: r.scores.get(f"test_2016_flickr/{r.search}/bleu")  # noqa: E731
+    key = lambda r: r.scores.get(f"{r.split}/{r.search}/bleu")  # noqa: E731
     figs = {
         N.LENGTH_PNG: length_plot({r.label: [(b["bucket"], b["bleu"]) for b in r.length] for r in rows if r.length},
-                                  "BLEU by source length, test_2016_flickr"),
+                                  f"BLEU by source length, {rows[0].split}"),
         "bleu_vs_params.png": scatter_plot({r.label: (r.params, key(r)) for r in rows
                                             if r.params and key(r) is not None},
                                            "parameters", "BLEU vs model size", logx=True),
@@ -124,7 +127,7 @@ def _figures(rows: list[ModelRow], out: Path) -> dict[str, Path]:
 
 def _score_tables(rows: list[ModelRow]) -> list[str]:
     md = []
-    for split in TEST_SPLITS:
+    for split in dict.fromkeys(k.split("/")[0] for r in rows for k in r.scores if k.count("/") == 2):
         have = [r for r in rows if f"{split}/{r.search}/bleu" in r.scores]
         if not have:
             continue
@@ -170,7 +173,7 @@ def build_report(rows: list[ModelRow], out: Path, samples: list[tuple[str, str]]
     md += _score_tables(rows)
     md += ["## BLEU by source length", "", f"![BLEU by length]({N.LENGTH_PNG})", "",
            "## BLEU against size and training time", "", "![BLEU vs params](bleu_vs_params.png) "
-           "![BLEU vs time](bleu_vs_time.png)", "", "## Sample translations (test_2016_flickr)", ""]
+           "![BLEU vs time](bleu_vs_time.png)", "", f"## Sample translations ({rows[0].split})", ""]
     for i, (src, ref) in enumerate(samples):
         md += [f"**{i + 1}.** {src}", "", f"- *reference*: {ref}"]
         md += [f"- *{r.label}*: {r.hypotheses[i] if i < len(r.hypotheses) else '-'}" for r in rows]
@@ -251,7 +254,7 @@ def run_compare(experiment: str, *, sweep_run_id: str | None = None, run_ids: li
     if not runs:
         raise ConfigError(f"no finished evaluate runs to compare in experiment {experiment!r}; run `nmt run` or `nmt evaluate` first")
     rows = [collect(client, r, n_samples) for r in runs]
-    samples = list(zip(*test_split(rows[0].prepare_run_id, "test_2016_flickr", n_samples)))
+    samples = list(zip(*test_split(rows[0].prepare_run_id, rows[0].split, n_samples)))
     out = out or project_home() / "reports" / time.strftime("compare-%Y%m%d-%H%M%S")
     md, page = build_report(rows, out, samples)
     with mlflow.start_run(run_name="compare", experiment_id=exp.experiment_id,

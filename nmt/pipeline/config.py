@@ -10,41 +10,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from nmt.components import names as N
 from nmt.components.config import ConfigError, parse
-from nmt.components.data.multi30k import LANGUAGES, TEST_SPLITS, check_pair
+from nmt.components.data.config import MULTI30K_TESTS, DataConfig, Multi30kData
+from nmt.components.data.multi30k import LANGUAGES
 from nmt.components.models.base import ArchConfig
 from nmt.components.models.seq2seq import Seq2SeqConfig
 from nmt.components.significance import DEFAULT_RESAMPLES, DEFAULT_SEED
 from nmt.pipeline.services.settings import ClusterConfig, ServerConfig
+from nmt.pipeline.study_config import (  # noqa: F401  (re-exported)
+    SchedulerConfig, SearchConfig, ResourcesConfig, FOLDER_NAME, check_folder_name, SweepConfig, JourneyConfig)
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    dir: str | None = None            # raw Multi30k folder; None -> $MULTI30K_DIR -> download
-    src_lang: str = "de"
-    tgt_lang: str = "en"
-    tokenizer: Literal["bpe", "unigram"] = "unigram"
-    vocab_size: int = 8000            # joint de+en; ~ the word vocabularies of bentrevett's setup
-    joint_vocab: bool = True          # one tokenizer for both sides (lets the Transformer share embeddings)
-    max_words: int = 80               # drop longer training pairs (Multi30k's longest is ~40)
-    train_limit: int | None = None    # first N pairs only (tests, smoke runs)
-    val_limit: int | None = None
-    test_limit: int | None = None
-
-    def validate(self, prefix: str) -> None:
-        check_pair(self.src_lang, self.tgt_lang)
-        if self.vocab_size < 100:
-            raise ConfigError(f"{prefix}.vocab_size must be >= 100, got {self.vocab_size}")
 
 
 @dataclass(frozen=True)
@@ -71,7 +54,14 @@ class TrainerConfig:
     batch_tokens: int = 4096          # token budget per batch (longest side x batch size)
     grad_clip: float = 1.0
     patience: int = 5                 # early stopping on val/bleu
-    val_bleu_limit: int = 500         # val sentences decoded for val/bleu each epoch
+    val_bleu_limit: int = 500         # val sentences decoded for val/bleu at each validation
+    # Validation, and with it checkpoints, early stopping and sweep reports, also every N
+    # optimizer steps and/or every M minutes, not only at epoch ends: an epoch of WMT14 on
+    # 2 cores is ~6 hours. None: epoch ends only.
+    val_every_steps: int | None = None
+    val_every_minutes: float | None = None
+    accumulate_grad_batches: int = 1  # one optimizer step per k batches: effective batch k x batch_tokens
+    batch_log: str | None = None      # a JSONL file: each training batch's epoch, step and pair ids (audits)
     seed: int = 42
     log_every_n_steps: int = 25
     num_threads: int | None = None    # torch intra-op threads; None leaves torch's default
@@ -85,11 +75,17 @@ class TrainerConfig:
         if self.max_epochs < 1 and self.max_epochs != -1:
             raise ConfigError(f"{prefix}.max_epochs must be >= 1 (or -1 with a time or step limit), "
                               f"got {self.max_epochs}")
+        for key, value in (("val_every_steps", self.val_every_steps), ("val_every_minutes", self.val_every_minutes),
+                           ("accumulate_grad_batches", self.accumulate_grad_batches)):
+            if value is not None and value <= 0:
+                raise ConfigError(f"{prefix}.{key} must be > 0 (or null where allowed), got {value}")
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    splits: tuple[str, ...] = TEST_SPLITS  # those the pair lacks (cs: 2017) are skipped
+    # test splits by name; "all": every test split of the source (a Multi30k pair without one,
+    # cs for 2017, skips it); "primary": data.primary_test_split
+    splits: tuple[str, ...] = ("all",)
     beam_size: int = 5                # 1 = greedy only
     length_penalty: float = 0.6       # GNMT alpha (Wu et al. 2016)
     max_len_ratio: float = 1.5
@@ -97,10 +93,17 @@ class EvaluateConfig:
     attention_samples: int = 3        # test sentences drawn as attention heatmaps
     train_run_id: str | None = None   # `nmt evaluate` of this finished train run (its own prepare run)
 
-    def validate(self, prefix: str) -> None:
-        bad = [s for s in self.splits if s not in TEST_SPLITS]
+    def resolve(self, data: DataConfig) -> tuple[str, ...]:
+        """The split names to score, the primary one first; ConfigError for one the source lacks."""
+        known = (*data.test_splits(), "all", "primary")
+        lacking = MULTI30K_TESTS if data.kind == "multi30k" else ()  # a pair without one skips it
+        bad = [s for s in self.splits if s not in known and s not in lacking]
         if bad:
-            raise ConfigError(f"{prefix}.splits: unknown split {bad[0]!r}; valid: {', '.join(TEST_SPLITS)}")
+            raise ConfigError(f"evaluate.splits: unknown split {bad[0]!r}; valid: {', '.join(known)}")
+        names = [data.primary] + [n for s in self.splits for n in
+                                  (data.test_splits() if s == "all" else [data.primary] if s == "primary" else [s])]
+        wanted = set(names[1:])
+        return tuple(dict.fromkeys(n for n in names if n in wanted))
 
 
 @dataclass(frozen=True)
@@ -108,11 +111,17 @@ class RegisterConfig:
     model_name: str | None = None     # default nmt-<src>-<tgt>
     alias: str = "champion"
 
+    def validate(self, prefix: str) -> None:
+        from nmt.pipeline.rules import check_alias, check_model_name
+        check_alias(f"{prefix}.alias", self.alias)
+        if self.model_name is not None:
+            check_model_name(f"{prefix}.model_name", self.model_name)
+
 
 @dataclass(frozen=True)
 class PromoteConfig:
     """``nmt promote``'s gate: both models translate one test split, then a paired bootstrap."""
-    split: str = "test_2016_flickr"
+    split: str = "primary"            # a test split by name; primary: data.primary_test_split
     limit: int | None = None          # the first N sentences of the split only
     beam_size: int = 5                # 1 = greedy
     resamples: int = DEFAULT_RESAMPLES
@@ -121,7 +130,8 @@ class PromoteConfig:
     force: bool = False               # promote even when the gate says no
 
     def validate(self, prefix: str) -> None:
-        for key, ok, need in (("beam_size", self.beam_size >= 1, ">= 1"),
+        from nmt.components.inference import MAX_BEAM  # the registered model's own bound
+        for key, ok, need in (("beam_size", 1 <= self.beam_size <= MAX_BEAM, f"in 1..{MAX_BEAM}"),
                               ("limit", self.limit is None or self.limit >= 1, ">= 1 or null"),
                               ("resamples", self.resamples >= 1, ">= 1"),
                               ("seed", self.seed >= 1, ">= 1 (sacreBLEU reads 0 as unseeded)"),
@@ -139,104 +149,15 @@ class TrackingConfig:
     system_metrics: bool = False      # MLflow's system/* metrics (CPU, memory, GPU) on stage runs
 
     def validate(self, prefix: str) -> None:
+        from nmt.pipeline.rules import check_experiment
+        check_experiment(f"{prefix}.experiment", self.experiment)
         if self.outage_deadline_s <= 0 or self.buffer_rows < 1:
             raise ConfigError(f"{prefix}: outage_deadline_s must be > 0 and buffer_rows >= 1")
 
 
 @dataclass(frozen=True)
-class SchedulerConfig:
-    type: Literal["asha", "fifo"] = "asha"
-    grace_period: int = 1             # reports (epochs) before ASHA may stop a trial
-    reduction_factor: float = 2
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    algorithm: Literal["random", "optuna"] = "random"
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class ResourcesConfig:
-    cpu: float = 1                    # per trial; also the trial's torch thread count
-    gpu: float = 0                    # fractional: 0.25 packs four trials per GPU (at least 1/16)
-    trials_per_gpu: int | None = None  # the same said the other way: gpu = 1 / trials_per_gpu
-    trial_memory_mb: float | None = None  # measured peak (a run's gpu/peak_mem_mb); None: estimated
-
-    @property
-    def per_trial_gpu(self) -> float:
-        return 1.0 / self.trials_per_gpu if self.trials_per_gpu else self.gpu
-
-    def validate(self, prefix: str) -> None:
-        if self.trials_per_gpu is not None:
-            if not 1 <= self.trials_per_gpu <= 16:
-                raise ConfigError(f"{prefix}.trials_per_gpu must be 1..16, got {self.trials_per_gpu}")
-            if self.gpu and abs(self.gpu - 1 / self.trials_per_gpu) > 1e-9:
-                raise ConfigError(f"{prefix}: gpu={self.gpu} and trials_per_gpu={self.trials_per_gpu} disagree; "
-                                  "set one of them")
-        g = self.per_trial_gpu
-        if 0 < g < 1 / 16 - 1e-9 or (g > 1 and g != int(g)):
-            raise ConfigError(f"{prefix}.gpu={g:g}: a trial takes a fraction of one GPU down to 1/16 "
-                              "(0.0625), or whole GPUs")
-
-
-@dataclass(frozen=True)
-class SweepConfig:
-    name: str = "default"
-    num_samples: int = 6
-    max_concurrent_trials: int = 2
-    metric: Literal[N.VAL_BLEU] = N.VAL_BLEU
-    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
-    search: SearchConfig = field(default_factory=SearchConfig)
-    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
-    ray_address: str | None = None    # None: a local Ray for this sweep
-    storage_path: str | None = None   # None: <home>/.nmt/ray
-    max_failures: int = 1
-    resume: bool = False
-    space: dict[str, Any] = field(default_factory=dict)
-
-    def validate(self, prefix: str) -> None:
-        from nmt.pipeline.sweep.space import parse_space
-        for key, low in (("num_samples", 1), ("max_concurrent_trials", 1), ("max_failures", 0)):
-            if getattr(self, key) < low:
-                raise ConfigError(f"{prefix}.{key} must be >= {low}, got {getattr(self, key)}")
-        self.resources.validate(f"{prefix}.resources")
-        if self.resources.cpu <= 0 or self.resources.gpu < 0:
-            raise ConfigError(f"{prefix}.resources: cpu must be > 0 and gpu >= 0, got "
-                              f"cpu={self.resources.cpu} gpu={self.resources.gpu}")
-        parse_space(self.space)
-
-
-@dataclass(frozen=True)
-class JourneyConfig:
-    """``nmt journey``: every arm (a list of overrides: an architecture, an ablation rung) x every
-    seed at one budget, under one parent run; compared by nmt.components.significance."""
-    name: str = "journey"
-    arms: dict[str, Any] = field(default_factory=dict)  # arm name -> overrides; the first is the baseline
-    pairs: Any = "all"                 # all | baseline (each arm against the first) | [[arm, arm], ...]
-    seeds: tuple[int, ...] = (1, 2, 3)
-    budget_minutes: float | None = 10.0  # each run's wall-clock budget (trainer.max_minutes)
-    split: str = "test_2016_flickr"
-    resamples: int = DEFAULT_RESAMPLES
-    seed: int = DEFAULT_SEED           # the bootstrap's, as SACREBLEU_SEED
-    alpha: float = 0.05                # family-wise, after Holm's adjustment
-
-    def validate(self, prefix: str) -> None:
-        bad = [k for k, v in self.arms.items() if not isinstance(v, list) or not all(isinstance(o, str) for o in v)]
-        for key, ok, need in (
-                ("arms", len(self.arms) >= 2 and not bad, f"two or more, each a list of overrides {bad[:1]}"),
-                ("seeds", len(set(self.seeds)) == len(self.seeds) >= 1, "distinct, at least one"),
-                ("budget_minutes", self.budget_minutes is None or self.budget_minutes > 0, "> 0 or null"),
-                ("split", self.split in TEST_SPLITS, f"one of {', '.join(TEST_SPLITS)}"),
-                ("resamples", self.resamples >= 1, ">= 1"), ("seed", self.seed >= 1, ">= 1"),
-                ("alpha", 0 < self.alpha < 1, "in (0, 1)")):  # noqa: E123
-            if not ok:
-                raise ConfigError(f"{prefix}.{key} must be {need}, got {getattr(self, key)}")
-
-
-@dataclass(frozen=True)
 class PipelineConfig:
-    data: DataConfig = field(default_factory=DataConfig)
+    data: DataConfig = field(default_factory=Multi30kData)  # parsed by the source `data.kind` names
     model: ArchConfig = field(default_factory=Seq2SeqConfig)  # parsed by the architecture `model.arch` names
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
@@ -251,6 +172,12 @@ class PipelineConfig:
     profile: str = "quick"
     force: bool = False               # re-run stages even when a finished match exists
     demo_sentences: int = 3           # translations printed by `nmt run` at the end
+
+    def validate(self, prefix: str) -> None:
+        self.evaluate.resolve(self.data)  # evaluate.splits against the source's test splits
+        if self.promote.split not in self.data.test_splits() and self.promote.split != "primary":
+            raise ConfigError(f"promote.split={self.promote.split!r}: not a test split of the data; valid: "
+                              f"primary, {', '.join(self.data.test_splits())}")
 
     @property
     def model_name(self) -> str:

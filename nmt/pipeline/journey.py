@@ -10,6 +10,8 @@ same seed, same code) and trains only what is missing.
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import tempfile
 import time
@@ -111,6 +113,10 @@ def _analyse(cfg: PipelineConfig, configs: dict, runs: dict) -> tuple[dict, list
 
 def run_journey(cfg: PipelineConfig, base_overrides: list[str]) -> JourneyOutputs:
     pairs_to_test(cfg)  # a bad pair fails before anything runs
+    split = cfg.data.primary if cfg.journey.split == "primary" else cfg.journey.split
+    if split not in cfg.data.test_splits():
+        raise ConfigError(f"journey.split={split!r}: the data has {', '.join(cfg.data.test_splits())} (or primary)")
+    cfg = dataclasses.replace(cfg, journey=dataclasses.replace(cfg.journey, split=split))
     configs = arm_configs(cfg, base_overrides)
     ctx = Context.create(cfg)
     parent, start, status = _parent(ctx, cfg), time.perf_counter(), "FAILED"

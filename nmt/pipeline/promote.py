@@ -27,19 +27,20 @@ rollback
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import mlflow
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
 from nmt.components.config import ConfigError
 from nmt.components.names import CHALLENGER, CHAMPION, PREVIOUS
 from nmt.components.significance import paired_bootstrap
+from nmt.pipeline.aliases import aliases, check_unmoved, swap  # noqa: F401 - aliases: re-exported
 from nmt.components.tracking import code_version, resolve_tracking_uri, setup_tracking, stage_run
 from nmt.pipeline.candidates import model_name, resolve_candidate
 from nmt.pipeline.config import PipelineConfig, PromoteConfig
+from nmt.pipeline.loading import load_translator
 from nmt.pipeline.upstream import test_split
 
 log = logging.getLogger("nmt")
@@ -91,20 +92,12 @@ def decide(bleu_candidate: float, bleu_champion: float, p_value: float, p_thresh
     return FORCED if force else REJECTED
 
 
-def aliases(client: MlflowClient, name: str) -> dict[str, str]:
-    """alias -> version of a registered model ({} when the model does not exist yet)."""
-    try:
-        return {a: str(v) for a, v in client.get_registered_model(name).aliases.items()}
-    except MlflowException as err:
-        if err.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return {}
-        raise
-
-
 def gate_comparison(name: str, candidate: str, champion: str, prepare_run_id: str, gate: PromoteConfig) -> Comparison:
     """Both versions translate the same sentences, then sacreBLEU's paired bootstrap."""
     sources, refs = test_split(prepare_run_id, gate.split, gate.limit)
-    hyps = {v: mlflow.pyfunc.load_model(f"models:/{name}/{v}").predict(sources, params={"beam_size": gate.beam_size})
+    # both versions' weights in today's code (nmt.pipeline.loading): the gate compares
+    # models, not the code each version shipped, and runs nothing from the artifact store
+    hyps = {v: load_translator(f"models:/{name}/{v}").predict(sources, params={"beam_size": gate.beam_size})
             for v in (candidate, champion)}
     res = paired_bootstrap(hyps[champion], hyps[candidate], refs, n_samples=gate.resamples, seed=gate.seed)
     return Comparison(len(refs), bleu_candidate=res.bleu_b, bleu_champion=res.bleu_a, p_value=res.p_value)
@@ -125,15 +118,18 @@ def _record(client: MlflowClient, name: str, version: str, champion: str | None,
         client.set_model_version_tag(name, version, N.VTAG_PROMOTION + k, v)
 
 
-def _move_aliases(client: MlflowClient, name: str, version: str, champion: str | None, decision: str) -> None:
+def _move_aliases(client: MlflowClient, name: str, version: str, read: dict[str, str], decision: str) -> None:
+    """Compare-and-swap against the aliases read at the start (:mod:`nmt.pipeline.aliases`)."""
+    champion = read.get(CHAMPION)
+    before = {a: read.get(a) for a in (CHAMPION, PREVIOUS, CHALLENGER)}
     if decision not in MOVES_CHAMPION:
-        client.set_registered_model_alias(name, CHALLENGER, version)
+        swap(client, name, before, {CHALLENGER: version}, "promote")
         return
-    if champion is not None:
-        client.set_registered_model_alias(name, PREVIOUS, champion)
-    if aliases(client, name).get(CHALLENGER) == version:
-        client.delete_registered_model_alias(name, CHALLENGER)
-    client.set_registered_model_alias(name, CHAMPION, version)  # the last step
+    moves: dict[str, str | None] = {PREVIOUS: champion} if champion is not None else {}
+    if read.get(CHALLENGER) == version:
+        moves[CHALLENGER] = None
+    moves[CHAMPION] = version  # the last step
+    swap(client, name, before, moves, "promote")
 
 
 def run_promote(cfg: PipelineConfig, *, version: str | None = None, run_id: str | None = None,
@@ -141,13 +137,14 @@ def run_promote(cfg: PipelineConfig, *, version: str | None = None, run_id: str 
     """``pinned=False``: the model follows the newest run's language pair (a plain ``nmt promote``)."""
     if sum(x is not None for x in (version, run_id, sweep_run_id)) > 1:
         raise ConfigError("give at most one of version, run, sweep run")
-    gate = cfg.promote
+    gate = replace(cfg.promote, split=cfg.data.primary if cfg.promote.split == "primary" else cfg.promote.split)
     exp_id = setup_tracking(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment)
     client = MlflowClient()
     name, pair = model_name(cfg, client, exp_id, pinned)
     cand = resolve_candidate(client, name, exp_id, version=version, run_id=run_id, sweep_run_id=sweep_run_id,
                              pair=pair)
-    champion = aliases(client, name).get(CHAMPION)
+    read = aliases(client, name)  # what the alias moves compare against at the end
+    champion = read.get(CHAMPION)
     if cand.version is not None and str(cand.version.version) == champion:
         log.info("promote: %s version %s already is @%s; nothing to do", name, champion, CHAMPION)
         return PromoteOutputs(name, champion, champion, UNCHANGED)
@@ -167,8 +164,9 @@ def run_promote(cfg: PipelineConfig, *, version: str | None = None, run_id: str 
         else:
             cmp = gate_comparison(name, version, champion, cand.prepare_run_id, gate)
             decision = decide(cmp.bleu_candidate, cmp.bleu_champion, cmp.p_value, gate.p_threshold, gate.force)
+        check_unmoved(client, name, {a: read.get(a) for a in (CHAMPION, PREVIOUS, CHALLENGER)}, "promote")
         _record(client, name, version, champion, decision, cmp, run.info.run_id)
-        _move_aliases(client, name, version, champion, decision)
+        _move_aliases(client, name, version, read, decision)
     log.info("promote: %s version %s: %s", name, version, decision)
     return PromoteOutputs(name, version, champion, decision, cmp, run.info.run_id)
 
@@ -185,11 +183,12 @@ def run_rollback(cfg: PipelineConfig, *, pinned: bool = True) -> RollbackOutputs
         raise ConfigError(f"{name} version {previous} already is @{CHAMPION}; nothing to roll back")
     params = {"model_name": name, "from_version": champion or "none", "to_version": previous}
     with stage_run("rollback", experiment_id=exp_id, params=params, code=code_version()) as run:
+        before = {a: current.get(a) for a in (CHAMPION, PREVIOUS, CHALLENGER)}
+        check_unmoved(client, name, before, "rollback")
         if champion is not None:
             client.set_model_version_tag(name, champion, N.VTAG_ROLLBACK_RUN, run.info.run_id)
-            client.set_registered_model_alias(name, CHALLENGER, champion)
-        client.set_registered_model_alias(name, CHAMPION, previous)
-        client.delete_registered_model_alias(name, PREVIOUS)
+        swap(client, name, before, {**({CHALLENGER: champion} if champion is not None else {}),
+                                    CHAMPION: previous, PREVIOUS: None}, "rollback")
     log.info("rollback: %s @%s %s -> %s", name, CHAMPION, champion, previous)
     return RollbackOutputs(name, champion, previous, run.info.run_id)
 
@@ -206,7 +205,9 @@ def outcome_text(out: PromoteOutputs, gate: PromoteConfig) -> str:
                   f"(n={c.n}, beam {gate.beam_size})",
                   f"  BLEU candidate {c.bleu_candidate:.2f}  champion {c.bleu_champion:.2f}  "
                   f"p = {c.p_value:.4f} (paired bootstrap, {gate.resamples} resamples, seed {gate.seed}; "
-                  f"threshold {gate.p_threshold})"]
+                  f"threshold {gate.p_threshold})",
+                  f"  both versions' weights ran in today's code (nmt code version {code_version()}), not in "
+                  "the code each version shipped"]
     after = {FIRST: f"version {cand} is @{CHAMPION} (there was none: no test)",
              PROMOTED: f"version {cand} is @{CHAMPION}, version {champ} is @{PREVIOUS}",
              FORCED: f"version {cand} is @{CHAMPION} (forced past the gate), version {champ} is @{PREVIOUS}",

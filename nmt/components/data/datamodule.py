@@ -4,65 +4,100 @@ under a token budget, so padding waste stays small (the same idea as fairseq's
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from datasets import DatasetDict, load_from_disk
+from numpy.typing import ArrayLike
 from torch import Tensor
 from torch.utils.data import DataLoader, Sampler
 
 from nmt.components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 
-def token_budget_batches(src_lens: list[int], tgt_lens: list[int], max_tokens: int,
-                         *, shuffle: bool, seed: int) -> list[list[int]]:
-    """Indices grouped so that ``batch_size * longest side <= max_tokens``.
+def _batch_starts(lengths: np.ndarray, max_tokens: int) -> np.ndarray:
+    """Where each batch begins in ``lengths`` (sorted ascending): greedy, a batch takes the
+    next pair while ``(size + 1) * its length <= max_tokens`` (at least one pair).
 
-    Sorting by length (with a little random jitter when shuffling) buckets similar lengths
-    together; the batch order is then shuffled."""
-    rng = random.Random(seed)
-    order = sorted(range(len(src_lens)),
-                   key=lambda i: (max(src_lens[i], tgt_lens[i]) + (rng.random() if shuffle else 0),
-                                  src_lens[i]))
-    batches: list[list[int]] = []
-    cur: list[int] = []
-    longest = 0
-    for i in order:
-        n = max(src_lens[i], tgt_lens[i])
-        if cur and max(longest, n) * (len(cur) + 1) > max_tokens:
-            batches.append(cur)
-            cur, longest = [], 0
-        cur.append(i)
-        longest = max(longest, n)
-    if cur:
-        batches.append(cur)
+    Sorted, the newest pair is the batch's longest, so inside a run of one length L the
+    batches are chunks of ``max_tokens // L``: one Python step per distinct length (a few
+    hundred), numpy within it."""
+    first = np.concatenate([[0], np.flatnonzero(np.diff(lengths)) + 1]) if len(lengths) else np.zeros(0, np.int64)
+    counts = np.diff(np.append(first, len(lengths)))
+    starts: list[np.ndarray] = []
+    open_size = 0  # pairs in the batch still open when the run begins
+    for length, at, count in zip(lengths[first].tolist(), first.tolist(), counts.tolist()):
+        cap = max(1, max_tokens // max(length, 1))
+        join = min(count, max(cap - open_size, 0)) if open_size else 0  # into the open batch
+        rest = count - join
+        if rest:
+            begin = np.arange(at + join, at + count, cap)
+            starts.append(begin)
+            open_size = at + count - int(begin[-1])
+        else:
+            open_size += join
+    return np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
+
+
+def _compact(lengths: np.ndarray) -> np.ndarray:
+    """uint16 where lengths fit: numpy's stable argsort is then a radix sort, O(n)."""
+    return lengths.astype(np.uint16) if len(lengths) and 0 <= lengths.min() and lengths.max() < 2**16 else lengths
+
+
+def token_budget_batches(src_lens: ArrayLike, tgt_lens: ArrayLike, max_tokens: int,
+                         *, shuffle: bool, seed: int) -> list[np.ndarray]:
+    """Indices (int64 arrays) grouped so that ``batch_size * longest side <= max_tokens``
+    (a longer pair goes alone), each index exactly once.
+
+    Sorting by length buckets similar lengths together (fairseq's ``--max-tokens``);
+    shuffled, pairs of equal length are drawn in random order and the batch order is
+    permuted, all from ``numpy.random.default_rng(seed)``: the same seed, the same batches.
+    Cost: O(n) (a stable radix sort of small integers) plus O(#batches)."""
+    longest = _compact(np.maximum(np.asarray(src_lens), np.asarray(tgt_lens)))
     if shuffle:
-        rng.shuffle(batches)
+        rng = np.random.default_rng(seed)
+        perm = rng.permutation(len(longest))
+        order = perm[np.argsort(longest[perm], kind="stable")]
+    else:
+        order = np.lexsort((np.asarray(src_lens), longest))
+    batches = np.split(order, _batch_starts(longest[order], max_tokens)[1:])
+    if shuffle:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
 
 
 class TokenBudgetSampler(Sampler[list[int]]):
-    """Token-budget batches, reshuffled each epoch; with ``world > 1`` (DDP) rank ``rank``
-    takes every ``world``-th batch, all ranks the same number of them."""
+    """Token-budget batches, reshuffled each epoch (``set_epoch``, which Lightning calls);
+    with ``world > 1`` (DDP) rank ``rank`` takes every ``world``-th batch, all ranks the
+    same number of them.
 
-    def __init__(self, src_lens: list[int], tgt_lens: list[int], max_tokens: int,
+    ``resume(epoch, consumed)``: the next iteration is epoch ``epoch`` without its first
+    ``consumed`` batches (this rank's), which an interrupted run trained already; the
+    length stays the epoch's, as Lightning counts the consumed ones itself."""
+
+    def __init__(self, src_lens: ArrayLike, tgt_lens: ArrayLike, max_tokens: int,
                  shuffle: bool, seed: int = 0, rank: int = 0, world: int = 1):
-        self.src_lens, self.tgt_lens = src_lens, tgt_lens
+        self.src_lens, self.tgt_lens = np.asarray(src_lens), np.asarray(tgt_lens)
         self.max_tokens, self.shuffle, self.seed, self.epoch = max_tokens, shuffle, seed, 0
-        self.rank, self.world = rank, world
-        self._len = len(token_budget_batches(src_lens, tgt_lens, max_tokens, shuffle=False, seed=0)) // world
+        self.rank, self.world, self.skip = rank, world, 0
+        # the count depends only on the sorted lengths, the same for every shuffle
+        self._len = len(_batch_starts(np.sort(_compact(np.maximum(self.src_lens, self.tgt_lens))), max_tokens)) // world
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def resume(self, epoch: int, consumed: int) -> None:
+        self.epoch, self.skip = (epoch + 1, 0) if consumed >= self._len else (epoch, consumed)
+
     def __iter__(self) -> Iterator[list[int]]:
         batches = token_budget_batches(self.src_lens, self.tgt_lens, self.max_tokens,
                                        shuffle=self.shuffle, seed=self.seed + self.epoch)
-        self.epoch += 1
-        return iter(batches[self.rank::self.world][: self._len])
+        mine, self.skip = batches[self.rank::self.world][self.skip: self._len], 0
+        return (b.tolist() for b in mine)
 
     def __len__(self) -> int:
         return self._len
@@ -90,6 +125,11 @@ def source_batch(codec_src_ids: list[list[int]]) -> tuple[Tensor, Tensor]:
     return src, src != PAD_ID
 
 
+def _column(d: Any, name: str) -> np.ndarray:
+    """A numeric column as one numpy array, read through Arrow: never a Python list."""
+    return d.with_format("arrow")[name].to_numpy()
+
+
 class TranslationDataModule(pl.LightningDataModule):
     def __init__(self, data_dir: str | Path, *, max_tokens: int, eval_max_tokens: int | None = None,
                  train_limit: int | None = None, val_limit: int | None = None, seed: int = 0,
@@ -99,6 +139,22 @@ class TranslationDataModule(pl.LightningDataModule):
         self.eval_max_tokens = eval_max_tokens or max_tokens * 2
         self.train_limit, self.val_limit, self.num_workers = train_limit, val_limit, num_workers
         self.ds: DatasetDict | None = None
+        self._resume: dict[str, int] | None = None  # from a checkpoint: where the epoch stopped
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in every checkpoint (Lightning calls it): the training epoch and how many of
+        its batches (per rank) were trained, so a resumed run goes on from the next one."""
+        trainer = self.trainer
+        if trainer is None:
+            return {}
+        consumed = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        batches = trainer.num_training_batches
+        return {"epoch": trainer.current_epoch, "consumed": consumed, "seed": self.seed,
+                "batches": int(batches) if batches != float("inf") else -1}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Called by Lightning when resuming, before the train dataloader is built."""
+        self._resume = dict(state) if state else None
 
     def setup(self, stage: str | None = None) -> None:
         if self.ds is None:
@@ -114,8 +170,14 @@ class TranslationDataModule(pl.LightningDataModule):
         d = self.ds[split]
         trainer = self.trainer  # None outside a Trainer
         shard = (trainer.global_rank, trainer.world_size) if trainer is not None and split == "train" else (0, 1)
-        sampler = TokenBudgetSampler([n + 1 for n in d["src_len"]], [n + 1 for n in d["tgt_len"]],
+        sampler = TokenBudgetSampler(_column(d, "src_len") + 1, _column(d, "tgt_len") + 1,  # + EOS/BOS
                                      max_tokens, shuffle=shuffle, seed=self.seed, rank=shard[0], world=shard[1])
+        if split == "train" and self._resume:
+            if self._resume.get("seed", self.seed) != self.seed:
+                raise ValueError(f"the checkpoint's batches were drawn with trainer.seed={self._resume['seed']}, "
+                                 f"this run has {self.seed}: resume with the same seed")
+            sampler.resume(int(self._resume["epoch"]), int(self._resume["consumed"]))
+            self._resume = None
         return DataLoader(d.with_format(None, columns=["idx", "src_ids", "tgt_ids", "tgt"]),
                           batch_sampler=sampler, collate_fn=collate,
                           num_workers=self.num_workers)

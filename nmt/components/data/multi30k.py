@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import gzip
 import zlib
-import hashlib
 import os
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from nmt.components.data.sources import DataError, sha256_file
+from nmt.components.paths import local_path
 from nmt.components.text import normalize  # noqa: F401  (the one normalisation; re-exported)
 
 LANGUAGES = ("en", "de", "fr", "cs")
@@ -50,10 +51,6 @@ SHA256 = {
 }
 
 
-class DataError(ValueError):
-    """Bad or missing input data; the message names the file (and line) at fault."""
-
-
 def check_pair(src: str, tgt: str) -> None:
     for role, lang in (("data.src_lang", src), ("data.tgt_lang", tgt)):
         if lang not in LANGUAGES:
@@ -71,20 +68,12 @@ def resolve_data_dir(configured: str | None, cache_dir: Path) -> Path:
     """The configured dir, else ``$MULTI30K_DIR``, else ``cache_dir`` (filled by :func:`download`)."""
     raw = configured or os.environ.get(ENV_DIR)
     if raw:
-        path = Path(raw).expanduser().resolve()
+        path = local_path(raw)
         if not path.is_dir():
             source = "data.dir" if configured else f"${ENV_DIR}"
             raise DataError(f"Multi30k directory not found: {path} (from {source})")
         return path
     return cache_dir
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def download(files: list[str], dest: Path, base_url: str = BASE_URL) -> None:

@@ -72,6 +72,9 @@ class Seq2SeqModel(nn.Module, abc.ABC):
     pad_id: int
     bos_id: int
     eos_id: int
+    # longest sequence (source incl. EOS, or target steps) the model can take; None: no bound
+    # (RNNs). Decoding never asks for more (decoding.py caps its budget by it).
+    max_positions: int | None = None
 
     def __init__(self, vocab: Vocabulary) -> None:
         super().__init__()

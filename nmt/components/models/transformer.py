@@ -169,6 +169,7 @@ class Transformer(Seq2SeqModel):
     def __init__(self, cfg: TransformerConfig, vocab: Vocabulary) -> None:
         super().__init__(vocab)
         self.cfg, self.incremental = cfg, True
+        self.max_positions = cfg.max_positions
         d, pad_id, src_vocab_size, tgt_vocab_size = cfg.d_model, vocab.pad_id, vocab.src_size, vocab.tgt_size
         if vocab.shared and src_vocab_size != tgt_vocab_size:
             raise ValueError(f"a shared vocabulary but sizes differ: {src_vocab_size} != {tgt_vocab_size}")

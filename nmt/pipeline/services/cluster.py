@@ -22,7 +22,10 @@ from pathlib import Path
 import psutil
 
 from nmt.components.config import ConfigError
+from nmt.components.paths import local_path
+from nmt.components.private import private_dir, private_log
 from nmt.components.tracking import project_home
+from nmt.pipeline.services.daemons import daemon_env, stop_all
 from nmt.pipeline.services.settings import ClusterConfig
 
 NODE_PREFIX = "nmt_"  # custom resource naming a node: nmt_head, nmt_worker_<i>
@@ -32,6 +35,9 @@ NODE_PREFIX = "nmt_"  # custom resource naming a node: nmt_head, nmt_worker_<i>
 # A lost node is declared dead after ~5 s (Ray's default: ~30 s), so its trials move soon.
 NODE_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_health_check_period_ms": "1000",
             "RAY_health_check_failure_threshold": "5"}
+# what trials read from their node's environment besides the driver's runtime_env
+NODE_ENV_NAMES = ("NMT_HOME", "MULTI30K_DIR", "CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                  "HF_HOME", "HF_DATASETS_CACHE", "TORCH_HOME")
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ def _ray_bin() -> str:
 
 
 def state_dir(cfg: ClusterConfig) -> Path:
-    return Path(cfg.state_dir or project_home() / ".nmt" / "cluster").resolve()
+    return local_path(cfg.state_dir or project_home() / ".nmt" / "cluster")
 
 
 def _free_ports(n: int, host: str) -> list[int]:
@@ -71,10 +77,10 @@ def _start(cfg: ClusterConfig, name: str, cpus: float, gpus: float, head: bool) 
     cmd += (["--head", f"--port={cfg.port}", "--include-dashboard=false"] if head
             else [f"--address={cfg.address}"])
     log = state_dir(cfg) / f"{name}.log"
-    with open(log, "ab") as f:
-        try:
+    with private_log(log) as f:
+        try:  # the node's daemons outlive this shell: an allowlisted environment, not the caller's keys
             done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=120,
-                                  env={**os.environ, **NODE_ENV})
+                                  env=daemon_env(NODE_ENV_NAMES, ("RAY_",), **NODE_ENV))
         except subprocess.TimeoutExpired:
             raise ConfigError(f"`ray start` for node {name} did not finish in 120 s; see {log}") from None
     if done.returncode != 0:
@@ -92,7 +98,7 @@ def up(cfg: ClusterConfig) -> list[Node]:
         raise ConfigError(f"a cluster already runs at {cfg.address}; `nmt cluster down` first")
     if _port_taken(cfg.host, cfg.port):
         raise ConfigError(f"port {cfg.port} is taken; choose cluster.port=<free port>")
-    state_dir(cfg).mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir(cfg))
     try:
         _start(cfg, "head", cfg.head_cpus, 0, head=True)
         for i in range(1, cfg.workers + 1):
@@ -110,18 +116,28 @@ def up(cfg: ClusterConfig) -> list[Node]:
     return found
 
 
+def _is_ours(args: list[str], cfg: ClusterConfig) -> bool:
+    """Whether a command line names this cluster's GCS: compared item by item (a process
+    whose arguments merely contain the address, say ``--port=63901``, is not ours)."""
+    items = {f"--gcs-address={cfg.address}", f"--gcs_address={cfg.address}", f"--address={cfg.address}",
+             f"--gcs_server_port={cfg.port}"}
+    pairs = {("--gcs-address", cfg.address), ("--gcs_address", cfg.address), ("--address", cfg.address)}
+    return any(a in items for a in args) or any(p in pairs for p in zip(args, args[1:]))
+
+
 def _processes(cfg: ClusterConfig) -> list[psutil.Process]:
-    """Every process of this cluster: they all name its GCS address (or port) on their command line."""
-    marks = (cfg.address, f"--gcs_server_port={cfg.port}", f"--port={cfg.port}")
+    """Every process of this cluster that this user runs: the daemons naming its GCS address
+    on their command line, and their children (workers rename themselves ray::...)."""
     found = []
-    for p in psutil.process_iter(["cmdline"]):
-        cmdline = " ".join(p.info["cmdline"] or [])
-        if any(m in cmdline for m in marks) and ("ray" in cmdline):
-            found.append(p)
-            try:  # agents and workers rename themselves (ray::...): take them as children
-                found += p.children(recursive=True)
-            except psutil.Error:
-                pass
+    for p in psutil.process_iter(["cmdline", "uids"]):
+        uids = p.info["uids"]
+        if uids is None or uids.real != os.getuid() or not _is_ours(p.info["cmdline"] or [], cfg):
+            continue
+        found.append(p)
+        try:
+            found += p.children(recursive=True)
+        except psutil.Error:
+            pass
     return list({p.pid: p for p in found}.values())
 
 
@@ -153,23 +169,12 @@ def kill_node(cfg: ClusterConfig, name: str) -> int:
 
 def down(cfg: ClusterConfig) -> int:
     """Stop this cluster's processes (TERM, then KILL); returns how many there were."""
-    procs = _processes(cfg)
-    for p in procs:
-        try:
-            p.terminate()
-        except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=10)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
+    n = stop_all(_processes(cfg), timeout=10)
     # `ray start` leaves the address for later `ray.init()` calls to find: not ours any more
     current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
     if current.exists() and current.read_text().strip() == cfg.address:
         current.unlink()
-    return len(procs)
+    return n
 
 
 def loopback_cluster(address: str | None) -> bool:

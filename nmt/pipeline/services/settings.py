@@ -10,7 +10,7 @@ from typing import Literal
 @dataclass(frozen=True)
 class ServerConfig:
     """``nmt server``: an MLflow tracking server on PostgreSQL with proxied artifacts."""
-    host: str = "127.0.0.1"           # loopback by default; 0.0.0.0 exposes it (use auth then)
+    host: str = "127.0.0.1"           # loopback by default; any other address needs auth=true
     port: int = 5000
     workers: int = 1                  # >1: uvicorn workers answer ~40 ms slower (Nagle; BENCHMARKS.md)
     pg_host: str = "127.0.0.1"
@@ -21,7 +21,9 @@ class ServerConfig:
     artifacts_destination: str | None = None  # None: <state_dir>/artifacts; or s3://bucket/prefix
     auth: bool = False                # basic auth; admin password from $NMT_SERVER_ADMIN_PASSWORD
     admin_user: str = "admin"
+    # what a new user may do on every experiment (NO_PERMISSIONS: nothing until granted)
     default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = "READ"
+    allowed_hosts: str | None = None  # --allowed-hosts (Host headers answered); None: loopback + server.host
     auth_cache_s: int = 60            # a checked password is trusted this long (MLflow: PBKDF2 per request)
     state_dir: str | None = None      # pid, log, auth settings; None: <home>/.nmt/server
     start_timeout_s: float = 120.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import mlflow
@@ -67,7 +67,8 @@ def _log_samples_and_figures(model: Seq2SeqModel, codec: TextCodec, srcs: list[s
 
 def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_run_id: str) -> EvaluateOutputs:
     e = cfg.evaluate
-    params = {**flatten(to_dict(e), "evaluate."), N.PARAM_PREPARE_RUN: prepare_run_id,
+    splits = e.resolve(cfg.data)  # the primary split first: the figures and compare read it
+    params = {**flatten(to_dict(replace(e, splits=splits)), "evaluate."), N.PARAM_PREPARE_RUN: prepare_run_id,
               N.PARAM_TRAIN_RUN: train_run_id}
 
     def body(run_id: str) -> None:
@@ -84,7 +85,7 @@ def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_r
         with tempfile.TemporaryDirectory() as tmp:
             hyp_dir = Path(tmp) / N.HYPOTHESES_DIR
             hyp_dir.mkdir()
-            for split in e.splits:
+            for split in splits:
                 if split not in dm.ds:
                     mlflow.set_tag(f"skipped.{split}", "no data for this language pair")
                     continue

@@ -21,7 +21,8 @@ from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
 from nmt.components.models.factory import save_spec
-from nmt.components.translator import DEFAULT_PARAMS, Translator
+from nmt.components.translator import DEFAULT_PARAMS
+from nmt.pipeline.aliases import aliases, swap
 from nmt.pipeline.config import PipelineConfig
 from nmt.pipeline.stages.common import Context, execute
 from nmt.pipeline.upstream import download, trained_model
@@ -52,10 +53,16 @@ def log_translator(train_run_id: str, prepare_run_id: str, example: list[str]) -
         # the signature comes from predict's type hints (list[str] -> list[str]) and the
         # example's params: the scoring server then hands predict the raw JSON list, so a
         # malformed payload is a 400 with a message, never silently coerced to strings
+        # models from code: MLflow stores translator_model.py, no pickle of our objects
         return mlflow.pyfunc.log_model(
-            name=N.MODEL_NAME, python_model=Translator(), artifacts=artifacts,
+            name=N.MODEL_NAME, python_model=translator_model_file(), artifacts=artifacts,
             code_paths=[str(Path(__file__).resolve().parents[2])],
             input_example=(example, DEFAULT_PARAMS), pip_requirements=_requirements())
+
+
+def translator_model_file() -> str:
+    """The models-from-code file (read, not imported here: importing it sets MLflow's model)."""
+    return str(Path(__file__).resolve().parents[2] / "components" / "translator_model.py")
 
 
 def _requirements() -> list[str]:
@@ -106,13 +113,13 @@ def run_register(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_r
         mv, model_uri = register_version(client, name, train_run_id, prepare_run_id,
                                          evaluate_run_id=evaluate_run_id, arch=cfg.model.label)
         bleu = float(mv.tags[N.VTAG_VAL_BLEU])
-        current = champion_bleu(client, name, alias)
+        read = aliases(client, name)
+        current = champion_bleu(client, name, alias) if alias in read else None
         promote = current is None or bleu > current
         if promote:  # the alias move is the last step; the outgoing one stays @previous
-            if current is not None and alias == N.CHAMPION:
-                old = client.get_model_version_by_alias(name, alias).version
-                client.set_registered_model_alias(name, N.PREVIOUS, old)
-            client.set_registered_model_alias(name, alias, mv.version)
+            moves = {N.PREVIOUS: read[alias]} if current is not None and alias == N.CHAMPION else {}
+            swap(client, name, {alias: read.get(alias), N.PREVIOUS: read.get(N.PREVIOUS)},
+                 {**moves, alias: str(mv.version)}, "register")
         log.info("register: %s version %s%s", name, mv.version, f" is now @{alias}" if promote else "")
         mlflow.log_params({"registered.version": mv.version, "registered.model_uri": model_uri})
         mlflow.set_tag(N.TAG_CHAMPION, str(promote).lower())

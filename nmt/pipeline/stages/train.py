@@ -24,16 +24,19 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
+from nmt.components import startup
 from nmt.components.averaging import average_checkpoints
-from nmt.components.callbacks import EpochLine, FirstStep, StopOnCtrlC
+from nmt.components.callbacks import (BatchLog, ContinueSteps, EpochLine, FirstStep, StopOnCtrlC,
+                                      ValidationSchedule)
 from nmt.components.config import ConfigError, flatten, to_dict
 from nmt.components.data.datamodule import TranslationDataModule
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.devices import describe, native_bf16, resolve_precision
 from nmt.components.lit_module import TranslationModule
+from nmt.components.locks import folder_lock, note
 from nmt.components.models.factory import build, model_dict, save_spec
 from nmt.components.tracking import project_home, reuse_key
-from nmt.components.tracking_writer import BufferedMlflowLogger, MetricWriter, TrackingUnavailable
+from nmt.components.tracking_writer import BufferedMlflowLogger, MetricWriter, PendingRows, TrackingUnavailable
 from nmt.pipeline.config import PipelineConfig
 from nmt.pipeline.stages.common import Context, execute
 from nmt.pipeline.upstream import model_spec, prepared
@@ -81,13 +84,17 @@ def _trainer(cfg: PipelineConfig, ckpt_dir: Path, accelerator: str, precision: s
     """The Lightning Trainer of :func:`fit` and the checkpoint callback that tracks the best epoch."""
     t = cfg.trainer
     scaled = precision == "16-mixed"  # fp16's GradScaler: clip through Lightning
-    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=N.VAL_BLEU, mode="max",
-                           save_top_k=1, save_last=True, enable_version_counter=False)
+    # at every validation's end, not the epoch's (Lightning's default when validation runs
+    # once an epoch): trainer.val_every_* validates inside epochs too
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=N.VAL_BLEU, mode="max", save_top_k=1,
+                           save_last=True, enable_version_counter=False, save_on_train_epoch_end=False)
     keep = []
     if t.average_checkpoints > 1:  # the k epoch checkpoints to average: the newest, or the best
-        keep = [EpochKeeper(dirpath=ckpt_dir / N.EPOCHS_DIR, filename="epoch{epoch:03d}",
+        # the step too: with trainer.val_every_* an epoch validates (and so saves) more than once
+        keep = [EpochKeeper(dirpath=ckpt_dir / N.EPOCHS_DIR, filename="epoch{epoch:03d}-step{step:08d}",
                                 auto_insert_metric_name=False, monitor="step" if t.average_of == "last" else N.VAL_BLEU,
-                                mode="max", save_top_k=t.average_checkpoints, enable_version_counter=False)]
+                                mode="max", save_top_k=t.average_checkpoints, enable_version_counter=False,
+                                save_on_train_epoch_end=False)]
     distributed: dict = {}
     if ray_ddp:  # Ray places the workers; our sampler shards training batches by rank
         from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment
@@ -98,13 +105,24 @@ def _trainer(cfg: PipelineConfig, ckpt_dir: Path, accelerator: str, precision: s
         max_epochs=t.max_epochs, max_steps=t.max_steps, max_time={"minutes": t.max_minutes} if t.max_minutes else None,
         limit_train_batches=t.limit_train_batches, gradient_clip_val=(t.grad_clip or None) if scaled else None,
         log_every_n_steps=t.log_every_n_steps, logger=loggers or False,
-        callbacks=[best, *keep, FirstStep(), EpochLine(),
-                   EarlyStopping(N.VAL_BLEU, mode="max", patience=t.patience, strict=False), *callbacks],
+        accumulate_grad_batches=t.accumulate_grad_batches,
+        callbacks=[best, *keep, FirstStep(), EpochLine(), ValidationSchedule(t.val_every_steps, t.val_every_minutes),
+                   ContinueSteps(), *([BatchLog(t.batch_log)] if t.batch_log else []),
+                   EarlyStopping(N.VAL_BLEU, mode="max", patience=t.patience, strict=False,
+                                 check_on_train_epoch_end=False), *callbacks],
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=str(ckpt_dir))
     if ray_ddp:
         from ray.train.lightning import prepare_trainer
         trainer = prepare_trainer(trainer)
     return trainer, best
+
+
+def _precision(configured: str, accelerator: str) -> str:
+    precision = resolve_precision(configured, accelerator)
+    if precision == "bf16-mixed" and not native_bf16(accelerator):
+        log.warning("trainer.precision=bf16-mixed but this %s has no native bf16: it is emulated, far slower "
+                    "than 32 (use trainer.precision=auto)", accelerator.upper())
+    return precision
 
 
 def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_dir: Path,
@@ -115,28 +133,32 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
     ``resume_from``, else from ``ckpt_dir/last.ckpt`` when an interrupted run left one.
     ``ray_ddp``: this process is one worker of a Ray Train ``TorchTrainer`` (DDP)."""
     t = cfg.trainer
+    own_stage = startup.stage_start() is None  # a sweep trial: its start-up begins here
+    if own_stage:
+        startup.begin_stage()
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
     pl.seed_everything(t.seed, workers=True)
     accelerator = accelerator or resolve_accelerator(cfg)
-    precision = resolve_precision(t.precision, accelerator)
-    if precision == "bf16-mixed" and not native_bf16(accelerator):
-        log.warning("trainer.precision=bf16-mixed but this %s has no native bf16: it is emulated, far slower "
-                    "than 32 (use trainer.precision=auto)", accelerator.upper())
+    precision = _precision(t.precision, accelerator)
     scaled = precision == "16-mixed"  # fp16's GradScaler: unfused Adam, clipping by Lightning
     module = TranslationModule(build(model_spec(cfg, codec)), optim=cfg.optim, detokenize=codec.decode_tgt,
                                val_bleu_limit=t.val_bleu_limit, max_len_ratio=cfg.evaluate.max_len_ratio,
                                grad_clip=None if scaled else t.grad_clip, fused_adam=not scaled)
+    startup.mark("model")
     writer = (MetricWriter(tracking_uri, run_id, deadline_s=cfg.tracking.outage_deadline_s,
                            capacity=cfg.tracking.buffer_rows) if run_id else None)
     loggers = ([BufferedMlflowLogger(writer, run_id)] if writer else []) + list(extra_loggers or [])
     ctrl_c = StopOnCtrlC()
-    trainer, best = _trainer(cfg, ckpt_dir, accelerator, precision, loggers, [ctrl_c, *(callbacks or [])], ray_ddp)
+    pending = [PendingRows(writer, run_id, tracking_uri, cfg.tracking.outage_deadline_s)] if writer and run_id else []
+    trainer, best = _trainer(cfg, ckpt_dir, accelerator, precision, loggers, [ctrl_c, *pending, *(callbacks or [])],
+                             ray_ddp)
+    startup.mark("trainer")
     last = ckpt_dir / N.LAST_CKPT
     resume = resume_from or (last if last.exists() else None)
     try:
         trainer.fit(module, datamodule=TranslationDataModule(data_dir, max_tokens=t.batch_tokens, seed=t.seed),
-                    ckpt_path=str(resume) if resume else None)
+                    ckpt_path=str(resume) if resume else None, weights_only=True)
         if writer is not None:
             writer.flush(timeout=cfg.tracking.outage_deadline_s)
     except TrackingUnavailable as err:
@@ -146,6 +168,8 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
     finally:
         if writer is not None:
             writer.close(flush=False)
+        if own_stage:
+            startup.end_stage()
     if trainer.interrupted or ctrl_c.requested:  # the run must not count as finished
         raise KeyboardInterrupt(f"training interrupted; rerun the same command to resume from {N.LAST_CKPT}")
     return trainer, module, best
@@ -166,7 +190,7 @@ def choose_checkpoint(cfg: PipelineConfig, trainer: pl.Trainer, module: Translat
                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
                        enable_model_summary=False)
     avg_score = float(check.validate(module, datamodule=trainer.datamodule, ckpt_path=str(averaged),
-                                     verbose=False)[0][N.VAL_BLEU])
+                                     verbose=False, weights_only=True)[0][N.VAL_BLEU])
     mlflow.log_metric(N.VAL_BLEU_AVERAGED, avg_score)
     if score is None or avg_score >= score:
         mlflow.set_tag(N.TAG_CHECKPOINT, f"average of {len(epochs)} {cfg.trainer.average_of} epochs")
@@ -176,12 +200,17 @@ def choose_checkpoint(cfg: PipelineConfig, trainer: pl.Trainer, module: Translat
 
 
 def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOutputs:
+    startup.begin_stage()
     params = train_params(cfg, prepare_run_id)
     resolve_accelerator(cfg)  # fail before any run starts
 
+    ckpt_dir = project_home() / ".nmt" / N.CHECKPOINT_DIR / reuse_key("train", params, ctx.code)
+
     def body(run_id: str) -> None:
+        note(lock, f"run {run_id}")
+        startup.mark("train run")  # the reuse lookup, the run and its params
         data_dir, codec = prepared(prepare_run_id)
-        ckpt_dir = project_home() / ".nmt" / N.CHECKPOINT_DIR / reuse_key("train", params, ctx.code)
+        startup.mark("data download")
         if (ckpt_dir / N.LAST_CKPT).exists():
             log.info("train: resuming from %s", ckpt_dir / N.LAST_CKPT)
             mlflow.set_tag(N.TAG_RESUMED_FROM, str(ckpt_dir / N.LAST_CKPT))
@@ -201,7 +230,12 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
             mlflow.log_artifact(str(Path(tmp) / N.BEST_CKPT), N.CHECKPOINT_DIR)
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the artifact is the record
 
-    return train_outputs(execute("train", ctx, cfg, params, body))
+    # one identical run at a time owns the checkpoint folder: a second waits, then reuses its result
+    try:
+        with folder_lock(ckpt_dir, "train") as lock:
+            return train_outputs(execute("train", ctx, cfg, params, body))
+    finally:
+        startup.end_stage()
 
 
 def train_outputs(run: Run) -> TrainOutputs:

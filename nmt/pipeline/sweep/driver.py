@@ -33,6 +33,7 @@ from nmt.pipeline.stages.register import run_register
 from nmt.pipeline.upstream import model_spec, prepared
 from nmt.pipeline.sweep.insight import log_insight
 from nmt.pipeline.sweep.packing import guard_packing
+from nmt.pipeline.sweep.credentials import remove, write_for_trials
 from nmt.pipeline.sweep.ray_setup import init_ray, storage_root, trial_resources
 from nmt.pipeline.sweep.space import ARCH_KEY, corner_samples, parse_space, to_overrides, to_tune
 from nmt.pipeline.sweep.tracking import MlflowTrialLogger, RecordingASHA, find_trial_run
@@ -65,11 +66,36 @@ def validate_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> dict[str, 
     return space
 
 
-def _scheduler(cfg: PipelineConfig) -> RecordingASHA | None:
+MAX_REPORTS = 10**9  # a trial bounded by time alone: no bound on its validations
+
+
+def max_reports(cfg: PipelineConfig, train_pairs: int) -> int:
+    """ASHA's ``max_t``: the most reports (validations) a trial can make. A trial reports at
+    each validation, so rungs count validations: at epoch ends by default, and also every
+    ``trainer.val_every_steps`` steps or ``trainer.val_every_minutes`` minutes. An upper bound
+    is enough: ASHA's rungs below it stay where they are, but a bound set too low would stop
+    every trial at it (an epoch has at most ``train_pairs`` batches)."""
+    t = cfg.trainer
+    if not (t.val_every_steps or t.val_every_minutes):
+        return t.max_epochs if t.max_epochs > 0 else MAX_REPORTS
+    per_epoch = math.ceil(train_pairs / t.accumulate_grad_batches)
+    steps = min(t.max_steps if t.max_steps > 0 else MAX_REPORTS,
+                t.max_epochs * per_epoch if t.max_epochs > 0 else MAX_REPORTS)
+    epochs = t.max_epochs if t.max_epochs > 0 else steps
+    by_steps = steps // t.val_every_steps if t.val_every_steps else 0
+    by_time = 0
+    if t.val_every_minutes:  # with no time limit: at most one validation a step
+        by_time = math.ceil(t.max_minutes / t.val_every_minutes) if t.max_minutes else steps
+    return int(min(MAX_REPORTS, epochs + by_steps + by_time))
+
+
+def _scheduler(cfg: PipelineConfig, data_dir: Path) -> RecordingASHA | None:
     s = cfg.sweep.scheduler
     if s.type == "fifo":
         return None
-    return RecordingASHA(time_attr="training_iteration", max_t=cfg.trainer.max_epochs,
+    from datasets import load_from_disk  # memory-mapped: the length is metadata
+    pairs = len(load_from_disk(str(data_dir))["train"])
+    return RecordingASHA(time_attr="training_iteration", max_t=max_reports(cfg, pairs),
                          grace_period=s.grace_period, reduction_factor=s.reduction_factor)
 
 
@@ -81,22 +107,34 @@ def _searcher(cfg: PipelineConfig) -> Any:
     return None
 
 
-def _parent_run(ctx: Context, cfg: PipelineConfig, sweep_dir: str) -> str:
-    """The sweep parent: the unfinished one for this storage folder when resuming."""
+def _resumable(ctx: Context, cfg: PipelineConfig, storage: str) -> tuple[str, str]:
+    """``sweep.resume``: the newest unfinished parent of this sweep name under this storage,
+    and its folder."""
+    runs = MlflowClient().search_runs([ctx.experiment_id], f"tags.`{N.TAG_SWEEP}` = '{cfg.sweep.name}' and "
+                                      "attributes.status != 'FINISHED'", order_by=["attributes.start_time DESC"])
+    for run in runs:
+        folder = run.data.tags.get(N.TAG_SWEEP_DIR, "")
+        if folder.startswith(f"{storage}/{cfg.sweep.name}/") and tune.Tuner.can_restore(folder):
+            return run.info.run_id, folder
+    raise ConfigError(f"sweep.resume=true but no unfinished sweep {cfg.sweep.name!r} can be resumed "
+                      f"from {storage}/{cfg.sweep.name}; start it afresh (sweep.resume=false)")
+
+
+def _parent_run(ctx: Context, cfg: PipelineConfig, storage: str, resumed: tuple[str, str] | None) -> tuple[str, str]:
+    """The sweep parent and its folder ``<storage>/<name>/<parent run id>``: this sweep's
+    alone, so a second sweep of the same name never touches it. The resumed one when resuming."""
     client = MlflowClient()
-    if cfg.sweep.resume:
-        runs = client.search_runs([ctx.experiment_id], f"tags.`{N.TAG_SWEEP_DIR}` = '{sweep_dir}'",
-                                  order_by=["attributes.start_time DESC"], max_results=1)
-        if runs:
-            client.update_run(runs[0].info.run_id, status="RUNNING")
-            client.set_tag(runs[0].info.run_id, N.TAG_OWNER, owner())  # this driver writes it now
-            return runs[0].info.run_id
+    if resumed is not None:
+        client.update_run(resumed[0], status="RUNNING")
+        client.set_tag(resumed[0], N.TAG_OWNER, owner())  # this driver writes it now
+        return resumed
     run = client.create_run(ctx.experiment_id, run_name=f"sweep {cfg.sweep.name}",
-                            tags={N.TAG_SWEEP: cfg.sweep.name, N.TAG_SWEEP_DIR: str(sweep_dir),
-                                  N.TAG_CODE_VERSION: ctx.code, N.TAG_OWNER: owner()})
+                            tags={N.TAG_SWEEP: cfg.sweep.name, N.TAG_CODE_VERSION: ctx.code, N.TAG_OWNER: owner()})
+    sweep_dir = f"{storage}/{cfg.sweep.name}/{run.info.run_id}"
+    client.set_tag(run.info.run_id, N.TAG_SWEEP_DIR, sweep_dir)
     params = flatten(to_dict(cfg.sweep), "sweep.")
     client.log_batch(run.info.run_id, params=[mlflow.entities.Param(k, v[:6000]) for k, v in params.items()])
-    return run.info.run_id
+    return run.info.run_id, sweep_dir
 
 
 def _arch(base: PipelineConfig, params: dict[str, Any]) -> str:
@@ -105,14 +143,15 @@ def _arch(base: PipelineConfig, params: dict[str, Any]) -> str:
 
 
 def _tuner(cfg: PipelineConfig, base_overrides: list[str], space: dict, ctx: Context, parent: str,
-           prepare_run_id: str, data_dir: Path, storage: str, sweep_dir: str) -> tune.Tuner:
+           prepare_run_id: str, data_dir: Path, sweep_dir: str, secrets: str | None) -> tune.Tuner:
     """A new Tuner for this sweep, or the saved one when resuming."""
-    scheduler = _scheduler(cfg)
+    scheduler = _scheduler(cfg, data_dir)
     logger = MlflowTrialLogger(tracking_uri=ctx.tracking_uri, experiment_id=ctx.experiment_id, parent_run_id=parent,
                                default_arch=cfg.model.label, scheduler=scheduler,
                                base_params={N.PARAM_PREPARE_RUN: prepare_run_id},
                                deadline_s=cfg.tracking.outage_deadline_s)
-    tracking = {"uri": ctx.tracking_uri, "experiment_id": ctx.experiment_id, "parent_run_id": parent}
+    tracking = {"uri": ctx.tracking_uri, "experiment_id": ctx.experiment_id, "parent_run_id": parent,
+                "credentials": secrets}  # a path: the secrets stay out of Ray's records
     trainable = tune.with_resources(
         tune.with_parameters(train_trial, base_overrides=list(base_overrides), data_dir=str(data_dir),
                              tokenizer_dir=str(data_dir.parent / N.TOKENIZER_DIR), tracking=tracking),
@@ -120,7 +159,7 @@ def _tuner(cfg: PipelineConfig, base_overrides: list[str], space: dict, ctx: Con
     if cfg.sweep.resume:  # the Tuner's pickled state brings back its scheduler and our trial logger
         return tune.Tuner.restore(sweep_dir, trainable, resume_unfinished=True, resume_errored=True)
     run_config = tune.RunConfig(
-        name=cfg.sweep.name, storage_path=storage, callbacks=[logger], verbose=1,
+        name=Path(sweep_dir).name, storage_path=sweep_dir.rsplit("/", 1)[0], callbacks=[logger], verbose=1,
         failure_config=tune.FailureConfig(max_failures=cfg.sweep.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=TUNE_METRIC,
                                                 checkpoint_score_order="max"))
@@ -130,33 +169,30 @@ def _tuner(cfg: PipelineConfig, base_overrides: list[str], space: dict, ctx: Con
                                                   scheduler=scheduler, search_alg=_searcher(cfg)))
 
 
-def _start(cfg: PipelineConfig) -> tuple[str, str]:
-    """Checks that need no run, then Ray: -> (storage root, this sweep's folder)."""
+def _start(cfg: PipelineConfig, ctx: Context) -> tuple[str, str]:
+    """Checks that need no run, then Ray, then the parent run: -> (parent run id, this sweep's folder).
+    Nothing is deleted: a fresh sweep gets a folder of its own."""
     storage = storage_root(cfg)  # fails before any run exists when it is not writable
-    sweep_dir = f"{storage}/{cfg.sweep.name}"
-    if not cfg.sweep.resume and "://" not in sweep_dir and Path(sweep_dir).exists():
-        shutil.rmtree(sweep_dir)  # a fresh sweep of the same name starts clean
-    if cfg.sweep.resume and not tune.Tuner.can_restore(sweep_dir):
-        raise ConfigError(f"sweep.resume=true but there is no sweep to resume at {sweep_dir}")
+    resumed = _resumable(ctx, cfg, storage) if cfg.sweep.resume else None
     try:
         init_ray(cfg)  # resource checks fail here, before any run or trial exists
     except BaseException:
         ray.shutdown()
         raise
-    return storage, sweep_dir
+    return _parent_run(ctx, cfg, storage, resumed)
 
 
 def run_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> SweepOutputs:
     space = validate_sweep(cfg, base_overrides)
     ctx = Context.create(cfg)
-    storage, sweep_dir = _start(cfg)
-    parent = _parent_run(ctx, cfg, sweep_dir)
+    parent, sweep_dir = _start(cfg, ctx)
     ctx.parent_run_id = parent
-    status = "FAILED"
+    status, secrets = "FAILED", None
     try:
+        secrets = write_for_trials(sweep_dir)
         prep = run_prepare(cfg, ctx)
         data_dir, _ = prepared(prep.run_id)
-        results = _tuner(cfg, base_overrides, space, ctx, parent, prep.run_id, data_dir, storage, sweep_dir).fit()
+        results = _tuner(cfg, base_overrides, space, ctx, parent, prep.run_id, data_dir, sweep_dir, secrets).fit()
         rows, best = _summarise(cfg, results, ctx, parent)
         _insight(parent, rows, space, cfg.sweep.search.seed)
         if best is None:
@@ -175,6 +211,7 @@ def run_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> SweepOutputs:
         status = "KILLED"
         raise
     finally:
+        remove(secrets)  # a resume writes them again
         try:
             retrying(lambda: MlflowClient().set_terminated(parent, status), "end the sweep run",
                      cfg.tracking.outage_deadline_s if status == "FINISHED" else 10.0, ctx.tracking_uri)
@@ -204,7 +241,7 @@ def _summarise(cfg: PipelineConfig, results: Any, ctx: Context, parent: str
         df = r.metrics_dataframe
         bleu = float(df[TUNE_METRIC].max()) if df is not None and TUNE_METRIC in df else float("nan")
         row = {"trial_id": trial_id, "arch": _arch(cfg, r.config), "params": dict(r.config),
-               "val_bleu": bleu, "epochs": int(df["training_iteration"].max()) if df is not None and len(df) else 0,
+               "val_bleu": bleu, "validations": int(df["training_iteration"].max()) if df is not None and len(df) else 0,
                "asha_stopped": False, "error": r.error is not None,
                "run_id": find_trial_run(client, ctx.experiment_id, parent, trial_id),
                "checkpoint": _best_checkpoint(r, df)}
@@ -246,12 +283,12 @@ def _log_trial_model(cfg: PipelineConfig, best: dict[str, Any], data_dir: Path) 
 
 def format_summary(rows: list[dict[str, Any]]) -> str:
     keys = sorted({k for r in rows for k in r["params"] if k != ARCH_KEY})
-    head = ["trial", "arch", *keys, "best val/bleu", "epochs", "stopped by ASHA"]
+    head = ["trial", "arch", *keys, "best val/bleu", "validations", "stopped by ASHA"]
     lines = [head]
     for r in sorted(rows, key=lambda r: -(-1 if math.isnan(r["val_bleu"]) else r["val_bleu"])):
         vals = [f"{r['params'].get(k):.4g}" if isinstance(r["params"].get(k), float) else str(r["params"].get(k))
                 for k in keys]
-        lines.append([r["trial_id"], r["arch"], *vals, f"{r['val_bleu']:.2f}", str(r["epochs"]),
+        lines.append([r["trial_id"], r["arch"], *vals, f"{r['val_bleu']:.2f}", str(r["validations"]),
                       "yes" if r["asha_stopped"] else ("error" if r["error"] else "no")])
     widths = [max(len(str(row[i])) for row in lines) for i in range(len(head))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(row, widths)) for row in lines)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import socket
-from pathlib import Path
 from typing import Any
 
 import ray
 
 from nmt.components.config import ConfigError
+from nmt.components.paths import is_uri, local_path
 from nmt.components.tracking import project_home
 from nmt.pipeline.config import PipelineConfig
 from nmt.pipeline.services.cluster import loopback_cluster
@@ -23,9 +23,9 @@ def storage_root(cfg: PipelineConfig) -> str:
     """Where Tune keeps trial checkpoints and its own state: storage that every Ray node
     sees (one machine: any local folder; a real cluster: s3://... or an NFS mount at the
     same path on every node). A local folder is checked for writing here."""
-    if cfg.sweep.storage_path and "://" in cfg.sweep.storage_path:
+    if cfg.sweep.storage_path and is_uri(cfg.sweep.storage_path):
         return cfg.sweep.storage_path.rstrip("/")
-    path = Path(cfg.sweep.storage_path or project_home() / ".nmt" / "ray").resolve()
+    path = local_path(cfg.sweep.storage_path or project_home() / ".nmt" / "ray")
     probe = path / f".nmt-write-test-{os.getpid()}"
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -58,10 +58,20 @@ def check_ray_address(address: str) -> dict[str, Any]:
     return kw
 
 
+def keep_cloud_keys_out_of_ray() -> None:
+    """Tune copies the driver's AWS_* keys into every trial actor's runtime_env, which lands
+    on the trial worker's command line (``ps``) and in Ray's logs: not ours. Trials that need
+    cloud storage get the keys from their node's environment (README, team section)."""
+    from ray.tune.execution import class_cache
+    class_cache.ENV_VARS_TO_PROPAGATE = {v for v in class_cache.ENV_VARS_TO_PROPAGATE if not v.startswith("AWS_")}
+
+
 def init_ray(cfg: PipelineConfig) -> None:
+    keep_cloud_keys_out_of_ray()
     env = {"RAY_CHDIR_TO_TRIAL_DIR": "0", "PYTHONUNBUFFERED": "1"}
-    for var in ("NMT_HOME", "MULTI30K_DIR", "MLFLOW_TRACKING_URI",
-                "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+    # nothing secret: Ray records runtime envs in its logs and job table (credentials reach
+    # trials through a 0600 file instead: nmt.pipeline.sweep.credentials)
+    for var in ("NMT_HOME", "MULTI30K_DIR", "MLFLOW_TRACKING_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
                 "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
         if os.environ.get(var):
             env[var] = os.environ[var]

@@ -20,7 +20,7 @@ from nmt.components import names as N
 from nmt.components.tracking import owner
 from nmt.components.tracking_writer import retrying
 from nmt.pipeline.sweep.space import ARCH_KEY
-from nmt.pipeline.sweep.trainable import EPOCH_METRICS, TUNE_METRICS
+from nmt.pipeline.sweep.trainable import EPOCH_METRICS, LAST_REPORT, TUNE_METRICS
 
 log = logging.getLogger("nmt")
 
@@ -34,7 +34,8 @@ class RecordingASHA(ASHAScheduler):
 
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
         decision = super().on_trial_result(tune_controller, trial, result)
-        reached_end = result.get("done") or result.get(self._time_attr, 0) >= self._max_t
+        reached_end = (result.get("done") or result.get(LAST_REPORT)
+                       or result.get(self._time_attr, 0) >= self._max_t)
         if decision == TrialScheduler.STOP and not reached_end:
             self.stopped.add(trial.trial_id)
         return decision

@@ -1,11 +1,13 @@
 """The Tune trial: the train stage's own ``fit`` with a report/checkpoint callback.
 
-Trials report each epoch to Tune, and the driver's
-:class:`~nmt.pipeline.sweep.tracking.MlflowTrialLogger` writes those rows and the run's life.
-Against a tracking server (not SQLite, which allows one writer) a trial also writes its
-step rows itself, through a retrying :class:`MetricWriter`. They are committed with the
-epoch's checkpoint: a trial retried from that checkpoint re-runs, and logs, only the steps
-after it, and rows not yet acknowledged travel inside the checkpoint, so none is lost.
+Trials report to Tune at each validation (each epoch's end, and every
+``trainer.val_every_steps`` / ``val_every_minutes`` when set): ASHA's rungs count those
+reports. The driver's :class:`~nmt.pipeline.sweep.tracking.MlflowTrialLogger` writes those
+rows and the run's life. Against a tracking server (not SQLite, which allows one writer) a
+trial also writes its step rows itself, through a retrying :class:`MetricWriter`. They are
+committed with the validation's checkpoint: a trial retried from that checkpoint re-runs,
+and logs, only the steps after it (mid-epoch too: the sampler's position is in the
+checkpoint), and rows not yet acknowledged travel inside the checkpoint, so none is lost.
 """
 
 from __future__ import annotations
@@ -27,27 +29,46 @@ from ray.tune.integration.pytorch_lightning import TuneReportCheckpointCallback
 
 from nmt.components import names as N
 from nmt.components.names import SRC_TOKENIZER, TGT_TOKENIZER
+from nmt.components.data.datamodule import TranslationDataModule
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.tracking_writer import MetricWriter, metric_rows
 from nmt.pipeline.config import load_config
+from nmt.pipeline.sweep.credentials import load_in_trial
 from nmt.pipeline.sweep.space import to_overrides
 
 # Keys: the names a trial reports to Tune (which allows no "/"). Values: the Lightning keys
 # they are read from, which are also the MLflow keys. The driver writes EPOCH_METRICS always.
 EPOCH_METRICS = {"val_bleu": N.VAL_BLEU, "val_loss": N.VAL_LOSS,
                  "gpu_peak_mem_mb": N.GPU_PEAK_MEM}  # the last on GPU trials only
-# the last three: only where the driver writes a trial's rows (SQLite), as its one row per epoch
+# the last three: only where the driver writes a trial's rows (SQLite), as its one row per report
 TUNE_METRICS = {**EPOCH_METRICS, "train_loss": N.TRAIN_LOSS_STEP, "tokens_per_s": N.TOKENS_PER_S,
                 "tokens_seen": N.TOKENS_SEEN}
 CHECKPOINT_FILE = "checkpoint.ckpt"
+LAST_REPORT = "last_report"            # true on the trial's last validation: it ends there anyway
 PENDING_ROWS = "pending_metrics.json"  # step rows the store had not acknowledged at the checkpoint
 NODE_PREFIX = "nmt_"                   # the custom resource naming a node (`nmt cluster`)
 
 
-def _completed(ckpt_path: Path, max_epochs: int) -> bool:
-    """A checkpoint taken at the validation of the last epoch: nothing is left to train."""
-    epoch = torch.load(ckpt_path, map_location="cpu", weights_only=False).get("epoch", -1)
-    return epoch + 1 >= max_epochs
+def _completed(ckpt_path: Path, max_epochs: int, max_steps: int = -1) -> bool:
+    """A checkpoint taken at the last validation (the last epoch's end, or ``max_steps``):
+    nothing is left to train. One taken in the middle of the last epoch is not."""
+    # weights only: a checkpoint on shared storage must not be able to run code here
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    if max_steps > 0 and ckpt.get("global_step", 0) >= max_steps:
+        return True
+    data = ckpt.get(TranslationDataModule.__qualname__) or {}
+    at_epoch_end = data.get("consumed", 0) >= data.get("batches", 0)  # no state (older): epoch ends only
+    return at_epoch_end and ckpt.get("epoch", -1) + 1 >= max_epochs
+
+
+def _last_validation(trainer: Any) -> bool:
+    """Whether this validation ends training (max_steps, or the last epoch's last batch):
+    ASHA's upper bound on reports (max_t) is loose, so it cannot tell by itself."""
+    if trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps:
+        return True
+    epochs = trainer.max_epochs
+    return bool(epochs and epochs > 0 and trainer.current_epoch + 1 >= epochs
+                and trainer.fit_loop.epoch_loop.batch_progress.is_last_batch)
 
 
 def node_name() -> str:
@@ -62,7 +83,7 @@ def node_name() -> str:
 
 
 class StepRows(Logger):
-    """Lightning logger of a trial: holds step rows until the epoch's checkpoint commits them."""
+    """Lightning logger of a trial: holds step rows until the validation's checkpoint commits them."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -104,6 +125,7 @@ class ReportAndCommit(TuneReportCheckpointCallback):
         if not report:  # sanity check
             return
         report["node"] = self.node
+        report[LAST_REPORT] = _last_validation(trainer)
         with tempfile.TemporaryDirectory() as d:
             trainer.save_checkpoint(os.path.join(d, CHECKPOINT_FILE))
             if self.writer is not None and self.steps is not None:
@@ -128,6 +150,7 @@ def train_trial(params: dict[str, Any], *, base_overrides: list[str], data_dir: 
                 tokenizer_dir: str, tracking: dict[str, Any] | None = None) -> None:
     from nmt.pipeline.stages.train import fit  # keeps the driver's import light
 
+    load_in_trial((tracking or {}).get("credentials"))
     overrides = [*base_overrides, *to_overrides(params)]
     cfg = load_config(overrides)
     if cfg.trainer.devices > 1:
@@ -151,7 +174,7 @@ def train_trial(params: dict[str, Any], *, base_overrides: list[str], data_dir: 
                 if writer is not None:
                     writer.add(_load_rows(Path(d) / PENDING_ROWS))  # the store drops rows it already has
                 resume = Path(d) / CHECKPOINT_FILE
-                if not _completed(resume, cfg.trainer.max_epochs):  # else: the driver died at the very end
+                if not _completed(resume, cfg.trainer.max_epochs, cfg.trainer.max_steps):  # else: the driver died at the very end
                     fit(cfg, None, None, Path(data_dir), codec, work, callbacks, resume_from=resume,
                         accelerator=accelerator, extra_loggers=[steps] if steps else None)
         else:
@@ -165,20 +188,30 @@ def train_trial(params: dict[str, Any], *, base_overrides: list[str], data_dir: 
             writer.close(flush=False)
 
 
-class _TuneNames(Callback):
-    """Add the Tune names of our metrics next to Lightning's, for RayTrainReportCallback."""
+def _report_each_validation() -> Callback:
+    """Ray Train's report callback (rank 0's metrics and a checkpoint to Tune), moved from
+    the epoch's end to each validation's, with our metrics under their Tune names too."""
+    from ray.train.lightning import RayTrainReportCallback
 
-    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        for tune_key, pl_key in TUNE_METRICS.items():
-            if pl_key in trainer.callback_metrics:
-                trainer.callback_metrics[tune_key] = trainer.callback_metrics[pl_key]
+    class ReportEachValidation(RayTrainReportCallback):
+        def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+            pass  # the epoch's end validates: reported there
+
+        def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+            if trainer.sanity_checking:
+                return
+            for tune_key, pl_key in TUNE_METRICS.items():
+                if pl_key in trainer.callback_metrics:
+                    trainer.callback_metrics[tune_key] = trainer.callback_metrics[pl_key]
+            trainer.callback_metrics[LAST_REPORT] = torch.tensor(float(_last_validation(trainer)))
+            super().on_train_epoch_end(trainer, pl_module)
+
+    return ReportEachValidation()
 
 
 def _ddp_worker(config: dict[str, Any]) -> None:
-    """One Ray Train worker: the same ``fit`` under RayDDPStrategy; reports each epoch."""
+    """One Ray Train worker: the same ``fit`` under RayDDPStrategy; reports each validation."""
     import tempfile
-
-    from ray.train.lightning import RayTrainReportCallback
 
     from nmt.pipeline.stages.train import fit
     cfg = load_config(config["overrides"])
@@ -186,7 +219,7 @@ def _ddp_worker(config: dict[str, Any]) -> None:
     tok = Path(config["tokenizer_dir"])
     codec = TextCodec.from_files(tok / SRC_TOKENIZER, tok / TGT_TOKENIZER)
     fit(cfg, None, None, Path(config["data_dir"]), codec, Path(tempfile.mkdtemp(prefix="nmt-ddp-")),
-        [_TuneNames(), RayTrainReportCallback()], accelerator="gpu" if config["use_gpu"] else "cpu", ray_ddp=True)
+        [_report_each_validation()], accelerator="gpu" if config["use_gpu"] else "cpu", ray_ddp=True)
 
 
 def train_trial_ddp(overrides: list[str], cfg: Any, data_dir: str, tokenizer_dir: str) -> None:

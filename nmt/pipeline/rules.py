@@ -1,0 +1,44 @@
+"""Config values checked against the rules of the system they go to, before any run starts:
+registered-model aliases and names, and experiment names, by MLflow's own validators (so
+the rules are exactly the installed MLflow's, its reserved names included), plus what our
+``models:/<name>@<alias>`` URIs need."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mlflow.exceptions import MlflowException
+from mlflow.utils import validation as mlflow_rules
+
+from nmt.components.config import ConfigError
+
+
+def _check(key: str, value: str, checks: list[Callable[[str], None]], hint: str) -> None:
+    for check in checks:
+        try:
+            check(value)
+        except MlflowException as err:
+            raise ConfigError(f"{key}={value!r}: MLflow refuses it ({err.message.rstrip('.')}); {hint}") from None
+
+
+def check_alias(key: str, alias: str) -> None:
+    """MLflow's alias rules: letters, digits, ``_`` and ``-`` only, at most 255 characters;
+    ``latest`` (any case) and ``v<N>``/``V<N>`` are reserved for versions."""
+    _check(key, alias, [mlflow_rules._validate_model_alias_name, mlflow_rules._validate_model_alias_name_reserved],
+           "choose a name of letters, digits, _ and -, not 'latest' or v<number> (e.g. champion, prod-eu)")
+
+
+def check_model_name(key: str, name: str) -> None:
+    """MLflow's registered-model name rules, and no ``@`` (it separates the alias in URIs)."""
+    _check(key, name, [mlflow_rules._validate_model_name], "choose a name without '/', ':' or '..' (e.g. nmt-de-en)")
+    if "@" in name or name != name.strip():
+        raise ConfigError(f"{key}={name!r}: a model name may not contain '@' (it starts the alias in "
+                          "models:/<name>@<alias>) nor start or end with spaces; e.g. nmt-de-en")
+
+
+def check_experiment(key: str, name: str) -> None:
+    """MLflow's experiment name rules (non-empty, at most 500 characters)."""
+    _check(key, name, [mlflow_rules._validate_experiment_name], "give a non-empty name (e.g. nmt)")
+    if name != name.strip():
+        raise ConfigError(f"{key}={name!r}: starts or ends with spaces; MLflow would keep them, so a later "
+                          "lookup without them finds nothing")

@@ -132,14 +132,24 @@ def test_the_readme_error_body_is_what_the_server_answers(server):
     status, answer = _post(f"{server}/invocations", json.dumps(request).encode())
     assert status == 400 and answer == example
 
-
-def test_in_process_predict_takes_any_number_of_sentences(store_uri, monkeypatch):
-    """The REST limit is the endpoint's; a loaded pyfunc translates 2,500 sentences in batches."""
+def _champion(store_uri, monkeypatch):
+    """The champion of this module's store, whatever store an earlier test made current
+    (``mlflow.set_tracking_uri`` is process-global and wins over the environment)."""
     import mlflow
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store_uri)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(store_uri)
+    try:
+        return mlflow.pyfunc.load_model("models:/nmt-de-en@champion")
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+def test_in_process_predict_takes_any_number_of_sentences(store_uri, monkeypatch):
+    """The REST limit is the endpoint's; a loaded pyfunc translates 2,500 sentences in batches."""
     monkeypatch.delenv("_MLFLOW_IS_IN_SERVING_ENVIRONMENT", raising=False)
-    model = mlflow.pyfunc.load_model("models:/nmt-de-en@champion")
+    model = _champion(store_uri, monkeypatch)
     texts = [f"Ein Hund läuft {i}." for i in range(2500)]
     out = model.predict(texts, params={"beam_size": 1})
     assert len(out) == 2500 and all(isinstance(t, str) for t in out)
@@ -148,10 +158,7 @@ def test_in_process_predict_takes_any_number_of_sentences(store_uri, monkeypatch
 def test_the_signature_is_list_of_strings_with_numeric_params(store_uri, monkeypatch):
     """The logged signature comes from predict's type hints (so the server hands ``inputs``
     over as sent), says list[str], and declares every param a number (double)."""
-    import mlflow
-
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", store_uri)
-    meta = mlflow.pyfunc.load_model("models:/nmt-de-en@champion").metadata
+    meta = _champion(store_uri, monkeypatch).metadata
     assert meta._is_signature_from_type_hint()
     assert [c["type"] for c in meta.get_input_schema().to_dict()] == ["string"]  # one string per row
     assert {p.name: p.dtype.name for p in meta.get_params_schema().params} == {

@@ -20,7 +20,7 @@ from nmt.components.lit_module import TranslationModule
 from nmt.components.models.factory import build
 from nmt.pipeline.cli import main
 from nmt.pipeline.config import load_config
-from nmt.pipeline.stages.prepare import build_dataset, prepare_inputs
+from nmt.pipeline.stages.prepare import build_dataset
 from nmt.pipeline.upstream import model_spec
 from tests.conftest import EOS, ROOT, TINY_RUN
 from tests.test_decoding import BigramModel
@@ -117,8 +117,8 @@ def test_a_model_that_says_eos_at_once_costs_one_step_per_batch():
 
 def _validation_setup(tmp_path, limit: int):
     cfg = load_config(["data.train_limit=64", "data.val_limit=60", "data.test_limit=4", "data.vocab_size=200"])
-    data_dir, splits, _ = prepare_inputs(cfg)
-    dsd, src_tok, tgt_tok, _ = build_dataset(cfg, data_dir, splits)
+    built = build_dataset(cfg, tmp_path / "work")
+    dsd, src_tok, tgt_tok = built.data, built.src_tok, built.tgt_tok
     dsd.save_to_disk(str(tmp_path / "data"))
     codec = TextCodec(src_tok, tgt_tok)
     torch.manual_seed(0)

@@ -47,6 +47,21 @@ def head_grid(weights: np.ndarray, src_tokens: list[str], tgt_tokens: list[str],
     return fig
 
 
+def _finish(fig: Figure, ax, xlabel: str, ylabel: str, title: str, *, logx: bool = False,
+            legend: bool = False) -> Figure:
+    """The axes, title, grid and layout every plot here shares."""
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    if legend:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def length_plot(curves: dict[str, list[tuple[str, float | None]]], title: str) -> Figure:
     """curves: name -> [(bucket label, BLEU or None)], buckets in the same order."""
     fig, ax = plt.subplots(figsize=(6, 3.6))
@@ -55,13 +70,7 @@ def length_plot(curves: dict[str, list[tuple[str, float | None]]], title: str) -
         ax.plot(xs, [points[i][1] for i in xs], marker="o", label=name)
     labels = [b for b, _ in next(iter(curves.values()))] if curves else []
     ax.set_xticks(range(len(labels)), labels)
-    ax.set_xlabel("source length (words)")
-    ax.set_ylabel("BLEU")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "source length (words)", "BLEU", title, legend=True)
 
 
 def scatter_plot(points: dict[str, tuple[float, float]], xlabel: str, title: str, logx: bool = False) -> Figure:
@@ -69,14 +78,7 @@ def scatter_plot(points: dict[str, tuple[float, float]], xlabel: str, title: str
     for name, (x, y) in points.items():
         ax.scatter([x], [y])
         ax.annotate(name, (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
-    if logx:
-        ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("BLEU")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, xlabel, "BLEU", title, logx=logx)
 
 
 def band_plot(curves: dict[str, list[tuple[np.ndarray, np.ndarray]]], xlabel: str, title: str,
@@ -93,12 +95,4 @@ def band_plot(curves: dict[str, list[tuple[np.ndarray, np.ndarray]]], xlabel: st
         ys = np.stack([np.interp(grid, x, y) for x, y in seeds])  # (k, 60)
         line, = ax.plot(grid, ys.mean(0), label=f"{name} ({len(seeds)} seeds)")
         ax.fill_between(grid, ys.min(0), ys.max(0), color=line.get_color(), alpha=0.2, linewidth=0)
-    if logx:
-        ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("val BLEU (greedy)")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, xlabel, "val BLEU (greedy)", title, logx=logx, legend=True)

@@ -1,17 +1,10 @@
 """``nmt``: a thin command line over the stage functions.
 
-    nmt prepare|train|evaluate|register|run [hydra overrides...]
-    nmt translate [--model URI] [--file F] [--beam N] [hydra overrides...]
-    nmt promote [--version N | --run ID | --sweep-run ID] [--split S] [--limit N] [--force] [overrides...]
-    nmt rollback [overrides...]
-    nmt compare [--sweep-run ID | --runs ID...] [overrides...]
-    nmt journey [journey=ablation] [overrides...]       architectures (or rungs) x seeds, intervals, p-values
-    nmt server up|down|status [server.* overrides]     the shared MLflow tracking server
-    nmt cluster up|down|status [cluster.* overrides]   a multi-node Ray cluster on this machine
-
-Every stage command runs the stages before it too, reusing finished identical runs. Every
-command reads the same composed config (``conf/``); the flags of translate, promote,
-rollback and compare are shorthands for its keys (``--beam 1`` = ``promote.beam_size=1``).
+Every command is one row of :data:`COMMANDS`: ``nmt --help`` lists them, ``nmt <command>
+--help`` gives its flags and the config groups it reads. Every stage command runs the stages
+before it too, reusing finished identical runs; every command reads the same composed config
+(``conf/``), set by ``group=option`` and ``key=value`` overrides, and the flags of translate,
+promote, rollback and compare are shorthands for its keys (``--beam 1`` = ``promote.beam_size=1``).
 """
 
 from __future__ import annotations
@@ -21,113 +14,125 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from nmt.components import startup
 from nmt.components.config import ConfigError
 from nmt.components.data.multi30k import DataError
 from nmt.components.errors import TrackingUnavailable
 from nmt.components.private import RedactingFilter, redact
-from nmt.pipeline.commands import (add_model_command_parsers, cmd_compare, cmd_promote, cmd_rollback, cmd_translate,
-                               expand_overrides)
+from nmt.pipeline.commands import (STAGES, cmd_cluster, cmd_compare, cmd_journey, cmd_promote, cmd_rollback,
+                                   cmd_server, cmd_stage, cmd_sweep, cmd_translate)
+from nmt.pipeline.commands import expand_overrides  # noqa: F401  (part of this module's interface)
 
 log = logging.getLogger("nmt")
-STAGE_COMMANDS = {"prepare": "prepare", "train": "train", "evaluate": "evaluate",
-                  "register": "register", "run": "register"}
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # as nmt.pipeline.config's, without importing Hydra
 
 
-def _adopt_mlflow_run_env() -> str | None:
-    """Under ``mlflow run``, MLFLOW_RUN_ID names a run made for us: it becomes the parent
-    (left to ``mlflow run`` to end), and is removed so our own start_run calls aren't hijacked."""
-    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
-    return os.environ.pop("MLFLOW_RUN_ID", None)
+@dataclass(frozen=True)
+class Command:
+    """One ``nmt`` command: what runs it, its help line, the config groups (or sections of
+    ``conf/config.yaml``) it reads, an example of its overrides, and its own arguments."""
+
+    handler: Callable[[argparse.Namespace], int]
+    help: str
+    groups: tuple[str, ...]
+    example: str = "Hydra overrides, e.g. data.src_lang=fr"
+    flags: Callable[[argparse.ArgumentParser], None] | None = None
 
 
-def cmd_stage(command: str, overrides: list[str]) -> int:
-    from nmt.pipeline.config import load_config
-    from nmt.pipeline.orchestrate import run_pipeline
-
-    startup.mark("imports")
-    cfg = load_config(overrides)
-    startup.mark("config")
-    out = run_pipeline(cfg, until=STAGE_COMMANDS[command], parent_run_id=_adopt_mlflow_run_env())
-    for stage in ("prepare", "train", "evaluate", "register"):
-        o = getattr(out, stage)
-        if o is not None:
-            print(f"{stage:9s} run {o.run_id}{'  (reused)' if stage in out.reused else ''}")
-    if out.evaluate:
-        for k, v in sorted(out.evaluate.scores.items()):
-            if k.count("/") == 2:
-                print(f"  {k} = {v:.2f}")
-    if out.register:
-        r = out.register
-        print(f"registered {r.model_name} version {r.version}{' -> @' + cfg.register.alias if r.champion else ''}")
-    if command == "run" and cfg.demo_sentences > 0:
-        show_champion(cfg, out.prepare.run_id, cfg.demo_sentences)
-    return 0
+def _compare_flags(cp: argparse.ArgumentParser) -> None:
+    cp.add_argument("--sweep-run", default=None, help="only the evaluate runs under this sweep parent run")
+    cp.add_argument("--runs", nargs="+", default=None, help="these evaluate run ids")
+    cp.add_argument("--out", type=Path, default=None, help="output folder (default <home>/reports/compare-<time>)")
+    cp.add_argument("--experiment", help="MLflow experiment (tracking.experiment)")
+    cp.add_argument("--tracking-uri", help="tracking.uri (default $MLFLOW_TRACKING_URI or the checkout's store)")
 
 
-def show_champion(cfg, prepare_run_id: str, n: int) -> None:
-    """Translate the first ``n`` sentences of the primary test split with the registry's champion."""
-    from nmt.pipeline.loading import load_translator
-    from nmt.pipeline.upstream import test_split
-
-    sources, refs = test_split(prepare_run_id, cfg.data.primary, n)
-    uri = f"models:/{cfg.model_name}@{cfg.register.alias}"
-    hyps = load_translator(uri).predict(sources)
-    print(f"\nTranslations by {uri}:")
-    for src, ref, hyp in zip(sources, refs, hyps):
-        print(f"  src: {src}\n  ref: {ref}\n  hyp: {hyp}\n")
+def _translate_flags(tp: argparse.ArgumentParser) -> None:
+    tp.add_argument("--model", help="model URI (default models:/<model name>@<register.alias>)")
+    tp.add_argument("--file", help="input file, one sentence per line (default stdin)")
+    tp.add_argument("--beam", type=int, help="beam size, 1 = greedy (evaluate.beam_size)")
+    _model_flags(tp)
 
 
-def cmd_sweep(overrides: list[str]) -> int:
-    from nmt.pipeline.config import load_config
+def _promote_flags(pp: argparse.ArgumentParser) -> None:
+    which = pp.add_mutually_exclusive_group()
+    which.add_argument("--version", help="this registered version (default: the best run by best/val_bleu)")
+    which.add_argument("--run", help="this train or sweep trial run (registered if it is not yet)")
+    which.add_argument("--sweep-run", help="the best trial run under this sweep parent run")
+    pp.add_argument("--split", help="test split both models translate (promote.split)")
+    pp.add_argument("--limit", type=int, help="only the first N sentences of the split (promote.limit)")
+    pp.add_argument("--beam", type=int, help="beam size for both models, 1 = greedy (promote.beam_size)")
+    pp.add_argument("--resamples", type=int, help="paired bootstrap resamples (promote.resamples)")
+    pp.add_argument("--seed", type=int, help="bootstrap seed, as SACREBLEU_SEED (promote.seed)")
+    pp.add_argument("--p-threshold", type=float, help="promote only when p < this (promote.p_threshold)")
+    pp.add_argument("--force", action="store_true", help="promote even when the gate says no (promote.force)")
+    _model_flags(pp)
 
-    cfg = load_config(overrides)
-    from nmt.pipeline.services.cluster import auth_env_for  # before Ray is imported
-    auth_env_for(cfg.sweep.ray_address)
-    from nmt.pipeline.sweep.driver import format_summary, run_sweep
-    out = run_sweep(cfg, list(overrides))
-    print("\n" + format_summary(out.rows))
-    r = out.register
-    print(f"\nbest trial run {out.best_trial_run_id}: val/bleu {out.best_val_bleu:.2f}; "
-          f"registered {r.model_name} version {r.version}{' -> @' + cfg.register.alias if r.champion else ''}")
-    return 0
+
+def _model_flags(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--model-name", help="registered model (register.model_name; default nmt-<src>-<tgt> of the "
+                    "newest train run, or of data.src_lang/data.tgt_lang when given)")
+    sp.add_argument("--experiment", help="MLflow experiment (tracking.experiment)")
+    sp.add_argument("--tracking-uri", help="tracking.uri (default $MLFLOW_TRACKING_URI or the checkout's store)")
 
 
-def cmd_journey(overrides: list[str]) -> int:
-    from nmt.pipeline.config import load_config
-    from nmt.pipeline.journey import run_journey
-    from nmt.pipeline.journey_report import verdict
+def _action_flag(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("action", choices=["up", "down", "status"])
 
-    cfg = load_config(overrides)
-    out = run_journey(cfg, list(overrides))
-    for arm, s in out.systems.items():
-        print(f"{arm:20s} BLEU {s.bleu:6.2f}  95% [{s.mean - s.ci:.2f}, {s.mean + s.ci:.2f}]  seeds "
-              + ", ".join(f"{b:.2f}" for b in s.seeds))
-    for p in out.pairs:
-        print(f"{p.b} - {p.a}: {p.delta:+.2f} +- {p.delta_ci:.2f}; " + verdict(p, cfg.journey.alpha).replace("**", ""))
-    print(f"report: {out.report}\njourney run {out.parent_run_id} ({out.wall_s / 60:.1f} min)")
-    return 0
+
+STAGE_EXAMPLE = "Hydra overrides, e.g. model=attention trainer.max_epochs=3"
+TRAIN_GROUPS = ("data", "model", "optim", "trainer", "evaluate", "profile", "tracking")
+COMMANDS: dict[str, Command] = {
+    "prepare": Command(cmd_stage, "run the prepare stage (and the finished stages before it)",
+                       ("data", "tracking"), STAGE_EXAMPLE),
+    **{name: Command(cmd_stage, f"run the {name} stage (and the finished stages before it)",
+                     (*TRAIN_GROUPS, *(("register",) if name == "register" else ())), STAGE_EXAMPLE)
+       for name in ("train", "evaluate", "register")},
+    "run": Command(cmd_stage, f"run the pipeline up to {STAGES['run']}", (*TRAIN_GROUPS, "register"), STAGE_EXAMPLE),
+    "sweep": Command(cmd_sweep, "hyperparameter sweep on Ray Tune (conf/sweep/<name>.yaml)",
+                     (*TRAIN_GROUPS, "sweep", "register"), "e.g. sweep=rnn sweep.num_samples=8 sweep.resume=true"),
+    "journey": Command(cmd_journey, "each architecture (or ablation rung) x k seeds, with intervals and p-values",
+                       (*TRAIN_GROUPS, "journey"),
+                       "e.g. journey=ablation journey.seeds=[1,2,3,4] journey.budget_minutes=5"),
+    "compare": Command(cmd_compare, "one report (Markdown + HTML) comparing evaluated models", ("tracking",),
+                       "Hydra overrides", _compare_flags),
+    "translate": Command(cmd_translate, "translate sentences from a file or stdin with a registered model",
+                         ("data", "evaluate", "register", "tracking"), flags=_translate_flags),
+    "promote": Command(cmd_promote, "move @champion to a better model, through a significance gate",
+                       ("data", "promote", "register", "tracking"), flags=_promote_flags),
+    "rollback": Command(cmd_rollback, "move @champion back to @previous (the rolled-back one: @challenger)",
+                        ("data", "register", "tracking"), flags=_model_flags),
+    "server": Command(cmd_server, "the MLflow tracking server (PostgreSQL store, proxied artifacts)", ("server",),
+                      "e.g. server.port=5001", _action_flag),
+    "cluster": Command(cmd_cluster, "a Ray head and worker nodes on this machine", ("cluster",),
+                       "e.g. cluster.port=6391", _action_flag),
+}
+
+
+def groups_text(groups: tuple[str, ...]) -> str:
+    """``nmt <command> --help``'s list: each group with its options (``conf/<group>/*.yaml``), or
+    a section of ``conf/config.yaml`` set by its keys."""
+    lines = ["config groups (group=option, group.key=value):"]
+    for group in groups:
+        options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+        lines.append(f"  {group:9s} " + (" | ".join(options) if options else f"keys {group}.* (conf/config.yaml)"))
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nmt", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
-    for name, until in STAGE_COMMANDS.items():
-        sp = sub.add_parser(name, help=f"run the pipeline up to {until}" if name == "run" or name != until
-                            else f"run the {name} stage (and the finished stages before it)")
-        sp.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=attention trainer.max_epochs=3")
-    sw = sub.add_parser("sweep", help="hyperparameter sweep on Ray Tune (conf/sweep/<name>.yaml)")
-    sw.add_argument("overrides", nargs="*", help="e.g. sweep=rnn sweep.num_samples=8 sweep.resume=true")
-    jp = sub.add_parser("journey", help="each architecture (or ablation rung) x k seeds, with intervals and p-values")
-    jp.add_argument("overrides", nargs="*", help="e.g. journey=ablation journey.seeds=[1,2,3,4] journey.budget_minutes=5")
-    add_model_command_parsers(sub)
-    for name, what in (("server", "the MLflow tracking server (PostgreSQL store, proxied artifacts)"),
-                       ("cluster", "a Ray head and worker nodes on this machine")):
-        sp = sub.add_parser(name, help=what)
-        sp.add_argument("action", choices=["up", "down", "status"])
-        sp.add_argument("overrides", nargs="*", help=f"e.g. {name}.port=5001")
+    for name, command in COMMANDS.items():
+        sp = sub.add_parser(name, help=command.help, description=command.help, epilog=groups_text(command.groups),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        if command.flags:
+            command.flags(sp)
+        sp.add_argument("overrides", nargs="*", help=command.example)
+        sp.set_defaults(handler=command.handler, groups=command.groups)
     return p
 
 
@@ -177,28 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:  # no user:password@ of a URI in any log line
         handler.addFilter(RedactingFilter())
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
-        if args.command in STAGE_COMMANDS:
-            return cmd_stage(args.command, expand_overrides(args.overrides))
-        if args.command == "sweep":
-            return cmd_sweep(expand_overrides(args.overrides))
-        if args.command == "journey":
-            return cmd_journey(expand_overrides(args.overrides))
-        if args.command == "compare":
-            return cmd_compare(args)
-        if args.command == "translate":
-            return cmd_translate(args)
-        if args.command == "promote":
-            return cmd_promote(args)
-        if args.command == "rollback":
-            return cmd_rollback(args)
-        if args.command == "server":
-            from nmt.pipeline.services.commands import cmd_server
-            return cmd_server(args.action, expand_overrides(args.overrides))
-        if args.command == "cluster":
-            from nmt.pipeline.services.commands import cmd_cluster
-            return cmd_cluster(args.action, expand_overrides(args.overrides))
+        return args.handler(args)
     except (ConfigError, DataError, TrackingUnavailable) as err:
         print(f"nmt: error: {redact(str(err))}", file=sys.stderr)
         return 2
@@ -211,7 +198,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as err:
         print(f"nmt: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
         return 130
-    return 1
 
 
 if __name__ == "__main__":

@@ -1,15 +1,22 @@
-"""The commands about registered models and their runs: ``nmt translate``, ``promote``,
-``rollback`` and ``compare``. Each reads the same composed config as the stage commands;
-its flags are shorthands for keys of that config (``--beam 1`` = ``promote.beam_size=1``)."""
+"""What each ``nmt`` command does: one handler per command, each ``(args) -> exit status``.
+Which command runs which handler, with what help and config groups, is the table in
+:mod:`nmt.pipeline.cli`. Every command reads the same composed config (``conf/``); the flags of
+translate, promote, rollback and compare are shorthands for its keys (``--beam 1`` =
+``promote.beam_size=1``)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
 
+from nmt.components import startup
 from nmt.components.config import ConfigError
+
+STAGES = {"prepare": "prepare", "train": "train", "evaluate": "evaluate", "register": "register",
+          "run": "register"}  # command -> the last stage it runs
 
 
 def expand_overrides(args: list[str]) -> list[str]:
@@ -44,7 +51,7 @@ def command_config(args: argparse.Namespace, beam_key: str = "promote.beam_size"
             continue
         overrides.append(f"{key}={override_value(value)}")  # the grammar's quoting: any text survives
     pinned = any(o.lstrip("+~").split("=")[0] in PAIR_KEYS for o in overrides)
-    return load_config(overrides), pinned
+    return load_config(overrides, groups=getattr(args, "groups", ())), pinned
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -78,49 +85,6 @@ def cmd_rollback(args: argparse.Namespace) -> int:
           + (f", version {out.from_version} is @challenger" if out.from_version else "")
           + f"   (rollback run {out.run_id})")
     return 0
-
-
-def add_model_command_parsers(sub) -> None:
-    cp = sub.add_parser("compare", help="one report (Markdown + HTML) comparing evaluated models")
-    cp.add_argument("--sweep-run", default=None, help="only the evaluate runs under this sweep parent run")
-    cp.add_argument("--runs", nargs="+", default=None, help="these evaluate run ids")
-    cp.add_argument("--out", type=Path, default=None, help="output folder (default <home>/reports/compare-<time>)")
-    cp.add_argument("--experiment", help="MLflow experiment (tracking.experiment)")
-    cp.add_argument("--tracking-uri", help="tracking.uri (default $MLFLOW_TRACKING_URI or the checkout's store)")
-    cp.add_argument("overrides", nargs="*", help="Hydra overrides")
-    tp = sub.add_parser("translate", help="translate sentences from a file or stdin with a registered model")
-    tp.add_argument("--model", help="model URI (default models:/<model name>@<register.alias>)")
-    tp.add_argument("--file", help="input file, one sentence per line (default stdin)")
-    tp.add_argument("--beam", type=int, help="beam size, 1 = greedy (evaluate.beam_size)")
-    _add_common_flags(tp)
-
-    _add_promote_parsers(sub)
-
-
-def _add_promote_parsers(sub) -> None:
-    pp = sub.add_parser("promote", help="move @champion to a better model, through a significance gate")
-    which = pp.add_mutually_exclusive_group()
-    which.add_argument("--version", help="this registered version (default: the best run by best/val_bleu)")
-    which.add_argument("--run", help="this train or sweep trial run (registered if it is not yet)")
-    which.add_argument("--sweep-run", help="the best trial run under this sweep parent run")
-    pp.add_argument("--split", help="test split both models translate (promote.split)")
-    pp.add_argument("--limit", type=int, help="only the first N sentences of the split (promote.limit)")
-    pp.add_argument("--beam", type=int, help="beam size for both models, 1 = greedy (promote.beam_size)")
-    pp.add_argument("--resamples", type=int, help="paired bootstrap resamples (promote.resamples)")
-    pp.add_argument("--seed", type=int, help="bootstrap seed, as SACREBLEU_SEED (promote.seed)")
-    pp.add_argument("--p-threshold", type=float, help="promote only when p < this (promote.p_threshold)")
-    pp.add_argument("--force", action="store_true", help="promote even when the gate says no (promote.force)")
-    rp = sub.add_parser("rollback", help="move @champion back to @previous (the rolled-back one: @challenger)")
-    for sp in (pp, rp):
-        _add_common_flags(sp)
-
-
-def _add_common_flags(sp) -> None:
-    sp.add_argument("--model-name", help="registered model (register.model_name; default nmt-<src>-<tgt> of the "
-                    "newest train run, or of data.src_lang/data.tgt_lang when given)")
-    sp.add_argument("--experiment", help="MLflow experiment (tracking.experiment)")
-    sp.add_argument("--tracking-uri", help="tracking.uri (default $MLFLOW_TRACKING_URI or the checkout's store)")
-    sp.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data.src_lang=fr")
 
 
 def _read_input(file: str | None) -> list[str]:
@@ -167,3 +131,111 @@ def cmd_translate(args: argparse.Namespace) -> int:
         raise ConfigError(err.message) from None
     sys.stdout.write("".join(h + "\n" for h in hyps))
     return 0
+
+
+def _adopt_mlflow_run_env() -> str | None:
+    """Under ``mlflow run``, MLFLOW_RUN_ID names a run made for us: it becomes the parent
+    (left to ``mlflow run`` to end), and is removed so our own start_run calls aren't hijacked."""
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    return os.environ.pop("MLFLOW_RUN_ID", None)
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    from nmt.pipeline.orchestrate import run_pipeline  # with the config's modules: startup's "imports"
+
+    startup.mark("imports")
+    cfg, _ = command_config(args)
+    startup.mark("config")
+    command = args.command
+    out = run_pipeline(cfg, until=STAGES[command], parent_run_id=_adopt_mlflow_run_env())
+    for stage in ("prepare", "train", "evaluate", "register"):
+        o = getattr(out, stage)
+        if o is not None:
+            print(f"{stage:9s} run {o.run_id}{'  (reused)' if stage in out.reused else ''}")
+    if out.evaluate:
+        for k, v in sorted(out.evaluate.scores.items()):
+            if k.count("/") == 2:
+                print(f"  {k} = {v:.2f}")
+    if out.register:
+        r = out.register
+        print(f"registered {r.model_name} version {r.version}{' -> @' + cfg.register.alias if r.champion else ''}")
+    if command == "run" and cfg.demo_sentences > 0:
+        show_champion(cfg, out.prepare.run_id, cfg.demo_sentences)
+    return 0
+
+
+def show_champion(cfg, prepare_run_id: str, n: int) -> None:
+    """Translate the first ``n`` sentences of the primary test split with the registry's champion."""
+    from nmt.pipeline.loading import load_translator
+    from nmt.pipeline.upstream import test_split
+
+    sources, refs = test_split(prepare_run_id, cfg.data.primary, n)
+    uri = f"models:/{cfg.model_name}@{cfg.register.alias}"
+    hyps = load_translator(uri).predict(sources)
+    print(f"\nTranslations by {uri}:")
+    for src, ref, hyp in zip(sources, refs, hyps):
+        print(f"  src: {src}\n  ref: {ref}\n  hyp: {hyp}\n")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    cfg, _ = command_config(args)
+    from nmt.pipeline.services.cluster import auth_env_for  # before Ray is imported
+    auth_env_for(cfg.sweep.ray_address)
+    from nmt.pipeline.sweep.driver import format_summary, run_sweep
+    out = run_sweep(cfg, expand_overrides(args.overrides))
+    print("\n" + format_summary(out.rows))
+    r = out.register
+    print(f"\nbest trial run {out.best_trial_run_id}: val/bleu {out.best_val_bleu:.2f}; "
+          f"registered {r.model_name} version {r.version}{' -> @' + cfg.register.alias if r.champion else ''}")
+    return 0
+
+
+def cmd_journey(args: argparse.Namespace) -> int:
+    from nmt.pipeline.journey import run_journey
+    from nmt.pipeline.journey_report import verdict
+
+    cfg, _ = command_config(args)
+    out = run_journey(cfg, expand_overrides(args.overrides))
+    for arm, s in out.systems.items():
+        print(f"{arm:20s} BLEU {s.bleu:6.2f}  95% [{s.mean - s.ci:.2f}, {s.mean + s.ci:.2f}]  seeds "
+              + ", ".join(f"{b:.2f}" for b in s.seeds))
+    for p in out.pairs:
+        print(f"{p.b} - {p.a}: {p.delta:+.2f} +- {p.delta_ci:.2f}; " + verdict(p, cfg.journey.alpha).replace("**", ""))
+    print(f"report: {out.report}\njourney run {out.parent_run_id} ({out.wall_s / 60:.1f} min)")
+    return 0
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    from nmt.pipeline.services import server
+
+    cfg, action = command_config(args)[0].server, args.action
+    if action == "up":
+        st = server.up(cfg)
+        print(f"MLflow server on {st.url} (pid {st.pid}, PostgreSQL {cfg.pg_host}:{cfg.pg_port}/{cfg.database}"
+              f"{', basic auth' if cfg.auth else ''}); log: {st.log}\n"
+              f"  export MLFLOW_TRACKING_URI={st.url}")
+        return 0
+    if action == "down":
+        print("stopped" if server.down(cfg) else "no server was running")
+        return 0
+    st = server.status(cfg)
+    print(f"{'up' if st.healthy else 'down'}: {st.url}" + (f" (pid {st.pid})" if st.pid else "") + f"; log: {st.log}")
+    return 0 if st.healthy else 3
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from nmt.pipeline.services import cluster
+
+    cfg, action = command_config(args)[0].cluster, args.action
+    if action == "up":
+        nodes = cluster.up(cfg)
+        print(f"Ray cluster at {cfg.address}: " + ", ".join(n.name for n in nodes)
+              + f"\n  nmt sweep sweep.ray_address={cfg.address} sweep.storage_path=<a folder every node sees>")
+        return 0
+    if action == "down":
+        n = cluster.down(cfg)
+        print(f"stopped {n} processes" if n else "no cluster was running")
+        return 0
+    nodes = cluster.nodes(cfg)
+    print(f"{len(nodes)} nodes at {cfg.address}" + "".join(f"\n  {n.name} (raylet pid {n.raylet_pid})" for n in nodes))
+    return 0 if nodes else 3

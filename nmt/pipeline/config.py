@@ -7,66 +7,70 @@ inside the YAML files themselves.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from nmt.components.config import ConfigError, parse
-from nmt.components.data.config import MULTI30K_TESTS, DataConfig, Multi30kData
+from nmt.components.data.config import MULTI30K_TESTS, DataConfig
 from nmt.components.data.multi30k import LANGUAGES
 from nmt.components.models.base import ArchConfig
-from nmt.components.models.seq2seq import Seq2SeqConfig
-from nmt.components.significance import DEFAULT_RESAMPLES, DEFAULT_SEED
+from nmt.components.models.factory import ARCHITECTURES
 from nmt.pipeline.services.settings import ClusterConfig, ServerConfig
 from nmt.pipeline.study_config import (  # noqa: F401  (re-exported)
     SchedulerConfig, SearchConfig, ResourcesConfig, FOLDER_NAME, check_folder_name, SweepConfig, JourneyConfig)
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+# Groups composed only when a command or an override asks for them (config.yaml has them
+# null), each with the option it then gets: `nmt run` carries no server or cluster settings.
+ON_DEMAND = {"server": "local", "cluster": "local"}
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    lr: float = 1e-3
-    schedule: Literal["constant", "inverse_sqrt"] = "constant"
-    warmup_steps: int = 0             # linear warmup, then constant or 1/sqrt(step) decay
-    label_smoothing: float = 0.0      # Szegedy et al. 2016; 0.1 in Vaswani et al. 2017
-    weight_decay: float = 0.0
-    betas: tuple[float, ...] = (0.9, 0.98)
+    lr: float
+    schedule: Literal["constant", "inverse_sqrt"]
+    warmup_steps: int                 # linear warmup, then constant or 1/sqrt(step) decay
+    label_smoothing: float            # Szegedy et al. 2016; 0.1 in Vaswani et al. 2017
+    weight_decay: float
+    betas: tuple[float, ...]
 
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    max_epochs: int = 10
-    max_minutes: float | None = None  # wall-clock cap (Lightning max_time)
-    max_steps: int = -1
-    limit_train_batches: float = 1.0
-    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
-    devices: int = 1
+    max_epochs: int
+    max_minutes: float | None         # wall-clock cap (Lightning max_time)
+    max_steps: int
+    limit_train_batches: float
+    accelerator: Literal["auto", "cpu", "gpu"]
+    devices: int
     # auto: bf16-mixed where bf16 is native (AMX or AVX512-BF16 CPUs, Ampere+ GPUs), else
     # 16-mixed on a GPU and 32 on a CPU (why: nmt.components.devices.native_bf16)
-    precision: Literal["auto", "32", "bf16-mixed", "16-mixed"] = "auto"
-    batch_tokens: int = 4096          # token budget per batch (longest side x batch size)
-    grad_clip: float = 1.0
-    patience: int = 5                 # early stopping on val/bleu
-    val_bleu_limit: int = 500         # val sentences decoded for val/bleu at each validation
+    precision: Literal["auto", "32", "bf16-mixed", "16-mixed"]
+    batch_tokens: int                 # token budget per batch (longest side x batch size)
+    grad_clip: float
+    patience: int                     # early stopping on val/bleu
+    val_bleu_limit: int               # val sentences decoded for val/bleu at each validation
     # Validation, and with it checkpoints, early stopping and sweep reports, also every N
     # optimizer steps and/or every M minutes, not only at epoch ends: an epoch of WMT14 on
     # 2 cores is ~6 hours. None: epoch ends only.
-    val_every_steps: int | None = None
-    val_every_minutes: float | None = None
-    accumulate_grad_batches: int = 1  # one optimizer step per k batches: effective batch k x batch_tokens
-    batch_log: str | None = None      # a JSONL file: each training batch's epoch, step and pair ids (audits)
-    seed: int = 42
-    log_every_n_steps: int = 25
-    num_threads: int | None = None    # torch intra-op threads; None leaves torch's default
-    average_checkpoints: int = 0      # > 1: the mean of k epoch checkpoints, kept if it validates better
-    average_of: Literal["last", "best"] = "last"  # the last k epochs, or the k best by val/bleu
+    val_every_steps: int | None
+    val_every_minutes: float | None
+    accumulate_grad_batches: int      # one optimizer step per k batches: effective batch k x batch_tokens
+    batch_log: str | None             # a JSONL file: each training batch's epoch, step and pair ids (audits)
+    seed: int
+    log_every_n_steps: int
+    num_threads: int | None           # torch intra-op threads; None leaves torch's default
+    average_checkpoints: int          # > 1: the mean of k epoch checkpoints, kept if it validates better
+    average_of: Literal["last", "best"]  # the last k epochs, or the k best by val/bleu
 
     def validate(self, prefix: str) -> None:
         if self.max_epochs == -1 and not self.max_minutes and self.max_steps == -1:
@@ -85,13 +89,13 @@ class TrainerConfig:
 class EvaluateConfig:
     # test splits by name; "all": every test split of the source (a Multi30k pair without one,
     # cs for 2017, skips it); "primary": data.primary_test_split
-    splits: tuple[str, ...] = ("all",)
-    beam_size: int = 5                # 1 = greedy only
-    length_penalty: float = 0.6       # GNMT alpha (Wu et al. 2016)
-    max_len_ratio: float = 1.5
-    num_samples: int = 20             # sample translations logged as a table
-    attention_samples: int = 3        # test sentences drawn as attention heatmaps
-    train_run_id: str | None = None   # `nmt evaluate` of this finished train run (its own prepare run)
+    splits: tuple[str, ...]
+    beam_size: int                    # 1 = greedy only
+    length_penalty: float             # GNMT alpha (Wu et al. 2016)
+    max_len_ratio: float
+    num_samples: int                  # sample translations logged as a table
+    attention_samples: int            # test sentences drawn as attention heatmaps
+    train_run_id: str | None          # `nmt evaluate` of this finished train run (its own prepare run)
 
     def resolve(self, data: DataConfig) -> tuple[str, ...]:
         """The split names to score, the primary one first; ConfigError for one the source lacks."""
@@ -108,8 +112,8 @@ class EvaluateConfig:
 
 @dataclass(frozen=True)
 class RegisterConfig:
-    model_name: str | None = None     # default nmt-<src>-<tgt>
-    alias: str = "champion"
+    model_name: str | None            # default nmt-<src>-<tgt>
+    alias: str
 
     def validate(self, prefix: str) -> None:
         from nmt.pipeline.rules import check_alias, check_model_name
@@ -121,13 +125,13 @@ class RegisterConfig:
 @dataclass(frozen=True)
 class PromoteConfig:
     """``nmt promote``'s gate: both models translate one test split, then a paired bootstrap."""
-    split: str = "primary"            # a test split by name; primary: data.primary_test_split
-    limit: int | None = None          # the first N sentences of the split only
-    beam_size: int = 5                # 1 = greedy
-    resamples: int = DEFAULT_RESAMPLES
-    seed: int = DEFAULT_SEED          # as SACREBLEU_SEED
-    p_threshold: float = 0.05         # promote only a better model with p below this
-    force: bool = False               # promote even when the gate says no
+    split: str                        # a test split by name; primary: data.primary_test_split
+    limit: int | None                 # the first N sentences of the split only
+    beam_size: int                    # 1 = greedy
+    resamples: int
+    seed: int                         # as SACREBLEU_SEED
+    p_threshold: float                # promote only a better model with p below this
+    force: bool                       # promote even when the gate says no
 
     def validate(self, prefix: str) -> None:
         from nmt.components.inference import MAX_BEAM  # the registered model's own bound
@@ -142,11 +146,11 @@ class PromoteConfig:
 
 @dataclass(frozen=True)
 class TrackingConfig:
-    uri: str | None = None            # None -> $MLFLOW_TRACKING_URI -> sqlite in the checkout
-    experiment: str = "nmt"
-    outage_deadline_s: float = 300.0  # a server down longer than this fails the run (checkpoint kept)
-    buffer_rows: int = 100_000        # metric rows held while the server is down
-    system_metrics: bool = False      # MLflow's system/* metrics (CPU, memory, GPU) on stage runs
+    uri: str | None                   # None -> $MLFLOW_TRACKING_URI -> sqlite in the checkout
+    experiment: str
+    outage_deadline_s: float          # a server down longer than this fails the run (checkpoint kept)
+    buffer_rows: int                  # metric rows held while the server is down
+    system_metrics: bool              # MLflow's system/* metrics (CPU, memory, GPU) on stage runs
 
     def validate(self, prefix: str) -> None:
         from nmt.pipeline.rules import check_experiment
@@ -157,21 +161,21 @@ class TrackingConfig:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    data: DataConfig = field(default_factory=Multi30kData)  # parsed by the source `data.kind` names
-    model: ArchConfig = field(default_factory=Seq2SeqConfig)  # parsed by the architecture `model.arch` names
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
-    register: RegisterConfig = field(default_factory=RegisterConfig)
-    promote: PromoteConfig = field(default_factory=PromoteConfig)
-    tracking: TrackingConfig = field(default_factory=TrackingConfig)
-    sweep: SweepConfig = field(default_factory=SweepConfig)
-    journey: JourneyConfig = field(default_factory=JourneyConfig)
-    server: ServerConfig = field(default_factory=ServerConfig)
-    cluster: ClusterConfig = field(default_factory=ClusterConfig)
-    profile: str = "quick"
-    force: bool = False               # re-run stages even when a finished match exists
-    demo_sentences: int = 3           # translations printed by `nmt run` at the end
+    data: DataConfig                  # parsed by the source `data.kind` names
+    model: ArchConfig                 # parsed by the architecture `model.arch` names
+    optim: OptimConfig
+    trainer: TrainerConfig
+    evaluate: EvaluateConfig
+    register: RegisterConfig
+    promote: PromoteConfig
+    tracking: TrackingConfig
+    sweep: SweepConfig
+    journey: JourneyConfig
+    server: ServerConfig | None       # None unless composed: `nmt server`, or an override of server.*
+    cluster: ClusterConfig | None     # likewise: `nmt cluster`, or cluster.*
+    profile: str
+    force: bool                       # re-run stages even when a finished match exists
+    demo_sentences: int               # translations printed by `nmt run` at the end
 
     def validate(self, prefix: str) -> None:
         self.evaluate.resolve(self.data)  # evaluate.splits against the source's test splits
@@ -184,8 +188,31 @@ class PipelineConfig:
         return self.register.model_name or f"nmt-{self.data.src_lang}-{self.data.tgt_lang}"
 
 
+def _store_architectures() -> None:
+    """``/arch/<name>``: each registered architecture's defaults, read from its config class, the
+    one place they are written (they are also what an older model_config.json without a newer
+    field means). ``conf/model/*.yaml`` start from one and list only what they change."""
+    store = ConfigStore.instance()
+    for arch, (cls, _) in ARCHITECTURES.items():
+        defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+        store.store(group="arch", name=arch, node={"arch": arch, **defaults})
+
+
+def with_groups(overrides: list[str] | tuple[str, ...], groups: tuple[str, ...] = ()) -> list[str]:
+    """``overrides`` plus ``<group>=<option>`` for each on-demand group that ``groups`` names or
+    an override reaches into (``server.port=5001``), unless an override chose its option."""
+    out = list(overrides)
+    keys = [o.lstrip("+~").split("=", 1)[0] for o in out]
+    wanted = set(groups) | {k.split(".")[0] for k in keys}
+    for group, option in ON_DEMAND.items():
+        if group in wanted and group not in keys:
+            out.append(f"{group}={option}")
+    return out
+
+
 def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     """Compose ``conf/config.yaml`` with command-line style overrides."""
+    _store_architectures()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             return compose(config_name="config", overrides=list(overrides))
@@ -216,12 +243,16 @@ def _explain(err: Exception, overrides: list[str] | tuple[str, ...]) -> str:
     return f"unknown config key {key!r}; valid keys under '{parent or '<root>'}': {valid}"
 
 
-def load_config(overrides: list[str] | tuple[str, ...] = ()) -> PipelineConfig:
-    cfg = compose_config(overrides)
+def load_config(overrides: list[str] | tuple[str, ...] = (), groups: tuple[str, ...] = ()) -> PipelineConfig:
+    """The composed, parsed config. ``groups``: on-demand groups (:data:`ON_DEMAND`) to compose
+    besides those an override names; the others are None. Raises ConfigError naming the key."""
+    cfg = compose_config(with_groups(overrides, groups))
     container = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(container, dict)
     container.pop("hydra", None)
+    for group in ON_DEMAND:
+        container.setdefault(group, None)
     return parse(PipelineConfig, container)
 
 
-__all__ = ["PipelineConfig", "load_config", "compose_config", "ConfigError", "LANGUAGES"]
+__all__ = ["PipelineConfig", "load_config", "compose_config", "with_groups", "ConfigError", "LANGUAGES"]

@@ -6,33 +6,32 @@ Parsed as parts of :class:`nmt.pipeline.config.PipelineConfig`, which re-exports
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from nmt.components import names as N
 from nmt.components.config import ConfigError
-from nmt.components.significance import DEFAULT_RESAMPLES, DEFAULT_SEED
 
 
 @dataclass(frozen=True)
 class SchedulerConfig:
-    type: Literal["asha", "fifo"] = "asha"
-    grace_period: int = 1             # reports (validations: epochs, or trainer.val_every_*) before ASHA may stop a trial
-    reduction_factor: float = 2
+    type: Literal["asha", "fifo"]
+    grace_period: int                 # reports (validations: epochs, or trainer.val_every_*) before ASHA may stop a trial
+    reduction_factor: float
 
 
 @dataclass(frozen=True)
 class SearchConfig:
-    algorithm: Literal["random", "optuna"] = "random"
-    seed: int = 0
+    algorithm: Literal["random", "optuna"]
+    seed: int
 
 
 @dataclass(frozen=True)
 class ResourcesConfig:
-    cpu: float = 1                    # per trial; also the trial's torch thread count
-    gpu: float = 0                    # fractional: 0.25 packs four trials per GPU (at least 1/16)
-    trials_per_gpu: int | None = None  # the same said the other way: gpu = 1 / trials_per_gpu
-    trial_memory_mb: float | None = None  # measured peak (a run's gpu/peak_mem_mb); None: estimated
+    cpu: float                        # per trial; also the trial's torch thread count
+    gpu: float                        # fractional: 0.25 packs four trials per GPU (at least 1/16)
+    trials_per_gpu: int | None        # the same said the other way: gpu = 1 / trials_per_gpu
+    trial_memory_mb: float | None     # measured peak (a run's gpu/peak_mem_mb); None: estimated
 
     @property
     def per_trial_gpu(self) -> float:
@@ -64,18 +63,18 @@ def check_folder_name(key: str, value: str) -> None:
 
 @dataclass(frozen=True)
 class SweepConfig:
-    name: str = "default"
-    num_samples: int = 6
-    max_concurrent_trials: int = 2
-    metric: Literal[N.VAL_BLEU] = N.VAL_BLEU
-    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
-    search: SearchConfig = field(default_factory=SearchConfig)
-    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
-    ray_address: str | None = None    # None: a local Ray for this sweep
-    storage_path: str | None = None   # None: <home>/.nmt/ray
-    max_failures: int = 1
-    resume: bool = False
-    space: dict[str, Any] = field(default_factory=dict)
+    name: str
+    num_samples: int
+    max_concurrent_trials: int
+    metric: Literal[N.VAL_BLEU]
+    scheduler: SchedulerConfig
+    search: SearchConfig
+    resources: ResourcesConfig
+    ray_address: str | None           # None: a local Ray for this sweep
+    storage_path: str | None          # None: <home>/.nmt/ray
+    max_failures: int
+    resume: bool
+    space: dict[str, Any]
 
     def validate(self, prefix: str) -> None:
         from nmt.pipeline.sweep.space import parse_space
@@ -94,15 +93,15 @@ class SweepConfig:
 class JourneyConfig:
     """``nmt journey``: every arm (a list of overrides: an architecture, an ablation rung) x every
     seed at one budget, under one parent run; compared by nmt.components.significance."""
-    name: str = "journey"
-    arms: dict[str, Any] = field(default_factory=dict)  # arm name -> overrides; the first is the baseline
-    pairs: Any = "all"                 # all | baseline (each arm against the first) | [[arm, arm], ...]
-    seeds: tuple[int, ...] = (1, 2, 3)
-    budget_minutes: float | None = 10.0  # each run's wall-clock budget (trainer.max_minutes)
-    split: str = "primary"            # a test split by name; primary: data.primary_test_split
-    resamples: int = DEFAULT_RESAMPLES
-    seed: int = DEFAULT_SEED           # the bootstrap's, as SACREBLEU_SEED
-    alpha: float = 0.05                # family-wise, after Holm's adjustment
+    name: str
+    arms: dict[str, Any]              # arm name -> overrides; the first is the baseline
+    pairs: Any                        # all | baseline (each arm against the first) | [[arm, arm], ...]
+    seeds: tuple[int, ...]
+    budget_minutes: float | None      # each run's wall-clock budget (trainer.max_minutes)
+    split: str                        # a test split by name; primary: data.primary_test_split
+    resamples: int
+    seed: int                         # the bootstrap's, as SACREBLEU_SEED
+    alpha: float                      # family-wise, after Holm's adjustment
 
     def validate(self, prefix: str) -> None:
         bad = [k for k, v in self.arms.items() if not isinstance(v, list) or not all(isinstance(o, str) for o in v)]

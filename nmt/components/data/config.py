@@ -15,25 +15,25 @@ CARVED_VAL, CARVED_TEST = "val", "test"  # split names given to carved-out split
 
 @dataclass(frozen=True)
 class DataConfig:
-    kind: str = "multi30k"
-    src_lang: str = "de"
-    tgt_lang: str = "en"
-    tokenizer: Literal["bpe", "unigram"] = "unigram"
-    vocab_size: int = 8000            # joint de+en; ~ the word vocabularies of bentrevett's setup
-    joint_vocab: bool = True          # one tokenizer for both sides (lets the Transformer share embeddings)
-    max_words: int = 80               # drop longer training pairs (Multi30k's longest is ~40)
-    max_len_ratio: float | None = None  # drop training pairs whose word counts differ more (e.g. 3.0)
-    dedup: bool = False               # drop exact duplicate training pairs (the first one stays)
-    decontaminate: bool = False       # drop training pairs whose source or target is in a val/test split
-    tokenizer_sample_pairs: int = 1_000_000  # seeded sample the tokenizer trains on (as spm's input_sentence_size)
-    seed: int = 1234                  # tokenizer sample and carved splits
-    val_size: int = 1000              # pairs carved out of training when the source has no validation split
-    test_size: int = 1000             # ... and no test split
-    num_proc: int = 2                 # processes for the cleaning and tokenizing passes
-    primary_test_split: str | None = None  # what register, compare and the demo read; None: the first test split
-    train_limit: int | None = None    # first N pairs only (tests, smoke runs)
-    val_limit: int | None = None
-    test_limit: int | None = None
+    kind: str
+    src_lang: str
+    tgt_lang: str
+    tokenizer: Literal["bpe", "unigram"]
+    vocab_size: int                   # joint de+en; ~ the word vocabularies of bentrevett's setup
+    joint_vocab: bool                 # one tokenizer for both sides (lets the Transformer share embeddings)
+    max_words: int                    # drop longer training pairs (Multi30k's longest is ~40)
+    max_len_ratio: float | None       # drop training pairs whose word counts differ more (e.g. 3.0)
+    dedup: bool                       # drop exact duplicate training pairs (the first one stays)
+    decontaminate: bool               # drop training pairs whose source or target is in a val/test split
+    tokenizer_sample_pairs: int       # seeded sample the tokenizer trains on (as spm's input_sentence_size)
+    seed: int                         # tokenizer sample and carved splits
+    val_size: int                     # pairs carved out of training when the source has no validation split
+    test_size: int                    # ... and no test split
+    num_proc: int                     # processes for the cleaning and tokenizing passes
+    primary_test_split: str | None    # what register, compare and the demo read; None: the first test split
+    train_limit: int | None           # first N pairs only (tests, smoke runs)
+    val_limit: int | None
+    test_limit: int | None
 
     KINDS: ClassVar[dict[str, type]] = {}
 
@@ -83,8 +83,8 @@ class DataConfig:
 @dataclass(frozen=True)
 class Multi30kData(DataConfig):
     """Multi30k task 1 raw files (Elliott et al. 2016)."""
-    kind: Literal["multi30k"] = "multi30k"
-    dir: str | None = None            # raw Multi30k folder; None -> $MULTI30K_DIR -> download
+    kind: Literal["multi30k"]
+    dir: str | None                   # raw Multi30k folder; None -> $MULTI30K_DIR -> download
 
     def test_splits(self) -> tuple[str, ...]:
         from nmt.components.data.multi30k import splits_for_pair
@@ -104,13 +104,13 @@ class Multi30kData(DataConfig):
 class FilesData(DataConfig):
     """Local files, any language codes. Each corpus is a stem: ``<stem>.<lang>[.gz]`` per side,
     or one ``.tsv``/``.jsonl`` file (optionally ``.gz``) holding both sides."""
-    kind: Literal["files"] = "files"
-    dir: str | None = None            # relative corpus paths are under it
-    train: tuple[str, ...] = ()       # one or more corpora, concatenated
-    val: str | None = None            # None: carve data.val_size pairs out of training
-    test: dict[str, str] | None = None  # split name -> corpus; None or empty: carve "test"
-    src_field: str | None = None      # JSONL key of the source; None: <src_lang> or translation.<src_lang>
-    tgt_field: str | None = None
+    kind: Literal["files"]
+    dir: str | None                   # relative corpus paths are under it
+    train: tuple[str, ...]            # one or more corpora, concatenated
+    val: str | None                   # None: carve data.val_size pairs out of training
+    test: dict[str, str] | None       # split name -> corpus; None or empty: carve "test"
+    src_field: str | None             # JSONL key of the source; None: <src_lang> or translation.<src_lang>
+    tgt_field: str | None
 
     @property
     def tests(self) -> dict[str, str]:
@@ -134,16 +134,16 @@ class FilesData(DataConfig):
 class HFData(DataConfig):
     """``datasets.load_dataset(path, name, revision=..., data_files=...)``: a hub name, a local
     dataset folder, or a builder (parquet, json, csv) with ``data_files``."""
-    kind: Literal["hf"] = "hf"
-    path: str = ""
-    name: str | None = None
-    revision: str | None = None
-    data_files: dict[str, Any] | None = None  # split -> file(s), for builders such as parquet
-    train: tuple[str, ...] = ("train",)  # the dataset's split names, concatenated
-    val: str | None = "validation"    # None: carve data.val_size pairs out of training
-    test: dict[str, str] | None = None  # our name -> the dataset's split; None: {test: test}; empty: carve
-    src_field: str | None = None      # None: translation.<src_lang>, else a column named <src_lang>
-    tgt_field: str | None = None
+    kind: Literal["hf"]
+    path: str
+    name: str | None
+    revision: str | None
+    data_files: dict[str, Any] | None  # split -> file(s), for builders such as parquet
+    train: tuple[str, ...]            # the dataset's split names, concatenated
+    val: str | None                   # None: carve data.val_size pairs out of training
+    test: dict[str, str] | None       # our name -> the dataset's split; None: {test: test}; empty: carve
+    src_field: str | None             # None: translation.<src_lang>, else a column named <src_lang>
+    tgt_field: str | None
 
     @property
     def tests(self) -> dict[str, str]:

@@ -10,23 +10,23 @@ from typing import Literal
 @dataclass(frozen=True)
 class ServerConfig:
     """``nmt server``: an MLflow tracking server on PostgreSQL with proxied artifacts."""
-    host: str = "127.0.0.1"           # loopback by default; any other address needs auth=true
-    port: int = 5000
-    workers: int = 1                  # >1: uvicorn workers answer ~40 ms slower (Nagle; BENCHMARKS.md)
-    pg_host: str = "127.0.0.1"
-    pg_port: int = 5432
-    pg_superuser: str = "postgres"    # creates the role and database (trust or $PGPASSWORD)
-    database: str = "nmt_mlflow"
-    role: str = "nmt_mlflow"          # password: $NMT_SERVER_DB_PASSWORD when set
-    artifacts_destination: str | None = None  # None: <state_dir>/artifacts; or s3://bucket/prefix
-    auth: bool = False                # basic auth; admin password from $NMT_SERVER_ADMIN_PASSWORD
-    admin_user: str = "admin"
+    host: str                         # loopback by default; any other address needs auth=true
+    port: int
+    workers: int                      # >1: uvicorn workers answer ~40 ms slower (Nagle; BENCHMARKS.md)
+    pg_host: str
+    pg_port: int
+    pg_superuser: str                 # creates the role and database (trust or $PGPASSWORD)
+    database: str
+    role: str                         # password: $NMT_SERVER_DB_PASSWORD when set
+    artifacts_destination: str | None  # None: <state_dir>/artifacts; or s3://bucket/prefix
+    auth: bool                        # basic auth; admin password from $NMT_SERVER_ADMIN_PASSWORD
+    admin_user: str
     # what a new user may do on every experiment (NO_PERMISSIONS: nothing until granted)
-    default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"] = "READ"
-    allowed_hosts: str | None = None  # --allowed-hosts (Host headers answered); None: loopback + server.host
-    auth_cache_s: int = 60            # a checked password is trusted this long (MLflow: PBKDF2 per request)
-    state_dir: str | None = None      # pid, log, auth settings; None: <home>/.nmt/server
-    start_timeout_s: float = 120.0
+    default_permission: Literal["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"]
+    allowed_hosts: str | None         # --allowed-hosts (Host headers answered); None: loopback + server.host
+    auth_cache_s: int                 # a checked password is trusted this long (MLflow: PBKDF2 per request)
+    state_dir: str | None             # pid, log, auth settings; None: <home>/.nmt/server
+    start_timeout_s: float
 
     @property
     def url(self) -> str:
@@ -39,14 +39,14 @@ class ClusterConfig:
     """``nmt cluster``: a Ray head and worker nodes on this machine, each its own raylet."""
     # Ray replaces 127.0.0.1 (and localhost) by the host's outward address; any other
     # loopback address it keeps, so the nodes and their traffic stay on this machine.
-    host: str = "127.0.0.2"
-    port: int = 6390                  # the head's GCS port: sweep.ray_address=<host>:<port>
-    head_cpus: int = 0                # 0: trials run on the workers only
-    workers: int = 1                  # worker nodes, each its own raylet with worker_cpus CPUs
-    worker_cpus: float = 1
-    worker_gpus: float = 0
-    object_store_mb: int = 256        # per node
-    state_dir: str | None = None      # None: <home>/.nmt/cluster
+    host: str
+    port: int                         # the head's GCS port: sweep.ray_address=<host>:<port>
+    head_cpus: int                    # 0: trials run on the workers only
+    workers: int                      # worker nodes, each its own raylet with worker_cpus CPUs
+    worker_cpus: float
+    worker_gpus: float
+    object_store_mb: int              # per node
+    state_dir: str | None             # None: <home>/.nmt/cluster
 
     @property
     def address(self) -> str:

@@ -86,6 +86,9 @@ TAG_SEED = "nmt.seed"                  # ... and the seed it trained with
 TAG_ERROR = "nmt.error"                # a FAILED run: its one-line error
 TAG_INSIGHT = "nmt.insight"            # sweep parent: why no importance was logged, when none was
 TAG_PARENT = "mlflow.parentRunId"      # MLflow's own: nests a run under another
+# experiment tag, MLflow's own: the UI's kind of the experiment (3.17: GenAI unless told)
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"  # the UI's "Machine learning": runs, models, training charts
 
 # model version tags
 VTAG_TRAIN_RUN = "train_run_id"
@@ -98,6 +101,8 @@ VTAG_ROLLBACK_RUN = "rollback.run_id"
 PARAM_PREPARE_RUN = "upstream.prepare_run_id"
 PARAM_TRAIN_RUN = "upstream.train_run_id"
 PARAM_SRC_LANG, PARAM_TGT_LANG = "data.src_lang", "data.tgt_lang"
+
+ENV_COMMAND = "NMT_COMMAND"            # the `nmt ...` command line being run (version descriptions name it)
 
 # ------------------------------------------------------------------ registry aliases
 CHAMPION = "champion"                  # what `models:/<name>@champion` serves

@@ -87,12 +87,16 @@ def setup_tracking(uri: str, experiment: str) -> str:
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is not None:
+        if N.TAG_EXPERIMENT_KIND not in exp.tags:  # made by hand or by an older version: first use
+            with contextlib.suppress(mlflow.exceptions.MlflowException):  # a READ user may not tag; cosmetic
+                client.set_experiment_tag(exp.experiment_id, N.TAG_EXPERIMENT_KIND, N.EXPERIMENT_KIND)
         return exp.experiment_id
     location = None
     if uri.startswith("sqlite:"):
         location = (project_home() / "mlartifacts").as_uri()
-    try:
-        return client.create_experiment(experiment, artifact_location=location)
+    try:  # tagged "Machine learning", so the UI opens it in the Model training view, not GenAI
+        return client.create_experiment(experiment, artifact_location=location,
+                                        tags={N.TAG_EXPERIMENT_KIND: N.EXPERIMENT_KIND})
     except mlflow.exceptions.MlflowException:  # created meanwhile by another process
         return client.get_experiment_by_name(experiment).experiment_id
 

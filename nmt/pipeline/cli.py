@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from nmt.components import names as N
 from nmt.components import startup
 from nmt.components.config import ConfigError
 from nmt.components.data.multi30k import DataError
@@ -184,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler.addFilter(RedactingFilter())
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    before = os.environ.get(N.ENV_COMMAND)
+    os.environ[N.ENV_COMMAND] = redact(shlex.join(["nmt", *argv]))  # what registered versions say made them
     try:
         return args.handler(args)
     except (ConfigError, DataError, TrackingUnavailable) as err:
@@ -198,6 +202,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as err:
         print(f"nmt: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
         return 130
+    finally:  # main() called again in one process (tests, notebooks) names its own command
+        if before is None:
+            os.environ.pop(N.ENV_COMMAND, None)
+        else:
+            os.environ[N.ENV_COMMAND] = before
 
 
 if __name__ == "__main__":

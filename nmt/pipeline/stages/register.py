@@ -9,6 +9,9 @@ candidate's ``val/bleu`` is higher (the significance gate is ``nmt promote``).
 from __future__ import annotations
 
 import logging
+import os
+import shlex
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,7 +93,27 @@ def register_version(client: MlflowClient, name: str, train_run_id: str, prepare
                 tags[k] = f"{v:.4f}"
     for k, v in tags.items():
         client.set_model_version_tag(name, mv.version, k, v)
+    client.update_model_version(name, mv.version, description=describe(client, tags, arch))
     return client.get_model_version(name, mv.version), info.model_uri
+
+
+def describe(client: MlflowClient, tags: dict[str, str], arch: str | None) -> str:
+    """A version's description, as the registry UI shows it: architecture, data source, BLEU
+    and the command that made it. ``tags``: the version's tags (val BLEU, runs, test BLEUs)."""
+    train = client.get_run(tags[N.VTAG_TRAIN_RUN]).data
+    prepare = client.get_run(tags[N.VTAG_PREPARE_RUN]).data
+    p = prepare.params
+    keys = ("data.kind", "data.path", "data.name", *(("data.train",) if p.get("data.kind") == "files" else ()))
+    where = [p[k] for k in keys if p.get(k) not in (None, "None")]  # a file corpus is named by its files
+    split = prepare.tags.get(N.TAG_PRIMARY_SPLIT, "")
+    tests = ", ".join(f"{k.split('/')[1]} {float(v):.2f}" for k, v in sorted(tags.items())
+                      if k.startswith(f"{split}/") and k.endswith("/bleu"))
+    command = os.environ.get(N.ENV_COMMAND) or shlex.join(sys.argv)
+    return (f"{arch or train.params.get('model.arch', '?')} on {' '.join(where)} "
+            f"({p.get(N.PARAM_SRC_LANG)}-{p.get(N.PARAM_TGT_LANG)}).\n"
+            f"BLEU: validation {float(tags[N.VTAG_VAL_BLEU]):.2f}" + (f"; {split} {tests}" if tests else "") + ".\n"
+            f"Made by: {command}\n"
+            f"Train run {tags[N.VTAG_TRAIN_RUN]}, prepare run {tags[N.VTAG_PREPARE_RUN]}.")
 
 
 def champion_bleu(client: MlflowClient, name: str, alias: str) -> float | None:

@@ -179,3 +179,32 @@ class ContinueSteps(Callback):
         if self._first:
             self._first = False
             trainer.fit_loop.epoch_loop._batches_that_stepped = trainer.global_step
+
+
+class TokenBudget(Callback):
+    """``trainer.max_target_tokens``: stop once ``train/tokens_seen`` (the module's
+    ``tokens_seen``, restored from a checkpoint on resume) reaches ``max_tokens``. Checked
+    after each batch that stepped the optimizer, so a run ends at most one optimizer step's
+    tokens past the budget, and Lightning's stop validates (and so checkpoints) there, never
+    in the middle of an accumulation. Composes with max_epochs, max_steps and max_minutes:
+    whichever comes first. A budget in tokens is the same work on a busy or an idle machine."""
+
+    def __init__(self, max_tokens: int) -> None:
+        self.max_tokens = max_tokens
+        self._last_step = -1
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if trainer.global_step == self._last_step:  # accumulating: no optimizer step in this batch
+            return
+        self._last_step = trainer.global_step
+        spent = getattr(pl_module, "tokens_seen", 0) >= self.max_tokens
+        if trainer.world_size > 1:  # ranks count their own batches: all stop or none
+            spent = bool(trainer.strategy.broadcast(spent, src=0))
+        if spent:
+            trainer.should_stop = True
+
+
+def token_budget_spent(trainer: pl.Trainer) -> bool:
+    """Whether the trainer's :class:`TokenBudget` (if it has one) has been reached."""
+    budgets = [c.max_tokens for c in trainer.callbacks if isinstance(c, TokenBudget)]
+    return bool(budgets) and getattr(trainer.lightning_module, "tokens_seen", 0) >= min(budgets)

@@ -28,6 +28,7 @@ from ray import tune
 from ray.tune.integration.pytorch_lightning import TuneReportCheckpointCallback
 
 from nmt.components import names as N
+from nmt.components.callbacks import token_budget_spent
 from nmt.components.names import SRC_TOKENIZER, TGT_TOKENIZER
 from nmt.components.data.datamodule import TranslationDataModule
 from nmt.components.data.tokenizer import TextCodec
@@ -49,22 +50,26 @@ PENDING_ROWS = "pending_metrics.json"  # step rows the store had not acknowledge
 NODE_PREFIX = "nmt_"                   # the custom resource naming a node (`nmt cluster`)
 
 
-def _completed(ckpt_path: Path, max_epochs: int, max_steps: int = -1) -> bool:
-    """A checkpoint taken at the last validation (the last epoch's end, or ``max_steps``):
-    nothing is left to train. One taken in the middle of the last epoch is not."""
+def _completed(ckpt_path: Path, max_epochs: int, max_steps: int = -1, max_tokens: int | None = None) -> bool:
+    """A checkpoint taken at the last validation (the last epoch's end, ``max_steps`` or the
+    token budget): nothing is left to train. One taken in the middle of the last epoch is not."""
     # weights only: a checkpoint on shared storage must not be able to run code here
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     if max_steps > 0 and ckpt.get("global_step", 0) >= max_steps:
         return True
+    if max_tokens and ckpt.get("tokens_seen", 0) >= max_tokens:
+        return True
     data = ckpt.get(TranslationDataModule.__qualname__) or {}
     at_epoch_end = data.get("consumed", 0) >= data.get("batches", 0)  # no state (older): epoch ends only
-    return at_epoch_end and ckpt.get("epoch", -1) + 1 >= max_epochs
+    return at_epoch_end and 0 < max_epochs <= ckpt.get("epoch", -1) + 1  # -1: no epoch limit
 
 
 def _last_validation(trainer: Any) -> bool:
-    """Whether this validation ends training (max_steps, or the last epoch's last batch):
-    ASHA's upper bound on reports (max_t) is loose, so it cannot tell by itself."""
+    """Whether this validation ends training (max_steps, the token budget, or the last epoch's
+    last batch): ASHA's upper bound on reports (max_t) is loose, so it cannot tell by itself."""
     if trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps:
+        return True
+    if token_budget_spent(trainer):
         return True
     epochs = trainer.max_epochs
     return bool(epochs and epochs > 0 and trainer.current_epoch + 1 >= epochs
@@ -174,7 +179,8 @@ def train_trial(params: dict[str, Any], *, base_overrides: list[str], data_dir: 
                 if writer is not None:
                     writer.add(_load_rows(Path(d) / PENDING_ROWS))  # the store drops rows it already has
                 resume = Path(d) / CHECKPOINT_FILE
-                if not _completed(resume, cfg.trainer.max_epochs, cfg.trainer.max_steps):  # else: the driver died at the very end
+                t = cfg.trainer
+                if not _completed(resume, t.max_epochs, t.max_steps, t.max_target_tokens):  # else: the driver died at the very end
                     fit(cfg, None, None, Path(data_dir), codec, work, callbacks, resume_from=resume,
                         accelerator=accelerator, extra_loggers=[steps] if steps else None)
         else:

@@ -7,6 +7,7 @@ import logging
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -14,6 +15,7 @@ from pytorch_lightning.callbacks import Callback
 
 from nmt.components import names as N
 from nmt.components import startup
+from nmt.components.config import ConfigError
 
 log = logging.getLogger("nmt")
 
@@ -152,6 +154,9 @@ class BatchLog(Callback):
     its last batch: what shows that a resumed run neither replays nor skips a batch."""
 
     def __init__(self, path: str) -> None:
+        folder = Path(path).parent
+        if not folder.is_dir():  # else: a traceback at the first batch, after the run's start-up
+            raise ConfigError(f"trainer.batch_log={path}: there is no folder {folder}; create it or give another path")
         self.path = path
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,

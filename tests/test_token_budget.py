@@ -74,6 +74,10 @@ def test_a_resumed_run_counts_on_from_its_checkpoint_to_the_same_total(home, tmp
     resumed, again, _ = fit(cfg, None, None, data_dir, codec, tmp_path / "resumed", resume_from=ckpt)
     assert again.tokens_seen == module.tokens_seen >= 4000
     assert resumed.global_step == whole.global_step
+    # resumed from a checkpoint taken at the budget (a run killed just after it): nothing more to train
+    whole.save_checkpoint(tmp_path / "at_budget.ckpt")
+    done, at_budget, _ = fit(cfg, None, None, data_dir, codec, tmp_path / "done", resume_from=tmp_path / "at_budget.ckpt")
+    assert (done.global_step, at_budget.tokens_seen) == (whole.global_step, module.tokens_seen)
 
 
 def test_a_budget_must_be_positive():

@@ -198,6 +198,10 @@ class TokenBudget(Callback):
         self.max_tokens = max_tokens
         self._last_step = -1
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if getattr(pl_module, "tokens_seen", 0) >= self.max_tokens:  # resumed from the budget's own checkpoint
+            trainer.should_stop = True
+
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
         if trainer.global_step == self._last_step:  # accumulating: no optimizer step in this batch
             return

@@ -190,9 +190,11 @@ class TokenBudget(Callback):
     """``trainer.max_target_tokens``: stop once ``train/tokens_seen`` (the module's
     ``tokens_seen``, restored from a checkpoint on resume) reaches ``max_tokens``. Checked
     after each batch that stepped the optimizer, so a run ends at most one optimizer step's
-    tokens past the budget, and Lightning's stop validates (and so checkpoints) there, never
-    in the middle of an accumulation. Composes with max_epochs, max_steps and max_minutes:
-    whichever comes first. A budget in tokens is the same work on a busy or an idle machine."""
+    tokens past the budget, and the validation Lightning runs at a stop (which the best
+    checkpoint and a sweep trial's report and checkpoint follow) is never in the middle of an
+    accumulation. A run resumed at the budget trains no further. Composes with max_epochs,
+    max_steps and max_minutes: whichever comes first. A budget in tokens is the same work on a
+    busy or an idle machine."""
 
     def __init__(self, max_tokens: int) -> None:
         self.max_tokens = max_tokens

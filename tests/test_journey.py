@@ -22,6 +22,8 @@ BASE = [o for o in TINY if not o.startswith(("model", "data.", "trainer.val_bleu
     "journey=smoke", "trainer.max_epochs=2", "trainer.num_threads=1", "trainer.precision=32",
     "evaluate.attention_samples=1", "evaluate.beam_size=1"]
 
+TOKENS = ["journey.budget_tokens=3000"]  # about an epoch and a half of the 120 pairs, in place of the epochs
+
 
 def _journey(client, exp):
     runs = client.search_runs([exp], f"tags.`{N.TAG_STAGE}` = 'journey'", order_by=["attributes.start_time DESC"])
@@ -29,7 +31,7 @@ def _journey(client, exp):
 
 
 def test_journey_smoke_end_to_end_and_resumable(nmt_home, capsys):
-    assert main(["journey", *BASE]) == 0
+    assert main(["journey", *BASE, *TOKENS]) == 0
     printed = capsys.readouterr().out
     assert "gru" in printed and "transformer - attention" in printed
     client = MlflowClient()
@@ -45,6 +47,10 @@ def test_journey_smoke_end_to_end_and_resumable(nmt_home, capsys):
         (a, s) for a in ("gru", "attention", "transformer") for s in ("1", "2"))
     seen = [m.value for m in client.get_metric_history(trains[0].info.run_id, N.TOKENS_SEEN)]
     assert len(seen) > 2 and seen == sorted(seen) and seen[0] > 0  # counted beside the steps
+    for r in trains:  # each run trained to the token budget and stopped there (not at an epoch's end)
+        seen = sorted(client.get_metric_history(r.info.run_id, N.TOKENS_SEEN), key=lambda m: m.step)
+        assert seen[-2].value < 3000 <= seen[-1].value and r.data.params["trainer.max_epochs"] == "-1"
+    assert report["budget"].startswith("3,000 target tokens per run") and "6 of 6 runs reached it" in report["budget"]
     # the report's interval is the one recomputed from the logged hypotheses
     gru = next(r for r in report["runs"] if r["arm"] == "gru" and r["seed"] == 1)
     _, refs = test_split(gru["prepare"], "test_2016_flickr", 15)
@@ -56,9 +62,9 @@ def test_journey_smoke_end_to_end_and_resumable(nmt_home, capsys):
     arts = {a.path for a in client.list_artifacts(parent.info.run_id, N.JOURNEY_DIR)}
     assert {f"{N.JOURNEY_DIR}/{n}" for n in (N.JOURNEY_MD, N.CURVES_TOKENS, N.CURVES_TIME, N.CURVES_FLOPS)} <= arts
     md = download(parent.info.run_id, f"{N.JOURNEY_DIR}/{N.JOURNEY_MD}").read_text()
-    assert "Holm" in md and md.count("| ") > 10
+    assert "Holm" in md and md.count("| ") > 10 and "budget: 3,000 target tokens" in md
     # run again: every finished run is reused, nothing trains
-    assert main(["journey", *BASE]) == 0
+    assert main(["journey", *BASE, *TOKENS]) == 0
     second = _journey(client, exp)
     assert second.info.run_id != parent.info.run_id
     assert not client.search_runs([exp], f"tags.`{N.TAG_PARENT}` = '{second.info.run_id}'")

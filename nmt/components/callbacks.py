@@ -7,6 +7,7 @@ import logging
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -14,6 +15,7 @@ from pytorch_lightning.callbacks import Callback
 
 from nmt.components import names as N
 from nmt.components import startup
+from nmt.components.config import ConfigError
 
 log = logging.getLogger("nmt")
 
@@ -152,6 +154,9 @@ class BatchLog(Callback):
     its last batch: what shows that a resumed run neither replays nor skips a batch."""
 
     def __init__(self, path: str) -> None:
+        folder = Path(path).parent
+        if not folder.is_dir():  # else: a traceback at the first batch, after the run's start-up
+            raise ConfigError(f"trainer.batch_log={path}: there is no folder {folder}; create it or give another path")
         self.path = path
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
@@ -179,3 +184,38 @@ class ContinueSteps(Callback):
         if self._first:
             self._first = False
             trainer.fit_loop.epoch_loop._batches_that_stepped = trainer.global_step
+
+
+class TokenBudget(Callback):
+    """``trainer.max_target_tokens``: stop once ``train/tokens_seen`` (the module's
+    ``tokens_seen``, restored from a checkpoint on resume) reaches ``max_tokens``. Checked
+    after each batch that stepped the optimizer, so a run ends at most one optimizer step's
+    tokens past the budget, and the validation Lightning runs at a stop (which the best
+    checkpoint and a sweep trial's report and checkpoint follow) is never in the middle of an
+    accumulation. A run resumed at the budget trains no further. Composes with max_epochs,
+    max_steps and max_minutes: whichever comes first. A budget in tokens is the same work on a
+    busy or an idle machine."""
+
+    def __init__(self, max_tokens: int) -> None:
+        self.max_tokens = max_tokens
+        self._last_step = -1
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if getattr(pl_module, "tokens_seen", 0) >= self.max_tokens:  # resumed from the budget's own checkpoint
+            trainer.should_stop = True
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
+        if trainer.global_step == self._last_step:  # accumulating: no optimizer step in this batch
+            return
+        self._last_step = trainer.global_step
+        spent = getattr(pl_module, "tokens_seen", 0) >= self.max_tokens
+        if trainer.world_size > 1:  # ranks count their own batches: all stop or none
+            spent = bool(trainer.strategy.broadcast(spent, src=0))
+        if spent:
+            trainer.should_stop = True
+
+
+def token_budget_spent(trainer: pl.Trainer) -> bool:
+    """Whether the trainer's :class:`TokenBudget` (if it has one) has been reached."""
+    budgets = [c.max_tokens for c in trainer.callbacks if isinstance(c, TokenBudget)]
+    return bool(budgets) and getattr(trainer.lightning_module, "tokens_seen", 0) >= min(budgets)

@@ -124,6 +124,7 @@ STAGE_TO_FIRST_STEP = "time/stage_to_first_step_s"  # from the train stage's (a 
 STARTUP_PREFIX = "time/startup/"       # + phase + "_s": seconds of each start-up phase (nmt.components.startup)
 BEST_VAL_BLEU = "best/val_bleu"        # train runs and trials: the val/bleu of the weights handed on
 TOKENS_SEEN = "train/tokens_seen"      # target tokens trained on so far, beside each step (compute curves)
+SYSTEM_PREFIX = "system/"              # MLflow's system metrics: + cpu_utilization_percentage, ...
 JOURNEY_BLEU = "journey/bleu"          # journey parent: + "/<arm>", the pooled-seed test BLEU
 TRAIN_TIME = "train_time_s"
 NUM_PARAMS = "num_params"

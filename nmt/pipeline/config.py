@@ -49,6 +49,7 @@ class TrainerConfig:
     max_epochs: int
     max_minutes: float | None         # wall-clock cap (Lightning max_time)
     max_steps: int
+    max_target_tokens: int | None     # stop once train/tokens_seen reaches it: equal work under any load
     limit_train_batches: float
     accelerator: Literal["auto", "cpu", "gpu"]
     devices: int
@@ -73,14 +74,15 @@ class TrainerConfig:
     average_of: Literal["last", "best"]  # the last k epochs, or the k best by val/bleu
 
     def validate(self, prefix: str) -> None:
-        if self.max_epochs == -1 and not self.max_minutes and self.max_steps == -1:
-            raise ConfigError(f"{prefix}.max_epochs=-1 would train for ever: set {prefix}.max_minutes or "
-                              f"{prefix}.max_steps too, or a number of epochs")
+        if self.max_epochs == -1 and not self.max_minutes and self.max_steps == -1 and not self.max_target_tokens:
+            raise ConfigError(f"{prefix}.max_epochs=-1 would train for ever: set {prefix}.max_minutes, "
+                              f"{prefix}.max_steps or {prefix}.max_target_tokens too, or a number of epochs")
         if self.max_epochs < 1 and self.max_epochs != -1:
             raise ConfigError(f"{prefix}.max_epochs must be >= 1 (or -1 with a time or step limit), "
                               f"got {self.max_epochs}")
         for key, value in (("val_every_steps", self.val_every_steps), ("val_every_minutes", self.val_every_minutes),
-                           ("accumulate_grad_batches", self.accumulate_grad_batches)):
+                           ("accumulate_grad_batches", self.accumulate_grad_batches),
+                           ("max_target_tokens", self.max_target_tokens)):
             if value is not None and value <= 0:
                 raise ConfigError(f"{prefix}.{key} must be > 0 (or null where allowed), got {value}")
 

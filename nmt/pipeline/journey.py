@@ -47,7 +47,9 @@ class JourneyOutputs:
 def arm_configs(cfg: PipelineConfig, base_overrides: list[str]) -> dict[tuple[str, int], PipelineConfig]:
     """Every (arm, seed)'s config, composed before anything runs: a bad override fails here."""
     j, out = cfg.journey, {}
-    budget = [f"trainer.max_minutes={j.budget_minutes}", "trainer.max_epochs=-1"] if j.budget_minutes else []
+    budget = ([f"trainer.max_minutes={j.budget_minutes}"] if j.budget_minutes else []) + (
+        [f"trainer.max_target_tokens={j.budget_tokens}"] if j.budget_tokens else [])
+    budget += ["trainer.max_epochs=-1"] if budget else []  # the budget alone ends each run
     for arm, overrides in j.arms.items():
         for seed in j.seeds:
             try:

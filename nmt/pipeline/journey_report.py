@@ -106,17 +106,33 @@ HOW_TO_READ = [
 ]
 
 
+def budget_line(cfg: PipelineConfig, runs: dict) -> str:
+    """Which equal budget the runs had; for a token budget, how many train runs reached it
+    (read from the store: each one's last ``train/tokens_seen``)."""
+    j, parts = cfg.journey, []
+    if j.budget_tokens:
+        client = MlflowClient()
+        reached = sum(client.get_run(r[1]).data.metrics.get(N.TOKENS_SEEN, 0) >= j.budget_tokens for r in runs.values())
+        parts.append(f"{j.budget_tokens:,} target tokens per run (trainer.max_target_tokens: the same work however "
+                     f"busy the machine; {reached} of {len(runs)} runs reached it)")
+    if j.budget_minutes:
+        parts.append(f"{j.budget_minutes:g} minutes wall clock per run (trainer.max_minutes)")
+    if not parts:
+        return "each run's own trainer limits (no journey budget)"
+    return " or ".join(parts) + (", whichever came first" if len(parts) > 1 else "")
+
+
 def write_report(cfg: PipelineConfig, systems: dict[str, SystemInterval], pairs: list[PairResult], search: str,
                  wall_s: float, figures: dict[str, Path], out: Path, runs: dict) -> Path:
     """journey.md (figures beside it) and journey.json (every number, and the runs) under ``out``."""
     j = cfg.journey
-    budget = f"{j.budget_minutes:g} minutes per run" if j.budget_minutes else "each run's own trainer limits"
+    budget = budget_line(cfg, runs)
     md = [f"# The journey, measured: {j.name}", "",
-          f"{len(j.arms)} arms x {len(j.seeds)} seeds, {budget}; whole journey {wall_s / 60:.1f} minutes wall time.",
+          f"{len(j.arms)} arms x {len(j.seeds)} seeds; budget: {budget}; whole journey {wall_s / 60:.1f} minutes wall time.",
           ""] + _tables(cfg, systems, pairs, search) + [""] + HOW_TO_READ + ["", "## Learning curves", ""]
     md += [f"![{name}]({name})" for name in figures] + [""]
     (out / N.JOURNEY_MD).write_text("\n".join(md) + "\n")
-    data = {"name": j.name, "split": j.split, "search": search, "wall_s": wall_s, "alpha": j.alpha,
+    data = {"name": j.name, "split": j.split, "search": search, "wall_s": wall_s, "alpha": j.alpha, "budget": budget,
             "systems": {a: s._asdict() for a, s in systems.items()}, "pairs": [p._asdict() for p in pairs],
             "runs": [{"arm": a, "seed": s, "prepare": r[0], "train": r[1], "evaluate": r[2]}
                      for (a, s), r in runs.items()]}

@@ -98,6 +98,9 @@ class JourneyConfig:
     pairs: Any                        # all | baseline (each arm against the first) | [[arm, arm], ...]
     seeds: tuple[int, ...]
     budget_minutes: float | None      # each run's wall-clock budget (trainer.max_minutes)
+    # each run's budget in target tokens (trainer.max_target_tokens): the same work however busy
+    # the machine; with budget_minutes too, whichever comes first
+    budget_tokens: int | None
     split: str                        # a test split by name; primary: data.primary_test_split
     resamples: int
     seed: int                         # the bootstrap's, as SACREBLEU_SEED
@@ -109,6 +112,7 @@ class JourneyConfig:
                 ("arms", len(self.arms) >= 2 and not bad, f"two or more, each a list of overrides {bad[:1]}"),
                 ("seeds", len(set(self.seeds)) == len(self.seeds) >= 1, "distinct, at least one"),
                 ("budget_minutes", self.budget_minutes is None or self.budget_minutes > 0, "> 0 or null"),
+                ("budget_tokens", self.budget_tokens is None or self.budget_tokens > 0, "> 0 or null"),
                 ("split", bool(self.split), "a test split's name, or primary"),
                 ("resamples", self.resamples >= 1, ">= 1"), ("seed", self.seed >= 1, ">= 1"),
                 ("alpha", 0 < self.alpha < 1, "in (0, 1)")):  # noqa: E123

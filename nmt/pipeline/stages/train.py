@@ -26,7 +26,7 @@ from mlflow.tracking import MlflowClient
 from nmt.components import names as N
 from nmt.components import startup
 from nmt.components.averaging import average_checkpoints
-from nmt.components.callbacks import (BatchLog, ContinueSteps, EpochLine, FirstStep, StopOnCtrlC,
+from nmt.components.callbacks import (BatchLog, ContinueSteps, EpochLine, FirstStep, StopOnCtrlC, TokenBudget,
                                       ValidationSchedule)
 from nmt.components.config import ConfigError, flatten, to_dict
 from nmt.components.data.datamodule import TranslationDataModule
@@ -108,6 +108,7 @@ def _trainer(cfg: PipelineConfig, ckpt_dir: Path, accelerator: str, precision: s
         accumulate_grad_batches=t.accumulate_grad_batches,
         callbacks=[best, *keep, FirstStep(), EpochLine(), ValidationSchedule(t.val_every_steps, t.val_every_minutes),
                    ContinueSteps(), *([BatchLog(t.batch_log)] if t.batch_log else []),
+                   *([TokenBudget(t.max_target_tokens)] if t.max_target_tokens else []),
                    EarlyStopping(N.VAL_BLEU, mode="max", patience=t.patience, strict=False,
                                  check_on_train_epoch_end=False), *callbacks],
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=str(ckpt_dir))

@@ -6,6 +6,7 @@ evaluate and register stage runs, and tags naming the winning trial.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import shutil
@@ -209,6 +210,10 @@ def run_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> SweepOutputs:
         return SweepOutputs(parent, best["run_id"], best["val_bleu"], rows, reg)
     except KeyboardInterrupt:
         status = "KILLED"
+        raise
+    except BaseException as err:
+        with contextlib.suppress(Exception):  # a store that fails too: the original error matters more
+            MlflowClient().set_tag(parent, N.TAG_ERROR, error_line(err))
         raise
     finally:
         remove(secrets)  # a resume writes them again

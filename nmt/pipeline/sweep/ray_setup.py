@@ -72,7 +72,8 @@ def init_ray(cfg: PipelineConfig) -> None:
     # nothing secret: Ray records runtime envs in its logs and job table (credentials reach
     # trials through a 0600 file instead: nmt.pipeline.sweep.credentials)
     for var in ("NMT_HOME", "MULTI30K_DIR", "MLFLOW_TRACKING_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
-                "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+                "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT",
+                "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING"):
         if os.environ.get(var):
             env[var] = os.environ[var]
     os.environ["RAY_CHDIR_TO_TRIAL_DIR"] = "0"

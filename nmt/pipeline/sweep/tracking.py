@@ -8,21 +8,25 @@ is locked") and no metric row is lost. A resumed sweep finds its runs by trial i
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
+from ray import cloudpickle
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from nmt.components import names as N
-from nmt.components.tracking import owner
+from nmt.components.system_metrics import ROWS_KEY as SYSTEM_ROWS, from_json
+from nmt.components.tracking import error_line, owner
 from nmt.components.tracking_writer import retrying
 from nmt.pipeline.sweep.space import ARCH_KEY
 from nmt.pipeline.sweep.trainable import EPOCH_METRICS, LAST_REPORT, TUNE_METRICS
 
 log = logging.getLogger("nmt")
+MAX_BATCH = 1000  # metrics in one log_batch call: the store's limit
 
 
 class RecordingASHA(ASHAScheduler):
@@ -123,6 +127,9 @@ class MlflowTrialLogger(Callback):
             tags = [RunTag(N.TAG_NODE, str(node)), RunTag(N.TAG_NODES, ",".join(seen))]
         run_id = self.run_id(trial)
         self._call("log epoch metrics", lambda: self.client.log_batch(run_id, metrics=metrics, tags=tags))
+        system = from_json(result.get(SYSTEM_ROWS))  # tracking.system_metrics: sampled in the trial
+        for i in range(0, len(system), MAX_BATCH):
+            self._call("log system metrics", lambda: self.client.log_batch(run_id, metrics=system[i:i + MAX_BATCH]))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
         run_id = self.run_id(trial)
@@ -137,4 +144,24 @@ class MlflowTrialLogger(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
         run_id = self.run_id(trial)
+        why = trial_error(trial)
+        if why:
+            self._call("tag a trial's error", lambda: self.client.set_tag(run_id, N.TAG_ERROR, why))
         self._call("end a trial run", lambda: self.client.set_terminated(run_id, "FAILED"))
+
+
+def trial_error(trial: Trial) -> str | None:
+    """The trial's error in one line: the trainable's own exception (from the pickle Tune
+    writes beside the trial, not Ray's wrapper with its traceback), else the last line of
+    Tune's error text; None when Tune kept neither."""
+    try:
+        pickled, text = trial.pickled_error_file, trial.error_file
+        if pickled and Path(pickled).exists():
+            err = cloudpickle.loads(Path(pickled).read_bytes())
+            return error_line(getattr(err, "cause", None) or err)
+        if text and Path(text).exists():
+            return next((line.strip()[:500] for line in reversed(Path(text).read_text().splitlines()) if line.strip()),
+                        None)
+    except Exception:  # noqa: BLE001 - an unreadable error file must not hide the FAILED status
+        pass
+    return None

@@ -28,7 +28,9 @@ from ray import tune
 from ray.tune.integration.pytorch_lightning import TuneReportCheckpointCallback
 
 from nmt.components import names as N
+from nmt.components.callbacks import token_budget_spent
 from nmt.components.names import SRC_TOKENIZER, TGT_TOKENIZER
+from nmt.components.system_metrics import ROWS_KEY as SYSTEM_ROWS, SystemRows, to_json
 from nmt.components.data.datamodule import TranslationDataModule
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.tracking_writer import MetricWriter, metric_rows
@@ -49,22 +51,26 @@ PENDING_ROWS = "pending_metrics.json"  # step rows the store had not acknowledge
 NODE_PREFIX = "nmt_"                   # the custom resource naming a node (`nmt cluster`)
 
 
-def _completed(ckpt_path: Path, max_epochs: int, max_steps: int = -1) -> bool:
-    """A checkpoint taken at the last validation (the last epoch's end, or ``max_steps``):
-    nothing is left to train. One taken in the middle of the last epoch is not."""
+def _completed(ckpt_path: Path, max_epochs: int, max_steps: int = -1, max_tokens: int | None = None) -> bool:
+    """A checkpoint taken at the last validation (the last epoch's end, ``max_steps`` or the
+    token budget): nothing is left to train. One taken in the middle of the last epoch is not."""
     # weights only: a checkpoint on shared storage must not be able to run code here
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     if max_steps > 0 and ckpt.get("global_step", 0) >= max_steps:
         return True
+    if max_tokens and ckpt.get("tokens_seen", 0) >= max_tokens:
+        return True
     data = ckpt.get(TranslationDataModule.__qualname__) or {}
     at_epoch_end = data.get("consumed", 0) >= data.get("batches", 0)  # no state (older): epoch ends only
-    return at_epoch_end and ckpt.get("epoch", -1) + 1 >= max_epochs
+    return at_epoch_end and 0 < max_epochs <= ckpt.get("epoch", -1) + 1  # -1: no epoch limit
 
 
 def _last_validation(trainer: Any) -> bool:
-    """Whether this validation ends training (max_steps, or the last epoch's last batch):
-    ASHA's upper bound on reports (max_t) is loose, so it cannot tell by itself."""
+    """Whether this validation ends training (max_steps, the token budget, or the last epoch's
+    last batch): ASHA's upper bound on reports (max_t) is loose, so it cannot tell by itself."""
     if trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps:
+        return True
+    if token_budget_spent(trainer):
         return True
     epochs = trainer.max_epochs
     return bool(epochs and epochs > 0 and trainer.current_epoch + 1 >= epochs
@@ -114,11 +120,24 @@ def _load_rows(path: Path) -> list[Metric]:
 
 class ReportAndCommit(TuneReportCheckpointCallback):
     """Tune's report + checkpoint, plus the node's name and, when the trial writes its own
-    step rows, their commit: saved in the checkpoint, then handed to the writer."""
+    step rows, their commit: saved in the checkpoint, then handed to the writer. With
+    ``system``, MLflow's system metrics sampled since the last report ride along, for the
+    driver to write (rows sampled after the last report are not sent)."""
 
-    def __init__(self, metrics: dict[str, str], node: str, steps: StepRows | None, writer: MetricWriter | None):
+    def __init__(self, metrics: dict[str, str], node: str, steps: StepRows | None, writer: MetricWriter | None,
+                 system: bool = False):
         super().__init__(metrics=metrics, filename=CHECKPOINT_FILE)
         self.node, self.steps, self.writer = node, steps, writer
+        self.want_system, self.system = system, None
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if self.want_system and self.system is None:
+            self.system = SystemRows().start()
+
+    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if self.system is not None:
+            self.system.stop()
+            self.system = None
 
     def _handle(self, trainer: Any, pl_module: Any) -> None:
         report = self._get_report_dict(trainer, pl_module)
@@ -126,6 +145,8 @@ class ReportAndCommit(TuneReportCheckpointCallback):
             return
         report["node"] = self.node
         report[LAST_REPORT] = _last_validation(trainer)
+        if self.system is not None:
+            report[SYSTEM_ROWS] = to_json(self.system.take())
         with tempfile.TemporaryDirectory() as d:
             trainer.save_checkpoint(os.path.join(d, CHECKPOINT_FILE))
             if self.writer is not None and self.steps is not None:
@@ -165,7 +186,7 @@ def train_trial(params: dict[str, Any], *, base_overrides: list[str], data_dir: 
     metrics = {k: v for k, v in TUNE_METRICS.items() if gpu or not v.startswith("gpu/")}
     writer = _trial_writer(tracking, ctx.get_trial_id(), cfg)
     steps = StepRows() if writer is not None else None
-    callbacks: list = [ReportAndCommit(metrics, node_name(), steps, writer)]
+    callbacks: list = [ReportAndCommit(metrics, node_name(), steps, writer, cfg.tracking.system_metrics)]
     work = Path(ctx.get_trial_dir()) / "lightning"
     accelerator = "gpu" if gpu else "cpu"
     try:
@@ -174,7 +195,8 @@ def train_trial(params: dict[str, Any], *, base_overrides: list[str], data_dir: 
                 if writer is not None:
                     writer.add(_load_rows(Path(d) / PENDING_ROWS))  # the store drops rows it already has
                 resume = Path(d) / CHECKPOINT_FILE
-                if not _completed(resume, cfg.trainer.max_epochs, cfg.trainer.max_steps):  # else: the driver died at the very end
+                t = cfg.trainer  # a checkpoint of the last validation: the driver died at the very end
+                if not _completed(resume, t.max_epochs, t.max_steps, t.max_target_tokens):
                     fit(cfg, None, None, Path(data_dir), codec, work, callbacks, resume_from=resume,
                         accelerator=accelerator, extra_loggers=[steps] if steps else None)
         else:

@@ -1,0 +1,84 @@
+"""What a sweep trial's MLflow run records beyond its training metrics, on a real local Ray
+with a real SQLite store: MLflow's system metrics under ``tracking.system_metrics``, and, when
+it fails, why (the one-line error), as the stage runs and the journey's runs do."""
+
+from __future__ import annotations
+
+import time
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from nmt.components import names as N
+from nmt.components.system_metrics import SystemRows, from_json, to_json
+from nmt.pipeline.cli import main
+
+ONE_TRIAL = ["sweep=smoke", "sweep.num_samples=1", "sweep.max_concurrent_trials=1", "sweep.scheduler.type=fifo"]
+MISSING = "/nonexistent-nmt-dir/batches.jsonl"  # trainer.batch_log: checked when training starts, inside the run
+WHY = f"ConfigError: trainer.batch_log={MISSING}: there is no folder /nonexistent-nmt-dir; create it or give another path"
+
+
+def _runs(stage: str | None = None):
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("nmt").experiment_id
+    where = f"tags.`{N.TAG_STAGE}` = '{stage}'" if stage else ""
+    return client.search_runs([exp], where, max_results=100)
+
+
+@pytest.mark.slow
+def test_a_trial_run_records_mlflows_system_metrics(nmt_home, tiny, monkeypatch):
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING", "1")
+    try:
+        assert main(["sweep", *tiny, *ONE_TRIAL, "trainer.max_epochs=2", "tracking.system_metrics=true"]) == 0
+    finally:
+        mlflow.disable_system_metrics_logging()  # the switch is process-wide
+    (trial,) = _runs("trial")
+    rows = sorted(MlflowClient().get_metric_history(trial.info.run_id, "system/cpu_utilization_percentage"),
+                  key=lambda m: m.step)
+    assert len(rows) >= 2 and [m.step for m in rows] == list(range(len(rows)))
+    assert all(0 <= m.value <= 100 for m in rows)
+    # sampled while the trial trained: inside its run's life
+    assert all(trial.info.start_time - 1000 <= m.timestamp <= trial.info.end_time for m in rows)
+    assert "system/system_memory_usage_megabytes" in trial.data.metrics
+
+
+@pytest.mark.slow
+def test_a_failed_trial_and_its_sweep_record_why(nmt_home, tiny):
+    with pytest.raises(RuntimeError, match=f"no trial reported {N.VAL_BLEU}"):
+        main(["sweep", *tiny, *ONE_TRIAL, "sweep.max_failures=0", f"trainer.batch_log={MISSING}"])
+    (trial,) = _runs("trial")
+    assert trial.info.status == "FAILED" and trial.data.tags[N.TAG_ERROR] == WHY  # the trial's own error, not Ray's
+    (parent,) = [r for r in _runs() if r.data.tags.get(N.TAG_SWEEP) == "smoke"]
+    assert parent.info.status == "FAILED"
+    assert parent.data.tags[N.TAG_ERROR].startswith(f"RuntimeError: no trial reported {N.VAL_BLEU}")
+
+
+@pytest.mark.slow
+def test_a_failed_journey_run_and_the_journey_record_why(nmt_home, tiny, capsys):
+    base = [o for o in tiny if not o.startswith("model")]  # the arms choose the models
+    assert main(["journey", *base, "journey=smoke", f"journey.arms.gru=['model=gru','trainer.batch_log={MISSING}']"]) == 2
+    err = capsys.readouterr().err
+    assert f"nmt: error: {WHY.split(': ', 1)[1]}\n" in err and "Traceback" not in err  # one line
+    (train,) = _runs("train")
+    assert train.info.status == "FAILED" and train.data.tags[N.TAG_ERROR] == WHY
+    assert train.data.tags[N.TAG_PARENT] == _runs("journey")[0].info.run_id
+    (journey,) = _runs("journey")
+    assert journey.info.status == "FAILED" and journey.data.tags[N.TAG_ERROR] == WHY
+
+
+def test_system_rows_sample_mlflows_monitors_until_stopped(monkeypatch):
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.05")
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING", "2")  # two samples averaged a row
+    sampler = SystemRows().start()
+    time.sleep(0.6)
+    rows = sampler.take()
+    sampler.stop()
+    cpu = [m for m in rows if m.key == "system/cpu_utilization_percentage"]
+    assert len(cpu) >= 2 and [m.step for m in cpu] == list(range(len(cpu)))
+    assert {m.key for m in rows} >= {"system/system_memory_usage_megabytes", "system/disk_usage_percentage"}
+    time.sleep(0.3)
+    assert len(sampler.take()) <= len(rows) // len(cpu)  # stopped: at most the row it was writing
+    back = from_json(to_json(rows))
+    assert [(m.key, m.value, m.timestamp, m.step) for m in back] == [(m.key, m.value, m.timestamp, m.step) for m in rows]

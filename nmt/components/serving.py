@@ -30,6 +30,9 @@ MAX_SENTENCES = 1000        # per REST request; $NMT_SERVE_MAX_SENTENCES changes
 MAX_CHARS = 2000            # per sentence, REST only (the CLI and in-process predict take any length)
 SERVE_LIMIT_ENV = "NMT_SERVE_MAX_SENTENCES"
 SERVING_ENV = "_MLFLOW_IS_IN_SERVING_ENVIRONMENT"  # set by MLflow's scoring server in its process
+WORK_ENV = "NMT_SERVE_MAX_WORK"
+TIMEOUT_ENV = "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"  # MLflow answers 504 after it (default 60 s)
+WORK_SHARE = 0.75           # of that timeout a request's estimated decoding may take
 
 
 class RequestError(MlflowException):
@@ -63,6 +66,24 @@ def request_limit() -> int | None:
     """Sentences allowed in one request: a bound for the REST endpoint only; an in-process
     ``predict`` takes any number, in batches."""
     return int(os.environ.get(SERVE_LIMIT_ENV) or MAX_SENTENCES) if in_server() else None
+
+
+def request_timeout() -> float:
+    """Seconds MLflow's server gives a request before its 504 (``mlflow models serve -t``)."""
+    try:
+        return float(os.environ.get(TIMEOUT_ENV) or 60)
+    except ValueError:
+        return 60.0
+
+
+def work_limit() -> int | None:
+    """Decoding work one REST request may ask for (see :func:`nmt.components.budget.decode_work`):
+    ``$NMT_SERVE_MAX_WORK``, else what the benchmark's CPU decodes in 3/4 of the request
+    timeout (16.2M at 60 s). None outside the server: the CLI and ``predict`` have no timeout."""
+    if not in_server():
+        return None
+    from nmt.components.budget import WORK_RATE
+    return int(float(os.environ.get(WORK_ENV) or WORK_RATE * WORK_SHARE * request_timeout()))
 
 
 def _as_list(texts: Any) -> list[Any]:

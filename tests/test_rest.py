@@ -90,3 +90,14 @@ def test_an_error_past_the_guard_is_a_500_with_a_request_id(caplog):
         rest.guard(scoring_server.invocations)(json.dumps({"inputs": [NAME]}).encode(), JSON, None, None)
     assert err.value.error_code == "INTERNAL_ERROR" and "request id" in err.value.message and NAME not in err.value.message
     assert NAME not in caplog.text
+
+
+@pytest.mark.parametrize("value", ["abc", "-5", "0", "inf", "nan", ""])
+def test_a_bad_bound_in_the_environment_falls_back_to_the_default_with_a_warning(monkeypatch, caplog, value):
+    from nmt.components.budget import memory_budget
+    from nmt.components.serving import MAX_SENTENCES, request_limit, work_limit
+    for name in ("NMT_SERVE_MAX_SENTENCES", "NMT_SERVE_MAX_WORK", "NMT_DECODE_MEMORY_MB",
+                 "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"):
+        monkeypatch.setenv(name, value)
+    assert request_limit() == MAX_SENTENCES and work_limit() == 16_200_000 and memory_budget() == 768 * 2**20
+    assert ("is not a positive number" in caplog.text) == bool(value)

@@ -10,7 +10,6 @@ naming the line, and every other sentence of the batch is translated as usual.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, fields
 
 from nmt.components.models.base import ArchConfig, Seq2SeqModel
@@ -81,7 +80,8 @@ def decode_bytes(shape: Shape, sentences: int, beam: int, src_len: int, tgt_len:
 
 def memory_budget() -> int:
     """Bytes one decoding batch may take: ``$NMT_DECODE_MEMORY_MB`` or 768 MB."""
-    return int(float(os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY_MB) * 2**20)
+    from nmt.components.serving import env_number  # serving imports nothing of this module
+    return int(env_number(MEMORY_ENV, DEFAULT_MEMORY_MB) * 2**20)
 
 
 def batch_size_for(shape: Shape, beam: int, src_len: int, tgt_len: int, most: int) -> int:

@@ -65,15 +65,26 @@ def in_server() -> bool:
 def request_limit() -> int | None:
     """Sentences allowed in one request: a bound for the REST endpoint only; an in-process
     ``predict`` takes any number, in batches."""
-    return int(os.environ.get(SERVE_LIMIT_ENV) or MAX_SENTENCES) if in_server() else None
+    return int(env_number(SERVE_LIMIT_ENV, MAX_SENTENCES)) if in_server() else None
+
+
+def env_number(name: str, default: float) -> float:
+    """A positive number from the environment; ``default`` (and a warning naming the variable)
+    when it is unset, empty or not a positive number, so a typo cannot fail every request."""
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        log.warning("$%s=%r is not a positive number; using %g", name, raw[:40], default)
+        return default
+    return value
 
 
 def request_timeout() -> float:
     """Seconds MLflow's server gives a request before its 504 (``mlflow models serve -t``)."""
-    try:
-        return float(os.environ.get(TIMEOUT_ENV) or 60)
-    except ValueError:
-        return 60.0
+    return env_number(TIMEOUT_ENV, 60)
 
 
 def work_limit() -> int | None:
@@ -83,7 +94,7 @@ def work_limit() -> int | None:
     if not in_server():
         return None
     from nmt.components.budget import WORK_RATE
-    return int(float(os.environ.get(WORK_ENV) or WORK_RATE * WORK_SHARE * request_timeout()))
+    return int(env_number(WORK_ENV, WORK_RATE * WORK_SHARE * request_timeout()))
 
 
 def _as_list(texts: Any) -> list[Any]:

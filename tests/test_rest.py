@@ -101,3 +101,9 @@ def test_a_bad_bound_in_the_environment_falls_back_to_the_default_with_a_warning
         monkeypatch.setenv(name, value)
     assert request_limit() == MAX_SENTENCES and work_limit() == 16_200_000 and memory_budget() == 768 * 2**20
     assert ("is not a positive number" in caplog.text) == bool(value)
+
+
+@pytest.mark.parametrize("digits", [b"1" + b"0" * 400, b"-1" + b"0" * 400])
+def test_an_integer_param_of_hundreds_of_digits_is_out_of_bounds_not_a_500(digits):
+    err = refused(b'{"inputs": ["x"], "params": {"beam_size": ' + digits + b"}}")
+    assert err.field == "params.beam_size" and "out of bounds: 1 <= beam_size <= 16" in err.message

@@ -212,3 +212,16 @@ def test_the_work_estimate_grows_with_beam_sentences_and_length():
     base = budget.decode_work(1, [10], [26])
     assert budget.decode_work(2, [10], [26]) == 2 * base == budget.decode_work(1, [10, 10], [26, 26])
     assert budget.decode_work(1, [100], [160]) > 10 * base
+
+
+def test_decoding_stops_between_batches_once_the_request_timeout_has_passed(codec, monkeypatch, caplog):
+    """If the estimate was wrong (a busier CPU), a request past MLflow's timeout (the caller
+    already has its 504) stops after the batch it is in, with a warning of counts only."""
+    monkeypatch.setenv("_MLFLOW_IS_IN_SERVING_ENVIRONMENT", "true")
+    monkeypatch.setenv("MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT", "0.000001")
+    monkeypatch.setenv(WORK_ENV, "1e12")
+    texts = [f"{NAME} läuft im Park."] * 200  # 4 batches of 64
+    with pytest.raises(RequestError) as err:
+        translate_texts(transformer(codec), codec, texts, DecodeParams(beam_size=1))
+    assert err.value.get_http_status_code() == 503 and "after 64 of 200 sentences" in err.value.message
+    assert "decoding stopped" in caplog.text and NAME not in caplog.text and NAME not in err.value.message

@@ -19,7 +19,8 @@ from nmt.components.data.datamodule import source_batch
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.decoding import step_budget, translate_ids
 from nmt.components.models.base import Seq2SeqModel
-from nmt.components.serving import WORK_ENV, RequestError, request_timeout, work_limit
+from nmt.components.serving import (WORK_ENV, RequestError, past_deadline, request_deadline, request_timeout,
+                                    work_limit)
 from nmt.components.text import normalize
 
 MAX_BEAM = 16
@@ -115,7 +116,10 @@ def translate_texts(model: Seq2SeqModel, codec: TextCodec, texts: list[str], p: 
     steps = step_budget(model, int(p.max_len_ratio * longest) + LEN_EXTRA)  # as decoding.max_target_len
     shape = Shape.of(model.cfg, codec.tgt.get_vocab_size())
     size = _batch_size(shape, p, longest, steps)
+    deadline = request_deadline()  # the estimate can be wrong (a busier CPU): never decode past the 504
     for start in range(0, len(todo), size):
+        if start:
+            past_deadline(deadline, start, len(todo))
         chunk = todo[start:start + size]
         src, src_mask = source_batch([ids[i] for i in chunk])
         hyp = translate_ids(model, src, src_mask, beam_size=p.beam_size, max_len_ratio=p.max_len_ratio,

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import traceback
 import uuid
 from typing import Any
 
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
+from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE, TEMPORARILY_UNAVAILABLE
 
 log = logging.getLogger("nmt.serving")
 
@@ -95,6 +96,23 @@ def work_limit() -> int | None:
         return None
     from nmt.components.budget import WORK_RATE
     return int(env_number(WORK_ENV, WORK_RATE * WORK_SHARE * request_timeout()))
+
+
+def request_deadline() -> float | None:
+    """``time.monotonic()`` past which MLflow has already answered this request with its 504
+    (None outside the server): decoding stops there instead of running on for nobody."""
+    return time.monotonic() + request_timeout() if in_server() else None
+
+
+def past_deadline(deadline: float | None, done: int, total: int) -> None:
+    """RequestError 503 (logged as a warning, counts only) when ``deadline`` has passed with
+    ``done`` of ``total`` sentences decoded; the caller has had MLflow's 504 by then."""
+    if deadline is None or time.monotonic() <= deadline:
+        return
+    log.warning("request past the %g s timeout after %d of %d sentences; decoding stopped (lower $%s)",
+                request_timeout(), done, total, WORK_ENV)
+    raise RequestError(f"the request ran past the {request_timeout():g} s timeout after {done} of {total} sentences; "
+                       f"send fewer or shorter sentences", "inputs", error_code=TEMPORARILY_UNAVAILABLE)
 
 
 def _as_list(texts: Any) -> list[Any]:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nmt.components.inference import parse_params
-from nmt.components.serving import MAX_CHARS, RequestError, check_input, request_limit, internal_error
+from nmt.components.serving import MAX_CHARS, RequestError, check_input, internal_error, request_limit
 
 log = logging.getLogger("nmt.serving")
 
@@ -46,9 +46,9 @@ def _content_type(content_type: str | None) -> None:
 
 
 def max_body_bytes() -> int:
-    """The largest body a request within the sentence and character limits can need
-    (every character escaped as ``\\uXXXX``, 6 bytes), plus room for params."""
-    return (request_limit() or 1000) * (MAX_CHARS * 6 + 8) + 65536
+    """The largest body a request within the sentence and character limits can need (every
+    character escaped as a surrogate pair ``\\uXXXX\\uXXXX``, 12 bytes), plus room for params."""
+    return (request_limit() or 1000) * (MAX_CHARS * 12 + 8) + 65536
 
 
 def _decode(data: bytes | str) -> Any:

@@ -40,6 +40,31 @@ def test_a_model_name_mlflow_would_refuse_fails_at_load(name, why):
     assert str(err.value).startswith("register.model_name=") and why in str(err.value)
 
 
+@pytest.mark.parametrize("name, why", [
+    ("nmt?de", "would not name this model back"), ("?", "would not name this model back"),
+    ("nmt\tde", "U+0009"), ("nmt\nde", "U+000A"), ("nmt\x00de", "U+0000"), ("nmt\u200bde", "U+200B"),
+    ("nmt\x7f", "U+007F"), ("\u2066nmt\u2069", "U+2066"),
+])
+def test_a_model_name_a_models_uri_would_not_give_back_fails_at_load(name, why):
+    """The name must come back unchanged from models:/<name>@<alias> (MLflow's URI parsing
+    splits at '?') and hold no invisible or control character (a tab or line break, which
+    that parsing would also drop)."""
+    with pytest.raises(ConfigError) as err:
+        load_config([f"register.model_name='{name}'"])
+    assert str(err.value).startswith("register.model_name=") and why in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["nmt-de-en", "nmt_de.en", "ñmt-dé-en", "nmt de en", "nmt#2"])
+def test_a_model_name_that_round_trips_loads(name):
+    assert load_config([f"register.model_name='{name}'"]).register.model_name == name
+
+
+@pytest.mark.parametrize("name", ["nmt\x00", "n\u200bmt", "nmt\x1b[31m"])
+def test_an_experiment_name_with_control_or_invisible_characters_fails_at_load(name):
+    with pytest.raises(ConfigError, match=r"^tracking\.experiment=.*invisible or a control"):
+        load_config([f"tracking.experiment='{name}'"])
+
+
 @pytest.mark.parametrize("name", ["", "x" * 501, " nmt"])
 def test_an_experiment_name_mlflow_would_refuse_fails_at_load(name):
     with pytest.raises(ConfigError, match=r"^tracking\.experiment="):

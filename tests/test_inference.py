@@ -14,7 +14,7 @@ from nmt.components import budget
 from nmt.components.data.tokenizer import TextCodec, train_tokenizer
 from nmt.components.decoding import beam_search, greedy_decode, step_budget
 from nmt.components.inference import MAX_BEAM, DecodeParams, parse_params, translate_texts
-from nmt.components.serving import MAX_CHARS, RequestError, check_input, internal_error
+from nmt.components.serving import WORK_ENV, MAX_CHARS, RequestError, check_input, internal_error, work_limit
 from nmt.components.text import normalize
 from tests.conftest import tiny_net
 
@@ -173,3 +173,55 @@ def test_a_line_break_inside_one_sentence_is_a_space(codec, broken):
     model = transformer(codec)
     one, other = translate_texts(model, codec, ["Ein Hund läuft im Park.", broken], DecodeParams(beam_size=1))
     assert one == other
+
+
+@pytest.mark.parametrize("blank", ["\u3164", "\u115f", "\u00a0", "\u0301\u0301", "\u3164 \u115f\u1160\uffa0",
+                                   "\u2800", "\u034f\ufe0f", "\u0308 \u20dd", "\u00a0\u2007\u202f\u3000"])
+def test_lines_of_other_invisible_characters_stay_empty(codec, blank):
+    """Not category Cf, but drawn as nothing (Hangul fillers, Braille blank, NBSP and other
+    spaces, variation selectors) or only combining marks with no letter: a blank line."""
+    assert normalize(blank) == ""
+    assert translate_texts(transformer(codec), codec, [blank], DecodeParams(beam_size=1)) == [""]
+
+
+def test_a_filler_between_words_is_a_space_and_a_mark_on_a_letter_stays():
+    assert normalize("Ein\u3164Hund\u2800läuft") == "Ein Hund läuft"
+    assert normalize("Cafe\u0301") == "Café" and normalize("\u0301Ein Hund") == "\u0301Ein Hund"
+
+
+def test_the_work_bound_refuses_a_request_before_decoding_in_the_server(codec, monkeypatch):
+    """REST only: estimated decoding beyond the work bound is a 400 naming it; the same
+    request in process (no request timeout there) is translated."""
+    model = transformer(codec, max_positions=64)
+    texts, p = ["Ein Hund läuft im Park. " * 8] * 20, DecodeParams(beam_size=4, max_len_ratio=4)
+    monkeypatch.setenv("_MLFLOW_IS_IN_SERVING_ENVIRONMENT", "true")
+    assert work_limit() == int(budget.WORK_RATE * 0.75 * 60)  # 3/4 of MLflow's default 60 s
+    monkeypatch.setenv("MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT", "120")
+    assert work_limit() == int(budget.WORK_RATE * 0.75 * 120)
+    monkeypatch.setenv(WORK_ENV, "100000")
+    with pytest.raises(RequestError) as err:
+        translate_texts(model, codec, texts, p)
+    assert err.value.field == "inputs" and "at most 0.1M per request ($NMT_SERVE_MAX_WORK" in err.value.message
+    assert "timeout is 120 s" in err.value.message and "Hund" not in err.value.message
+    assert len(translate_texts(model, codec, texts[:1], DecodeParams(beam_size=1))) == 1  # a small one passes
+    monkeypatch.delenv("_MLFLOW_IS_IN_SERVING_ENVIRONMENT")
+    assert work_limit() is None and len(translate_texts(model, codec, texts, p)) == 20
+
+
+def test_the_work_estimate_grows_with_beam_sentences_and_length():
+    base = budget.decode_work(1, [10], [26])
+    assert budget.decode_work(2, [10], [26]) == 2 * base == budget.decode_work(1, [10, 10], [26, 26])
+    assert budget.decode_work(1, [100], [160]) > 10 * base
+
+
+def test_decoding_stops_between_batches_once_the_request_timeout_has_passed(codec, monkeypatch, caplog):
+    """If the estimate was wrong (a busier CPU), a request past MLflow's timeout (the caller
+    already has its 504) stops after the batch it is in, with a warning of counts only."""
+    monkeypatch.setenv("_MLFLOW_IS_IN_SERVING_ENVIRONMENT", "true")
+    monkeypatch.setenv("MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT", "0.000001")
+    monkeypatch.setenv(WORK_ENV, "1e12")
+    texts = [f"{NAME} läuft im Park."] * 200  # 4 batches of 64
+    with pytest.raises(RequestError) as err:
+        translate_texts(transformer(codec), codec, texts, DecodeParams(beam_size=1))
+    assert err.value.get_http_status_code() == 503 and "after 64 of 200 sentences" in err.value.message
+    assert "decoding stopped" in caplog.text and NAME not in caplog.text and NAME not in err.value.message

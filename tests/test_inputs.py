@@ -158,3 +158,81 @@ def test_translate_reproduces_the_evaluate_run_s_bleu(transformer_store, transla
     assert hyps == expected
     bleu = corpus_scores(hyps, refs)["bleu"].score
     assert bleu == pytest.approx(evaluate.data.metrics["test_2016_flickr/greedy/bleu"], abs=1e-9)
+
+
+@pytest.mark.parametrize("how", ["file", "stdin"])
+def test_nul_bytes_and_blank_glyphs_mid_stream(transformer_store, translate, tmp_path, how):
+    """NUL and other control bytes inside a line are spaces; lines of blank glyphs that are
+    not Cf (Hangul fillers, NBSP, Braille blank, lone combining marks) stay empty."""
+    lines = [NORMAL, "Ein Hund\x00läuft im Park.", "\x00\x00", "\u3164", "\u115f\u1160", "\u00a0",
+             "\u2800 \u3000", "\u0301\u0301", NORMAL.replace(" ", "\u3164")]
+    data = "\n".join(lines).encode() + b"\n"
+    (tmp_path / "in.de").write_bytes(data)
+    args = ("--file", str(tmp_path / "in.de")) if how == "file" else ()
+    proc = translate(transformer_store, *args, "--beam", "1", data=data if how == "stdin" else b"")
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    out = proc.stdout.decode().split("\n")[:-1]
+    assert len(out) == 9 and out[0] and out[0] == out[1] == out[8] and out[2:8] == [""] * 6
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda d: d, "is a directory"),
+    (lambda d: d / "missing.de", "no such file"),
+    (lambda d: d / "absent" / "x.de", "no such file"),
+    (lambda d: _write(d / "image.de", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00"), "binary file"),
+    (lambda d: _write(d / "packed.de", gzip.compress(b"Ein Hund.\n" * 50)), "not UTF-8"),
+    (lambda d: _write(d / "utf16.de", "Ein Hund.\n".encode("utf-16")), "iconv -f utf-16"),
+])
+def test_a_file_that_is_not_a_text_file_is_one_line(transformer_store, translate, tmp_path, make, expected):
+    proc = translate(transformer_store, "--file", str(make(tmp_path)), "--beam", "1", data=b"")
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "Traceback" not in err and proc.stdout == b"", err[-2000:]
+    (msg,) = [x for x in err.splitlines() if x.startswith("nmt: error")]
+    assert expected in msg and ("--file" in msg or str(tmp_path) in msg), msg
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("evaluate.beam_size=wide",), "evaluate.beam_size: expected an integer, got 'wide'"),
+    (("evaluate.max_len_ratio=[1]",), "evaluate.max_len_ratio: expected a number"),
+    (("evaluate.length_penalty=-1",), "0 <= length_penalty <= 10"),
+    (("evaluate.max_len_ratio=0",), "0 < max_len_ratio <= 4"),
+])
+def test_a_decoding_config_value_of_the_wrong_type_or_out_of_bounds_is_one_line(transformer_store, translate,
+                                                                                  args, expected):
+    proc = translate(transformer_store, *args, data=f"{NORMAL}\n".encode())
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "Traceback" not in err and expected in err and proc.stdout == b"", err
+
+
+@pytest.mark.parametrize("texts, message", [
+    (5, "inputs must be a list of strings, got int"), (None, "inputs must be a list of strings, got NoneType"),
+    (NORMAL, "inputs must be a list of strings, got str"), ({"text": NORMAL}, "got dict"),
+    ([NORMAL, 3], "inputs[1] is int"), ([NORMAL, None], "inputs[1] is NoneType"), ([[NORMAL]], "inputs[0] is list"),
+    ([NORMAL.encode()], "inputs[0] is bytes"), ([], "inputs is an empty list"),
+])
+def test_predict_with_inputs_of_the_wrong_type_names_the_field(model, texts, message):
+    with pytest.raises(mlflow.exceptions.MlflowException) as err:
+        model.predict(texts, params={"beam_size": 1})
+    assert message in err.value.message and NORMAL not in err.value.message
+
+
+@pytest.mark.parametrize("params, field", [({"beam_size": 2.5}, "params.beam_size"), ({"beam_size": 99}, "params.beam_size"),
+                                           ({"max_len_ratio": -1}, "params.max_len_ratio")])
+def test_predict_with_params_out_of_bounds_names_the_field(model, params, field):
+    with pytest.raises(mlflow.exceptions.MlflowException) as err:
+        model.predict([NORMAL], params=params)
+    assert err.value.message.startswith(field) and NORMAL not in err.value.message
+
+
+@pytest.mark.parametrize("params", [{"beam_size": "wide"}, {"beam_size": True}, {"beam_size": [2]}, "beam_size=2"])
+def test_predict_with_params_of_the_wrong_type_is_mlflow_s_one_line_naming_it(model, params):
+    """In process MLflow checks params against the signature before the model runs (see the
+    README): its error names the param, never the inputs."""
+    with pytest.raises(mlflow.exceptions.MlflowException) as err:
+        model.predict([f"{NORMAL} Erika Mustermann"], params=params)
+    assert "Mustermann" not in err.value.message and ("beam_size" in err.value.message or "dictionary" in err.value.message)

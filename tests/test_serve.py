@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -71,7 +73,7 @@ def test_serves_translations(server):
     ({"inputs": ["Ein Hund."], "params": {"beam_size": 0}}, "params.beam_size=0 is out of bounds: 1 <= beam_size"),
     ({"inputs": ["Ein Hund."], "params": {"beam_size": 2.5}}, "params.beam_size must be a whole number"),
     ({"inputs": ["Ein Hund."], "params": {"beam_size": "wide"}}, "beam_size"),
-    ({"instances": ["Ein Hund."]}, "'inputs' key"),
+    ({"instances": ["Ein Hund."]}, "instances is not accepted"),
     ("not json", "valid JSON"),
 ])
 def test_malformed_payload_is_a_4xx_with_a_message(server, payload, message):
@@ -123,6 +125,75 @@ def test_no_answer_and_no_log_line_holds_the_request_s_text(server, server_log):
         assert NAME not in json.dumps(answer) and "stack_trace" not in answer, answer
     assert server_log.read_text().count("POST /invocations") >= len(requests)  # the log is the right one
     assert NAME not in server_log.read_text() and "Mustermann" not in server_log.read_text()
+
+
+def _post_raw(url: str, body: bytes, content_type: str | None) -> tuple[int, str]:
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": content_type} if content_type else {})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+JSON = "application/json"
+SENT = [f"{NAME} wohnt in Berlin."]
+
+
+@pytest.mark.parametrize("body, content_type, field, expected", [
+    # params MLflow's own check refused, echoing the inputs; an unknown name it dropped silently
+    ({"inputs": SENT, "params": {"beam_size": "wide"}}, JSON, "params.beam_size", "must be a whole number"),
+    ({"inputs": SENT, "params": {"beam_size": True}}, JSON, "params.beam_size", "must be a whole number"),
+    ({"inputs": SENT, "params": {"beam_size": [2, 3]}}, JSON, "params.beam_size", "must be a whole number"),
+    ({"inputs": SENT, "params": {"length_penalty": {"x": 1}}}, JSON, "params.length_penalty", "a finite number"),
+    ({"inputs": SENT, "params": {"beam": 3}}, JSON, "params.beam", "unknown; valid: beam_size"),
+    ({"inputs": SENT, "params": [5]}, JSON, "params", "params must be a JSON object"),
+    ({"inputs": SENT, "params": "beam_size=5"}, JSON, "params", "params must be a JSON object"),
+    # MLflow's other input formats, and keys it does not know
+    ({"dataframe_split": {"columns": ["text"], "data": [SENT]}}, JSON, "dataframe_split", "send the sentences as"),
+    ({"dataframe_records": [{"text": SENT[0]}]}, JSON, "dataframe_records", "send the sentences as"),
+    ({"instances": SENT}, JSON, "instances", "send the sentences as"),
+    ({"inputs": SENT, "text": 1}, JSON, "body.text", "unknown; valid keys: inputs, params"),
+    ({"inputs": SENT, f"{NAME} wohnt in Berlin und arbeitet in Hamburg.": 1}, JSON, "body", "unknown"),
+    ({"params": {"beam_size": 1}}, JSON, "inputs", "inputs is missing"),
+    # bodies that are not a JSON object, and Content-Types that are not JSON
+    (f"{NAME} wohnt in Berlin.".encode(), JSON, "body", "not valid JSON (Expecting value"),
+    (f'{{"inputs": ["{NAME} wohnt'.encode(), JSON, "body", "not valid JSON (Unterminated string"),
+    (b"", JSON, "body", "the request body is empty"),
+    (f"{NAME} wohnt".encode("latin-1") + b"\xe4", JSON, "body", "not UTF-8"),
+    (json.dumps(SENT).encode(), JSON, "body", "must be a JSON object"),
+    (b"[" * 100_000, JSON, "body", "JSON this server does not read"),
+    ({"inputs": SENT}, "text/csv", "Content-Type", "must be application/json"),
+    (f"text\n{NAME}\n".encode(), "text/csv", "Content-Type", "must be application/json"),
+    ({"inputs": SENT}, "text/plain", "Content-Type", "must be application/json"),
+    ({"inputs": SENT}, None, "Content-Type", "must be application/json"),
+    ({"inputs": SENT}, "application/json; charset=latin-1", "Content-Type", "must be application/json"),
+])
+def test_every_malformed_request_is_our_400_without_the_text(server, server_log, body, content_type, field, expected):
+    """Each shape MLflow's scoring server would answer in its own words (repeating the
+    request, or with a stack trace): our 400, the field, what it expects, none of the text."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    status, text = _post_raw(f"{server}/invocations", raw, content_type)
+    answer = json.loads(text)
+    assert status == 400 and answer["field"] == field and expected in answer["message"], answer
+    assert answer["error_code"] == "INVALID_PARAMETER_VALUE" and "stack_trace" not in answer
+    assert "Mustermann" not in answer["message"] and "Berlin" not in text
+    assert alive(server)
+    assert "Mustermann wohnt" not in server_log.read_text()
+
+
+def test_a_request_over_the_work_bound_is_refused_before_decoding(server):
+    """Time is bounded like memory: a request whose estimated decoding outlasts the server's
+    request timeout is a 400 naming the bound, answered at once (no decoding started)."""
+    started = time.monotonic()
+    status, answer = _post(f"{server}/invocations", json.dumps({
+        "inputs": [LONG] * 200, "params": {"beam_size": MAX_BEAM, "max_len_ratio": 4}}).encode())
+    assert status == 400 and answer["field"] == "inputs", answer
+    assert "units of decoding work; at most 16.2M per request ($NMT_SERVE_MAX_WORK" in answer["message"], answer
+    assert time.monotonic() - started < 20
+    status, answer = _post(f"{server}/invocations", json.dumps({
+        "inputs": [LONG] * 2, "params": {"beam_size": 2, "max_len_ratio": 1}}).encode())
+    assert status == 200 and len(answer["predictions"]) == 2
 
 
 def test_the_readme_error_body_is_what_the_server_answers(server):

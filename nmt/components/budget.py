@@ -1,5 +1,6 @@
-"""What one translation request may cost: source length against the model's positions, and
-the memory a decoding batch needs, estimated before any decoding starts.
+"""What one translation request may cost: source length against the model's positions, the
+memory a decoding batch needs and the time the whole request takes, estimated before any
+decoding starts.
 
 Long sources are **truncated**, not refused: a source longer than the model accepts keeps its
 first ``max_positions - 1`` tokens (EOS takes the last position), the caller gets a warning
@@ -9,7 +10,6 @@ naming the line, and every other sentence of the batch is translated as usual.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, fields
 
 from nmt.components.models.base import ArchConfig, Seq2SeqModel
@@ -20,6 +20,12 @@ MEMORY_ENV = "NMT_DECODE_MEMORY_MB"
 DEFAULT_MEMORY_MB = 768       # working memory one decoding batch may take (weights not counted)
 BYTES = 4                     # float32 activations
 SAFETY = 1.5                  # allocator slack and the copies select_state makes each step
+# Decoding time, in "work": per hypothesis and step, the positions it attends to (source S,
+# target so far t) plus STEP_COST for the step's fixed part; the benchmark's 2-core CPU
+# decoded WORK_RATE of it per second both for everyday sentences and for 511-token sources
+# at beam 16 (BENCHMARKS.md, REST), which is what fitted STEP_COST.
+STEP_COST = 160
+WORK_RATE = 360_000           # work per second on the benchmark's 2-core CPU
 
 
 def source_limit(model: Seq2SeqModel) -> int | None:
@@ -74,7 +80,8 @@ def decode_bytes(shape: Shape, sentences: int, beam: int, src_len: int, tgt_len:
 
 def memory_budget() -> int:
     """Bytes one decoding batch may take: ``$NMT_DECODE_MEMORY_MB`` or 768 MB."""
-    return int(float(os.environ.get(MEMORY_ENV) or DEFAULT_MEMORY_MB) * 2**20)
+    from nmt.components.serving import env_number  # serving imports nothing of this module
+    return int(env_number(MEMORY_ENV, DEFAULT_MEMORY_MB) * 2**20)
 
 
 def batch_size_for(shape: Shape, beam: int, src_len: int, tgt_len: int, most: int) -> int:
@@ -82,3 +89,11 @@ def batch_size_for(shape: Shape, beam: int, src_len: int, tgt_len: int, most: in
     one does (the caller refuses the request)."""
     one = decode_bytes(shape, 1, beam, src_len, tgt_len)
     return min(most, memory_budget() // max(one, 1))
+
+
+def decode_work(beam: int, sources: list[int], steps: list[int]) -> int:
+    """Estimated decoding time of sentences (``sources``: tokens incl. EOS; ``steps``: each
+    one's step budget) at ``beam``, in work units (``WORK_RATE`` per second on the benchmark's
+    CPU): ``beam * sum_i T_i * (S_i + T_i / 2 + STEP_COST)``, an upper bound (every hypothesis
+    runs to its budget)."""
+    return int(beam * sum(t * (s + t / 2 + STEP_COST) for s, t in zip(sources, steps)))

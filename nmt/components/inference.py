@@ -3,7 +3,8 @@ bounds before any work, the text read the one way (:func:`nmt.components.text.no
 long sources truncated with a warning, and batches sized to the memory budget.
 
 Bounds (the REST endpoint, ``predict`` and ``nmt translate`` alike):
-``1 <= beam_size <= 16``, ``0 < max_len_ratio <= 4``, ``0 <= length_penalty <= 10``.
+``1 <= beam_size <= 16``, ``0 < max_len_ratio <= 4``, ``0 <= length_penalty <= 10``; in the
+REST endpoint also the decoding work of the whole request (:func:`_check_work`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from nmt.components.budget import (MEMORY_ENV, Shape, batch_size_for, decode_bytes, fit_sources, memory_budget,
-                                   source_limit)
+from nmt.components.budget import (MEMORY_ENV, Shape, batch_size_for, decode_bytes, decode_work, fit_sources,
+                                   memory_budget, source_limit)
 from nmt.components.data.datamodule import source_batch
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.decoding import step_budget, translate_ids
 from nmt.components.models.base import Seq2SeqModel
-from nmt.components.serving import RequestError
+from nmt.components.serving import (WORK_ENV, RequestError, past_deadline, request_deadline, request_timeout,
+                                    work_limit)
 from nmt.components.text import normalize
 
 MAX_BEAM = 16
@@ -39,6 +41,8 @@ DEFAULT_PARAMS = {"beam_size": 5, "max_len_ratio": 1.5, "length_penalty": 0.6}
 
 
 def _number(key: str, value: Any, integer: bool = False) -> float:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 1e300:
+        value = 1e300 if value > 0 else -1e300  # a JSON integer of 400 digits: out of bounds, no OverflowError
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or (integer and value != int(value)):
         kind = "a whole number" if integer else "a finite number"
@@ -79,6 +83,22 @@ def _batch_size(shape: Shape, p: DecodeParams, longest: int, steps: int) -> int:
     return n
 
 
+def _check_work(model: Seq2SeqModel, p: DecodeParams, lengths: list[int]) -> None:
+    """Refuse, before decoding, a REST request whose estimated decoding time exceeds the
+    server's work limit (``lengths``: source tokens incl. EOS)."""
+    limit = work_limit()
+    if limit is None:
+        return
+    steps = [step_budget(model, int(p.max_len_ratio * n) + LEN_EXTRA) for n in lengths]
+    work = decode_work(p.beam_size, lengths, steps)
+    if work > limit:
+        raise RequestError(f"inputs: {len(lengths)} sentences of up to {max(lengths)} tokens at beam_size "
+                           f"{p.beam_size} need ~{work / 1e6:.1f}M units of decoding work; at most "
+                           f"{limit / 1e6:.1f}M per request (${WORK_ENV}; the request timeout is "
+                           f"{request_timeout():g} s); send fewer or shorter sentences or a smaller beam_size",
+                           "inputs")
+
+
 def translate_texts(model: Seq2SeqModel, codec: TextCodec, texts: list[str], p: DecodeParams) -> list[str]:
     """Translations in input order; a line that is blank after normalisation stays blank.
     Sentences of similar length are decoded together; over-long sources are truncated
@@ -91,11 +111,15 @@ def translate_texts(model: Seq2SeqModel, codec: TextCodec, texts: list[str], p: 
     ids = dict(zip(todo, fit_sources(codec.encode_src([clean[i] for i in todo]), source_limit(model),
                                      [i + 1 for i in todo])))
     todo.sort(key=lambda i: len(ids[i]))
+    _check_work(model, p, [len(ids[i]) + 1 for i in todo])
     longest = len(ids[todo[-1]]) + 1  # + EOS
     steps = step_budget(model, int(p.max_len_ratio * longest) + LEN_EXTRA)  # as decoding.max_target_len
     shape = Shape.of(model.cfg, codec.tgt.get_vocab_size())
     size = _batch_size(shape, p, longest, steps)
+    deadline = request_deadline()  # the estimate can be wrong (a busier CPU): never decode past the 504
     for start in range(0, len(todo), size):
+        if start:
+            past_deadline(deadline, start, len(todo))
         chunk = todo[start:start + size]
         src, src_mask = source_batch([ids[i] for i in chunk])
         hyp = translate_ids(model, src, src_mask, beam_size=p.beam_size, max_len_ratio=p.max_len_ratio,

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import traceback
 import uuid
 from typing import Any
 
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE
+from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE, TEMPORARILY_UNAVAILABLE
 
 log = logging.getLogger("nmt.serving")
 
@@ -30,6 +31,9 @@ MAX_SENTENCES = 1000        # per REST request; $NMT_SERVE_MAX_SENTENCES changes
 MAX_CHARS = 2000            # per sentence, REST only (the CLI and in-process predict take any length)
 SERVE_LIMIT_ENV = "NMT_SERVE_MAX_SENTENCES"
 SERVING_ENV = "_MLFLOW_IS_IN_SERVING_ENVIRONMENT"  # set by MLflow's scoring server in its process
+WORK_ENV = "NMT_SERVE_MAX_WORK"
+TIMEOUT_ENV = "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"  # MLflow answers 504 after it (default 60 s)
+WORK_SHARE = 0.75           # of that timeout a request's estimated decoding may take
 
 
 class RequestError(MlflowException):
@@ -62,7 +66,53 @@ def in_server() -> bool:
 def request_limit() -> int | None:
     """Sentences allowed in one request: a bound for the REST endpoint only; an in-process
     ``predict`` takes any number, in batches."""
-    return int(os.environ.get(SERVE_LIMIT_ENV) or MAX_SENTENCES) if in_server() else None
+    return int(env_number(SERVE_LIMIT_ENV, MAX_SENTENCES)) if in_server() else None
+
+
+def env_number(name: str, default: float) -> float:
+    """A positive number from the environment; ``default`` (and a warning naming the variable)
+    when it is unset, empty or not a positive number, so a typo cannot fail every request."""
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        log.warning("$%s=%r is not a positive number; using %g", name, raw[:40], default)
+        return default
+    return value
+
+
+def request_timeout() -> float:
+    """Seconds MLflow's server gives a request before its 504 (``mlflow models serve -t``)."""
+    return env_number(TIMEOUT_ENV, 60)
+
+
+def work_limit() -> int | None:
+    """Decoding work one REST request may ask for (see :func:`nmt.components.budget.decode_work`):
+    ``$NMT_SERVE_MAX_WORK``, else what the benchmark's CPU decodes in 3/4 of the request
+    timeout (16.2M at 60 s). None outside the server: the CLI and ``predict`` have no timeout."""
+    if not in_server():
+        return None
+    from nmt.components.budget import WORK_RATE
+    return int(env_number(WORK_ENV, WORK_RATE * WORK_SHARE * request_timeout()))
+
+
+def request_deadline() -> float | None:
+    """``time.monotonic()`` past which MLflow has already answered this request with its 504
+    (None outside the server): decoding stops there instead of running on for nobody."""
+    return time.monotonic() + request_timeout() if in_server() else None
+
+
+def past_deadline(deadline: float | None, done: int, total: int) -> None:
+    """RequestError 503 (logged as a warning, counts only) when ``deadline`` has passed with
+    ``done`` of ``total`` sentences decoded; the caller has had MLflow's 504 by then."""
+    if deadline is None or time.monotonic() <= deadline:
+        return
+    log.warning("request past the %g s timeout after %d of %d sentences; decoding stopped (lower $%s)",
+                request_timeout(), done, total, WORK_ENV)
+    raise RequestError(f"the request ran past the {request_timeout():g} s timeout after {done} of {total} sentences; "
+                       f"send fewer or shorter sentences", "inputs", error_code=TEMPORARILY_UNAVAILABLE)
 
 
 def _as_list(texts: Any) -> list[Any]:

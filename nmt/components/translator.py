@@ -10,9 +10,13 @@ is switched off (``_skip_type_hint_validation``, the class attribute MLflow's ow
 uses), because it answers a bad payload with a message that repeats the whole input;
 :func:`nmt.components.serving.check_input` checks it instead. Every rejection is a
 :class:`~nmt.components.serving.RequestError` (HTTP 400 naming the field and the bound);
-anything unexpected is a 500 with a request id (details in the server log). A param of the
-wrong JSON type (``"beam_size": "wide"``) is still refused by MLflow's params schema,
-before this code runs.
+anything unexpected is a 500 with a request id (details in the server log). Loaded by
+``mlflow models serve``, it also puts :mod:`nmt.components.rest` in front of MLflow's
+scoring server, so that a request MLflow would refuse in its own words (a param of the
+wrong JSON type, a body that is not JSON, another format) gets the same kind of answer.
+In process, ``params`` go through MLflow's check of the signature first: a param that is
+not a number is MLflow's ``MlflowException`` naming it, and an unknown name is dropped
+with MLflow's warning.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import torch
 
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.devices import inference_device
-from nmt.components import inference
+from nmt.components import inference, rest
 from nmt.components.inference import BATCH_SIZE, DecodeParams, parse_params, translate_texts
 from nmt.components.models.factory import build, load_spec
 from nmt.components.serving import (MAX_CHARS, MAX_SENTENCES, SERVE_LIMIT_ENV, RequestError, check_input,
@@ -48,6 +52,7 @@ class Translator(mlflow.pyfunc.PythonModel):
         self.model.load_state_dict(torch.load(a["weights"], map_location="cpu", weights_only=True))
         self.model.to(inference_device()).eval()
         self.codec = TextCodec.from_files(a["src_tokenizer"], a["tgt_tokenizer"])
+        rest.install()  # in mlflow models serve only: every request read by our code first
 
     def translate(self, texts: list[str], beam_size: int, max_len_ratio: float, length_penalty: float) -> list[str]:
         """Translations in input order; a line blank after normalisation stays blank."""

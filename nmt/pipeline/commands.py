@@ -94,6 +94,9 @@ def _read_input(file: str | None) -> list[str]:
         return list(read_lines(Path(file), what="--file")) if file else read_stream(sys.stdin, source="stdin")
     except TextDecodeError as err:
         raise ConfigError(str(err)) from None
+    except OSError as err:  # e.g. no permission to read it, a disk error
+        raise ConfigError(f"--file {file}: cannot read it ({err.strerror or type(err).__name__}); "
+                          "give a readable text file, one sentence per line") from None
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
@@ -107,7 +110,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from nmt.pipeline.candidates import model_name
     from nmt.pipeline.loading import load_translator
     if args.file and not Path(args.file).is_file():
-        raise ConfigError(f"--file {args.file}: no such file; give a text file with one sentence per line, "
+        what = "is a directory" if Path(args.file).is_dir() else "no such file"
+        raise ConfigError(f"--file {args.file}: {what}; give a text file with one sentence per line, "
                           "or pipe the sentences to stdin")
     cfg, pinned = command_config(args, beam_key="evaluate.beam_size")
     e = cfg.evaluate  # the evaluate stage's decoding, so translate reproduces its scores

@@ -5,9 +5,11 @@ the rules are exactly the installed MLflow's, its reserved names included), plus
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 
 from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.utils.models import _parse_model_uri
 from mlflow.utils import validation as mlflow_rules
 
 from nmt.components.config import ConfigError
@@ -31,14 +33,38 @@ def check_alias(key: str, alias: str) -> None:
 def check_model_name(key: str, name: str) -> None:
     """MLflow's registered-model name rules, and no ``@`` (it separates the alias in URIs)."""
     _check(key, name, [mlflow_rules._validate_model_name], "choose a name without '/', ':' or '..' (e.g. nmt-de-en)")
+    _visible(key, name)
     if "@" in name or name != name.strip():
         raise ConfigError(f"{key}={name!r}: a model name may not contain '@' (it starts the alias in "
                           "models:/<name>@<alias>) nor start or end with spaces; e.g. nmt-de-en")
+    if _uri_name(name) != name:
+        raise ConfigError(f"{key}={name!r}: models:/<name>@<alias> would not name this model back (MLflow's URI "
+                          "parsing drops or splits at '?', '#', tabs, line breaks and other control "
+                          "characters); use letters, digits, '-', '_' and '.' (e.g. nmt-de-en)")
+
+
+def _visible(key: str, name: str) -> None:
+    """No control, format (invisible) or unassigned characters (Unicode category C*): MLflow
+    keeps them, PostgreSQL refuses NUL, and a name with a zero-width space in it is found by
+    nobody who types what they see."""
+    bad = next((c for c in name if unicodedata.category(c).startswith("C")), None)
+    if bad is not None:
+        raise ConfigError(f"{key}={name!r}: U+{ord(bad):04X} ({unicodedata.category(bad)}, invisible or a control "
+                          "character) in the name; type it again with visible characters only")
+
+
+def _uri_name(name: str) -> str | None:
+    """The registered-model name MLflow reads back from ``models:/<name>@champion``."""
+    try:
+        return _parse_model_uri(f"models:/{name}@champion").name
+    except MlflowException:
+        return None
 
 
 def check_experiment(key: str, name: str) -> None:
     """MLflow's experiment name rules (non-empty, at most 500 characters)."""
     _check(key, name, [mlflow_rules._validate_experiment_name], "give a non-empty name (e.g. nmt)")
+    _visible(key, name)
     if name != name.strip():
         raise ConfigError(f"{key}={name!r}: starts or ends with spaces; MLflow would keep them, so a later "
                           "lookup without them finds nothing")

@@ -24,9 +24,7 @@ import warnings
 from collections.abc import Sequence
 
 from nmt.components import startup
-from nmt.components.config import ConfigError
-from nmt.components.data.multi30k import DataError
-from nmt.components.errors import TrackingUnavailable
+from nmt.components.errors import NmtError
 from nmt.components.private import RedactingFilter, redact
 from nmt.pipeline.commands import (add_model_command_parsers, cmd_compare, cmd_promote, cmd_rollback, cmd_translate,
                                expand_overrides)
@@ -199,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "cluster":
             from nmt.pipeline.services.commands import cmd_cluster
             return cmd_cluster(args.action, expand_overrides(args.overrides))
-    except (ConfigError, DataError, TrackingUnavailable) as err:
+    except NmtError as err:  # config, data and service errors: one line, no traceback
         print(f"nmt: error: {redact(str(err))}", file=sys.stderr)
         return 2
     except Exception as err:

@@ -20,7 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 from nmt.components.config import ConfigError, parse
 from nmt.components.data.config import MULTI30K_TESTS, DataConfig, Multi30kData
 from nmt.components.data.multi30k import LANGUAGES
-from nmt.components.models.base import ArchConfig
+from nmt.components.models.factory import ArchConfig  # importing the factory registers every architecture
 from nmt.components.models.seq2seq import Seq2SeqConfig
 from nmt.components.significance import DEFAULT_RESAMPLES, DEFAULT_SEED
 from nmt.pipeline.services.settings import ClusterConfig, ServerConfig

@@ -9,7 +9,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from nmt.components import names as N
 from nmt.components.config import ConfigError
 from nmt.components.significance import DEFAULT_RESAMPLES, DEFAULT_SEED
 
@@ -67,7 +66,6 @@ class SweepConfig:
     name: str = "default"
     num_samples: int = 6
     max_concurrent_trials: int = 2
-    metric: Literal[N.VAL_BLEU] = N.VAL_BLEU
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)

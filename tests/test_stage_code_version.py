@@ -6,15 +6,20 @@ every config value a stage's body reads."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+from dataclasses import is_dataclass
+from importlib import import_module
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
+from nmt.components.config import flatten, to_dict
 from nmt.components.imports import Imports, closure, code_version, cycles, import_graph
+from nmt.components.models.factory import model_dict
 from nmt.pipeline.cli import main
 from nmt.pipeline.config import load_config
 from tests.conftest import ROOT, TINY_RUN
@@ -107,11 +112,58 @@ def test_code_version_follows_the_closure_only(tmp_path):
 
 # -- reuse keys cover what a stage's body reads --------------------------------------------
 
+READ = re.compile(r"\bcfg\.(\w+)(?:\.(\w+))?")
+ALIAS = re.compile(r"^\s*(\w+) = cfg\.(\w+)\s*$", re.M)  # t = cfg.trainer, then t.seed
+NOT_KEYED = {  # config read by a stage's module that its params need not hold, and why
+    ("train", "tracking", "*"): "how metrics reach the store (deadline, buffer), not what is trained",
+    ("evaluate", "data", ""): "only resolves evaluate.splits, which the params hold",
+    ("register", "model_name", ""): "held as register.model_name",
+}
+
+
+def _reads(stage: str) -> set[tuple[str, str]]:
+    """(section, field) of every ``cfg.section[.field]`` in the stage's module, aliases followed."""
+    text = Path(import_module(f"nmt.pipeline.stages.{stage}").__file__).read_text()
+    reads = set(READ.findall(text))
+    for alias, section in ALIAS.findall(text):
+        reads |= {(section, f) for f in re.findall(rf"(?<![\w.]){alias}\.(\w+)", text)}
+    return reads
+
+
+def _section_keys(cfg, section: str) -> set[str]:
+    value = getattr(cfg, section)
+    if section == "model":
+        return set(flatten(model_dict(value), "model."))
+    return set(flatten(to_dict(value), f"{section}.")) if is_dataclass(value) else {section}
+
+
+def _stage_params(stage: str, cfg) -> dict[str, str]:
+    from nmt.pipeline.stages import evaluate, prepare, register, train
+    return {"prepare": lambda: prepare.prepare_inputs(cfg)[1], "train": lambda: train.train_params(cfg, "p"),
+            "evaluate": lambda: evaluate.evaluate_params(cfg, "p", "t"),
+            "register": lambda: register.register_params(cfg, "p", "t", "e")}[stage]()
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_stages_params_hold_every_config_value_its_module_reads(stage):
+    cfg = load_config([])
+    params = set(_stage_params(stage, cfg))
+    missing = []
+    for section, name in sorted(_reads(stage)):
+        if {(stage, section, name), (stage, section, "*")} & set(NOT_KEYED):
+            continue
+        whole = _section_keys(cfg, section) <= params  # a section held whole covers its properties too
+        if not (whole or f"{section}.{name}" in params and name):
+            missing.append(f"cfg.{section}.{name}" if name else f"cfg.{section}")
+    assert not missing, f"{stage} reads config its reuse key does not hold: {', '.join(missing)}"
+
+
 def test_trains_reuse_key_covers_validation_decoding():
     from nmt.pipeline.stages.train import train_params
     base = train_params(load_config([]), "p1")
     longer = train_params(load_config(["evaluate.max_len_ratio=3.5"]), "p1")
     assert base["evaluate.max_len_ratio"] != longer["evaluate.max_len_ratio"] == 3.5
+    assert ("evaluate", "max_len_ratio") in _reads("train")  # what the check above looks for
 
 
 # -- for real: a copy of the package, `nmt` run twice in subprocesses --------------------------

@@ -68,12 +68,19 @@ def _log_samples_and_figures(model: Seq2SeqModel, codec: TextCodec, srcs: list[s
         log_explorer(entry, srcs[: e.attention_samples], refs, tmp / "explorer")
 
 
+def evaluate_params(cfg: PipelineConfig, prepare_run_id: str, train_run_id: str) -> dict[str, str]:
+    """The reuse key's params: every config value the body reads (decoding batches by
+    ``trainer.batch_tokens``; ``data`` only resolves ``evaluate.splits``, which is here)."""
+    splits = cfg.evaluate.resolve(cfg.data)
+    return {**flatten(to_dict(replace(cfg.evaluate, splits=splits)), "evaluate."),
+            "trainer.batch_tokens": str(cfg.trainer.batch_tokens), N.PARAM_PREPARE_RUN: prepare_run_id,
+            N.PARAM_TRAIN_RUN: train_run_id}
+
+
 def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_run_id: str) -> EvaluateOutputs:
     e = cfg.evaluate
     splits = e.resolve(cfg.data)  # the primary split first: the figures and compare read it
-    # every config value the body reads: decoding batches by trainer.batch_tokens
-    params = {**flatten(to_dict(replace(e, splits=splits)), "evaluate."),
-              "trainer.batch_tokens": cfg.trainer.batch_tokens, N.PARAM_PREPARE_RUN: prepare_run_id, N.PARAM_TRAIN_RUN: train_run_id}
+    params = evaluate_params(cfg, prepare_run_id, train_run_id)
 
     def body(run_id: str) -> None:
         data_dir, codec = prepared(prepare_run_id)

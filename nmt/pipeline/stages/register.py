@@ -105,12 +105,18 @@ def champion_bleu(client: MlflowClient, name: str, alias: str) -> float | None:
     return float(mv.tags[N.VTAG_VAL_BLEU]) if N.VTAG_VAL_BLEU in mv.tags else None
 
 
+def register_params(cfg: PipelineConfig, prepare_run_id: str, train_run_id: str, evaluate_run_id: str
+                    ) -> dict[str, str]:
+    """The reuse key's params: every config value the body reads (``model.label``: the arch tag)."""
+    return {"register.model_name": cfg.model_name, "register.alias": cfg.register.alias, "model.label": cfg.model.label,
+            N.PARAM_PREPARE_RUN: prepare_run_id, N.PARAM_TRAIN_RUN: train_run_id,
+            "upstream.evaluate_run_id": evaluate_run_id}
+
+
 def run_register(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_run_id: str,
                  evaluate_run_id: str) -> RegisterOutputs:
     name, alias = cfg.model_name, cfg.register.alias
-    params = {"register.model_name": name, "register.alias": alias, "model.label": cfg.model.label,  # the arch tag
-              N.PARAM_PREPARE_RUN: prepare_run_id, N.PARAM_TRAIN_RUN: train_run_id,
-              "upstream.evaluate_run_id": evaluate_run_id}
+    params = register_params(cfg, prepare_run_id, train_run_id, evaluate_run_id)
 
     def body(run_id: str) -> None:
         client = MlflowClient()

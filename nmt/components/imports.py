@@ -105,20 +105,28 @@ def code_version(module: str, *also: str, root: Path = ROOT) -> str:
     lazy imports alike: function bodies run) and in the closures of ``also`` (modules a stage
     ships without importing them). It changes when code the module can run changes, committed
     or not, and not when any other module does. Raises KeyError for a name that is no module."""
-    files, graph = module_files(root), import_graph(root)
-    modules = set().union(*(closure(m, graph) for m in (module, *also)))
+    files = module_files(root)
+    return _digest((module, *also), import_graph(root), {n: p.read_bytes() for n, p in files.items()})
+
+
+def _digest(modules: tuple[str, ...], graph: dict[str, Imports], sources: dict[str, bytes]) -> str:
     h = hashlib.sha256()
-    for name in sorted(modules):
+    for name in sorted(set().union(*(closure(m, graph) for m in modules))):
         h.update(name.encode())
-        h.update(files[name].read_bytes())
+        h.update(sources[name])
     return h.hexdigest()[:16]
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=1)
+def _this_process() -> tuple[dict[str, Imports], dict[str, bytes]]:
+    return import_graph(), {n: p.read_bytes() for n, p in module_files().items()}
+
+
 def running_code_version(module: str, *also: str) -> str:
-    """:func:`code_version` of this process's own ``nmt``, read once per process: the code that
-    runs is what was imported when the process started, not what the files say an hour later."""
-    return code_version(module, *also)
+    """:func:`code_version` of this process's own ``nmt``, its sources read once per process:
+    the code that runs is what the process imported, not what the files say an hour later."""
+    graph, sources = _this_process()
+    return _digest((module, *also), graph, sources)
 
 
 def cycles(graph: dict[str, Imports], *, lazy: bool = False) -> list[list[str]]:

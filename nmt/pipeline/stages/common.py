@@ -47,8 +47,7 @@ class Context:
         recover_orphans(MlflowClient(), exp)
         label = f"{cfg.model.label} {cfg.data.src_lang}-{cfg.data.tgt_lang} {cfg.profile}"
         return cls(experiment_id=exp, tracking_uri=uri, code=running_code_version(command),
-                   parent_run_id=parent_run_id,
-                   label=label)
+                   parent_run_id=parent_run_id, label=label)
 
     def parent(self) -> str:
         if self.parent_run_id is None:

@@ -27,7 +27,6 @@ from pytorch_lightning.loggers.logger import Logger
 from ray import tune
 from ray.tune.integration.pytorch_lightning import TuneReportCheckpointCallback
 
-from nmt.components import names as N
 from nmt.components.names import SRC_TOKENIZER, TGT_TOKENIZER
 from nmt.components.data.datamodule import TranslationDataModule
 from nmt.components.data.tokenizer import TextCodec

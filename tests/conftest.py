@@ -240,14 +240,14 @@ def tracking_server(state_dir: Path, *extra: str) -> Iterator[tuple[object, str]
 @contextlib.contextmanager
 def ray_cluster(state_dir: Path, *extra: str) -> Iterator[object]:
     """``nmt cluster up``: a head without CPUs and two 1-CPU workers; always stopped."""
-    from nmt.components.config import ConfigError
+    from nmt.components.errors import ConfigError, ServiceError
     from nmt.pipeline.config import load_config
     from nmt.pipeline.services import cluster
 
     cfg = load_config([f"cluster.port={free_port('127.0.0.2')}", f"cluster.state_dir={state_dir}", *extra]).cluster
     try:
         cluster.up(cfg)
-    except ConfigError as err:
+    except (ConfigError, ServiceError) as err:  # a taken port; Ray that would not start
         require("a multi-node Ray on 127.0.0.2", str(err))
     try:
         yield cfg

@@ -13,11 +13,9 @@ import typing
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
+from nmt.components.errors import ConfigError  # noqa: F401 - defined with the other errors, imported from here too
+
 T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A config value or key that cannot be accepted; the message names the key."""
 
 
 def _type_name(tp: Any) -> str:

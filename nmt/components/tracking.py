@@ -16,7 +16,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
-from nmt.components.config import ConfigError
+from nmt.components.errors import ServiceError
 from nmt.components.private import redact
 from nmt.components.procs import owner, owner_is_dead  # noqa: F401 - owner: re-exported
 
@@ -66,7 +66,7 @@ def check_server(uri: str) -> None:
     try:
         requests.get(f"{uri.rstrip('/')}/health", timeout=10)
     except requests.RequestException as err:
-        raise ConfigError(f"the tracking server {redact(uri)} does not answer ({type(err).__name__}); start it "
+        raise ServiceError(f"the tracking server {redact(uri)} does not answer ({type(err).__name__}); start it "
                           "(`nmt server up`) or fix MLFLOW_TRACKING_URI / tracking.uri") from None
     user = os.environ.get("MLFLOW_TRACKING_USERNAME")
     auth = (user, os.environ.get("MLFLOW_TRACKING_PASSWORD", "")) if user else None
@@ -74,7 +74,7 @@ def check_server(uri: str) -> None:
                      auth=auth, timeout=30)
     if r.status_code == 401:
         who = f"user {user!r}" if user else "no credentials"
-        raise ConfigError(f"the tracking server {redact(uri)} refused {who} (HTTP 401): set MLFLOW_TRACKING_USERNAME "
+        raise ServiceError(f"the tracking server {redact(uri)} refused {who} (HTTP 401): set MLFLOW_TRACKING_USERNAME "
                           "and MLFLOW_TRACKING_PASSWORD to an account on that server")
 
 
@@ -101,22 +101,9 @@ def setup_tracking(uri: str, experiment: str) -> str:
         return client.get_experiment_by_name(experiment).experiment_id
 
 
-_CODE_DIRS = ("nmt/components", "nmt/pipeline")
-
-
-def code_version(root: Path = _ROOT) -> str:
-    """Content hash of the project's Python sources (``components/``, ``pipeline/``): changes
-    whenever that code does, committed or not; tests, docs and benchmarks do not count."""
-    h = hashlib.sha256()
-    for d in _CODE_DIRS:
-        for path in sorted((root / d).rglob("*.py")):
-            h.update(str(path.relative_to(root)).encode())
-            h.update(path.read_bytes())
-    return h.hexdigest()[:16]
-
-
 def reuse_key(stage: str, params: Mapping[str, str], code: str) -> str:
-    """Entry point + parameters (as strings) + code version; upstream run ids are params."""
+    """Entry point + parameters (as strings) + the stage's code version
+    (:func:`nmt.components.imports.code_version`); upstream run ids are params."""
     blob = json.dumps({"stage": stage, "params": {k: str(v) for k, v in params.items()},
                        "code": code}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
@@ -197,17 +184,3 @@ def recover_orphans(client: MlflowClient, experiment_id: str) -> list[str]:
     if ended:
         log.info("marked %d orphaned RUNNING run(s) FAILED: %s", len(ended), ", ".join(ended))
     return ended
-
-
-def run_metric(run: Run, key: str) -> float | None:
-    value = run.data.metrics.get(key)
-    return None if value is None else float(value)
-
-
-def best_metric(client: MlflowClient, run_id: str, key: str, mode: str = "max") -> float | None:
-    """Best value in a metric's history (the run's latest value may not be the best)."""
-    hist = client.get_metric_history(run_id, key)
-    if not hist:
-        return None
-    values = [m.value for m in hist]
-    return max(values) if mode == "max" else min(values)

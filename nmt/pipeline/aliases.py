@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from nmt.components.config import ConfigError
+from nmt.components.errors import NmtError
 
 
-class AliasMoved(ConfigError):
-    """Another command moved an alias this one read: nothing was moved."""
+class AliasMoved(NmtError):
+    """Another command moved an alias this one read: nothing was moved (a race, not a config error)."""
 
 
 def aliases(client: MlflowClient, name: str) -> dict[str, str]:

@@ -21,9 +21,7 @@ from pathlib import Path
 
 from nmt.components import names as N
 from nmt.components import startup
-from nmt.components.config import ConfigError
-from nmt.components.data.multi30k import DataError
-from nmt.components.errors import TrackingUnavailable
+from nmt.components.errors import NmtError
 from nmt.components.private import RedactingFilter, redact
 from nmt.pipeline.commands import (STAGES, cmd_cluster, cmd_compare, cmd_journey, cmd_promote, cmd_rollback,
                                    cmd_server, cmd_stage, cmd_sweep, cmd_translate)
@@ -190,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ[N.ENV_COMMAND] = redact(shlex.join(["nmt", *argv]))  # what registered versions say made them
     try:
         return args.handler(args)
-    except (ConfigError, DataError, TrackingUnavailable) as err:
+    except NmtError as err:  # config, data and service errors: one line, no traceback
         print(f"nmt: error: {redact(str(err))}", file=sys.stderr)
         return 2
     except Exception as err:

@@ -22,8 +22,7 @@ from omegaconf.errors import OmegaConfBaseException
 from nmt.components.config import ConfigError, parse
 from nmt.components.data.config import MULTI30K_TESTS, DataConfig
 from nmt.components.data.multi30k import LANGUAGES
-from nmt.components.models.base import ArchConfig
-from nmt.components.models.factory import ARCHITECTURES
+from nmt.components.models.factory import ARCHITECTURES, ArchConfig  # importing the factory registers every architecture
 from nmt.pipeline.services.settings import ClusterConfig, ServerConfig
 from nmt.pipeline.study_config import (  # noqa: F401  (re-exported)
     SchedulerConfig, SearchConfig, ResourcesConfig, FOLDER_NAME, check_folder_name, SweepConfig, JourneyConfig)

@@ -120,7 +120,7 @@ def run_journey(cfg: PipelineConfig, base_overrides: list[str]) -> JourneyOutput
         raise ConfigError(f"journey.split={split!r}: the data has {', '.join(cfg.data.test_splits())} (or primary)")
     cfg = dataclasses.replace(cfg, journey=dataclasses.replace(cfg.journey, split=split))
     configs = arm_configs(cfg, base_overrides)
-    ctx = Context.create(cfg)
+    ctx = Context.create(cfg, command=__name__)  # the parent run is tagged with this module's code version
     parent, start, status = _parent(ctx, cfg), time.perf_counter(), "FAILED"
     client = MlflowClient()
     try:

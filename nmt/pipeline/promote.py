@@ -37,7 +37,8 @@ from nmt.components.config import ConfigError
 from nmt.components.names import CHALLENGER, CHAMPION, PREVIOUS
 from nmt.components.significance import paired_bootstrap
 from nmt.pipeline.aliases import aliases, check_unmoved, swap  # noqa: F401 - aliases: re-exported
-from nmt.components.tracking import code_version, resolve_tracking_uri, setup_tracking, stage_run
+from nmt.components.imports import running_code_version
+from nmt.components.tracking import resolve_tracking_uri, setup_tracking, stage_run
 from nmt.pipeline.candidates import model_name, resolve_candidate
 from nmt.pipeline.config import PipelineConfig, PromoteConfig
 from nmt.pipeline.loading import load_translator
@@ -152,7 +153,7 @@ def run_promote(cfg: PipelineConfig, *, version: str | None = None, run_id: str 
     params = {"model_name": name, "candidate_run_id": cand.run_id or "none", N.PARAM_PREPARE_RUN: cand.prepare_run_id,
               "split": gate.split, "beam_size": gate.beam_size, "limit": gate.limit or "all",
               "resamples": gate.resamples, "seed": gate.seed, "p_threshold": gate.p_threshold, "force": gate.force}
-    with stage_run("promotion", experiment_id=exp_id, params=params, code=code_version()) as run:
+    with stage_run("promotion", experiment_id=exp_id, params=params, code=running_code_version(__name__)) as run:
         mv = cand.version
         if mv is None:
             from nmt.pipeline.stages.register import register_version
@@ -182,7 +183,7 @@ def run_rollback(cfg: PipelineConfig, *, pinned: bool = True) -> RollbackOutputs
     if previous == champion:
         raise ConfigError(f"{name} version {previous} already is @{CHAMPION}; nothing to roll back")
     params = {"model_name": name, "from_version": champion or "none", "to_version": previous}
-    with stage_run("rollback", experiment_id=exp_id, params=params, code=code_version()) as run:
+    with stage_run("rollback", experiment_id=exp_id, params=params, code=running_code_version(__name__)) as run:
         before = {a: current.get(a) for a in (CHAMPION, PREVIOUS, CHALLENGER)}
         check_unmoved(client, name, before, "rollback")
         if champion is not None:
@@ -206,7 +207,8 @@ def outcome_text(out: PromoteOutputs, gate: PromoteConfig) -> str:
                   f"  BLEU candidate {c.bleu_candidate:.2f}  champion {c.bleu_champion:.2f}  "
                   f"p = {c.p_value:.4f} (paired bootstrap, {gate.resamples} resamples, seed {gate.seed}; "
                   f"threshold {gate.p_threshold})",
-                  f"  both versions' weights ran in today's code (nmt code version {code_version()}), not in "
+                  f"  both versions' weights ran in today's code (nmt code version "
+                  f"{running_code_version(__name__)}), not in "
                   "the code each version shipped"]
     after = {FIRST: f"version {cand} is @{CHAMPION} (there was none: no test)",
              PROMOTED: f"version {cand} is @{CHAMPION}, version {champ} is @{PREVIOUS}",

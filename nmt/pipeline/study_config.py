@@ -9,7 +9,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from nmt.components import names as N
 from nmt.components.config import ConfigError
 
 
@@ -66,7 +65,6 @@ class SweepConfig:
     name: str
     num_samples: int
     max_concurrent_trials: int
-    metric: Literal[N.VAL_BLEU]
     scheduler: SchedulerConfig
     search: SearchConfig
     resources: ResourcesConfig

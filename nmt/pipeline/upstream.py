@@ -4,6 +4,7 @@ splits, and a train run's model. Every stage and command that needs them comes h
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 import torch
@@ -14,7 +15,9 @@ from nmt.components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, TextCodec
 from nmt.components.models.base import Seq2SeqModel, Vocabulary
 from nmt.components.models.factory import ModelSpec, build, load_spec
 from nmt.components.tracking import project_home
-from nmt.pipeline.config import PipelineConfig
+
+if TYPE_CHECKING:  # annotations only: the stages that read here do not run the config loader
+    from nmt.pipeline.config import PipelineConfig
 
 
 def download(run_id: str, path: str, dst: Path | None = None) -> Path:

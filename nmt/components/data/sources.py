@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nmt.components.errors import NmtError
 from nmt.components.text import TextDecodeError, read_lines
 
 BATCH = 10_000                        # pairs per Arrow record batch: bounds the memory of reading
@@ -23,7 +24,7 @@ Batch = tuple[list[str], list[str]]   # (sources, targets), raw text
 TABULAR = (".tsv", ".jsonl")
 
 
-class DataError(ValueError):
+class DataError(NmtError, ValueError):
     """Bad or missing input data; the message names the file (and line) at fault."""
 
 

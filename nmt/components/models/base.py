@@ -11,21 +11,22 @@ That one convention lets :func:`select_state` reorder any model's state for beam
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from nmt.components.config import ConfigError
+from nmt.components.config import ConfigError, parse
 
 State = Any  # nested dict/list/tuple of tensors with batch first
 
 
 @dataclass(frozen=True)
 class ArchConfig:
-    """The base of every architecture's frozen config. ``arch`` is its registry name
-    (``nmt.components.models.factory``); subclasses add their own fields and ``validate``."""
+    """The base of every architecture's frozen config. ``arch`` is its name in
+    :data:`ARCHITECTURES`; subclasses add their own fields and ``validate``."""
 
     arch: ClassVar[str] = ""
 
@@ -36,8 +37,8 @@ class ArchConfig:
 
     @classmethod
     def from_mapping(cls, value: Any, key: str) -> "ArchConfig":
-        """The config loader's hook: ``{"arch": ..., **fields}`` -> that architecture's config."""
-        from nmt.components.models.factory import parse_model  # the registry imports the models
+        """The config loader's hook: ``{"arch": ..., **fields}`` -> that architecture's config
+        (of the architectures registered so far: ``nmt.components.models.factory`` registers ours)."""
         return value if isinstance(value, ArchConfig) else parse_model(value, prefix=key)
 
 
@@ -97,15 +98,41 @@ class Seq2SeqModel(nn.Module, abc.ABC):
         """
 
     @abc.abstractmethod
-    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, *, need_weights: bool = True
+                ) -> tuple[Tensor, Tensor]:
         """Teacher-forced pass: tgt_in (B, T) starts with BOS -> logits (B, T, V), attention.
 
         Attention is (B, T, S) for RNN models, (B, L, nh, T, S) for the Transformer,
-        and an empty tensor for the plain Seq2Seq (it has none).
+        and an empty tensor for the plain Seq2Seq (it has none). Training passes
+        ``need_weights=False``: a model may then skip the attention (return an empty tensor)
+        and take a faster path; a model that has no such path ignores it.
         """
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+# arch -> (config class, model class). Here, beside the interface, so that the config hook above
+# reads it without importing the models (which import this module); filled by `register`.
+ARCHITECTURES: dict[str, tuple[type[ArchConfig], type[Seq2SeqModel]]] = {}
+
+
+def register(config_cls: type[ArchConfig], model_cls: type[Seq2SeqModel]) -> None:
+    """Make ``model.arch=<config_cls.arch>`` build ``model_cls(config, vocab)``."""
+    if not config_cls.arch:
+        raise ValueError(f"{config_cls.__name__} needs a class attribute arch = '<name>'")
+    ARCHITECTURES[config_cls.arch] = (config_cls, model_cls)
+
+
+def parse_model(mapping: Mapping[str, Any], prefix: str = "model") -> ArchConfig:
+    """``{"arch": ..., **fields}`` -> that architecture's frozen config; raises ConfigError."""
+    if not isinstance(mapping, Mapping):
+        raise ConfigError(f"{prefix}: expected a mapping with an arch key, got {mapping!r}")
+    fields = dict(mapping)
+    arch = fields.pop("arch", None)
+    if arch not in ARCHITECTURES:
+        raise ConfigError(f"{prefix}.arch: invalid choice {arch!r}; valid choices: {', '.join(ARCHITECTURES)}")
+    return parse(ARCHITECTURES[arch][0], fields, prefix=prefix)
 
 
 def unroll(model: Seq2SeqModel, state: State, tgt_in: Tensor, p_gold: float) -> tuple[Tensor, Tensor]:

@@ -3,32 +3,22 @@ load the :class:`ModelSpec` that training and serving share.
 
 Adding an architecture is one model file (a config subclassing ``ArchConfig`` with an
 ``arch`` name, and a ``Seq2SeqModel``), one YAML in ``conf/model/`` and one line below:
-``register(MyConfig, MyModel)``.
+``register(MyConfig, MyModel)``. The registry itself lives in ``base`` (the config loader reads
+it there); importing this module fills it with ours, in the order errors list them.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nmt.components.config import ConfigError, parse, to_dict
+from nmt.components.config import to_dict
 from nmt.components.models.attention_seq2seq import AttentionConfig, AttentionSeq2Seq
-from nmt.components.models.base import ArchConfig, Seq2SeqModel, Vocabulary
+from nmt.components.models.base import ARCHITECTURES, ArchConfig, Seq2SeqModel, Vocabulary, parse_model, register
 from nmt.components.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from nmt.components.models.transformer import Transformer, TransformerConfig
-
-ARCHITECTURES: dict[str, tuple[type[ArchConfig], type[Seq2SeqModel]]] = {}
-
-
-def register(config_cls: type[ArchConfig], model_cls: type[Seq2SeqModel]) -> None:
-    """Make ``model.arch=<config_cls.arch>`` build ``model_cls(config, vocab)``."""
-    if not config_cls.arch:
-        raise ValueError(f"{config_cls.__name__} needs a class attribute arch = '<name>'")
-    ARCHITECTURES[config_cls.arch] = (config_cls, model_cls)
-
 
 register(Seq2SeqConfig, Seq2Seq)
 register(AttentionConfig, AttentionSeq2Seq)
@@ -42,17 +32,6 @@ class ModelSpec:
 
     config: ArchConfig
     vocab: Vocabulary
-
-
-def parse_model(mapping: Mapping[str, Any], prefix: str = "model") -> ArchConfig:
-    """``{"arch": ..., **fields}`` -> that architecture's frozen config; raises ConfigError."""
-    if not isinstance(mapping, Mapping):
-        raise ConfigError(f"{prefix}: expected a mapping with an arch key, got {mapping!r}")
-    fields = dict(mapping)
-    arch = fields.pop("arch", None)
-    if arch not in ARCHITECTURES:
-        raise ConfigError(f"{prefix}.arch: invalid choice {arch!r}; valid choices: {', '.join(ARCHITECTURES)}")
-    return parse(ARCHITECTURES[arch][0], fields, prefix=prefix)
 
 
 def model_dict(config: ArchConfig) -> dict[str, Any]:

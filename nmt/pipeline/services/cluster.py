@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from nmt.components.config import ConfigError
+from nmt.components.errors import ConfigError, ServiceError
 from nmt.components.paths import local_path
 from nmt.components.private import private_dir, private_log
 from nmt.components.tracking import project_home
@@ -82,9 +82,9 @@ def _start(cfg: ClusterConfig, name: str, cpus: float, gpus: float, head: bool) 
             done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, timeout=120,
                                   env=daemon_env(NODE_ENV_NAMES, ("RAY_",), **NODE_ENV))
         except subprocess.TimeoutExpired:
-            raise ConfigError(f"`ray start` for node {name} did not finish in 120 s; see {log}") from None
+            raise ServiceError(f"`ray start` for node {name} did not finish in 120 s; see {log}") from None
     if done.returncode != 0:
-        raise ConfigError(f"`ray start` for node {name} failed (code {done.returncode}); see {log}")
+        raise ServiceError(f"`ray start` for node {name} failed (code {done.returncode}); see {log}")
 
 
 def _port_taken(host: str, port: int) -> bool:
@@ -95,7 +95,7 @@ def _port_taken(host: str, port: int) -> bool:
 def up(cfg: ClusterConfig) -> list[Node]:
     """Start the head and the workers; wait until every raylet is up."""
     if nodes(cfg):
-        raise ConfigError(f"a cluster already runs at {cfg.address}; `nmt cluster down` first")
+        raise ServiceError(f"a cluster already runs at {cfg.address}; `nmt cluster down` first")
     if _port_taken(cfg.host, cfg.port):
         raise ConfigError(f"port {cfg.port} is taken; choose cluster.port=<free port>")
     private_dir(state_dir(cfg))
@@ -112,7 +112,7 @@ def up(cfg: ClusterConfig) -> list[Node]:
     found = nodes(cfg)
     if len(found) < cfg.workers + 1:
         down(cfg)
-        raise ConfigError(f"only {len(found)} of {cfg.workers + 1} Ray nodes started; see {state_dir(cfg)}")
+        raise ServiceError(f"only {len(found)} of {cfg.workers + 1} Ray nodes started; see {state_dir(cfg)}")
     return found
 
 

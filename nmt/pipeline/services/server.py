@@ -24,7 +24,7 @@ from pathlib import Path
 
 import requests
 
-from nmt.components.config import ConfigError
+from nmt.components.errors import ConfigError, ServiceError
 from nmt.components.paths import local_path, path_or_uri
 from nmt.components.private import private_dir, private_log, redact, write_private
 from nmt.components.procs import ProcessId
@@ -66,7 +66,7 @@ def _pg_connect(cfg: ServerConfig, dbname: str = "postgres"):
                                 connect_timeout=5)
     except psycopg2.OperationalError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else "no answer"
-        raise ConfigError(
+        raise ServiceError(
             f"PostgreSQL does not answer at {cfg.pg_host}:{cfg.pg_port} as {cfg.pg_superuser} ({first}); "
             f"start it (on this machine: {PG_START_HINT}) or set server.pg_host / server.pg_port") from None
     conn.autocommit = True
@@ -231,13 +231,13 @@ def status(cfg: ServerConfig) -> ServerState:
 
 def _already_up(cfg: ServerConfig, current: ServerState) -> ServerState:
     if not current.healthy:
-        raise ConfigError(f"a server started from {state_dir(cfg)} (pid {current.pid}) is not healthy; "
+        raise ServiceError(f"a server started from {state_dir(cfg)} (pid {current.pid}) is not healthy; "
                           f"see {current.log}, then `nmt server down`")
     if cfg.auth:  # a new admin password cannot reach a running server: say so, not "up"
         r = requests.get(f"{cfg.url}/api/2.0/mlflow/experiments/search", params={"max_results": 1}, timeout=30,
                          auth=(cfg.admin_user, _admin_password()))
         if r.status_code == 401:
-            raise ConfigError(f"the server on {cfg.url} runs with another admin password than "
+            raise ServiceError(f"the server on {cfg.url} runs with another admin password than "
                               f"${ADMIN_PASSWORD_ENV}; to rotate it: `nmt server down`, then `nmt server up`")
     return current
 
@@ -285,10 +285,10 @@ def up(cfg: ServerConfig) -> ServerState:
     if outcome == "exited":
         _pid_file(cfg).unlink(missing_ok=True)
         tail = _log_file(cfg).read_text(errors="replace").strip().splitlines()[-1:]
-        raise ConfigError(f"the MLflow server exited at start (code {proc.returncode}): "
+        raise ServiceError(f"the MLflow server exited at start (code {proc.returncode}): "
                           f"{redact(tail[0]) if tail else ''}; full log: {_log_file(cfg)}")
     down(cfg)
-    raise ConfigError(f"the MLflow server did not answer on {cfg.url} within {cfg.start_timeout_s:g} s "
+    raise ServiceError(f"the MLflow server did not answer on {cfg.url} within {cfg.start_timeout_s:g} s "
                       f"(server.start_timeout_s); see {_log_file(cfg)}")
 
 

@@ -6,15 +6,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import mlflow
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
-from nmt.components.tracking import (code_version, find_reusable, owner, recover_orphans, resolve_tracking_uri,
-                                 setup_tracking, stage_run)
-from nmt.pipeline.config import PipelineConfig
+from nmt.components.imports import running_code_version
+from nmt.components.tracking import (find_reusable, owner, recover_orphans, resolve_tracking_uri, setup_tracking,
+                                     stage_run)
+
+if TYPE_CHECKING:  # annotations only: a stage's code version leaves out the config loader's modules
+    from nmt.pipeline.config import PipelineConfig
 
 log = logging.getLogger("nmt")
 
@@ -26,22 +30,24 @@ class Context:
 
     experiment_id: str
     tracking_uri: str
-    code: str
+    code: str                         # the command's code version (its parent run's tag); stages have their own
     parent_run_id: str | None = None
     owns_parent: bool = False
     reused: dict[str, str] = field(default_factory=dict)
     label: str = "pipeline"           # the parent run's name: what it ran, e.g. "gru de-en quick"
 
     @classmethod
-    def create(cls, cfg: PipelineConfig, parent_run_id: str | None = None) -> "Context":
+    def create(cls, cfg: PipelineConfig, parent_run_id: str | None = None,
+               command: str = "nmt.pipeline.orchestrate") -> "Context":
+        """``command``: the module that runs this invocation, whose code version tags its parent run."""
         uri = resolve_tracking_uri(cfg.tracking.uri)
         exp = setup_tracking(uri, cfg.tracking.experiment)
         if cfg.tracking.system_metrics:  # MLflow's own sampler: a thread beside each fluent run
             mlflow.enable_system_metrics_logging()
         recover_orphans(MlflowClient(), exp)
         label = f"{cfg.model.label} {cfg.data.src_lang}-{cfg.data.tgt_lang} {cfg.profile}"
-        return cls(experiment_id=exp, tracking_uri=uri, code=code_version(), parent_run_id=parent_run_id,
-                   label=label)
+        return cls(experiment_id=exp, tracking_uri=uri, code=running_code_version(command),
+                   parent_run_id=parent_run_id, label=label)
 
     def parent(self) -> str:
         if self.parent_run_id is None:
@@ -67,18 +73,27 @@ class Context:
                             str(err).splitlines()[0][:120])
 
 
+def stage_code(body: Callable[[str], None], ships: tuple[str, ...] = ()) -> str:
+    """A stage's code version: the sources of the module holding its ``body`` and of every
+    ``nmt`` module that one imports, at module level or in a function (``nmt.components.imports``),
+    plus the closures of ``ships``, modules its output carries without importing them."""
+    return running_code_version(body.__module__, *ships)
+
+
 def execute(stage: str, ctx: Context, cfg: PipelineConfig, params: Mapping[str, str],
-            body: Callable[[str], None]) -> Run:
-    """Reuse the newest FINISHED run with the same key, or run ``body(run_id)`` inside a
-    fresh stage run nested under the pipeline parent. Returns the finished run."""
+            body: Callable[[str], None], ships: tuple[str, ...] = ()) -> Run:
+    """Reuse the newest FINISHED run with the same key (stage, params, :func:`stage_code`), or
+    run ``body(run_id)`` inside a fresh stage run nested under the pipeline parent. Returns the
+    finished run."""
     params = {k: str(v) for k, v in params.items()}
+    code = stage_code(body, ships)
     if not cfg.force:
-        found = find_reusable(ctx.experiment_id, stage, params, ctx.code)
+        found = find_reusable(ctx.experiment_id, stage, params, code)
         if found is not None:
             log.info("%s: reusing finished run %s", stage, found.info.run_id)
             ctx.reused[stage] = found.info.run_id
             return found
-    with stage_run(stage, experiment_id=ctx.experiment_id, params=params, code=ctx.code,
+    with stage_run(stage, experiment_id=ctx.experiment_id, params=params, code=code,
                    parent_run_id=ctx.parent()) as run:
         log.info("%s: run %s", stage, run.info.run_id)
         body(run.info.run_id)

@@ -11,6 +11,7 @@ import json
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 
@@ -22,10 +23,12 @@ from nmt.components.decoding import translate_ids
 from nmt.components.devices import describe, inference_device
 from nmt.components.metrics import corpus_scores
 from nmt.components.models.base import Seq2SeqModel
-from nmt.pipeline.config import EvaluateConfig, PipelineConfig
 from nmt.pipeline.figures import explorer_entry, log_attention_maps, log_explorer, log_length_analysis
 from nmt.pipeline.stages.common import Context, execute
 from nmt.pipeline.upstream import prepared, trained_model
+
+if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
+    from nmt.pipeline.config import EvaluateConfig, PipelineConfig
 
 
 @dataclass(frozen=True)
@@ -65,11 +68,19 @@ def _log_samples_and_figures(model: Seq2SeqModel, codec: TextCodec, srcs: list[s
         log_explorer(entry, srcs[: e.attention_samples], refs, tmp / "explorer")
 
 
+def evaluate_params(cfg: PipelineConfig, prepare_run_id: str, train_run_id: str) -> dict[str, str]:
+    """The reuse key's params: every config value the body reads (decoding batches by
+    ``trainer.batch_tokens``; ``data`` only resolves ``evaluate.splits``, which is here)."""
+    splits = cfg.evaluate.resolve(cfg.data)
+    return {**flatten(to_dict(replace(cfg.evaluate, splits=splits)), "evaluate."),
+            "trainer.batch_tokens": str(cfg.trainer.batch_tokens), N.PARAM_PREPARE_RUN: prepare_run_id,
+            N.PARAM_TRAIN_RUN: train_run_id}
+
+
 def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_run_id: str) -> EvaluateOutputs:
     e = cfg.evaluate
     splits = e.resolve(cfg.data)  # the primary split first: the figures and compare read it
-    params = {**flatten(to_dict(replace(e, splits=splits)), "evaluate."), N.PARAM_PREPARE_RUN: prepare_run_id,
-              N.PARAM_TRAIN_RUN: train_run_id}
+    params = evaluate_params(cfg, prepare_run_id, train_run_id)
 
     def body(run_id: str) -> None:
         data_dir, codec = prepared(prepare_run_id)

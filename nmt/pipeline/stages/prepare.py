@@ -12,6 +12,7 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 from mlflow.entities import Run
@@ -21,8 +22,10 @@ from nmt.components.config import flatten, to_dict
 from nmt.components.data.build import Built, build
 from nmt.components.data.plans import plan_for
 from nmt.components.data.sources import Plan
-from nmt.pipeline.config import PipelineConfig
 from nmt.pipeline.stages.common import Context, execute
+
+if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
+    from nmt.pipeline.config import PipelineConfig
 
 
 @dataclass(frozen=True)

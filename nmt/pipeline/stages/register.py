@@ -15,6 +15,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 import torch
@@ -26,11 +27,14 @@ from nmt.components import names as N
 from nmt.components.models.factory import save_spec
 from nmt.components.translator import DEFAULT_PARAMS
 from nmt.pipeline.aliases import aliases, swap
-from nmt.pipeline.config import PipelineConfig
 from nmt.pipeline.stages.common import Context, execute
 from nmt.pipeline.upstream import download, trained_model
 
+if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
+    from nmt.pipeline.config import PipelineConfig
+
 log = logging.getLogger("nmt")
+TRANSLATOR_MODEL = "nmt.components.translator_model"
 EXAMPLE = ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee."]
 
 
@@ -65,7 +69,7 @@ def log_translator(train_run_id: str, prepare_run_id: str, example: list[str]) -
 
 def translator_model_file() -> str:
     """The models-from-code file (read, not imported here: importing it sets MLflow's model)."""
-    return str(Path(__file__).resolve().parents[2] / "components" / "translator_model.py")
+    return str(Path(__file__).resolve().parents[3].joinpath(*TRANSLATOR_MODEL.split(".")).with_suffix(".py"))
 
 
 def _requirements() -> list[str]:
@@ -124,12 +128,18 @@ def champion_bleu(client: MlflowClient, name: str, alias: str) -> float | None:
     return float(mv.tags[N.VTAG_VAL_BLEU]) if N.VTAG_VAL_BLEU in mv.tags else None
 
 
+def register_params(cfg: PipelineConfig, prepare_run_id: str, train_run_id: str, evaluate_run_id: str
+                    ) -> dict[str, str]:
+    """The reuse key's params: every config value the body reads (``model.label``: the arch tag)."""
+    return {"register.model_name": cfg.model_name, "register.alias": cfg.register.alias, "model.label": cfg.model.label,
+            N.PARAM_PREPARE_RUN: prepare_run_id, N.PARAM_TRAIN_RUN: train_run_id,
+            "upstream.evaluate_run_id": evaluate_run_id}
+
+
 def run_register(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_run_id: str,
                  evaluate_run_id: str) -> RegisterOutputs:
     name, alias = cfg.model_name, cfg.register.alias
-    params = {"register.model_name": name, "register.alias": alias,
-              N.PARAM_PREPARE_RUN: prepare_run_id, N.PARAM_TRAIN_RUN: train_run_id,
-              "upstream.evaluate_run_id": evaluate_run_id}
+    params = register_params(cfg, prepare_run_id, train_run_id, evaluate_run_id)
 
     def body(run_id: str) -> None:
         client = MlflowClient()
@@ -147,7 +157,8 @@ def run_register(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_r
         mlflow.log_params({"registered.version": mv.version, "registered.model_uri": model_uri})
         mlflow.set_tag(N.TAG_CHAMPION, str(promote).lower())
 
-    run = execute("register", ctx, cfg, params, body)
+    # the logged model runs translator_model.py, which register reads as a file, not an import
+    run = execute("register", ctx, cfg, params, body, ships=(TRANSLATOR_MODEL,))
     version = run.data.params["registered.version"]
     return RegisterOutputs(run.info.run_id, name, version, run.data.params["registered.model_uri"],
                            run.data.tags.get(N.TAG_CHAMPION) == "true")

@@ -14,6 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 import pytorch_lightning as pl
@@ -37,9 +38,11 @@ from nmt.components.locks import folder_lock, note
 from nmt.components.models.factory import build, model_dict, save_spec
 from nmt.components.tracking import project_home, reuse_key
 from nmt.components.tracking_writer import BufferedMlflowLogger, MetricWriter, PendingRows, TrackingUnavailable
-from nmt.pipeline.config import PipelineConfig
-from nmt.pipeline.stages.common import Context, execute
+from nmt.pipeline.stages.common import Context, execute, stage_code
 from nmt.pipeline.upstream import model_spec, prepared
+
+if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
+    from nmt.pipeline.config import PipelineConfig
 
 log = logging.getLogger("nmt")
 
@@ -52,8 +55,11 @@ class TrainOutputs:
 
 
 def train_params(cfg: PipelineConfig, prepare_run_id: str) -> dict[str, str]:
+    """The reuse key's params: every config value the body reads (validation decodes with
+    ``evaluate.max_len_ratio``). Not ``tracking.*``: it says how metrics reach the store,
+    not what is trained."""
     params = {**flatten(model_dict(cfg.model), "model."), **flatten(to_dict(cfg.optim), "optim."),
-              **flatten(to_dict(cfg.trainer), "trainer.")}
+              **flatten(to_dict(cfg.trainer), "trainer."), "evaluate.max_len_ratio": cfg.evaluate.max_len_ratio}
     params[N.PARAM_PREPARE_RUN] = prepare_run_id
     return params
 
@@ -205,8 +211,6 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
     params = train_params(cfg, prepare_run_id)
     resolve_accelerator(cfg)  # fail before any run starts
 
-    ckpt_dir = project_home() / ".nmt" / N.CHECKPOINT_DIR / reuse_key("train", params, ctx.code)
-
     def body(run_id: str) -> None:
         note(lock, f"run {run_id}")
         startup.mark("train run")  # the reuse lookup, the run and its params
@@ -231,6 +235,7 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
             mlflow.log_artifact(str(Path(tmp) / N.BEST_CKPT), N.CHECKPOINT_DIR)
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the artifact is the record
 
+    ckpt_dir = project_home() / ".nmt" / N.CHECKPOINT_DIR / reuse_key("train", params, stage_code(body))
     # one identical run at a time owns the checkpoint folder: a second waits, then reuses its result
     try:
         with folder_lock(ckpt_dir, "train") as lock:

@@ -37,11 +37,11 @@ from nmt.pipeline.sweep.packing import guard_packing
 from nmt.pipeline.sweep.credentials import remove, write_for_trials
 from nmt.pipeline.sweep.ray_setup import init_ray, storage_root, trial_resources
 from nmt.pipeline.sweep.space import ARCH_KEY, corner_samples, parse_space, to_overrides, to_tune
-from nmt.pipeline.sweep.tracking import MlflowTrialLogger, RecordingASHA, find_trial_run
-from nmt.pipeline.sweep.trainable import CHECKPOINT_FILE, TUNE_METRICS, train_trial
+from nmt.pipeline.sweep.metrics import TUNE_METRIC, find_trial_run
+from nmt.pipeline.sweep.tracking import MlflowTrialLogger, RecordingASHA
+from nmt.pipeline.sweep.trainable import CHECKPOINT_FILE, train_trial
 
 log = logging.getLogger("nmt")
-TUNE_METRIC = next(k for k, v in TUNE_METRICS.items() if v == N.VAL_BLEU)
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ def _start(cfg: PipelineConfig, ctx: Context) -> tuple[str, str]:
 
 def run_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> SweepOutputs:
     space = validate_sweep(cfg, base_overrides)
-    ctx = Context.create(cfg)
+    ctx = Context.create(cfg, command=__name__)  # the parent run is tagged with this module's code version
     parent, sweep_dir = _start(cfg, ctx)
     ctx.parent_run_id = parent
     status, secrets = "FAILED", None

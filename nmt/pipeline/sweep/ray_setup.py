@@ -9,7 +9,7 @@ from typing import Any
 
 import ray
 
-from nmt.components.config import ConfigError
+from nmt.components.errors import ConfigError, ServiceError
 from nmt.components.paths import is_uri, local_path
 from nmt.components.tracking import project_home
 from nmt.pipeline.config import PipelineConfig
@@ -49,7 +49,7 @@ def check_ray_address(address: str) -> dict[str, Any]:
     try:
         socket.create_connection((host, int(port)), timeout=5).close()
     except OSError as err:
-        raise ConfigError(f"sweep.ray_address={address}: no Ray cluster answers there ({err.strerror or err}); "
+        raise ServiceError(f"sweep.ray_address={address}: no Ray cluster answers there ({err.strerror or err}); "
                           "start one (`nmt cluster up`, or `ray start --head`) or leave sweep.ray_address unset "
                           "for a Ray of this sweep's own") from None
     kw: dict[str, Any] = {"address": address}
@@ -87,7 +87,7 @@ def init_ray(cfg: PipelineConfig) -> None:
         try:
             ray.init(**where, **kw)
         except ConnectionError as err:
-            raise ConfigError(f"sweep.ray_address={cfg.sweep.ray_address}: {str(err).splitlines()[0]}; start a "
+            raise ServiceError(f"sweep.ray_address={cfg.sweep.ray_address}: {str(err).splitlines()[0]}; start a "
                               "cluster (`nmt cluster up`) or leave sweep.ray_address unset") from None
     else:
         # a sweep's own Ray, never a cluster found by chance, on loopback: Ray swaps 127.0.0.1

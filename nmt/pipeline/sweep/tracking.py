@@ -23,7 +23,7 @@ from nmt.components.system_metrics import ROWS_KEY as SYSTEM_ROWS, from_json
 from nmt.components.tracking import error_line, owner
 from nmt.components.tracking_writer import retrying
 from nmt.pipeline.sweep.space import ARCH_KEY
-from nmt.pipeline.sweep.trainable import EPOCH_METRICS, LAST_REPORT, TUNE_METRICS
+from nmt.pipeline.sweep.metrics import EPOCH_METRICS, LAST_REPORT, TUNE_METRICS, find_trial_run
 
 log = logging.getLogger("nmt")
 MAX_BATCH = 1000  # metrics in one log_batch call: the store's limit
@@ -43,12 +43,6 @@ class RecordingASHA(ASHAScheduler):
         if decision == TrialScheduler.STOP and not reached_end:
             self.stopped.add(trial.trial_id)
         return decision
-
-
-def find_trial_run(client: MlflowClient, experiment_id: str, parent_run_id: str, trial_id: str) -> str | None:
-    runs = client.search_runs([experiment_id], f"tags.`{N.TAG_PARENT}` = '{parent_run_id}' and "
-                              f"tags.`{N.TAG_TRIAL}` = '{trial_id}'", max_results=1)
-    return runs[0].info.run_id if runs else None
 
 
 def resources_label(trial: Trial) -> str:

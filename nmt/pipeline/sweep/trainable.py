@@ -1,9 +1,9 @@
 """The Tune trial: the train stage's own ``fit`` with a report/checkpoint callback.
 
 Trials report to Tune at each validation (each epoch's end, and every
-``trainer.val_every_steps`` / ``val_every_minutes`` when set): ASHA's rungs count those
-reports. The driver's :class:`~nmt.pipeline.sweep.tracking.MlflowTrialLogger` writes those
-rows and the run's life. Against a tracking server (not SQLite, which allows one writer) a
+``trainer.val_every_steps`` / ``val_every_minutes`` when set; names in ``sweep.metrics``): ASHA's
+rungs count those reports. The driver's :class:`~nmt.pipeline.sweep.tracking.MlflowTrialLogger`
+writes those rows and the run's life. Against a tracking server (not SQLite, which allows one writer) a
 trial also writes its step rows itself, through a retrying :class:`MetricWriter`. They are
 committed with the validation's checkpoint: a trial retried from that checkpoint re-runs,
 and logs, only the steps after it (mid-epoch too: the sampler's position is in the
@@ -27,7 +27,6 @@ from pytorch_lightning.loggers.logger import Logger
 from ray import tune
 from ray.tune.integration.pytorch_lightning import TuneReportCheckpointCallback
 
-from nmt.components import names as N
 from nmt.components.callbacks import token_budget_spent
 from nmt.components.names import SRC_TOKENIZER, TGT_TOKENIZER
 from nmt.components.system_metrics import ROWS_KEY as SYSTEM_ROWS, SystemRows, to_json
@@ -36,17 +35,10 @@ from nmt.components.data.tokenizer import TextCodec
 from nmt.components.tracking_writer import MetricWriter, metric_rows
 from nmt.pipeline.config import load_config
 from nmt.pipeline.sweep.credentials import load_in_trial
+from nmt.pipeline.sweep.metrics import EPOCH_METRICS, LAST_REPORT, TUNE_METRICS, find_trial_run
 from nmt.pipeline.sweep.space import to_overrides
 
-# Keys: the names a trial reports to Tune (which allows no "/"). Values: the Lightning keys
-# they are read from, which are also the MLflow keys. The driver writes EPOCH_METRICS always.
-EPOCH_METRICS = {"val_bleu": N.VAL_BLEU, "val_loss": N.VAL_LOSS,
-                 "gpu_peak_mem_mb": N.GPU_PEAK_MEM}  # the last on GPU trials only
-# the last three: only where the driver writes a trial's rows (SQLite), as its one row per report
-TUNE_METRICS = {**EPOCH_METRICS, "train_loss": N.TRAIN_LOSS_STEP, "tokens_per_s": N.TOKENS_PER_S,
-                "tokens_seen": N.TOKENS_SEEN}
 CHECKPOINT_FILE = "checkpoint.ckpt"
-LAST_REPORT = "last_report"            # true on the trial's last validation: it ends there anyway
 PENDING_ROWS = "pending_metrics.json"  # step rows the store had not acknowledged at the checkpoint
 NODE_PREFIX = "nmt_"                   # the custom resource naming a node (`nmt cluster`)
 
@@ -160,7 +152,6 @@ def _trial_writer(tracking: dict[str, Any] | None, trial_id: str, cfg: Any) -> M
     """A writer into the trial's run (created by the driver) when the store is a server."""
     if not tracking or not str(tracking["uri"]).startswith(("http://", "https://")):
         return None
-    from nmt.pipeline.sweep.tracking import find_trial_run
     client = MlflowClient(tracking["uri"])
     return MetricWriter(tracking["uri"], lambda: find_trial_run(client, tracking["experiment_id"],
                                                                 tracking["parent_run_id"], trial_id),

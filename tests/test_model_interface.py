@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from nmt.components.lit_module import TranslationModule
 from nmt.components.models.base import Seq2SeqModel, Vocabulary
-from nmt.pipeline.config import OptimConfig
+from nmt.pipeline.config import load_config
 from tests.test_new_architecture import MeanPool, MeanPoolConfig
 
 SRC_V, TGT_V, EMB, HID, B, S, T = 19, 23, 6, 10, 4, 7, 5  # distinct, so a transposed dim cannot pass
@@ -41,7 +41,7 @@ def test_a_model_written_to_the_interface_trains(tmp_path):
     torch.manual_seed(0)
     model = MeanPool(MeanPoolConfig(emb_dim=EMB, hidden_dim=HID), Vocabulary(SRC_V, TGT_V, PAD, BOS, EOS))
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    module = TranslationModule(model, optim=OptimConfig(lr=0.01), fused_adam=False)
+    module = TranslationModule(model, optim=load_config(["optim.lr=0.01"]).optim, fused_adam=False)
     loader = DataLoader(_batches(3), batch_size=None)
     trainer = pl.Trainer(accelerator="cpu", max_steps=3, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass, fields
 
 from nmt.components.models.base import ArchConfig, Seq2SeqModel
+from nmt.components.serving import WORK_RATE, env_number  # noqa: F401 (WORK_RATE re-exported); serving imports nothing of this module
 
 log = logging.getLogger("nmt.translate")
 
@@ -25,7 +26,6 @@ SAFETY = 1.5                  # allocator slack and the copies select_state make
 # decoded WORK_RATE of it per second both for everyday sentences and for 511-token sources
 # at beam 16 (BENCHMARKS.md, REST), which is what fitted STEP_COST.
 STEP_COST = 160
-WORK_RATE = 360_000           # work per second on the benchmark's 2-core CPU
 
 
 def source_limit(model: Seq2SeqModel) -> int | None:
@@ -80,7 +80,6 @@ def decode_bytes(shape: Shape, sentences: int, beam: int, src_len: int, tgt_len:
 
 def memory_budget() -> int:
     """Bytes one decoding batch may take: ``$NMT_DECODE_MEMORY_MB`` or 768 MB."""
-    from nmt.components.serving import env_number  # serving imports nothing of this module
     return int(env_number(MEMORY_ENV, DEFAULT_MEMORY_MB) * 2**20)
 
 

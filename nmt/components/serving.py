@@ -33,6 +33,7 @@ SERVE_LIMIT_ENV = "NMT_SERVE_MAX_SENTENCES"
 SERVING_ENV = "_MLFLOW_IS_IN_SERVING_ENVIRONMENT"  # set by MLflow's scoring server in its process
 WORK_ENV = "NMT_SERVE_MAX_WORK"
 TIMEOUT_ENV = "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"  # MLflow answers 504 after it (default 60 s)
+WORK_RATE = 360_000           # decoding work per second on the benchmark's 2-core CPU (nmt.components.budget)
 WORK_SHARE = 0.75           # of that timeout a request's estimated decoding may take
 
 
@@ -94,7 +95,6 @@ def work_limit() -> int | None:
     timeout (16.2M at 60 s). None outside the server: the CLI and ``predict`` have no timeout."""
     if not in_server():
         return None
-    from nmt.components.budget import WORK_RATE
     return int(env_number(WORK_ENV, WORK_RATE * WORK_SHARE * request_timeout()))
 
 

@@ -13,8 +13,11 @@ over-long, length ratio, duplicates, contamination; val and test carved; a joint
 (joint unigram 8k, ``input_sentence_size`` 1M sentences, i.e. the same 500k pairs), then
 ``encode(..., num_threads=2)`` of both sides into int32 arrays on disk; no cleaning, no
 tracking. Each runs in its own process; peak memory is sampled every 0.2 s as the PSS sum
-over the process and its children (``datasets`` map workers share the parent's pages, which
-RSS would count once per process), and the main process's peak RSS is read from wait4.
+over the process and its children (forked workers share the parent's pages, which RSS would
+count once per process), split into anonymous memory (what the process needs) and
+file-backed pages (memory-mapped files and libraries: cache the kernel can drop, counted in
+RSS and PSS all the same); each column is its own peak. The main process's peak RSS is read
+from wait4.
 
 ``--log-to URL`` times logging the prepared ``data/`` folder of the largest size as
 artifacts of a run on that tracking server (proxied artifacts), in MB/s: the cost of handing
@@ -75,20 +78,35 @@ def write_corpus(work: Path, n: int, de: list[str], en: list[str]) -> None:
     (work / "done").touch()
 
 
-def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
-    """Wall seconds, peak RSS of the tree (sampled, GB) and of the main process (wait4, GB)."""
+def _rollup(pid: int) -> dict[str, int]:
+    """Pss, Pss_Anon and Pss_File of one process, in bytes (/proc/PID/smaps_rollup)."""
+    out = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("Pss", "Pss_Anon", "Pss_File"):
+                out[key] = int(rest.split()[0]) * 1024
+    return out
+
+
+def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, dict[str, float], float]:
+    """Wall seconds; peak PSS of the tree, all of it and its anonymous and file-backed parts (GB,
+    each peak on its own); peak RSS of the main process (wait4, GB)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak, stop = [0], threading.Event()
+    peak, stop = dict.fromkeys(("Pss", "Pss_Anon", "Pss_File"), 0), threading.Event()
 
     def sample() -> None:
         p = psutil.Process(proc.pid)
         while not stop.is_set():
             try:
-                procs = [p, *p.children(recursive=True)]
-                # PSS: forked map workers share the parent's pages; RSS would count them twice
-                peak[0] = max(peak[0], sum(q.memory_full_info().pss for q in procs if q.is_running()))
-            except psutil.Error:
+                # PSS: forked workers share the parent's pages; RSS would count them twice.
+                # Anon is what the process needs; file pages (memory-mapped Arrow files,
+                # libraries) are cache the kernel can drop, but RSS and PSS count them.
+                rolls = [_rollup(q.pid) for q in [p, *p.children(recursive=True)]]
+                for k in peak:
+                    peak[k] = max(peak[k], sum(r.get(k, 0) for r in rolls))
+            except (psutil.Error, OSError):
                 pass
             time.sleep(0.2)
 
@@ -100,10 +118,10 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{stderr.decode()[-3000:]}")
-    return wall, peak[0] / 1e9, usage.ru_maxrss / 1e6
+    return wall, {k: v / 1e9 for k, v in peak.items()}, usage.ru_maxrss / 1e6
 
 
-def ours(work: Path, n: int, num_proc: int) -> tuple[float, float, float]:
+def ours(work: Path, n: int, num_proc: int) -> tuple[float, dict[str, float], float]:
     home = work / f"home-{time.time_ns()}"
     env = {**os.environ, "NMT_HOME": str(home), "MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow.db",
            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
@@ -113,7 +131,7 @@ def ours(work: Path, n: int, num_proc: int) -> tuple[float, float, float]:
     return measure(cmd, env)
 
 
-def sentencepiece(work: Path, n: int) -> tuple[float, float, float]:
+def sentencepiece(work: Path, n: int) -> tuple[float, dict[str, float], float]:
     return measure([sys.executable, "-c", SPM, str(work), str(n)], dict(os.environ))
 
 
@@ -146,8 +164,8 @@ def main() -> None:
     ap.add_argument("--log-to", default=None, help="a tracking server URL: time logging the prepared data there")
     args = ap.parse_args()
     de, en = captions(args.multi30k)
-    print("| pairs | path | wall (s) | pairs/s | peak PSS, tree (GB) | peak RSS, main (GB) |")
-    print("|---|---|---|---|---|---|", flush=True)
+    print("| pairs | path | wall (s) | pairs/s | peak PSS, tree (GB) | anon | file | peak RSS, main (GB) |")
+    print("|---|---|---|---|---|---|---|---|", flush=True)
     for n in args.sizes:
         work = args.workdir / str(n)
         write_corpus(work, n, de, en)
@@ -155,8 +173,9 @@ def main() -> None:
         if not args.no_spm:
             runs.append(("sentencepiece", lambda: sentencepiece(work, n)))
         for name, fn in runs:
-            wall, tree, main_rss = fn()
-            print(f"| {n:,} | {name} | {wall:.1f} | {n / wall:,.0f} | {tree:.2f} | {main_rss:.2f} |", flush=True)
+            wall, pss, main_rss = fn()
+            print(f"| {n:,} | {name} | {wall:.1f} | {n / wall:,.0f} | {pss['Pss']:.2f} | {pss['Pss_Anon']:.2f} "
+                  f"| {pss['Pss_File']:.2f} | {main_rss:.2f} |", flush=True)
     if args.log_to:
         print(log_cost(args.workdir / str(args.sizes[-1]), args.log_to))
 

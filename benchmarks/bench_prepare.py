@@ -1,7 +1,7 @@
 """prepare at growing corpus sizes, beside the field's standard path (SentencePiece).
 
     python benchmarks/bench_prepare.py [--sizes 30000 300000 3000000] [--workdir DIR]
-                                       [--no-spm] [--num-proc 2] [--log-to http://HOST:PORT]
+                                       [--no-spm] [--log-to http://HOST:PORT]
 
 The corpus is synthetic but not repetitive: pair k joins two Multi30k training captions
 (i = k mod N, j = (k div N + 31 i) mod N, N = 29,000), German to one side and English to the
@@ -121,13 +121,13 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, dict[str, float
     return wall, {k: v / 1e9 for k, v in peak.items()}, usage.ru_maxrss / 1e6
 
 
-def ours(work: Path, n: int, num_proc: int) -> tuple[float, dict[str, float], float]:
+def ours(work: Path, n: int) -> tuple[float, dict[str, float], float]:
     home = work / f"home-{time.time_ns()}"
     env = {**os.environ, "NMT_HOME": str(home), "MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow.db",
            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
     home.mkdir(parents=True)
     cmd = [sys.executable, "-m", "nmt.pipeline.cli", "prepare", "data=files", f"data.dir={work}", "data.src_lang=xa",
-           "data.tgt_lang=xb", "data.train=[train]", "data.tokenizer_sample_pairs=500000", f"data.num_proc={num_proc}"]
+           "data.tgt_lang=xb", "data.train=[train]", "data.tokenizer_sample_pairs=500000"]
     return measure(cmd, env)
 
 
@@ -159,7 +159,6 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[30_000, 300_000])
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "nmt-bench-prepare")
     ap.add_argument("--multi30k", type=Path, default=Path(os.environ.get("MULTI30K_DIR", ROOT.parent / "shared/data/multi30k")))
-    ap.add_argument("--num-proc", type=int, default=2)
     ap.add_argument("--no-spm", action="store_true")
     ap.add_argument("--log-to", default=None, help="a tracking server URL: time logging the prepared data there")
     args = ap.parse_args()
@@ -169,7 +168,7 @@ def main() -> None:
     for n in args.sizes:
         work = args.workdir / str(n)
         write_corpus(work, n, de, en)
-        runs = [("nmt prepare", lambda: ours(work, n, args.num_proc))]
+        runs = [("nmt prepare", lambda: ours(work, n))]
         if not args.no_spm:
             runs.append(("sentencepiece", lambda: sentencepiece(work, n)))
         for name, fn in runs:

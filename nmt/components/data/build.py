@@ -11,7 +11,9 @@ Output columns per split: ``idx`` (0..n-1), ``src``, ``tgt`` (normalised text), 
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -229,6 +231,23 @@ def length_stats(lens: dict[str, np.ndarray], split: str) -> dict[str, float]:
         out.update({f"{split}/{side}_len_mean": float(x.mean()), f"{split}/{side}_len_p95": p95,
                     f"{split}/{side}_len_max": float(x.max())})
     return out
+
+
+def save_to_disk(data: DatasetDict, path: Path) -> None:
+    """``data.save_to_disk(path)``, but each split's Arrow file (one file, as :func:`tokenize`
+    wrote it) is moved into place instead of copied through a memory map, which would put
+    the whole corpus among the process's resident pages. ``datasets`` writes the rest of the
+    layout (dataset_dict.json, each split's state.json and dataset_info.json) from one-row
+    splits; ``data`` stays readable (same file system, the maps follow the moved files)."""
+    DatasetDict({s: ds.select([0]) for s, ds in data.items()}).save_to_disk(str(path))
+    for split, ds in data.items():
+        state_path = path / split / "state.json"
+        state = json.loads(state_path.read_text())
+        (target,) = state["_data_files"]
+        (source,) = ds.cache_files
+        os.replace(source["filename"], path / split / target["filename"])
+        state["_fingerprint"] = ds._fingerprint
+        state_path.write_text(json.dumps(state, indent=2, sort_keys=True))
 
 
 def build(plan: Plan, d: DataConfig, work: Path) -> Built:

@@ -18,7 +18,7 @@ from mlflow.entities import Run
 
 from nmt.components import names as N
 from nmt.components.config import flatten, to_dict
-from nmt.components.data.build import Built, build
+from nmt.components.data.build import Built, build, save_to_disk
 from nmt.components.data.plans import plan_for
 from nmt.components.data.sources import Plan
 from nmt.pipeline.config import PipelineConfig
@@ -62,7 +62,7 @@ def log_lineage(cfg: PipelineConfig, plan: Plan, built: Built) -> None:
 
 
 def save_and_log(built: Built, tmp: Path) -> None:
-    built.data.save_to_disk(str(tmp / N.DATA_DIR))
+    save_to_disk(built.data, tmp / N.DATA_DIR)  # moves the Arrow files: nothing is read back
     (tmp / N.TOKENIZER_DIR).mkdir()
     built.src_tok.save(str(tmp / N.TOKENIZER_DIR / N.SRC_TOKENIZER))
     built.tgt_tok.save(str(tmp / N.TOKENIZER_DIR / N.TGT_TOKENIZER))

@@ -16,8 +16,9 @@ tracking. Each runs in its own process; peak memory is sampled every 0.2 s as th
 over the process and its children (forked workers share the parent's pages, which RSS would
 count once per process), split into anonymous memory (what the process needs) and
 file-backed pages (memory-mapped files and libraries: cache the kernel can drop, counted in
-RSS and PSS all the same); each column is its own peak. The main process's peak RSS is read
-from wait4.
+RSS and PSS all the same); each column is its own peak. The main process's peak RSS and the
+CPU seconds (user + system, a measure that other jobs on the machine disturb far less than
+wall time) are read from wait4.
 
 ``--log-to URL`` times logging the prepared ``data/`` folder of the largest size as
 artifacts of a run on that tracking server (proxied artifacts), in MB/s: the cost of handing
@@ -89,9 +90,10 @@ def _rollup(pid: int) -> dict[str, int]:
     return out
 
 
-def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, dict[str, float], float]:
-    """Wall seconds; peak PSS of the tree, all of it and its anonymous and file-backed parts (GB,
-    each peak on its own); peak RSS of the main process (wait4, GB)."""
+def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, dict[str, float], float]:
+    """Wall seconds; CPU seconds (user + system, the process and the children it waited for);
+    peak PSS of the tree, all of it and its anonymous and file-backed parts (GB, each peak on
+    its own); peak RSS of the main process (wait4, GB)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak, stop = dict.fromkeys(("Pss", "Pss_Anon", "Pss_File"), 0), threading.Event()
@@ -118,10 +120,10 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, dict[str, float
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{stderr.decode()[-3000:]}")
-    return wall, {k: v / 1e9 for k, v in peak.items()}, usage.ru_maxrss / 1e6
+    return wall, usage.ru_utime + usage.ru_stime, {k: v / 1e9 for k, v in peak.items()}, usage.ru_maxrss / 1e6
 
 
-def ours(work: Path, n: int) -> tuple[float, dict[str, float], float]:
+def ours(work: Path, n: int) -> tuple[float, float, dict[str, float], float]:
     home = work / f"home-{time.time_ns()}"
     env = {**os.environ, "NMT_HOME": str(home), "MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow.db",
            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
@@ -131,7 +133,7 @@ def ours(work: Path, n: int) -> tuple[float, dict[str, float], float]:
     return measure(cmd, env)
 
 
-def sentencepiece(work: Path, n: int) -> tuple[float, dict[str, float], float]:
+def sentencepiece(work: Path, n: int) -> tuple[float, float, dict[str, float], float]:
     return measure([sys.executable, "-c", SPM, str(work), str(n)], dict(os.environ))
 
 
@@ -163,8 +165,8 @@ def main() -> None:
     ap.add_argument("--log-to", default=None, help="a tracking server URL: time logging the prepared data there")
     args = ap.parse_args()
     de, en = captions(args.multi30k)
-    print("| pairs | path | wall (s) | pairs/s | peak PSS, tree (GB) | anon | file | peak RSS, main (GB) |")
-    print("|---|---|---|---|---|---|---|---|", flush=True)
+    print("| pairs | path | wall (s) | pairs/s | CPU (s) | peak PSS, tree (GB) | anon | file | peak RSS, main (GB) |")
+    print("|---|---|---|---|---|---|---|---|---|", flush=True)
     for n in args.sizes:
         work = args.workdir / str(n)
         write_corpus(work, n, de, en)
@@ -172,8 +174,8 @@ def main() -> None:
         if not args.no_spm:
             runs.append(("sentencepiece", lambda: sentencepiece(work, n)))
         for name, fn in runs:
-            wall, pss, main_rss = fn()
-            print(f"| {n:,} | {name} | {wall:.1f} | {n / wall:,.0f} | {pss['Pss']:.2f} | {pss['Pss_Anon']:.2f} "
+            wall, cpu, pss, main_rss = fn()
+            print(f"| {n:,} | {name} | {wall:.1f} | {n / wall:,.0f} | {cpu:.0f} | {pss['Pss']:.2f} | {pss['Pss_Anon']:.2f} "
                   f"| {pss['Pss_File']:.2f} | {main_rss:.2f} |", flush=True)
     if args.log_to:
         print(log_cost(args.workdir / str(args.sizes[-1]), args.log_to))

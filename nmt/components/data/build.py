@@ -11,6 +11,7 @@ Output columns per split: ``idx`` (0..n-1), ``src``, ``tgt`` (normalised text), 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -175,7 +176,7 @@ def selected_batches(path: Path, wanted: dict[str, np.ndarray], rows: int = 0) -
 def text_batches(sel: Selected, sides: tuple[str, ...]) -> Iterator[list[str]]:
     """Every sentence of the first side, then of the next, in batches."""
     for side in sides:
-        for _, table in selected_batches(sel.path, {side: sel.rows}):
+        for _, table in selected_batches(sel.path, {"sample": sel.rows}):
             yield table.column(side).to_pylist()
 
 
@@ -206,17 +207,16 @@ def tokenize(splits: dict[str, Selected], src_tok: Tokenizer, tgt_tok: Tokenizer
     lens: dict[str, list[np.ndarray]] = {f"{s}/{side}": [] for s in splits for side in ("src", "tgt")}
     for path in dict.fromkeys(sel.path for sel in splits.values()):
         wanted = {s: sel.rows for s, sel in splits.items() if sel.path == path}
-        files = {s: pa.OSFile(str(paths[s]), "wb") for s in wanted}
-        writers = {s: pa.ipc.new_stream(f, FEATURES.arrow_schema) for s, f in files.items()}
-        done = dict.fromkeys(wanted, 0)
-        for split, table in selected_batches(path, wanted, ENCODE_ROWS):
-            batch = encoded(table, done[split], src_tok, tgt_tok)
-            writers[split].write_batch(batch)
-            done[split] += batch.num_rows
-            for side in ("src", "tgt"):
-                lens[f"{split}/{side}"].append(batch.column(f"{side}_len").to_numpy())
-        for s in wanted:
-            writers[s].close(), files[s].close()
+        with contextlib.ExitStack() as stack:
+            writers = {s: stack.enter_context(pa.ipc.new_stream(stack.enter_context(pa.OSFile(str(paths[s]), "wb")),
+                                                                FEATURES.arrow_schema)) for s in wanted}
+            done = dict.fromkeys(wanted, 0)
+            for split, table in selected_batches(path, wanted, ENCODE_ROWS):
+                batch = encoded(table, done[split], src_tok, tgt_tok)
+                writers[split].write_batch(batch)
+                done[split] += batch.num_rows
+                for side in ("src", "tgt"):
+                    lens[f"{split}/{side}"].append(batch.column(f"{side}_len").to_numpy())
     for split in splits:
         stats.update(length_stats({side: np.concatenate(lens[f"{split}/{side}"]) for side in ("src", "tgt")}, split))
     return DatasetDict({s: Dataset.from_file(str(p)) for s, p in paths.items()})

@@ -1,7 +1,7 @@
 """prepare at growing corpus sizes, beside the field's standard path (SentencePiece).
 
     python benchmarks/bench_prepare.py [--sizes 30000 300000 3000000] [--workdir DIR]
-                                       [--no-spm] [--num-proc 2] [--log-to http://HOST:PORT]
+                                       [--no-spm] [--log-to http://HOST:PORT]
 
 The corpus is synthetic but not repetitive: pair k joins two Multi30k training captions
 (i = k mod N, j = (k div N + 31 i) mod N, N = 29,000), German to one side and English to the
@@ -13,8 +13,12 @@ over-long, length ratio, duplicates, contamination; val and test carved; a joint
 (joint unigram 8k, ``input_sentence_size`` 1M sentences, i.e. the same 500k pairs), then
 ``encode(..., num_threads=2)`` of both sides into int32 arrays on disk; no cleaning, no
 tracking. Each runs in its own process; peak memory is sampled every 0.2 s as the PSS sum
-over the process and its children (``datasets`` map workers share the parent's pages, which
-RSS would count once per process), and the main process's peak RSS is read from wait4.
+over the process and its children (forked workers share the parent's pages, which RSS would
+count once per process), split into anonymous memory (what the process needs) and
+file-backed pages (memory-mapped files and libraries: cache the kernel can drop, counted in
+RSS and PSS all the same); each column is its own peak. The main process's peak RSS and the
+CPU seconds (user + system, a measure that other jobs on the machine disturb far less than
+wall time) are read from wait4.
 
 ``--log-to URL`` times logging the prepared ``data/`` folder of the largest size as
 artifacts of a run on that tracking server (proxied artifacts), in MB/s: the cost of handing
@@ -75,20 +79,36 @@ def write_corpus(work: Path, n: int, de: list[str], en: list[str]) -> None:
     (work / "done").touch()
 
 
-def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
-    """Wall seconds, peak RSS of the tree (sampled, GB) and of the main process (wait4, GB)."""
+def _rollup(pid: int) -> dict[str, int]:
+    """Pss, Pss_Anon and Pss_File of one process, in bytes (/proc/PID/smaps_rollup)."""
+    out = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("Pss", "Pss_Anon", "Pss_File"):
+                out[key] = int(rest.split()[0]) * 1024
+    return out
+
+
+def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, dict[str, float], float]:
+    """Wall seconds; CPU seconds (user + system, the process and the children it waited for);
+    peak PSS of the tree, all of it and its anonymous and file-backed parts (GB, each peak on
+    its own); peak RSS of the main process (wait4, GB)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak, stop = [0], threading.Event()
+    peak, stop = dict.fromkeys(("Pss", "Pss_Anon", "Pss_File"), 0), threading.Event()
 
     def sample() -> None:
         p = psutil.Process(proc.pid)
         while not stop.is_set():
             try:
-                procs = [p, *p.children(recursive=True)]
-                # PSS: forked map workers share the parent's pages; RSS would count them twice
-                peak[0] = max(peak[0], sum(q.memory_full_info().pss for q in procs if q.is_running()))
-            except psutil.Error:
+                # PSS: forked workers share the parent's pages; RSS would count them twice.
+                # Anon is what the process needs; file pages (memory-mapped Arrow files,
+                # libraries) are cache the kernel can drop, but RSS and PSS count them.
+                rolls = [_rollup(q.pid) for q in [p, *p.children(recursive=True)]]
+                for k in peak:
+                    peak[k] = max(peak[k], sum(r.get(k, 0) for r in rolls))
+            except (psutil.Error, OSError):
                 pass
             time.sleep(0.2)
 
@@ -100,20 +120,20 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{stderr.decode()[-3000:]}")
-    return wall, peak[0] / 1e9, usage.ru_maxrss / 1e6
+    return wall, usage.ru_utime + usage.ru_stime, {k: v / 1e9 for k, v in peak.items()}, usage.ru_maxrss / 1e6
 
 
-def ours(work: Path, n: int, num_proc: int) -> tuple[float, float, float]:
+def ours(work: Path, n: int) -> tuple[float, float, dict[str, float], float]:
     home = work / f"home-{time.time_ns()}"
     env = {**os.environ, "NMT_HOME": str(home), "MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow.db",
            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
     home.mkdir(parents=True)
     cmd = [sys.executable, "-m", "nmt.pipeline.cli", "prepare", "data=files", f"data.dir={work}", "data.src_lang=xa",
-           "data.tgt_lang=xb", "data.train=[train]", "data.tokenizer_sample_pairs=500000", f"data.num_proc={num_proc}"]
+           "data.tgt_lang=xb", "data.train=[train]", "data.tokenizer_sample_pairs=500000"]
     return measure(cmd, env)
 
 
-def sentencepiece(work: Path, n: int) -> tuple[float, float, float]:
+def sentencepiece(work: Path, n: int) -> tuple[float, float, dict[str, float], float]:
     return measure([sys.executable, "-c", SPM, str(work), str(n)], dict(os.environ))
 
 
@@ -141,22 +161,22 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[30_000, 300_000])
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "nmt-bench-prepare")
     ap.add_argument("--multi30k", type=Path, default=Path(os.environ.get("MULTI30K_DIR", ROOT.parent / "shared/data/multi30k")))
-    ap.add_argument("--num-proc", type=int, default=2)
     ap.add_argument("--no-spm", action="store_true")
     ap.add_argument("--log-to", default=None, help="a tracking server URL: time logging the prepared data there")
     args = ap.parse_args()
     de, en = captions(args.multi30k)
-    print("| pairs | path | wall (s) | pairs/s | peak PSS, tree (GB) | peak RSS, main (GB) |")
-    print("|---|---|---|---|---|---|", flush=True)
+    print("| pairs | path | wall (s) | pairs/s | CPU (s) | peak PSS, tree (GB) | anon | file | peak RSS, main (GB) |")
+    print("|---|---|---|---|---|---|---|---|---|", flush=True)
     for n in args.sizes:
         work = args.workdir / str(n)
         write_corpus(work, n, de, en)
-        runs = [("nmt prepare", lambda: ours(work, n, args.num_proc))]
+        runs = [("nmt prepare", lambda: ours(work, n))]
         if not args.no_spm:
             runs.append(("sentencepiece", lambda: sentencepiece(work, n)))
         for name, fn in runs:
-            wall, tree, main_rss = fn()
-            print(f"| {n:,} | {name} | {wall:.1f} | {n / wall:,.0f} | {tree:.2f} | {main_rss:.2f} |", flush=True)
+            wall, cpu, pss, main_rss = fn()
+            print(f"| {n:,} | {name} | {wall:.1f} | {n / wall:,.0f} | {cpu:.0f} | {pss['Pss']:.2f} | {pss['Pss_Anon']:.2f} "
+                  f"| {pss['Pss_File']:.2f} | {main_rss:.2f} |", flush=True)
     if args.log_to:
         print(log_cost(args.workdir / str(args.sizes[-1]), args.log_to))
 

@@ -1,11 +1,20 @@
 import gzip
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
+from nmt.components.data.clean import clean_batch, row_filters
 from nmt.components.data.datamodule import collate, token_budget_batches
-from nmt.components.data.multi30k import DataError, load_split, normalize, resolve_data_dir, splits_for_pair
+from nmt.components.data.multi30k import DataError, normalize, resolve_data_dir, splits_for_pair
+from nmt.components.data.sources import file_corpus
 from nmt.components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, train_tokenizer
+
+
+def pairs(base: Path, limit: int | None = None) -> list[tuple[str, str]]:
+    """The ``train`` de-en pairs under ``base``, through prepare's reader."""
+    corpus = file_corpus(base, "train", "de", "en", setting="data.dir", limit=limit)
+    return [p for src, tgt in corpus.batches() for p in zip(src, tgt)]
 
 
 def test_splits_for_pair_respects_missing_czech_tests():
@@ -13,10 +22,10 @@ def test_splits_for_pair_respects_missing_czech_tests():
     assert splits_for_pair("cs", "en") == ["train", "val", "test_2016_flickr"]
 
 
-def test_load_split_reads_real_files(multi30k_dir):
-    s = load_split(multi30k_dir, "train", "de", "en", max_words=None, limit=200)
-    assert len(s.src) == len(s.tgt) == 200
-    assert s.src[0].startswith("Zwei junge weiße Männer")
+def test_the_reader_reads_real_files(multi30k_dir):
+    got = pairs(multi30k_dir, limit=200)
+    assert len(got) == 200
+    assert got[0][0].startswith("Zwei junge weiße Männer")
 
 
 def test_normalize_is_nfc_and_collapses_space():
@@ -32,14 +41,17 @@ def test_line_count_mismatch_names_files_and_line(tmp_path):
     _write(tmp_path / "train.de.gz", ["a", "b", "c"])
     _write(tmp_path / "train.en.gz", ["a", "b"])
     with pytest.raises(DataError, match=r"train\.de\.gz has 3 lines.*train\.en\.gz has 2.*line 3"):
-        load_split(tmp_path, "train", "de", "en", max_words=None)
+        pairs(tmp_path)
 
 
 def test_empty_and_long_pairs_are_dropped_and_counted(tmp_path):
     _write(tmp_path / "train.de.gz", ["ein Hund", "", "eins zwei drei vier", "x"])
     _write(tmp_path / "train.en.gz", ["a dog", "nothing", "one two", "  "])
-    s = load_split(tmp_path, "train", "de", "en", max_words=3)
-    assert (s.src, s.dropped_empty, s.dropped_long) == (["ein Hund"], 2, 1)
+    src, tgt = zip(*pairs(tmp_path))
+    text, work = clean_batch(pa.record_batch([pa.array(src), pa.array(tgt)], names=["src", "tgt"]))
+    ok, counts = row_filters(work, train=True, max_words=3, max_len_ratio=None)
+    assert text.column("src").filter(pa.array(ok)).to_pylist() == ["ein Hund"]
+    assert (counts["dropped_empty"], counts["dropped_long"]) == (2, 1)
 
 
 def test_missing_directory_names_path(tmp_path):
@@ -49,10 +61,10 @@ def test_missing_directory_names_path(tmp_path):
 
 @pytest.mark.parametrize("kind", ["bpe", "unigram"])
 def test_tokenizer_round_trips_text(multi30k_dir, kind):
-    s = load_split(multi30k_dir, "train", "de", "en", max_words=None, limit=500)
-    tok = train_tokenizer(s.src + s.tgt, kind=kind, vocab_size=600)
+    texts = [normalize(t) for p in pairs(multi30k_dir, limit=500) for t in p]
+    tok = train_tokenizer(texts, kind=kind, vocab_size=600)
     assert [tok.token_to_id(t) for t in ("<pad>", "<s>", "</s>", "<unk>")] == [0, 1, 2, 3]
-    for text in s.src[:50] + s.tgt[:50]:
+    for text in texts[:100]:
         assert tok.decode(tok.encode(text).ids) == text
 
 

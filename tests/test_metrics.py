@@ -5,8 +5,8 @@ from nmt.components.metrics import corpus_scores
 
 
 def test_bleu_matches_sacrebleu_cli(tmp_path, multi30k_dir):
-    from nmt.components.data.multi30k import read_lines
-    refs = read_lines(multi30k_dir / "val.en.gz")[:100]
+    from nmt.components.text import read_lines
+    refs = list(read_lines(multi30k_dir / "val.en.gz"))[:100]
     # a systematic corruption of the references as "hypotheses": drop every third word
     hyps = [" ".join(w for i, w in enumerate(r.split()) if i % 3 != 1) for r in refs]
     (tmp_path / "ref.txt").write_text("\n".join(refs) + "\n")

@@ -48,7 +48,7 @@ def _corpus(multi30k_dir, tmp_path, n_train: int = 260):
     (tmp_path / "heldout.jsonl").write_text("".join(json.dumps({"translation": {"qx": s, "qy": t}}) + "\n"
                                                     for s, t in zip(de[n_train:], en[n_train:])))
     return ["data=files", f"data.dir={tmp_path}", "data.src_lang=qx", "data.tgt_lang=qy", "data.train=[train.tsv]",
-            "data.test={heldout: heldout.jsonl}", "data.val_size=20", "data.vocab_size=300", "data.num_proc=1"]
+            "data.test={heldout: heldout.jsonl}", "data.val_size=20", "data.vocab_size=300"]
 
 
 def _stages(client):

@@ -241,3 +241,16 @@ def test_hashes_and_carving_are_numpy_and_deterministic():
     val, test = carve(pairs, ok, [10, 10], seed=3)
     again = carve(pairs[::-1], ok, [10, 10], seed=3)
     assert set(pairs[val]) == set(pairs[::-1][again[0]]) and not set(val) & set(test)
+
+
+def test_save_to_disk_moves_the_arrow_files_into_a_layout_load_from_disk_reads(tmp_path):
+    from nmt.components.data.build import save_to_disk
+    write(tmp_path / "c.tsv", [f"{s}\t{t}" for s, t in PAIRS])
+    b = built(files_cfg(tmp_path, "data.train=[c.tsv]"), tmp_path)
+    before = {s: ds[:] for s, ds in b.data.items()}
+    sources = [Path(ds.cache_files[0]["filename"]) for ds in b.data.values()]
+    save_to_disk(b.data, tmp_path / "saved")
+    loaded = datasets.load_from_disk(str(tmp_path / "saved"))
+    assert list(loaded) == list(b.data) == ["train", "val", "test"]
+    assert {s: ds[:] for s, ds in loaded.items()} == before == {s: ds[:] for s, ds in b.data.items()}
+    assert loaded["train"].features == b.data["train"].features and not any(p.exists() for p in sources)

@@ -1,7 +1,9 @@
-"""prepare's core, streaming: raw pairs -> Arrow on disk -> one cleaning pass (batched ``map``,
-``num_proc``) -> numpy filters -> a tokenizer trained on a bounded seeded sample -> tokenized
-splits. Nothing holds the corpus in Python objects; peak memory is a few batches plus
-fixed-width numpy columns (hashes, word counts).
+"""prepare's core, streaming: raw pairs -> Arrow on disk -> one cleaning pass -> numpy filters ->
+a tokenizer trained on a bounded seeded sample -> tokenized splits written to Arrow. Each pass
+reads an Arrow file batch by batch (no memory map, so the corpus never joins the process's
+resident pages) and writes the next one; nothing holds the corpus in Python objects, and no
+worker processes are forked. What grows with the corpus is ~35 bytes a pair of numpy
+columns (hashes, word and token counts, kept rows).
 
 Output columns per split: ``idx`` (0..n-1), ``src``, ``tgt`` (normalised text), ``src_ids``,
 ``tgt_ids`` (int32, no BOS/EOS), ``src_len``, ``tgt_len``.
@@ -9,20 +11,24 @@ Output columns per split: ``idx`` (0..n-1), ``src``, ``tgt`` (normalised text), 
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
-import uuid
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict, Features, List, Value, disable_progress_bars
 from tokenizers import Tokenizer
 
 from nmt.components.data import clean
 from nmt.components.data.config import DataConfig
-from nmt.components.data.sources import BATCH, DataError, Plan
+from nmt.components.data.encode import encode_column
+from nmt.components.data.sources import DataError, Plan
 from nmt.components.data.tokenizer import train_tokenizer
 
 log = logging.getLogger("nmt")
@@ -30,6 +36,7 @@ RAW_SCHEMA = pa.schema([("src", pa.string()), ("tgt", pa.string())])
 FEATURES = Features({"src": Value("string"), "tgt": Value("string"), "idx": Value("int64"),
                      "src_ids": List(Value("int32")), "tgt_ids": List(Value("int32")),
                      "src_len": Value("int32"), "tgt_len": Value("int32")})
+ENCODE_ROWS = 50_000  # pairs tokenized at once: more distinct pieces shared, ~40 MB of ids
 
 
 @dataclass
@@ -41,7 +48,20 @@ class Built:
     corpora: dict[str, int]           # training corpus -> raw pairs read
 
 
-def write_raw(plan: Plan, split: str, path: Path, corpora: dict[str, int]) -> Dataset:
+@dataclass(frozen=True)
+class Selected:
+    """A split: the rows it keeps (ascending) of a cleaned Arrow file."""
+    path: Path
+    rows: np.ndarray
+
+
+def batches(path: Path) -> Iterator[pa.RecordBatch]:
+    """An Arrow stream file's batches, read (not memory-mapped) one at a time."""
+    with pa.OSFile(str(path)) as f, pa.ipc.open_stream(f) as reader:
+        yield from reader
+
+
+def write_raw(plan: Plan, split: str, path: Path, corpora: dict[str, int]) -> Path:
     """Stream a split's corpora into one Arrow file, batch by batch; counts pairs per corpus."""
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, RAW_SCHEMA) as writer:
         for corpus in plan.splits[split]:
@@ -51,17 +71,20 @@ def write_raw(plan: Plan, split: str, path: Path, corpora: dict[str, int]) -> Da
                                                    schema=RAW_SCHEMA))
                 n += len(src)
             corpora[corpus.name] = n
-    return Dataset.from_file(str(path))
+    return path
 
 
-def _cleaned(ds: Dataset, d: DataConfig, tag: str) -> Dataset:
-    return ds.map(clean.clean_batch, batched=True, batch_size=2_000, num_proc=_procs(d, ds),
-                  features=clean.CLEAN_FEATURES, new_fingerprint=f"clean-{tag}-{uuid.uuid4().hex}",
-                  load_from_cache_file=False)
-
-
-def _procs(d: DataConfig, ds: Dataset) -> int | None:
-    return d.num_proc if d.num_proc > 1 and len(ds) >= 20_000 else None  # small: forking costs more
+def clean_file(raw: Path, out: Path) -> dict[str, np.ndarray]:
+    """Normalised pairs of ``raw`` into ``out``; :data:`clean.WORK_COLS` of every pair, as numpy."""
+    parts: dict[str, list[np.ndarray]] = {k: [np.empty(0, t)] for k, t in clean.WORK_COLS.items()}
+    with pa.OSFile(str(out), "wb") as sink, pa.ipc.new_stream(sink, RAW_SCHEMA) as writer:
+        for batch in batches(raw):
+            text, work = clean.clean_batch(batch)
+            writer.write_batch(text)
+            for k, v in work.items():
+                parts[k].append(v)
+    raw.unlink()  # read once; its disk space is better spent on the next pass
+    return {k: np.concatenate(v) for k, v in parts.items()}
 
 
 def _empty_error(split: str, raw: int, counts: dict[str, int], d: DataConfig) -> DataError:
@@ -72,38 +95,38 @@ def _empty_error(split: str, raw: int, counts: dict[str, int], d: DataConfig) ->
 
 
 def clean_splits(plan: Plan, d: DataConfig, work: Path, stats: dict[str, float],
-                 corpora: dict[str, int]) -> dict[str, Dataset]:
+                 corpora: dict[str, int]) -> dict[str, Selected]:
     """Every split cleaned and filtered (train last: it needs the val/test hashes); carved
-    splits taken from training. Returns datasets whose kept rows are selected."""
-    cleaned = {}
+    splits taken from training. Returns, per split, its cleaned file and kept rows."""
+    cols, files = {}, {}
     for split in plan.splits:
         raw = write_raw(plan, split, work / f"raw-{split}.arrow", corpora if split == "train" else {})
-        cleaned[split] = _cleaned(raw, d, split)
-    out: dict[str, Dataset] = {}
+        files[split] = work / f"clean-{split}.arrow"
+        cols[split] = clean_file(raw, files[split])
+    out: dict[str, Selected] = {}
     eval_src, eval_tgt = [], []
-    for split, ds in cleaned.items():
-        c = clean.columns(ds, clean.WORK_COLS)
+    for split, c in cols.items():
         ok, counts = clean.row_filters(c, train=split == "train", max_words=d.max_words,
                                        max_len_ratio=d.max_len_ratio)
         if split == "train":
             train_cols, train_ok, train_counts = c, ok, counts
             continue
-        out[split] = ds.select(np.flatnonzero(ok))
-        _count(stats, split, len(ds), counts, len(out[split]), d)
+        out[split] = Selected(files[split], np.flatnonzero(ok))
+        _count(stats, split, len(ok), counts, len(out[split].rows), d)
         eval_src.append(c["src_hash"][ok]), eval_tgt.append(c["tgt_hash"][ok])
-    carved_rows = clean.carve(clean.pair_hash(train_cols), train_ok, list(plan.carve.values()), d.seed)
-    carved_pairs = [np.empty(0, np.uint64)]
+    pairs = clean.pair_hash(train_cols)
+    carved_rows = clean.carve(pairs, train_ok, list(plan.carve.values()), d.seed)
     for split, rows in zip(plan.carve, carved_rows):
-        out[split] = cleaned["train"].select(rows)
+        out[split] = Selected(files["train"], rows)
         _count(stats, split, len(rows), {}, len(rows), d)
         eval_src.append(train_cols["src_hash"][rows]), eval_tgt.append(train_cols["tgt_hash"][rows])
-        carved_pairs.append(clean.pair_hash(train_cols)[rows])
     contaminants = (np.unique(np.concatenate(eval_src)), np.unique(np.concatenate(eval_tgt))) \
         if d.decontaminate and eval_src else (None, None)
-    kept = clean.train_filters(train_cols, train_ok, train_counts, carved=np.concatenate(carved_pairs),
+    carved = np.concatenate([np.empty(0, np.uint64), *(pairs[r] for r in carved_rows)])
+    kept = clean.train_filters(train_cols, train_ok, train_counts, carved=carved,
                                dedup=d.dedup, eval_src=contaminants[0], eval_tgt=contaminants[1])
-    out["train"] = cleaned["train"].select(kept.keep)
-    _count(stats, "train", len(cleaned["train"]), kept.counts, len(kept.keep), d)
+    out["train"] = Selected(files["train"], kept.keep)
+    _count(stats, "train", len(train_ok), kept.counts, len(kept.keep), d)
     first = [s for s in ("train", "val") if s in out]
     return {s: out[s] for s in [*first, *[s for s in out if s not in first]]}
 
@@ -120,23 +143,44 @@ def _count(stats: dict[str, float], split: str, raw: int, counts: dict[str, int]
              ", ".join(f"{k} {v}" for k, v in counts.items()) or "carved")
 
 
-def tokenizer_sample(train: Dataset, d: DataConfig) -> Dataset:
+def tokenizer_sample(train: Selected, d: DataConfig) -> Selected:
     """A seeded sample of ``data.tokenizer_sample_pairs`` pairs (all of them, in order, when
     the corpus is smaller), as sentencepiece's ``input_sentence_size`` bounds its input."""
-    n = len(train)
+    n = len(train.rows)
     if n <= d.tokenizer_sample_pairs:
         return train
-    return train.select(np.sort(np.random.default_rng(d.seed).choice(n, d.tokenizer_sample_pairs, replace=False)))
+    pick = np.sort(np.random.default_rng(d.seed).choice(n, d.tokenizer_sample_pairs, replace=False))
+    return Selected(train.path, train.rows[pick])
 
 
-def text_batches(ds: Dataset, sides: tuple[str, ...]) -> Iterator[list[str]]:
+def selected_batches(path: Path, wanted: dict[str, np.ndarray], rows: int = 0) -> Iterator[tuple[str, pa.Table]]:
+    """One pass over a cleaned file: each split's rows, in order, in tables of at least
+    ``rows`` pairs (the last one of a split may be smaller)."""
+    pending: dict[str, list[pa.RecordBatch]] = {s: [] for s in wanted}
+    start = 0
+    for batch in batches(path):
+        end = start + batch.num_rows
+        for split, keep in wanted.items():
+            lo, hi = np.searchsorted(keep, [start, end])
+            if hi > lo:
+                pending[split].append(batch.take(pa.array(keep[lo:hi] - start)))
+            if pending[split] and sum(b.num_rows for b in pending[split]) >= rows:
+                yield split, pa.Table.from_batches(pending[split])
+                pending[split] = []
+        start = end
+    for split, left in pending.items():
+        if left:
+            yield split, pa.Table.from_batches(left)
+
+
+def text_batches(sel: Selected, sides: tuple[str, ...]) -> Iterator[list[str]]:
     """Every sentence of the first side, then of the next, in batches."""
     for side in sides:
-        for batch in ds.select_columns([side]).iter(batch_size=BATCH):
-            yield batch[side]
+        for _, table in selected_batches(sel.path, {"sample": sel.rows}):
+            yield table.column(side).to_pylist()
 
 
-def train_tokenizers(train: Dataset, d: DataConfig) -> tuple[Tokenizer, Tokenizer]:
+def train_tokenizers(train: Selected, d: DataConfig) -> tuple[Tokenizer, Tokenizer]:
     sample = tokenizer_sample(train, d)
     if d.joint_vocab:
         tok = train_tokenizer(text_batches(sample, ("src", "tgt")), kind=d.tokenizer, vocab_size=d.vocab_size)
@@ -145,38 +189,70 @@ def train_tokenizers(train: Dataset, d: DataConfig) -> tuple[Tokenizer, Tokenize
             train_tokenizer(text_batches(sample, ("tgt",)), kind=d.tokenizer, vocab_size=d.vocab_size))
 
 
-def _encoder(src_tok: Tokenizer, tgt_tok: Tokenizer):
-    def encode(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
-        # the _fast variant skips character offsets, which nothing here reads
-        src = [e.ids for e in src_tok.encode_batch_fast(batch["src"])]
-        tgt = [e.ids for e in tgt_tok.encode_batch_fast(batch["tgt"])]
-        return {"idx": indices, "src_ids": src, "tgt_ids": tgt,
-                "src_len": [len(x) for x in src], "tgt_len": [len(x) for x in tgt]}
-    return encode
+def encoded(table: pa.Table, first: int, src_tok: Tokenizer, tgt_tok: Tokenizer) -> pa.RecordBatch:
+    """Cleaned pairs -> rows of :data:`FEATURES`, numbered from ``first``."""
+    src_ids, tgt_ids = encode_column(src_tok, table.column("src")), encode_column(tgt_tok, table.column("tgt"))
+    cols = {"src": table.column("src").combine_chunks(), "tgt": table.column("tgt").combine_chunks(),
+            "idx": pa.array(np.arange(first, first + table.num_rows, dtype=np.int64)),
+            "src_ids": src_ids, "tgt_ids": tgt_ids,
+            "src_len": pc.list_value_length(src_ids), "tgt_len": pc.list_value_length(tgt_ids)}
+    return pa.record_batch(list(cols.values()), schema=FEATURES.arrow_schema)
 
 
-def tokenize(ds: Dataset, split: str, src_tok: Tokenizer, tgt_tok: Tokenizer, d: DataConfig) -> Dataset:
-    drop = [c for c in ds.column_names if c not in ("src", "tgt")]
-    return ds.map(_encoder(src_tok, tgt_tok), batched=True, batch_size=2_000, with_indices=True,
-                  remove_columns=drop, features=FEATURES, num_proc=_procs(d, ds),
-                  new_fingerprint=f"tokenize-{split}-{uuid.uuid4().hex}", load_from_cache_file=False,
-                  ).select_columns(list(FEATURES))
+def tokenize(splits: dict[str, Selected], src_tok: Tokenizer, tgt_tok: Tokenizer, work: Path,
+             stats: dict[str, float]) -> DatasetDict:
+    """Each split tokenized into ``work/<split>.arrow``, one pass per cleaned file; its token
+    count statistics into ``stats``."""
+    paths = {s: work / f"{s}.arrow" for s in splits}
+    lens: dict[str, list[np.ndarray]] = {f"{s}/{side}": [] for s in splits for side in ("src", "tgt")}
+    for path in dict.fromkeys(sel.path for sel in splits.values()):
+        wanted = {s: sel.rows for s, sel in splits.items() if sel.path == path}
+        with contextlib.ExitStack() as stack:
+            writers = {s: stack.enter_context(pa.ipc.new_stream(stack.enter_context(pa.OSFile(str(paths[s]), "wb")),
+                                                                FEATURES.arrow_schema)) for s in wanted}
+            done = dict.fromkeys(wanted, 0)
+            for split, table in selected_batches(path, wanted, ENCODE_ROWS):
+                batch = encoded(table, done[split], src_tok, tgt_tok)
+                writers[split].write_batch(batch)
+                done[split] += batch.num_rows
+                for side in ("src", "tgt"):
+                    lens[f"{split}/{side}"].append(batch.column(f"{side}_len").to_numpy())
+    for split in splits:
+        stats.update(length_stats({side: np.concatenate(lens[f"{split}/{side}"]) for side in ("src", "tgt")}, split))
+    return DatasetDict({s: Dataset.from_file(str(p)) for s, p in paths.items()})
 
 
-def length_stats(ds: Dataset, split: str) -> dict[str, float]:
+def length_stats(lens: dict[str, np.ndarray], split: str) -> dict[str, float]:
     """Mean, p95 (statistics.quantiles' exclusive method) and max of each side's token count."""
     out = {}
-    for side in ("src", "tgt"):
-        x = clean.columns(ds, (f"{side}_len",))[f"{side}_len"].astype(np.float64)
+    for side, n in lens.items():
+        x = n.astype(np.float64)
         p95 = float(np.percentile(x, 95, method="weibull")) if len(x) > 1 else float(x[0])
         out.update({f"{split}/{side}_len_mean": float(x.mean()), f"{split}/{side}_len_p95": p95,
                     f"{split}/{side}_len_max": float(x.max())})
     return out
 
 
+def save_to_disk(data: DatasetDict, path: Path) -> None:
+    """``data.save_to_disk(path)``, but each split's Arrow file (one file, as :func:`tokenize`
+    wrote it) is moved into place instead of copied through a memory map, which would put
+    the whole corpus among the process's resident pages. ``datasets`` writes the rest of the
+    layout (dataset_dict.json, each split's state.json and dataset_info.json) from one-row
+    splits; ``data`` stays readable (same file system, the maps follow the moved files)."""
+    DatasetDict({s: ds.select([0]) for s, ds in data.items()}).save_to_disk(str(path))
+    for split, ds in data.items():
+        state_path = path / split / "state.json"
+        state = json.loads(state_path.read_text())
+        (target,) = state["_data_files"]
+        (source,) = ds.cache_files
+        os.replace(source["filename"], path / split / target["filename"])
+        state["_fingerprint"] = ds._fingerprint
+        state_path.write_text(json.dumps(state, indent=2, sort_keys=True))
+
+
 def build(plan: Plan, d: DataConfig, work: Path) -> Built:
     """Everything prepare produces, with its Arrow files under ``work``."""
-    disable_progress_bars()  # a bar per map and process would bury the log
+    disable_progress_bars()  # the stage's save_to_disk would print a bar per split
     stats: dict[str, float] = {}
     corpora: dict[str, int] = {}
     splits = clean_splits(plan, d, work, stats, corpora)
@@ -185,7 +261,7 @@ def build(plan: Plan, d: DataConfig, work: Path) -> Built:
         log.info("prepare: training corpus %d: %s, %d pairs", i, name, n)
     src_tok, tgt_tok = train_tokenizers(splits["train"], d)
     stats["vocab/src"], stats["vocab/tgt"] = src_tok.get_vocab_size(), tgt_tok.get_vocab_size()
-    data = DatasetDict({s: tokenize(ds, s, src_tok, tgt_tok, d) for s, ds in splits.items()})
-    for split, ds in data.items():
-        stats.update(length_stats(ds, split))
+    data = tokenize(splits, src_tok, tgt_tok, work, stats)
+    for path in dict.fromkeys(sel.path for sel in splits.values()):
+        path.unlink()  # tokenized copies hold the text now
     return Built(data, src_tok, tgt_tok, stats, corpora)

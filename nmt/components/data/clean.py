@@ -1,7 +1,7 @@
-"""Cleaning in one pass over Arrow: normalise, count words, hash each side; then the filters
-as numpy masks over those columns (never a Python set of strings, so memory stays ~20 bytes
-a pair): empty, over-long and length-ratio pairs, pairs carved out for val/test, exact
-duplicates, and training pairs whose source or target appears in a val/test split.
+"""Cleaning in one pass over Arrow batches: normalise, count words, hash each side; then the
+filters as numpy masks over those columns (never a Python set of strings, so memory stays
+~25 bytes a pair): empty, over-long and length-ratio pairs, pairs carved out for val/test,
+exact duplicates, and training pairs whose source or target appears in a val/test split.
 
 Hashes: pandas' vectorised SipHash (fixed key, so the same text hashes the same in every
 process); a pair's hash mixes both sides'.
@@ -9,25 +9,27 @@ process); a pair's hash mixes both sides'.
 
 from __future__ import annotations
 
+import functools
+import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from datasets import Dataset, Features, Value
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from nmt.components.text import normalize
 
-HASH_COLS = ("src_hash", "tgt_hash")
-WORK_COLS = ("changed", "src_words", "tgt_words", *HASH_COLS)  # dropped once the filters ran
+WORK_COLS = {"changed": np.bool_, "src_words": np.int32, "tgt_words": np.int32,  # per pair, for the
+             "src_hash": np.uint64, "tgt_hash": np.uint64}                        # filters; dropped after
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-CLEAN_FEATURES = Features({"src": Value("string"), "tgt": Value("string"), "changed": Value("bool"),
-                           "src_words": Value("int32"), "tgt_words": Value("int32"),
-                           "src_hash": Value("uint64"), "tgt_hash": Value("uint64")})
+_HANGUL_V_T = (range(0x1161, 0x1176), range(0x11A8, 0x11C3))  # compose with a syllable before them
 
 
-def text_hash(texts: list[str]) -> np.ndarray:
+def text_hash(texts: list[str] | pa.Array) -> np.ndarray:
     """uint64 per text, the same in every process and run."""
-    return pd.util.hash_array(np.asarray(texts, dtype=object))
+    objects = texts.to_numpy(zero_copy_only=False) if isinstance(texts, pa.Array) else np.asarray(texts, dtype=object)
+    return pd.util.hash_array(objects, categorize=False)  # categorize only pays off for repeats; same values
 
 
 def mix(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
@@ -39,21 +41,53 @@ def mix(a: np.ndarray, b: np.ndarray | int) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
-def clean_batch(batch: dict[str, list]) -> dict[str, list | np.ndarray]:
-    """One batched ``map`` step: normalised text, whether it changed, word counts, hashes."""
-    src = [normalize(s) for s in batch["src"]]
-    tgt = [normalize(t) for t in batch["tgt"]]
-    changed = [a != b or c != d for a, b, c, d in zip(src, batch["src"], tgt, batch["tgt"])]
-    return {"src": src, "tgt": tgt, "changed": changed,
-            "src_words": [len(s.split()) for s in src], "tgt_words": [len(t.split()) for t in tgt],
-            "src_hash": text_hash(src), "tgt_hash": text_hash(tgt)}
+@functools.cache
+def _plain_text() -> str:
+    """RE2 pattern of a text made only of spaces and code points that :func:`normalize` keeps
+    as they are: BMP, no white space, control, format, mark or unassigned character, NFC-stable,
+    so that NFC cannot change such a text (every code point that composes with the one before
+    it is a mark, or a Hangul vowel or final consonant). Its normalisation is then only
+    collapsing spaces."""
+    keep = [cp for cp in range(0x21, 0x10000) if not any(cp in r for r in _HANGUL_V_T) and _plain(chr(cp))]
+    ranges, start = [], keep[0]
+    for a, b in zip(keep, keep[1:] + [-1]):
+        if b != a + 1:
+            ranges.append(f"\\x{{{start:x}}}-\\x{{{a:x}}}")
+            start = b
+    return "^[ " + "".join(ranges) + "]*$"
 
 
-def columns(ds: Dataset, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Whole columns as numpy arrays (fixed-width: a few bytes a pair), read in one slice
-    (``ds[name]`` is a lazy column that numpy would read row by row)."""
-    got = ds.with_format("numpy", columns=list(names))[:]
-    return {n: got[n].astype(np.uint64) if n in HASH_COLS else got[n] for n in names}
+def _plain(c: str) -> bool:
+    return (unicodedata.category(c)[0] not in "CMZ" and not c.isspace() and unicodedata.normalize("NFC", c) == c)
+
+
+def normalize_column(texts: pa.Array) -> pa.Array:
+    """:func:`normalize` of each text: Arrow's string kernels for texts of plain characters
+    (see :func:`_plain_text`), ``normalize`` itself for the rest (none are null)."""
+    plain = pc.match_substring_regex(texts, _plain_text())
+    out = pc.utf8_trim(pc.replace_substring_regex(texts, "  +", " "), " ")
+    if pc.all(plain).as_py():
+        return out
+    odd = pc.invert(plain)
+    fixed = pa.array([normalize(t) for t in pc.filter(texts, odd).to_pylist()], pa.string())
+    return pc.replace_with_mask(out, odd, fixed)
+
+
+def word_count(texts: pa.Array) -> np.ndarray:
+    """Words of normalised texts (single spaces, none at the ends), as ``len(text.split())``."""
+    n = pc.add(pc.count_substring(texts, " "), pc.cast(pc.greater(pc.utf8_length(texts), 0), pa.int32()))
+    return n.to_numpy(zero_copy_only=False).astype(np.int32)
+
+
+def clean_batch(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, dict[str, np.ndarray]]:
+    """Raw pairs (``src``, ``tgt``) -> the normalised pairs, and per pair: whether normalising
+    changed it, each side's word count and hash (:data:`WORK_COLS`)."""
+    raw_src, raw_tgt = batch.column("src"), batch.column("tgt")
+    src, tgt = normalize_column(raw_src), normalize_column(raw_tgt)
+    changed = pc.or_(pc.not_equal(src, raw_src), pc.not_equal(tgt, raw_tgt))
+    work = {"changed": changed.to_numpy(zero_copy_only=False), "src_words": word_count(src),
+            "tgt_words": word_count(tgt), "src_hash": text_hash(src), "tgt_hash": text_hash(tgt)}
+    return pa.record_batch([src, tgt], schema=batch.schema), work
 
 
 @dataclass

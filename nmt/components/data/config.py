@@ -29,7 +29,6 @@ class DataConfig:
     seed: int                         # tokenizer sample and carved splits
     val_size: int                     # pairs carved out of training when the source has no validation split
     test_size: int                    # ... and no test split
-    num_proc: int                     # processes for the cleaning and tokenizing passes
     primary_test_split: str | None    # what register, compare and the demo read; None: the first test split
     train_limit: int | None           # first N pairs only (tests, smoke runs)
     val_limit: int | None
@@ -67,7 +66,7 @@ class DataConfig:
         if self.src_lang == self.tgt_lang:
             raise ConfigError(f"{prefix}.src_lang and {prefix}.tgt_lang are both {self.src_lang!r}; "
                               "choose two languages")
-        checks = (("vocab_size", self.vocab_size >= 100, ">= 100"), ("num_proc", self.num_proc >= 1, ">= 1"),
+        checks = (("vocab_size", self.vocab_size >= 100, ">= 100"),
                   ("tokenizer_sample_pairs", self.tokenizer_sample_pairs >= 1, ">= 1"),
                   ("max_len_ratio", self.max_len_ratio is None or self.max_len_ratio >= 1, ">= 1 or null"),
                   ("val_size", self.val_size >= 1, ">= 1"), ("test_size", self.test_size >= 1, ">= 1"))

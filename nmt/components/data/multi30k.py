@@ -1,15 +1,13 @@
-"""Multi30k task 1 raw files: locate (local dir or checksummed download), read, validate, clean.
+"""Multi30k task 1 raw files: their languages and splits, where they are (a local dir or a
+checksummed download). prepare reads them as any local files (:mod:`nmt.components.data.sources`).
 
 Elliott et al. 2016, "Multi30K: Multilingual English-German Image Descriptions".
 """
 
 from __future__ import annotations
 
-import gzip
-import zlib
 import os
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 from nmt.components.data.sources import DataError, sha256_file
@@ -92,52 +90,3 @@ def download(files: list[str], dest: Path, base_url: str = BASE_URL) -> None:
             tmp.unlink()
             raise DataError(f"checksum mismatch for {base_url + name}: {got} != {SHA256[name]}")
         tmp.replace(target)
-
-
-def read_lines(path: Path) -> list[str]:
-    if not path.is_file():
-        raise DataError(f"missing data file: {path}")
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8", newline="\n") as f:
-            return [line.rstrip("\n") for line in f]
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text ({err})") from err
-    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
-        raise DataError(f"{path}: a damaged gzip file ({err}); replace it with a fresh copy of Multi30k's "
-                        "raw task-1 file, or unset MULTI30K_DIR to download it") from None
-
-
-@dataclass(frozen=True)
-class SplitText:
-    src: list[str]
-    tgt: list[str]
-    dropped_empty: int = 0
-    dropped_long: int = 0
-
-
-def load_split(data_dir: Path, split: str, src: str, tgt: str, *, max_words: int | None,
-               limit: int | None = None) -> SplitText:
-    """Read one split's parallel files; line counts must agree. Empty pairs are dropped,
-    and pairs longer than ``max_words`` (whitespace words, either side) when it is given."""
-    src_path, tgt_path = data_dir / f"{split}.{src}.gz", data_dir / f"{split}.{tgt}.gz"
-    src_lines, tgt_lines = read_lines(src_path), read_lines(tgt_path)
-    if len(src_lines) != len(tgt_lines):
-        n = min(len(src_lines), len(tgt_lines))
-        raise DataError(
-            f"line counts differ: {src_path} has {len(src_lines)} lines, {tgt_path} has "
-            f"{len(tgt_lines)}; the first unpaired line is line {n + 1}"
-        )
-    if limit:
-        src_lines, tgt_lines = src_lines[:limit], tgt_lines[:limit]
-    keep_s, keep_t, empty, long = [], [], 0, 0
-    for s, t in zip(src_lines, tgt_lines):
-        s, t = normalize(s), normalize(t)
-        if not s or not t:
-            empty += 1
-        elif max_words and max(len(s.split()), len(t.split())) > max_words:
-            long += 1
-        else:
-            keep_s.append(s)
-            keep_t.append(t)
-    return SplitText(keep_s, keep_t, empty, long)

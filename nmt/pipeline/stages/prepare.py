@@ -19,7 +19,7 @@ from mlflow.entities import Run
 
 from nmt.components import names as N
 from nmt.components.config import flatten, to_dict
-from nmt.components.data.build import Built, build
+from nmt.components.data.build import Built, build, save_to_disk
 from nmt.components.data.plans import plan_for
 from nmt.components.data.sources import Plan
 from nmt.pipeline.stages.common import Context, execute
@@ -55,15 +55,17 @@ def build_dataset(cfg: PipelineConfig, work: Path) -> Built:
 def log_lineage(cfg: PipelineConfig, plan: Plan, built: Built) -> None:
     """One ``log_input`` per split, named by the source and carrying its identity."""
     d = cfg.data
+    schema = None  # MLflow infers it from 10,000 rows per split (~2 s each); the splits share their columns
     for split, dset in built.data.items():
         name = f"{d.label}-{d.src_lang}-{d.tgt_lang}-{split}"
         ds = mlflow.data.from_huggingface(dset, path=plan.lineage_path, name=name)
+        ds.schema = schema = schema or mlflow.data.from_huggingface(dset.select(range(min(len(dset), 20)))).schema
         mlflow.log_input(ds, context="training" if split == "train" else split,
                          tags={k.removeprefix("data."): v[:250] for k, v in plan.identity.items()})
 
 
 def save_and_log(built: Built, tmp: Path) -> None:
-    built.data.save_to_disk(str(tmp / N.DATA_DIR))
+    save_to_disk(built.data, tmp / N.DATA_DIR)  # moves the Arrow files: nothing is read back
     (tmp / N.TOKENIZER_DIR).mkdir()
     built.src_tok.save(str(tmp / N.TOKENIZER_DIR / N.SRC_TOKENIZER))
     built.tgt_tok.save(str(tmp / N.TOKENIZER_DIR / N.TGT_TOKENIZER))

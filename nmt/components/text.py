@@ -64,6 +64,12 @@ def _table() -> dict[int, str | None]:
     return out
 
 
+def rewrites(cp: int) -> bool:
+    """Whether :func:`normalize` removes code point ``cp`` or turns it into a space (prepare's
+    Arrow fast path sends texts holding such code points through ``normalize`` itself)."""
+    return cp in _table()
+
+
 def normalize(text: str) -> str:
     """NFC, invisible characters out, white space collapsed; ``""`` for a blank line.
 

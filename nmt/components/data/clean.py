@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nmt.components.text import normalize
+from nmt.components.text import normalize, rewrites
 
 WORK_COLS = {"changed": np.bool_, "src_words": np.int32, "tgt_words": np.int32,  # per pair, for the
              "src_hash": np.uint64, "tgt_hash": np.uint64}                        # filters; dropped after
@@ -58,7 +58,8 @@ def _plain_text() -> str:
 
 
 def _plain(c: str) -> bool:
-    return (unicodedata.category(c)[0] not in "CMZ" and not c.isspace() and unicodedata.normalize("NFC", c) == c)
+    return (unicodedata.category(c)[0] not in "CMZ" and not c.isspace() and unicodedata.normalize("NFC", c) == c
+            and not rewrites(ord(c)))
 
 
 def normalize_column(texts: pa.Array) -> pa.Array:

@@ -1,7 +1,7 @@
 """prepare at growing corpus sizes, beside the field's standard path (SentencePiece).
 
     python benchmarks/bench_prepare.py [--sizes 30000 300000 3000000] [--workdir DIR]
-                                       [--no-spm] [--log-to http://HOST:PORT]
+                                       [--no-spm] [--log-to http://HOST:PORT] [--train]
 
 The corpus is synthetic but not repetitive: pair k joins two Multi30k training captions
 (i = k mod N, j = (k div N + 31 i) mod N, N = 29,000), German to one side and English to the
@@ -23,6 +23,11 @@ wall time) are read from wait4.
 ``--log-to URL`` times logging the prepared ``data/`` folder of the largest size as
 artifacts of a run on that tracking server (proxied artifacts), in MB/s: the cost of handing
 a multi-GB corpus to trials through MLflow. Prints one markdown row per size and path.
+
+``--train`` also runs ``nmt train`` on each size, in the same project home as our prepare
+(so prepare is reused): ``model=transformer_tiny trainer.max_steps=30``, measured as
+above, plus the seconds from the process's start to the first training step and the
+start-up phases that the run logs (``train: first step ... s after the process started``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -90,7 +96,10 @@ def _rollup(pid: int) -> dict[str, int]:
     return out
 
 
-def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, dict[str, float], float]:
+FIRST_STEP = re.compile(r"first step ([\d.]+) s after the process started, ([\d.]+) s after the stage did \((.*)\)")
+
+
+def measure(cmd: list[str], env: dict[str, str], output: list[str] | None = None) -> tuple[float, float, dict[str, float], float]:
     """Wall seconds; CPU seconds (user + system, the process and the children it waited for);
     peak PSS of the tree, all of it and its anonymous and file-backed parts (GB, each peak on
     its own); peak RSS of the main process (wait4, GB)."""
@@ -114,6 +123,8 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, dict[str
 
     threading.Thread(target=sample, daemon=True).start()
     stderr = proc.stderr.read()
+    if output is not None:
+        output.append(stderr.decode(errors="replace"))
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     stop.set()
@@ -123,14 +134,34 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, dict[str
     return wall, usage.ru_utime + usage.ru_stime, {k: v / 1e9 for k, v in peak.items()}, usage.ru_maxrss / 1e6
 
 
+def _ours_env(home: Path) -> dict[str, str]:
+    return {**os.environ, "NMT_HOME": str(home), "MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow.db",
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+
+
+def _data_args(work: Path) -> list[str]:
+    return ["data=files", f"data.dir={work}", "data.src_lang=xa", "data.tgt_lang=xb", "data.train=[train]",
+            "data.tokenizer_sample_pairs=500000"]
+
+
 def ours(work: Path, n: int) -> tuple[float, float, dict[str, float], float]:
     home = work / f"home-{time.time_ns()}"
-    env = {**os.environ, "NMT_HOME": str(home), "MLFLOW_TRACKING_URI": f"sqlite:///{home}/mlflow.db",
-           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
     home.mkdir(parents=True)
-    cmd = [sys.executable, "-m", "nmt.pipeline.cli", "prepare", "data=files", f"data.dir={work}", "data.src_lang=xa",
-           "data.tgt_lang=xb", "data.train=[train]", "data.tokenizer_sample_pairs=500000"]
-    return measure(cmd, env)
+    (work / "last-home").write_text(str(home))
+    cmd = [sys.executable, "-m", "nmt.pipeline.cli", "prepare", *_data_args(work)]
+    return measure(cmd, _ours_env(home))
+
+
+def train(work: Path, n: int) -> tuple[float, float, dict[str, float], float, str]:
+    """``nmt train`` in the home of the last ``ours`` run (prepare reused); the fifth value is
+    the run's first-step line: seconds from the process's start, from the stage's, and the phases."""
+    home = Path((work / "last-home").read_text())
+    cmd = [sys.executable, "-m", "nmt.pipeline.cli", "train", *_data_args(work), "model=transformer_tiny",
+           "trainer.max_steps=30"]
+    out: list[str] = []
+    res = measure(cmd, _ours_env(home), out)
+    m = FIRST_STEP.search(out[0])
+    return (*res, f"{m.group(1)} s ({m.group(2)} s after the stage began; {m.group(3)})" if m else "no first-step line")
 
 
 def sentencepiece(work: Path, n: int) -> tuple[float, float, dict[str, float], float]:
@@ -162,6 +193,7 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "nmt-bench-prepare")
     ap.add_argument("--multi30k", type=Path, default=Path(os.environ.get("MULTI30K_DIR", ROOT.parent / "shared/data/multi30k")))
     ap.add_argument("--no-spm", action="store_true")
+    ap.add_argument("--train", action="store_true", help="also time nmt train (prepare reused) on each size")
     ap.add_argument("--log-to", default=None, help="a tracking server URL: time logging the prepared data there")
     args = ap.parse_args()
     de, en = captions(args.multi30k)
@@ -173,10 +205,14 @@ def main() -> None:
         runs = [("nmt prepare", lambda: ours(work, n))]
         if not args.no_spm:
             runs.append(("sentencepiece", lambda: sentencepiece(work, n)))
+        if args.train:
+            runs.append(("nmt train", lambda: train(work, n)))
         for name, fn in runs:
-            wall, cpu, pss, main_rss = fn()
+            wall, cpu, pss, main_rss, *first = fn()
             print(f"| {n:,} | {name} | {wall:.1f} | {n / wall:,.0f} | {cpu:.0f} | {pss['Pss']:.2f} | {pss['Pss_Anon']:.2f} "
                   f"| {pss['Pss_File']:.2f} | {main_rss:.2f} |", flush=True)
+            if first:
+                print(f"  train, {n:,} pairs: first step {first[0]}; load {os.getloadavg()[0]:.1f}", flush=True)
     if args.log_to:
         print(log_cost(args.workdir / str(args.sizes[-1]), args.log_to))
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from nmt.components import startup
 from nmt.components.config import ConfigError
+from nmt.components.evalkey import EvalKey
 
 STAGES = {"prepare": "prepare", "train": "train", "evaluate": "evaluate", "register": "register",
           "run": "register"}  # command -> the last stage it runs
@@ -158,7 +159,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
             print(f"{stage:9s} run {o.run_id}{'  (reused)' if stage in out.reused else ''}")
     if out.evaluate:
         for k, v in sorted(out.evaluate.scores.items()):
-            if k.count("/") == 2:
+            if EvalKey.is_key(k):
                 print(f"  {k} = {v:.2f}")
     if out.register:
         r = out.register

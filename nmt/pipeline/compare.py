@@ -23,13 +23,13 @@ from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
 from nmt.components.config import ConfigError
+from nmt.components.evalkey import MULTI30K_PRIMARY, EvalKey
 from nmt.components.explorer import render
 from nmt.components.plots import length_plot, scatter_plot
 from nmt.components.tracking import project_home
 from nmt.pipeline.upstream import download, test_split
 
 
-PRIMARY = "test_2016_flickr"  # Multi30k's; runs older than the analysis.split tag scored it first
 
 
 @dataclass
@@ -40,7 +40,7 @@ class ModelRow:
     train_run_id: str
     prepare_run_id: str
     search: str
-    split: str = PRIMARY  # the evaluate run's primary test split (figures and samples come from it)
+    split: str = MULTI30K_PRIMARY  # the evaluate run's primary test split (figures and samples come from it)
     params: float | None = None
     train_time_s: float | None = None
     tokens_per_s: float | None = None
@@ -81,7 +81,9 @@ def _artifact(run_id: str, path: str) -> Path | None:
 def collect(client: MlflowClient, run: Run, n_samples: int) -> ModelRow:
     p, tags = run.data.params, run.data.tags
     train_id = p[N.PARAM_TRAIN_RUN]
-    split, search = tags.get(N.TAG_ANALYSIS_SPLIT, f"{PRIMARY}/greedy").split("/")
+    # runs older than the analysis.split tag scored Multi30k's primary split first
+    decoded = EvalKey.parse_decoded(tags.get(N.TAG_ANALYSIS_SPLIT, f"{MULTI30K_PRIMARY}/greedy"), "bleu")
+    split, search = decoded.split, decoded.search
     arch = tags.get(N.TAG_ARCH, "?")
     row = ModelRow(label=f"{arch} ({run.info.run_id[:6]})", arch=arch, evaluate_run_id=run.info.run_id,
                    train_run_id=train_id, prepare_run_id=p[N.PARAM_PREPARE_RUN], search=search, split=split,
@@ -108,7 +110,7 @@ def _fmt(v: float | None, spec: str = ".2f") -> str:
 
 def _figures(rows: list[ModelRow], out: Path) -> dict[str, Path]:
     """The three plots over all models, saved under ``out``."""
-    key = lambda r: r.scores.get(f"{r.split}/{r.search}/bleu")  # noqa: E731
+    key = lambda r: r.scores.get(EvalKey(r.split, r.search, "bleu").key)  # noqa: E731
     figs = {
         N.LENGTH_PNG: length_plot({r.label: [(b["bucket"], b["bleu"]) for b in r.length] for r in rows if r.length},
                                   f"BLEU by source length, {rows[0].split}"),
@@ -127,14 +129,14 @@ def _figures(rows: list[ModelRow], out: Path) -> dict[str, Path]:
 
 def _score_tables(rows: list[ModelRow]) -> list[str]:
     md = []
-    for split in dict.fromkeys(k.split("/")[0] for r in rows for k in r.scores if k.count("/") == 2):
-        have = [r for r in rows if f"{split}/{r.search}/bleu" in r.scores]
+    for split in dict.fromkeys(EvalKey.parse(k).split for r in rows for k in r.scores if EvalKey.is_key(k)):
+        have = [r for r in rows if EvalKey(split, r.search, "bleu").key in r.scores]
         if not have:
             continue
         md += [f"## {split}", "", "| model | arch | search | params | train time (min) | tokens/s | BLEU | chrF | TER |",
                "|---|---|---|---|---|---|---|---|---|"]
         for r in have:
-            s = lambda m: r.scores.get(f"{split}/{r.search}/{m}")  # noqa: E731
+            s = lambda m: r.scores.get(EvalKey(split, r.search, m).key)  # noqa: E731
             md.append(f"| {r.label} | {r.arch} | {r.search} | {_fmt(r.params and r.params / 1e6, '.1f')}M | "
                       f"{_fmt(r.train_time_s and r.train_time_s / 60, '.1f')} | {_fmt(r.tokens_per_s, '.0f')} | "
                       f"{_fmt(s('bleu'))} | {_fmt(s('chrf'))} | {_fmt(s('ter'))} |")

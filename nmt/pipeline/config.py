@@ -21,6 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from nmt.components.config import ConfigError, parse
 from nmt.components.data.config import MULTI30K_TESTS, DataConfig
+from nmt.components.evalkey import PRIMARY, resolve_split
 from nmt.components.data.multi30k import LANGUAGES
 from nmt.components.models.factory import ARCHITECTURES, ArchConfig  # importing the factory registers every architecture
 from nmt.pipeline.services.settings import ClusterConfig, ServerConfig
@@ -100,13 +101,13 @@ class EvaluateConfig:
 
     def resolve(self, data: DataConfig) -> tuple[str, ...]:
         """The split names to score, the primary one first; ConfigError for one the source lacks."""
-        known = (*data.test_splits(), "all", "primary")
+        known = (*data.test_splits(), "all", PRIMARY)
         lacking = MULTI30K_TESTS if data.kind == "multi30k" else ()  # a pair without one skips it
         bad = [s for s in self.splits if s not in known and s not in lacking]
         if bad:
             raise ConfigError(f"evaluate.splits: unknown split {bad[0]!r}; valid: {', '.join(known)}")
         names = [data.primary] + [n for s in self.splits for n in
-                                  (data.test_splits() if s == "all" else [data.primary] if s == "primary" else [s])]
+                                  (data.test_splits() if s == "all" else [resolve_split(s, data.primary)])]
         wanted = set(names[1:])
         return tuple(dict.fromkeys(n for n in names if n in wanted))
 
@@ -180,9 +181,9 @@ class PipelineConfig:
 
     def validate(self, prefix: str) -> None:
         self.evaluate.resolve(self.data)  # evaluate.splits against the source's test splits
-        if self.promote.split not in self.data.test_splits() and self.promote.split != "primary":
+        if self.promote.split not in self.data.test_splits() and self.promote.split != PRIMARY:
             raise ConfigError(f"promote.split={self.promote.split!r}: not a test split of the data; valid: "
-                              f"primary, {', '.join(self.data.test_splits())}")
+                              f"{PRIMARY}, {', '.join(self.data.test_splits())}")
 
     @property
     def model_name(self) -> str:

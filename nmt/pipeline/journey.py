@@ -23,6 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
 from nmt.components.config import ConfigError, flatten, to_dict
+from nmt.components.evalkey import PRIMARY, resolve_split
 from nmt.components.significance import PairResult, SystemInterval, compare_pairs, system_interval
 from nmt.components.tracking import error_line, owner
 from nmt.pipeline.config import PipelineConfig, load_config
@@ -115,9 +116,9 @@ def _analyse(cfg: PipelineConfig, configs: dict, runs: dict) -> tuple[dict, list
 
 def run_journey(cfg: PipelineConfig, base_overrides: list[str]) -> JourneyOutputs:
     pairs_to_test(cfg)  # a bad pair fails before anything runs
-    split = cfg.data.primary if cfg.journey.split == "primary" else cfg.journey.split
+    split = resolve_split(cfg.journey.split, cfg.data.primary)
     if split not in cfg.data.test_splits():
-        raise ConfigError(f"journey.split={split!r}: the data has {', '.join(cfg.data.test_splits())} (or primary)")
+        raise ConfigError(f"journey.split={split!r}: the data has {', '.join(cfg.data.test_splits())} (or {PRIMARY})")
     cfg = dataclasses.replace(cfg, journey=dataclasses.replace(cfg.journey, split=split))
     configs = arm_configs(cfg, base_overrides)
     ctx = Context.create(cfg, command=__name__)  # the parent run is tagged with this module's code version

@@ -34,6 +34,7 @@ from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
 from nmt.components.config import ConfigError
+from nmt.components.evalkey import resolve_split
 from nmt.components.names import CHALLENGER, CHAMPION, PREVIOUS
 from nmt.components.significance import paired_bootstrap
 from nmt.pipeline.aliases import aliases, check_unmoved, swap  # noqa: F401 - aliases: re-exported
@@ -138,7 +139,7 @@ def run_promote(cfg: PipelineConfig, *, version: str | None = None, run_id: str 
     """``pinned=False``: the model follows the newest run's language pair (a plain ``nmt promote``)."""
     if sum(x is not None for x in (version, run_id, sweep_run_id)) > 1:
         raise ConfigError("give at most one of version, run, sweep run")
-    gate = replace(cfg.promote, split=cfg.data.primary if cfg.promote.split == "primary" else cfg.promote.split)
+    gate = replace(cfg.promote, split=resolve_split(cfg.promote.split, cfg.data.primary))
     exp_id = setup_tracking(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment)
     client = MlflowClient()
     name, pair = model_name(cfg, client, exp_id, pinned)

@@ -1,19 +1,24 @@
 """Reading what finished runs left behind: prepare's data and tokenizers, one of its test
-splits, and a train run's model. Every stage and command that needs them comes here."""
+splits, and a train run's model (``TrainedModel``, which the train stage and a sweep's
+winner also publish through). Every stage and command that needs them comes here."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import mlflow
 import torch
+from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
 from nmt.components.config import ConfigError
 from nmt.components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, TextCodec
 from nmt.components.models.base import Seq2SeqModel, Vocabulary
-from nmt.components.models.factory import ModelSpec, build, load_spec
+from nmt.components.models.factory import ModelSpec, build, load_spec, save_spec
 from nmt.components.tracking import project_home
 
 if TYPE_CHECKING:  # annotations only: the stages that read here do not run the config loader
@@ -64,11 +69,42 @@ def test_split(prepare_run_id: str, split: str, limit: int | None = None) -> tup
 test_split.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite its name
 
 
+@dataclass(frozen=True)
+class TrainedModel:
+    """What a train run hands evaluate and register: the spec, the checkpoint and its val BLEU.
+    The train stage and a sweep's winning trial publish through the same call."""
+    run_id: str
+    spec: ModelSpec
+    checkpoint: Path             # a local copy of checkpoints/best.ckpt
+    best_val_bleu: float | None  # None: the run never validated
+
+    @staticmethod
+    def publish(run_id: str, spec: ModelSpec, checkpoint: Path, best_val_bleu: float | None) -> None:
+        """Give ``run_id`` ``model_config.json``, ``checkpoints/best.ckpt`` and ``best/val_bleu``."""
+        client = MlflowClient()
+        if best_val_bleu is not None:
+            client.log_metric(run_id, N.BEST_VAL_BLEU, best_val_bleu)
+        with tempfile.TemporaryDirectory() as tmp:
+            client.log_artifact(run_id, str(save_spec(spec, Path(tmp) / N.MODEL_CONFIG)))
+            shutil.copy(checkpoint, Path(tmp) / N.BEST_CKPT)
+            client.log_artifact(run_id, str(Path(tmp) / N.BEST_CKPT), N.CHECKPOINT_DIR)
+
+    @classmethod
+    def load(cls, run_id: str) -> TrainedModel:
+        """What ``publish`` gave ``run_id``, downloaded."""
+        spec = load_spec(download(run_id, N.MODEL_CONFIG))
+        ckpt = download(run_id, f"{N.CHECKPOINT_DIR}/{N.BEST_CKPT}")
+        return cls(run_id, spec, ckpt, MlflowClient().get_run(run_id).data.metrics.get(N.BEST_VAL_BLEU))
+
+    def model(self) -> Seq2SeqModel:
+        """The checkpoint as an eval-mode model."""
+        model = build(self.spec)
+        ckpt = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
+        model.load_state_dict({k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()})
+        return model.eval()
+
+
 def trained_model(train_run_id: str) -> tuple[Seq2SeqModel, ModelSpec]:
     """The checkpoint a train (or sweep trial) run handed on, as an eval-mode model."""
-    spec = load_spec(download(train_run_id, N.MODEL_CONFIG))
-    model = build(spec)
-    ckpt = torch.load(download(train_run_id, f"{N.CHECKPOINT_DIR}/{N.BEST_CKPT}"), map_location="cpu",
-                      weights_only=True)
-    model.load_state_dict({k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()})
-    return model.eval(), spec
+    trained = TrainedModel.load(train_run_id)
+    return trained.model(), trained.spec

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from nmt.components.config import ConfigError, parse
+from nmt.components.evalkey import MULTI30K_PRIMARY
 
 MULTI30K_TESTS = ("test_2016_flickr", "test_2017_flickr", "test_2017_mscoco")
 CARVED_VAL, CARVED_TEST = "val", "test"  # split names given to carved-out splits
@@ -91,7 +92,7 @@ class Multi30kData(DataConfig):
 
     @property
     def primary(self) -> str:
-        return self.primary_test_split or "test_2016_flickr"
+        return self.primary_test_split or MULTI30K_PRIMARY
 
     def validate(self, prefix: str) -> None:
         from nmt.components.data.multi30k import check_pair

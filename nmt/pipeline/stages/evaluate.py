@@ -21,6 +21,7 @@ from nmt.components.data.datamodule import TranslationDataModule
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.decoding import translate_ids
 from nmt.components.devices import describe, inference_device
+from nmt.components.evalkey import EvalKey
 from nmt.components.metrics import corpus_scores
 from nmt.components.models.base import Seq2SeqModel
 from nmt.pipeline.figures import explorer_entry, log_attention_maps, log_explorer, log_length_analysis
@@ -43,7 +44,7 @@ def searches(beam_size: int) -> list[tuple[str, int]]:
 
 
 def metric_name(split: str, search: str, metric: str) -> str:
-    return f"{split}/{search}/{metric}"
+    return EvalKey(split, search, metric).key
 
 
 def decode_split(model: Seq2SeqModel, dm: TranslationDataModule, split: str, codec: TextCodec,
@@ -106,13 +107,14 @@ def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_r
                                         length_penalty=e.length_penalty, max_len_ratio=e.max_len_ratio)
                     (hyp_dir / f"{split}.{search}.txt").write_text("\n".join(hyps) + "\n")
                     for name, s in corpus_scores(hyps, refs).items():
-                        scores[metric_name(split, search, name)] = s.score
+                        key = EvalKey(split, search, name)
+                        scores[key.key] = s.score
                         mlflow.set_tag(f"signature.{name}", s.signature)
-                figures_from = figures_from or (split, search, srcs, refs, hyps)
+                figures_from = figures_from or (key, srcs, refs, hyps)
             if figures_from:
-                split, search, srcs, refs, hyps = figures_from
+                key, srcs, refs, hyps = figures_from
                 _log_samples_and_figures(model, codec, srcs, refs, hyps, label, e, Path(tmp))
-                mlflow.set_tag(N.TAG_ANALYSIS_SPLIT, f"{split}/{search}")
+                mlflow.set_tag(N.TAG_ANALYSIS_SPLIT, key.decoded)
             mlflow.log_metrics(scores)
             (Path(tmp) / N.SCORES).write_text(json.dumps(scores, indent=2))
             mlflow.log_artifacts(str(hyp_dir), N.HYPOTHESES_DIR)

@@ -24,6 +24,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
+from nmt.components.evalkey import EvalKey
 from nmt.components.models.factory import save_spec
 from nmt.components.translator import DEFAULT_PARAMS
 from nmt.pipeline.aliases import aliases, swap
@@ -93,7 +94,7 @@ def register_version(client: MlflowClient, name: str, train_run_id: str, prepare
     if evaluate_run_id:
         tags["evaluate_run_id"] = evaluate_run_id
         for k, v in client.get_run(evaluate_run_id).data.metrics.items():
-            if k.endswith("/bleu"):
+            if EvalKey.is_key(k) and EvalKey.parse(k).metric == "bleu":
                 tags[k] = f"{v:.4f}"
     for k, v in tags.items():
         client.set_model_version_tag(name, mv.version, k, v)
@@ -110,8 +111,8 @@ def describe(client: MlflowClient, tags: dict[str, str], arch: str | None) -> st
     keys = ("data.kind", "data.path", "data.name", *(("data.train",) if p.get("data.kind") == "files" else ()))
     where = [p[k] for k in keys if p.get(k) not in (None, "None")]  # a file corpus is named by its files
     split = prepare.tags.get(N.TAG_PRIMARY_SPLIT, "")
-    tests = ", ".join(f"{k.split('/')[1]} {float(v):.2f}" for k, v in sorted(tags.items())
-                      if k.startswith(f"{split}/") and k.endswith("/bleu"))
+    keys = {EvalKey.parse(k): v for k, v in sorted(tags.items()) if EvalKey.is_key(k)}
+    tests = ", ".join(f"{k.search} {float(v):.2f}" for k, v in keys.items() if k.split == split and k.metric == "bleu")
     command = os.environ.get(N.ENV_COMMAND) or shlex.join(sys.argv)
     return (f"{arch or train.params.get('model.arch', '?')} on {' '.join(where)} "
             f"({p.get(N.PARAM_SRC_LANG)}-{p.get(N.PARAM_TGT_LANG)}).\n"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,11 +34,11 @@ from nmt.components.data.tokenizer import TextCodec
 from nmt.components.devices import describe, native_bf16, resolve_precision
 from nmt.components.lit_module import TranslationModule
 from nmt.components.locks import folder_lock, note
-from nmt.components.models.factory import build, model_dict, save_spec
+from nmt.components.models.factory import build, model_dict
 from nmt.components.tracking import project_home, reuse_key
 from nmt.components.tracking_writer import BufferedMlflowLogger, MetricWriter, PendingRows, TrackingUnavailable
 from nmt.pipeline.stages.common import Context, execute, stage_code
-from nmt.pipeline.upstream import model_spec, prepared
+from nmt.pipeline.upstream import TrainedModel, model_spec, prepared
 
 if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
     from nmt.pipeline.config import PipelineConfig
@@ -227,12 +226,7 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
         mlflow.log_metrics({N.TRAIN_TIME: time.perf_counter() - start,
                             N.NUM_PARAMS: float(module.model.num_parameters()),
                             "epochs": float(trainer.current_epoch), "steps": float(trainer.global_step)})
-        if score is not None:
-            mlflow.log_metric(N.BEST_VAL_BLEU, score)
-        with tempfile.TemporaryDirectory() as tmp:
-            mlflow.log_artifact(str(save_spec(model_spec(cfg, codec), Path(tmp) / N.MODEL_CONFIG)))
-            shutil.copy(chosen, Path(tmp) / N.BEST_CKPT)
-            mlflow.log_artifact(str(Path(tmp) / N.BEST_CKPT), N.CHECKPOINT_DIR)
+        TrainedModel.publish(run_id, model_spec(cfg, codec), chosen, score)
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the artifact is the record
 
     ckpt_dir = project_home() / ".nmt" / N.CHECKPOINT_DIR / reuse_key("train", params, stage_code(body))

@@ -9,8 +9,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +20,6 @@ from ray import tune
 
 from nmt.components import names as N
 from nmt.components.config import ConfigError, flatten, to_dict
-from nmt.components.data.tokenizer import TextCodec
-from nmt.components.models.factory import save_spec
 from nmt.components.tracking import error_line, owner
 from nmt.components.tracking_writer import TrackingUnavailable, retrying
 from nmt.pipeline.config import PipelineConfig, load_config
@@ -31,7 +27,7 @@ from nmt.pipeline.stages.common import Context
 from nmt.pipeline.stages.evaluate import run_evaluate
 from nmt.pipeline.stages.prepare import run_prepare
 from nmt.pipeline.stages.register import run_register
-from nmt.pipeline.upstream import model_spec, prepared
+from nmt.pipeline.upstream import TrainedModel, model_spec, prepared
 from nmt.pipeline.sweep.insight import log_insight
 from nmt.pipeline.sweep.packing import guard_packing
 from nmt.pipeline.sweep.credentials import remove, write_for_trials
@@ -192,14 +188,16 @@ def run_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> SweepOutputs:
     try:
         secrets = write_for_trials(sweep_dir)
         prep = run_prepare(cfg, ctx)
-        data_dir, _ = prepared(prep.run_id)
+        data_dir, codec = prepared(prep.run_id)
         results = _tuner(cfg, base_overrides, space, ctx, parent, prep.run_id, data_dir, sweep_dir, secrets).fit()
         rows, best = _summarise(cfg, results, ctx, parent)
         _insight(parent, rows, space, cfg.sweep.search.seed)
         if best is None:
             raise RuntimeError(f"no trial reported {N.VAL_BLEU}; see the trial runs for errors")
         best_cfg = load_config([*base_overrides, *to_overrides(best["params"])])
-        _log_trial_model(best_cfg, best, data_dir)
+        with best["checkpoint"].as_directory() as d:  # the winner hands on what a train run does
+            TrainedModel.publish(best["run_id"], model_spec(best_cfg, codec), Path(d) / CHECKPOINT_FILE,
+                                 best["val_bleu"])
         ev = run_evaluate(best_cfg, ctx, prep.run_id, best["run_id"])
         reg = run_register(best_cfg, ctx, prep.run_id, best["run_id"], ev.run_id)
         client = MlflowClient()
@@ -272,18 +270,6 @@ def _best_checkpoint(result: Any, df: Any) -> Any:
         best = df.loc[df[TUNE_METRIC].idxmax()]
         found = tune.Checkpoint(best["checkpoint_path"]) if isinstance(best["checkpoint_path"], str) else None
     return found
-
-
-def _log_trial_model(cfg: PipelineConfig, best: dict[str, Any], data_dir: Path) -> None:
-    """Give the winning trial's run what evaluate/register read from a train run."""
-    client = MlflowClient()
-    tok = data_dir.parent / N.TOKENIZER_DIR
-    codec = TextCodec.from_files(tok / N.SRC_TOKENIZER, tok / N.TGT_TOKENIZER)
-    with tempfile.TemporaryDirectory() as tmp, best["checkpoint"].as_directory() as d:
-        client.log_artifact(best["run_id"], str(save_spec(model_spec(cfg, codec), Path(tmp) / N.MODEL_CONFIG)))
-        shutil.copy(Path(d) / CHECKPOINT_FILE, Path(tmp) / N.BEST_CKPT)
-        client.log_artifact(best["run_id"], str(Path(tmp) / N.BEST_CKPT), N.CHECKPOINT_DIR)
-    client.log_metric(best["run_id"], N.BEST_VAL_BLEU, best["val_bleu"])
 
 
 def format_summary(rows: list[dict[str, Any]]) -> str:

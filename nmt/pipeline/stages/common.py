@@ -8,14 +8,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import mlflow
-from mlflow.entities import Run
-from mlflow.tracking import MlflowClient
-
 from nmt.components import names as N
 from nmt.components.imports import running_code_version
-from nmt.components.tracking import (find_reusable, owner, recover_orphans, resolve_tracking_uri, setup_tracking,
-                                     stage_run)
+from nmt.components.runlog import RunLog
+from nmt.components.store import Run, RunStore
 
 if TYPE_CHECKING:  # annotations only: a stage's code version leaves out the config loader's modules
     from nmt.pipeline.config import PipelineConfig
@@ -28,44 +24,43 @@ class Context:
     """Tracking context of one ``nmt`` invocation. The pipeline parent run is created the
     first time a stage actually runs: when every stage is reused, nothing new is logged."""
 
-    experiment_id: str
-    tracking_uri: str
+    store: RunStore
     code: str                         # the command's code version (its parent run's tag); stages have their own
     parent_run_id: str | None = None
     owns_parent: bool = False
     reused: dict[str, str] = field(default_factory=dict)
     label: str = "pipeline"           # the parent run's name: what it ran, e.g. "gru de-en quick"
 
+    @property
+    def experiment_id(self) -> str:
+        return self.store.experiment_id
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.store.uri
+
     @classmethod
     def create(cls, cfg: PipelineConfig, parent_run_id: str | None = None,
                command: str = "nmt.pipeline.orchestrate") -> "Context":
         """``command``: the module that runs this invocation, whose code version tags its parent run."""
-        uri = resolve_tracking_uri(cfg.tracking.uri)
-        exp = setup_tracking(uri, cfg.tracking.experiment)
-        if cfg.tracking.system_metrics:  # MLflow's own sampler: a thread beside each fluent run
-            mlflow.enable_system_metrics_logging()
-        recover_orphans(MlflowClient(), exp)
+        store = RunStore.from_config(cfg.tracking)
+        store.recover_orphans()
         label = f"{cfg.model.label} {cfg.data.src_lang}-{cfg.data.tgt_lang} {cfg.profile}"
-        return cls(experiment_id=exp, tracking_uri=uri, code=running_code_version(command),
-                   parent_run_id=parent_run_id, label=label)
+        return cls(store=store, code=running_code_version(command), parent_run_id=parent_run_id, label=label)
 
     def parent(self) -> str:
         if self.parent_run_id is None:
-            run = MlflowClient().create_run(self.experiment_id, run_name=self.label,
-                                            tags={N.TAG_PIPELINE: "true", N.TAG_CODE_VERSION: self.code,
-                                                  N.TAG_OWNER: owner()})
-            self.parent_run_id, self.owns_parent = run.info.run_id, True
+            run = self.store.start(self.label, tags={N.TAG_PIPELINE: "true", N.TAG_CODE_VERSION: self.code})
+            self.parent_run_id, self.owns_parent = run.run_id, True
             log.info("pipeline parent run %s", self.parent_run_id)
         return self.parent_run_id
 
     def close(self, status: str) -> None:
         """End the parent run we created, recording which finished runs were reused."""
         if self.owns_parent and self.parent_run_id:
-            client = MlflowClient()
             try:
-                for stage, run_id in self.reused.items():
-                    client.set_tag(self.parent_run_id, f"reused.{stage}", run_id)
-                client.set_terminated(self.parent_run_id, status)
+                self.store.log(self.parent_run_id, tags={f"reused.{k}": v for k, v in self.reused.items()})
+                self.store.set_terminated(self.parent_run_id, status)
             except Exception as err:  # noqa: BLE001 - store unreachable: a later command ends it
                 if status == "FINISHED":
                     raise
@@ -81,20 +76,13 @@ def stage_code(body: Callable[[str], None], ships: tuple[str, ...] = ()) -> str:
 
 
 def execute(stage: str, ctx: Context, cfg: PipelineConfig, params: Mapping[str, str],
-            body: Callable[[str], None], ships: tuple[str, ...] = ()) -> Run:
+            body: Callable[[RunLog], None], ships: tuple[str, ...] = ()) -> Run:
     """Reuse the newest FINISHED run with the same key (stage, params, :func:`stage_code`), or
-    run ``body(run_id)`` inside a fresh stage run nested under the pipeline parent. Returns the
+    run ``body(run)`` inside a fresh stage run nested under the pipeline parent. Returns the
     finished run."""
-    params = {k: str(v) for k, v in params.items()}
-    code = stage_code(body, ships)
-    if not cfg.force:
-        found = find_reusable(ctx.experiment_id, stage, params, code)
-        if found is not None:
-            log.info("%s: reusing finished run %s", stage, found.info.run_id)
-            ctx.reused[stage] = found.info.run_id
-            return found
-    with stage_run(stage, experiment_id=ctx.experiment_id, params=params, code=code,
-                   parent_run_id=ctx.parent()) as run:
-        log.info("%s: run %s", stage, run.info.run_id)
-        body(run.info.run_id)
-    return MlflowClient().get_run(run.info.run_id)
+    run, reused = ctx.store.reuse_or_run(stage, params, stage_code(body, ships), body, parent=ctx.parent,
+                                         force=cfg.force)
+    if reused:
+        log.info("%s: reusing finished run %s", stage, run.info.run_id)
+        ctx.reused[stage] = run.info.run_id
+    return run

@@ -209,7 +209,7 @@ def measure(url: str, experiment_id: str, mode: str, writers: int, rows: int) ->
     return seconds, per * writers, stored
 
 
-def main() -> None:
+def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows-single", type=int, default=160, help="rows in total, one log_metric call each")
     ap.add_argument("--rows-batch", type=int, default=16_000, help=f"rows in total, log_batch of {BATCH}")
@@ -222,6 +222,11 @@ def main() -> None:
     args = ap.parse_args()
     if min(args.writers) < 1 or args.rows_single < max(args.writers) or args.rows_batch < max(args.writers):
         ap.error("--writers must be >= 1 and no more than the rows of each mode")
+    return args
+
+
+def main() -> None:
+    args = _args()
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # "View run ..." per run
 
     results, lost = [], 0

@@ -102,7 +102,7 @@ def log_translator(store: RunStore, run_id: str, model: torch.nn.Module, spec: M
         # malformed payload is a 400 with a message, never silently coerced to strings.
         # Model.log is what pyfunc.log_model calls, with the run to log into (it has no run_id)
         with store.pinned():
-            return Model.log(name=N.MODEL_NAME, flavor=mlflow.pyfunc, run_id=run_id, python_model=str(MODEL_FILE),
+            return Model.log(None, mlflow.pyfunc, name=N.MODEL_NAME, run_id=run_id, python_model=str(MODEL_FILE),
                              flavor_name="pyfunc.ModelFromCode", artifacts=artifacts,
                              code_paths=[str(Path(__file__).resolve().parents[1])],
                              input_example=(example, DEFAULT_PARAMS), pip_requirements=_requirements())

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from nmt.pipeline.cli import main
+from nmt.components.store import RunStore
 from nmt.pipeline.loading import load_translator
 from tests.conftest import TINY_RUN, module_home
 
@@ -63,6 +64,6 @@ def test_an_application_with_its_own_components_package_keeps_it(store, tmp_path
 
 
 def test_our_commands_load_the_files_into_today_s_code(store):
-    ours = load_translator(CHAMPION).predict(SENTENCES, params={"beam_size": 2})
+    ours = load_translator(RunStore.open(None, "nmt"), CHAMPION).predict(SENTENCES, params={"beam_size": 2})
     shipped = mlflow.pyfunc.load_model(CHAMPION).predict(SENTENCES, params={"beam_size": 2})
     assert ours == shipped and len(ours) == 2

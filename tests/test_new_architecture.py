@@ -17,6 +17,7 @@ from nmt.components.models import factory
 from nmt.components.models.base import ArchConfig, Seq2SeqModel, State, Vocabulary, check_config, unroll
 from nmt.pipeline.cli import main
 from nmt.pipeline.config import CONF_DIR
+from nmt.components.store import RunStore
 from nmt.pipeline.upstream import trained_model
 from tests.conftest import TINY
 
@@ -84,7 +85,7 @@ def test_a_registered_architecture_trains_evaluates_and_decodes(meanpool):
     assert runs["train"].data.params["model.arch"] == "meanpool_test"
     assert runs["evaluate"].data.tags["arch"] == "meanpool_test"
     assert {"test_2016_flickr/greedy/bleu", "test_2016_flickr/beam2/bleu"} <= set(runs["evaluate"].data.metrics)
-    model, spec = trained_model(runs["train"].info.run_id)  # rebuilt from model_config.json
+    model, spec = trained_model(RunStore.open(None, "nmt"), runs["train"].info.run_id)  # rebuilt from model_config.json
     assert isinstance(model, MeanPool) and spec.config == MeanPoolConfig()
     src = torch.tensor([[5, 6, 7, model.eos_id], [8, 9, model.eos_id, model.pad_id]])
     out = translate_ids(model, src, src != model.pad_id, beam_size=3)

@@ -25,6 +25,7 @@ from nmt.pipeline import promote as P
 from nmt.pipeline.candidates import resolve_candidate
 from nmt.pipeline.cli import main
 from nmt.pipeline.config import load_config
+from nmt.components.store import RunStore
 from nmt.pipeline.upstream import test_split
 from tests.conftest import module_home
 
@@ -142,7 +143,7 @@ def test_gate_promotes_rejects_rolls_back_and_is_idempotent(store, capsys, tmp_p
     assert float(v2.tags["promotion.p_value"]) == pytest.approx(m["p_value"], rel=1e-5)
 
     # the gate's p-value is sacreBLEU's own, on the same hypothesis files
-    src, refs = test_split(v2.tags["prepare_run_id"], "test_2016_flickr", 100)
+    src, refs = test_split(RunStore.open(None, "nmt"), v2.tags["prepare_run_id"], "test_2016_flickr", 100)
     hyps = {v: mlflow.pyfunc.load_model(f"models:/{NAME}/{v}").predict(src, params={"beam_size": 1})
             for v in ("1", "2")}
     cli = _sacrebleu_cli(tmp_path, refs, hyps["1"], hyps["2"], n=1000, seed=12345)

@@ -161,7 +161,8 @@ def test_checkpoints_are_read_weights_only(doctored, load, tmp_path, nmt_home):
         elif load == "tune checkpoint":
             _completed(ckpt, max_epochs=1)
         else:
-            trained_model(run_id)
+            from nmt.components.store import RunStore
+            trained_model(RunStore.open(None, "nmt"), run_id)
     assert not marker.exists()
 
 

@@ -14,6 +14,7 @@ from nmt.components.config import ConfigError
 from nmt.pipeline.cli import main
 from nmt.pipeline.config import load_config
 from nmt.pipeline.stages.train import fit
+from nmt.components.store import RunStore
 from nmt.pipeline.upstream import prepared
 from tests.conftest import module_home
 
@@ -63,7 +64,7 @@ class StopAt(Callback):
 
 def test_a_resumed_run_counts_on_from_its_checkpoint_to_the_same_total(home, tmp_path):
     assert main(["prepare", *SMALL]) == 0
-    data_dir, codec = prepared(_latest("prepare").info.run_id)
+    data_dir, codec = prepared(RunStore.open(None, "nmt"), _latest("prepare").info.run_id)
     cfg = load_config([*SMALL, *BUDGET])
     whole, module, _ = fit(cfg, None, None, data_dir, codec, tmp_path / "whole")
 

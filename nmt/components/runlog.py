@@ -41,5 +41,7 @@ class RunLog:
     def log_table(self, data: Mapping[str, list], artifact_file: str) -> None:
         self.store.client.log_table(self.run_id, dict(data), artifact_file)
 
-    def log_dataset(self, dataset: Any, *, path: str, name: str, context: str, schema_of: Any = None) -> None:
-        self.store.log_dataset(self.run_id, dataset, path=path, name=name, context=context, schema_of=schema_of)
+    def log_dataset(self, dataset: Any, *, path: str, name: str, context: str, schema_of: Any = None,
+                    tags: Mapping[str, str] | None = None) -> None:
+        self.store.log_dataset(self.run_id, dataset, path=path, name=name, context=context, schema_of=schema_of,
+                               tags=tags)

@@ -270,16 +270,16 @@ class RunStore(Registry):
             self.client.log_batch(run_id, metrics=rows[i:i + BATCH_ROWS])
 
     def log_dataset(self, run_id: str, dataset: Any, *, path: str, name: str, context: str,
-                    schema_of: Any = None) -> None:
-        """A Hugging Face dataset as one of the run's inputs (the UI's Datasets column); the
-        schema is read from ``schema_of`` (a small slice of it) when given."""
+                    schema_of: Any = None, tags: Mapping[str, str] | None = None) -> None:
+        """A Hugging Face dataset as one of the run's inputs (the UI's Datasets column), with
+        ``tags``; the schema is read from ``schema_of`` (a small slice of it) when given."""
         from mlflow.data import from_huggingface
         from mlflow.entities import DatasetInput, InputTag
         ds = from_huggingface(dataset, path=path, name=name)
         if schema_of is not None:
             ds.schema = from_huggingface(schema_of).schema
-        tags = [InputTag(key="mlflow.data.context", value=context)]
-        self.client.log_inputs(run_id, datasets=[DatasetInput(ds._to_mlflow_entity(), tags=tags)])
+        rows = [InputTag(key=k, value=v) for k, v in {**(tags or {}), "mlflow.data.context": context}.items()]
+        self.client.log_inputs(run_id, datasets=[DatasetInput(ds._to_mlflow_entity(), tags=rows)])
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         self.log(run_id, metrics=metric_rows(metrics, step))

@@ -17,25 +17,35 @@ wrong JSON type, a body that is not JSON, another format) gets the same kind of 
 In process, ``params`` go through MLflow's check of the signature first: a param that is
 not a number is MLflow's ``MlflowException`` naming it, and an unknown name is dropped
 with MLflow's warning.
+
+:func:`log_translator` packages one (register and promote log it into their run).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import mlflow.pyfunc
 import torch
+from mlflow.models import Model
+from mlflow.models.model import ModelInfo
 
+from nmt.components import names as N
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.devices import inference_device
 from nmt.components import inference, rest
 from nmt.components.inference import BATCH_SIZE, DecodeParams, parse_params, translate_texts
-from nmt.components.models.factory import build, load_spec
+from nmt.components.models.factory import ModelSpec, build, load_spec, save_spec
 from nmt.components.serving import (MAX_CHARS, MAX_SENTENCES, SERVE_LIMIT_ENV, RequestError, check_input,
                                     internal_error, request_limit)
 
+if TYPE_CHECKING:
+    from nmt.components.store import RunStore
+
 __all__ = ["Translator", "DEFAULT_PARAMS", "MAX_CHARS", "MAX_SENTENCES", "SERVE_LIMIT_ENV", "BATCH_SIZE",
-           "check_input", "request_limit"]
+           "check_input", "request_limit", "log_translator"]
 
 # The params of the logged signature (register's input example): every one declared a
 # number (double), so MLflow's own check lets any number through to parse_params, which
@@ -70,3 +80,36 @@ class Translator(mlflow.pyfunc.PythonModel):
         except Exception as err:  # a 500 with a request id, never a stack trace in the answer
             raise internal_error(err) from None
 
+
+
+# models from code: MLflow stores this file, no pickle of our objects (read, never imported
+# here: importing it sets MLflow's model)
+MODEL_FILE = Path(__file__).resolve().with_name("translator_model.py")
+
+
+def log_translator(store: RunStore, run_id: str, model: torch.nn.Module, spec: ModelSpec, tokenizers: Path,
+                   example: list[str]) -> ModelInfo:
+    """Log ``model`` (``spec``) with prepare's ``tokenizers`` folder as run ``run_id``'s
+    pyfunc translator; returns its ModelInfo (``models:/m-<id>``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        weights, cfg_path = Path(tmp) / N.WEIGHTS, save_spec(spec, Path(tmp) / N.MODEL_CONFIG)
+        torch.save(model.state_dict(), weights)
+        artifacts = {"weights": str(weights), "model_config": str(cfg_path),
+                     "src_tokenizer": str(tokenizers / N.SRC_TOKENIZER),
+                     "tgt_tokenizer": str(tokenizers / N.TGT_TOKENIZER)}
+        # the signature comes from predict's type hints (list[str] -> list[str]) and the
+        # example's params: the scoring server then hands predict the raw JSON list, so a
+        # malformed payload is a 400 with a message, never silently coerced to strings.
+        # Model.log is what pyfunc.log_model calls, with the run to log into (it has no run_id)
+        with store.pinned():
+            return Model.log(None, mlflow.pyfunc, name=N.MODEL_NAME, run_id=run_id, python_model=str(MODEL_FILE),
+                             flavor_name="pyfunc.ModelFromCode", artifacts=artifacts,
+                             code_paths=[str(Path(__file__).resolve().parents[1])],
+                             input_example=(example, DEFAULT_PARAMS), pip_requirements=_requirements())
+
+
+def _requirements() -> list[str]:
+    import pytorch_lightning, sacrebleu, tokenizers  # noqa: E401
+    return [f"torch=={torch.__version__.split('+')[0]}", f"tokenizers=={tokenizers.__version__}",
+            f"mlflow=={mlflow.__version__}", f"sacrebleu=={sacrebleu.__version__}",
+            f"pytorch-lightning=={pytorch_lightning.__version__}"]

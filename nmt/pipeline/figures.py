@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import mlflow
 import numpy as np
 import torch
 
@@ -27,6 +26,7 @@ from nmt.components.devices import device_of
 from nmt.components.explorer import map_set, render
 from nmt.components.models.base import Seq2SeqModel
 from nmt.components.plots import attention_heatmap, head_grid, length_plot
+from nmt.components.runlog import RunLog
 from nmt.components.saliency import saliency
 
 
@@ -54,9 +54,10 @@ def sample_attention(model: Seq2SeqModel, codec: TextCodec, sentence: str
     return tokens(codec.src, src[0].tolist()), tokens(codec.tgt, tgt), weights, kind
 
 
-def log_attention_maps(model: Seq2SeqModel, codec: TextCodec, sentences: list[str], label: str, out: Path) -> int:
-    """Write and log the heatmaps of ``sentences``; returns how many were drawn. Tags the
-    run ``analysis.map`` = attention | saliency (what the maps show)."""
+def log_attention_maps(run: RunLog, model: Seq2SeqModel, codec: TextCodec, sentences: list[str], label: str,
+                       out: Path) -> int:
+    """Write the heatmaps of ``sentences`` and log them into ``run``; returns how many were
+    drawn. Tags the run ``analysis.map`` = attention | saliency (what the maps show)."""
     out.mkdir(parents=True, exist_ok=True)
     drawn, kind = 0, None
     for i, sentence in enumerate(sentences):
@@ -80,12 +81,13 @@ def log_attention_maps(model: Seq2SeqModel, codec: TextCodec, sentences: list[st
             plt.close(fig)
         drawn += 1
     if drawn:
-        mlflow.log_artifacts(str(out), N.ATTENTION_DIR)
-        mlflow.set_tag(N.TAG_MAP, kind)
+        run.log_artifacts(out, N.ATTENTION_DIR)
+        run.set_tag(N.TAG_MAP, kind)
     return drawn
 
 
-def log_length_analysis(srcs: list[str], hyps: list[str], refs: list[str], label: str, out: Path) -> None:
+def log_length_analysis(run: RunLog, srcs: list[str], hyps: list[str], refs: list[str], label: str,
+                        out: Path) -> None:
     scores = bleu_by_length(srcs, hyps, refs)
     out.mkdir(parents=True, exist_ok=True)
     rows = [{"bucket": s.bucket, "sentences": s.sentences, "bleu": s.bleu} for s in scores]
@@ -93,8 +95,8 @@ def log_length_analysis(srcs: list[str], hyps: list[str], refs: list[str], label
     fig = length_plot({label: [(s.bucket, s.bleu) for s in scores]}, f"BLEU by source length: {label}")
     fig.savefig(out / N.LENGTH_PNG, dpi=110)
     plt.close(fig)
-    mlflow.log_artifacts(str(out), N.LENGTH_DIR)
-    mlflow.log_table({k: [r[k] for r in rows] for k in rows[0]}, artifact_file=f"{N.LENGTH_DIR}/{N.LENGTH_TABLE}")
+    run.log_artifacts(out, N.LENGTH_DIR)
+    run.log_table({k: [r[k] for r in rows] for k in rows[0]}, f"{N.LENGTH_DIR}/{N.LENGTH_TABLE}")
 
 
 def explorer_entry(model: Seq2SeqModel, codec: TextCodec, sentences: list[str], label: str,
@@ -114,10 +116,10 @@ def explorer_entry(model: Seq2SeqModel, codec: TextCodec, sentences: list[str], 
     return entry
 
 
-def log_explorer(entry: dict, sentences: list[str], refs: list[str], out: Path) -> None:
+def log_explorer(run: RunLog, entry: dict, sentences: list[str], refs: list[str], out: Path) -> None:
     """attention/explorer.json (this model's data, merged by `nmt compare`) and explorer.html."""
     out.mkdir(parents=True, exist_ok=True)
     (out / N.EXPLORER_JSON).write_text(json.dumps(entry))
     (out / N.EXPLORER_HTML).write_text(render([entry], [{"src": s, "ref": r} for s, r in zip(sentences, refs)]))
     for name in (N.EXPLORER_JSON, N.EXPLORER_HTML):
-        mlflow.log_artifact(str(out / name), N.ATTENTION_DIR)
+        run.log_artifact(out / name, N.ATTENTION_DIR)

@@ -10,15 +10,16 @@ files today's code cannot read fails in one line. ``mlflow models serve`` and
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
-import mlflow
 import yaml
-from mlflow.pyfunc import PythonModelContext
 
 from nmt.components.config import ConfigError
 from nmt.components.translator import Translator
+
+if TYPE_CHECKING:
+    from nmt.components.store import RunStore
 
 ARTIFACT_KEYS = ("weights", "model_config", "src_tokenizer", "tgt_tokenizer")
 
@@ -33,10 +34,10 @@ class LocalTranslator:
         return self.model.predict(None, texts, params)
 
 
-def load_translator(uri: str) -> LocalTranslator:
-    """``models:/<name>@<alias>`` (or any model URI) -> a translator built by today's code
-    from that model's files; ConfigError when it is not an nmt translator."""
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+def load_translator(store: RunStore, uri: str) -> LocalTranslator:
+    """``models:/<name>@<alias>`` (or any model URI) of ``store`` -> a translator built by
+    today's code from that model's files; ConfigError when it is not an nmt translator."""
+    local = store.download_uri(uri)
     meta = yaml.safe_load((local / "MLmodel").read_text()) if (local / "MLmodel").is_file() else {}
     found = ((meta or {}).get("flavors", {}).get("python_function", {}) or {}).get("artifacts") or {}
     missing = [k for k in ARTIFACT_KEYS if k not in found]
@@ -44,5 +45,6 @@ def load_translator(uri: str) -> LocalTranslator:
         raise ConfigError(f"{uri} is not an nmt translator (its MLmodel lists no {', '.join(missing)} artifact); "
                           "give a version registered by nmt")
     model = Translator()
-    model.load_context(PythonModelContext({k: str(local / found[k]["path"]) for k in ARTIFACT_KEYS}, {}))
+    # load_context reads only the context's artifacts: MLflow's PythonModelContext is not needed
+    model.load_context(SimpleNamespace(artifacts={k: str(local / found[k]["path"]) for k in ARTIFACT_KEYS}))
     return LocalTranslator(model, uri)

@@ -6,8 +6,6 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mlflow.tracking import MlflowClient
-
 from nmt.components import startup
 from nmt.components.config import ConfigError
 from nmt.pipeline.config import PipelineConfig
@@ -49,9 +47,9 @@ def run_pipeline(cfg: PipelineConfig, until: str = "register", parent_run_id: st
     out: dict = {}
     try:
         if given:  # evaluate a model trained earlier, on the data its own prepare run made
-            t, prepare_run_id = existing_train(given)
+            t, prepare_run_id = existing_train(ctx.store, given)
             out["train"] = t
-            out["prepare"] = p = prepare_outputs(MlflowClient().get_run(prepare_run_id))
+            out["prepare"] = p = prepare_outputs(ctx.store.get_run(prepare_run_id))
         else:
             out["prepare"] = p = run_prepare(cfg, ctx)
             startup.mark("prepare")

@@ -10,35 +10,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import mlflow
 import torch
-from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
 from nmt.components.config import ConfigError
 from nmt.components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, TextCodec
 from nmt.components.models.base import Seq2SeqModel, Vocabulary
 from nmt.components.models.factory import ModelSpec, build, load_spec, save_spec
+from nmt.components.runlog import RunLog
 from nmt.components.tracking import project_home
 
 if TYPE_CHECKING:  # annotations only: the stages that read here do not run the config loader
+    from nmt.components.store import RunStore
     from nmt.pipeline.config import PipelineConfig
 
 
-def download(run_id: str, path: str, dst: Path | None = None) -> Path:
+def download(store: RunStore, run_id: str, path: str, dst: Path | None = None) -> Path:
     """An artifact (file or folder) of ``run_id`` as a local path."""
-    return Path(mlflow.artifacts.download_artifacts(
-        run_id=run_id, artifact_path=path, dst_path=str(dst) if dst else None))
+    return store.download(run_id, path, dst)
 
 
-def prepared(prepare_run_id: str) -> tuple[Path, TextCodec]:
+def prepared(store: RunStore, prepare_run_id: str) -> tuple[Path, TextCodec]:
     """prepare's tokenized data folder and tokenizers, downloaded once per prepare run into
     ``.nmt/cache``."""
     dst = project_home() / ".nmt" / "cache" / prepare_run_id
     if not (dst / ".complete").exists():
         dst.mkdir(parents=True, exist_ok=True)
-        download(prepare_run_id, N.DATA_DIR, dst)
-        download(prepare_run_id, N.TOKENIZER_DIR, dst)
+        store.download(prepare_run_id, N.DATA_DIR, dst)
+        store.download(prepare_run_id, N.TOKENIZER_DIR, dst)
         (dst / ".complete").touch()
     tok = dst / N.TOKENIZER_DIR
     return dst / N.DATA_DIR, TextCodec.from_files(tok / N.SRC_TOKENIZER, tok / N.TGT_TOKENIZER)
@@ -54,11 +53,12 @@ def model_spec(cfg: PipelineConfig, codec: TextCodec) -> ModelSpec:
     return ModelSpec(cfg.model, vocabulary(codec))
 
 
-def test_split(prepare_run_id: str, split: str, limit: int | None = None) -> tuple[list[str], list[str]]:
+def test_split(store: RunStore, prepare_run_id: str, split: str, limit: int | None = None
+               ) -> tuple[list[str], list[str]]:
     """Raw sources and references of one test split of a prepare run (the first ``limit``)."""
     from datasets import load_from_disk
 
-    data = load_from_disk(str(prepared(prepare_run_id)[0]))
+    data = load_from_disk(str(prepared(store, prepare_run_id)[0]))
     if split not in data:
         raise ConfigError(f"split {split!r} is not in prepare run {prepare_run_id}; available: "
                           f"{', '.join(k for k in data if k.startswith('test'))}")
@@ -79,22 +79,22 @@ class TrainedModel:
     best_val_bleu: float | None  # None: the run never validated
 
     @staticmethod
-    def publish(run_id: str, spec: ModelSpec, checkpoint: Path, best_val_bleu: float | None) -> None:
+    def publish(store: RunStore, run_id: str, spec: ModelSpec, checkpoint: Path, best_val_bleu: float | None) -> None:
         """Give ``run_id`` ``model_config.json``, ``checkpoints/best.ckpt`` and ``best/val_bleu``."""
-        client = MlflowClient()
+        run = RunLog(store, run_id)
         if best_val_bleu is not None:
-            client.log_metric(run_id, N.BEST_VAL_BLEU, best_val_bleu)
+            run.log_metric(N.BEST_VAL_BLEU, best_val_bleu)
         with tempfile.TemporaryDirectory() as tmp:
-            client.log_artifact(run_id, str(save_spec(spec, Path(tmp) / N.MODEL_CONFIG)))
+            run.log_artifact(save_spec(spec, Path(tmp) / N.MODEL_CONFIG))
             shutil.copy(checkpoint, Path(tmp) / N.BEST_CKPT)
-            client.log_artifact(run_id, str(Path(tmp) / N.BEST_CKPT), N.CHECKPOINT_DIR)
+            run.log_artifact(Path(tmp) / N.BEST_CKPT, N.CHECKPOINT_DIR)
 
     @classmethod
-    def load(cls, run_id: str) -> TrainedModel:
+    def load(cls, store: RunStore, run_id: str) -> TrainedModel:
         """What ``publish`` gave ``run_id``, downloaded."""
-        spec = load_spec(download(run_id, N.MODEL_CONFIG))
-        ckpt = download(run_id, f"{N.CHECKPOINT_DIR}/{N.BEST_CKPT}")
-        return cls(run_id, spec, ckpt, MlflowClient().get_run(run_id).data.metrics.get(N.BEST_VAL_BLEU))
+        spec = load_spec(store.download(run_id, N.MODEL_CONFIG))
+        ckpt = store.download(run_id, f"{N.CHECKPOINT_DIR}/{N.BEST_CKPT}")
+        return cls(run_id, spec, ckpt, store.get_run(run_id).data.metrics.get(N.BEST_VAL_BLEU))
 
     def model(self) -> Seq2SeqModel:
         """The checkpoint as an eval-mode model."""
@@ -104,7 +104,7 @@ class TrainedModel:
         return model.eval()
 
 
-def trained_model(train_run_id: str) -> tuple[Seq2SeqModel, ModelSpec]:
+def trained_model(store: RunStore, train_run_id: str) -> tuple[Seq2SeqModel, ModelSpec]:
     """The checkpoint a train (or sweep trial) run handed on, as an eval-mode model."""
-    trained = TrainedModel.load(train_run_id)
+    trained = TrainedModel.load(store, train_run_id)
     return trained.model(), trained.spec

@@ -13,8 +13,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import mlflow
-
 from nmt.components import names as N
 from nmt.components.config import flatten, to_dict
 from nmt.components.data.datamodule import TranslationDataModule
@@ -24,6 +22,7 @@ from nmt.components.devices import describe, inference_device
 from nmt.components.evalkey import EvalKey
 from nmt.components.metrics import corpus_scores
 from nmt.components.models.base import Seq2SeqModel
+from nmt.components.runlog import RunLog
 from nmt.pipeline.figures import explorer_entry, log_attention_maps, log_explorer, log_length_analysis
 from nmt.pipeline.stages.common import Context, execute
 from nmt.pipeline.upstream import prepared, trained_model
@@ -58,15 +57,14 @@ def decode_split(model: Seq2SeqModel, dm: TranslationDataModule, split: str, cod
     return [out[i] for i in range(len(out))]
 
 
-def _log_samples_and_figures(model: Seq2SeqModel, codec: TextCodec, srcs: list[str], refs: list[str],
-                             hyps: list[str], label: str, e: EvaluateConfig, tmp: Path) -> None:
+def _log_samples_and_figures(run: RunLog, model: Seq2SeqModel, codec: TextCodec, srcs: list[str],
+                             refs: list[str], hyps: list[str], label: str, e: EvaluateConfig, tmp: Path) -> None:
     n = min(e.num_samples, len(hyps))
-    mlflow.log_table({"source": srcs[:n], "reference": refs[:n], "hypothesis": hyps[:n]},
-                     artifact_file=N.SAMPLES_TABLE)
-    log_length_analysis(srcs, hyps, refs, label, tmp / N.LENGTH_DIR)
-    if log_attention_maps(model, codec, srcs[: e.attention_samples], label, tmp / N.ATTENTION_DIR):
+    run.log_table({"source": srcs[:n], "reference": refs[:n], "hypothesis": hyps[:n]}, N.SAMPLES_TABLE)
+    log_length_analysis(run, srcs, hyps, refs, label, tmp / N.LENGTH_DIR)
+    if log_attention_maps(run, model, codec, srcs[: e.attention_samples], label, tmp / N.ATTENTION_DIR):
         entry = explorer_entry(model, codec, srcs[: e.attention_samples], label, e.beam_size)
-        log_explorer(entry, srcs[: e.attention_samples], refs, tmp / "explorer")
+        log_explorer(run, entry, srcs[: e.attention_samples], refs, tmp / "explorer")
 
 
 def evaluate_params(cfg: PipelineConfig, prepare_run_id: str, train_run_id: str) -> dict[str, str]:
@@ -78,47 +76,60 @@ def evaluate_params(cfg: PipelineConfig, prepare_run_id: str, train_run_id: str)
             N.PARAM_TRAIN_RUN: train_run_id}
 
 
-def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_run_id: str) -> EvaluateOutputs:
-    e = cfg.evaluate
-    splits = e.resolve(cfg.data)  # the primary split first: the figures and compare read it
-    params = evaluate_params(cfg, prepare_run_id, train_run_id)
+def score_splits(run: RunLog, model: Seq2SeqModel, dm: TranslationDataModule, codec: TextCodec,
+                 splits: list[str], e: EvaluateConfig, hyp_dir: Path) -> tuple[dict[str, float], tuple | None]:
+    """Decode every split with every search into ``hyp_dir`` and score it. Returns the scores
+    and what the figures show: the first split's (key, sources, references, hypotheses)."""
+    scores: dict[str, float] = {}
+    figures_from = None  # the first split's best search
+    for split in splits:
+        if split not in dm.ds:
+            run.set_tag(f"skipped.{split}", "no data for this language pair")
+            continue
+        refs, srcs = dm.ds[split]["tgt"], dm.ds[split]["src"]
+        for search, k in searches(e.beam_size):
+            hyps = decode_split(model, dm, split, codec, beam_size=k,
+                                length_penalty=e.length_penalty, max_len_ratio=e.max_len_ratio)
+            (hyp_dir / f"{split}.{search}.txt").write_text("\n".join(hyps) + "\n")
+            for name, s in corpus_scores(hyps, refs).items():
+                key = EvalKey(split, search, name)
+                scores[key.key] = s.score
+                run.set_tag(f"signature.{name}", s.signature)
+        figures_from = figures_from or (key, srcs, refs, hyps)
+    return scores, figures_from
 
-    def body(run_id: str) -> None:
-        data_dir, codec = prepared(prepare_run_id)
-        model, spec = trained_model(train_run_id)
-        device = inference_device()
-        model.to(device)
-        label = spec.config.label  # seq2seq-gru, attention, transformer: the trained model's own config
-        mlflow.set_tags({N.TAG_ARCH: label, N.TAG_DEVICE: describe(device)})
-        dm = TranslationDataModule(data_dir, max_tokens=cfg.trainer.batch_tokens)
-        dm.setup()
-        scores: dict[str, float] = {}
-        figures_from = None  # the first split's best search
-        with tempfile.TemporaryDirectory() as tmp:
-            hyp_dir = Path(tmp) / N.HYPOTHESES_DIR
-            hyp_dir.mkdir()
-            for split in splits:
-                if split not in dm.ds:
-                    mlflow.set_tag(f"skipped.{split}", "no data for this language pair")
-                    continue
-                refs, srcs = dm.ds[split]["tgt"], dm.ds[split]["src"]
-                for search, k in searches(e.beam_size):
-                    hyps = decode_split(model, dm, split, codec, beam_size=k,
-                                        length_penalty=e.length_penalty, max_len_ratio=e.max_len_ratio)
-                    (hyp_dir / f"{split}.{search}.txt").write_text("\n".join(hyps) + "\n")
-                    for name, s in corpus_scores(hyps, refs).items():
-                        key = EvalKey(split, search, name)
-                        scores[key.key] = s.score
-                        mlflow.set_tag(f"signature.{name}", s.signature)
-                figures_from = figures_from or (key, srcs, refs, hyps)
-            if figures_from:
-                key, srcs, refs, hyps = figures_from
-                _log_samples_and_figures(model, codec, srcs, refs, hyps, label, e, Path(tmp))
-                mlflow.set_tag(N.TAG_ANALYSIS_SPLIT, key.decoded)
-            mlflow.log_metrics(scores)
-            (Path(tmp) / N.SCORES).write_text(json.dumps(scores, indent=2))
-            mlflow.log_artifacts(str(hyp_dir), N.HYPOTHESES_DIR)
-            mlflow.log_artifact(str(Path(tmp) / N.SCORES))
+
+def evaluate_body(run: RunLog, cfg: PipelineConfig, prepare_run_id: str, train_run_id: str) -> None:
+    """The evaluate run's work: scores, hypotheses, samples and the first split's figures."""
+    e = cfg.evaluate
+    data_dir, codec = prepared(run.store, prepare_run_id)
+    model, spec = trained_model(run.store, train_run_id)
+    device = inference_device()
+    model.to(device)
+    label = spec.config.label  # seq2seq-gru, attention, transformer: the trained model's own config
+    run.set_tags({N.TAG_ARCH: label, N.TAG_DEVICE: describe(device)})
+    dm = TranslationDataModule(data_dir, max_tokens=cfg.trainer.batch_tokens)
+    dm.setup()
+    with tempfile.TemporaryDirectory() as tmp:
+        hyp_dir = Path(tmp) / N.HYPOTHESES_DIR
+        hyp_dir.mkdir()
+        # the primary split first: the figures and compare read it
+        scores, figures_from = score_splits(run, model, dm, codec, e.resolve(cfg.data), e, hyp_dir)
+        if figures_from:
+            key, srcs, refs, hyps = figures_from
+            _log_samples_and_figures(run, model, codec, srcs, refs, hyps, label, e, Path(tmp))
+            run.set_tag(N.TAG_ANALYSIS_SPLIT, key.decoded)
+        run.log_metrics(scores)
+        (Path(tmp) / N.SCORES).write_text(json.dumps(scores, indent=2))
+        run.log_artifacts(hyp_dir, N.HYPOTHESES_DIR)
+        run.log_artifact(Path(tmp) / N.SCORES)
+
+
+def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_run_id: str) -> EvaluateOutputs:
+    params = evaluate_params(cfg, prepare_run_id, train_run_id)  # also checks evaluate.splits before any run
+
+    def body(run: RunLog) -> None:
+        evaluate_body(run, cfg, prepare_run_id, train_run_id)
 
     run = execute("evaluate", ctx, cfg, params, body)
     return EvaluateOutputs(run.info.run_id, dict(run.data.metrics))

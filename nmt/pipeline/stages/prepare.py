@@ -3,7 +3,8 @@ subword tokenizer -> tokenized DatasetDict, streamed through Arrow on disk.
 
 Produces, under the prepare run: ``data/`` (DatasetDict, Arrow), ``tokenizer/src.json``
 and ``tokenizer/tgt.json``, ``data_stats.json`` (every cleaning count, pairs per training
-corpus); logs dataset lineage (``log_input``, with the source's identity) and the counts.
+corpus); logs dataset lineage (one dataset input per split, with the source's identity)
+and the counts.
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import mlflow
-from mlflow.entities import Run
-
 from nmt.components import names as N
 from nmt.components.config import flatten, to_dict
 from nmt.components.data.build import Built, build, save_to_disk
 from nmt.components.data.plans import plan_for
 from nmt.components.data.sources import Plan
+from nmt.components.runlog import RunLog
+from nmt.components.store import Run
 from nmt.pipeline.stages.common import Context, execute
 
 if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
@@ -52,44 +52,43 @@ def build_dataset(cfg: PipelineConfig, work: Path) -> Built:
     return build(plan, cfg.data, work)
 
 
-def log_lineage(cfg: PipelineConfig, plan: Plan, built: Built) -> None:
-    """One ``log_input`` per split, named by the source and carrying its identity."""
+def log_lineage(run: RunLog, cfg: PipelineConfig, plan: Plan, built: Built) -> None:
+    """One dataset input per split, named by the source and carrying its identity."""
     d = cfg.data
-    schema = None  # MLflow infers it from 10,000 rows per split (~2 s each); the splits share their columns
+    tags = {k.removeprefix("data."): v[:250] for k, v in plan.identity.items()}
     for split, dset in built.data.items():
-        name = f"{d.label}-{d.src_lang}-{d.tgt_lang}-{split}"
-        ds = mlflow.data.from_huggingface(dset, path=plan.lineage_path, name=name)
-        ds.schema = schema = schema or mlflow.data.from_huggingface(dset.select(range(min(len(dset), 20)))).schema
-        mlflow.log_input(ds, context="training" if split == "train" else split,
-                         tags={k.removeprefix("data."): v[:250] for k, v in plan.identity.items()})
+        # MLflow would infer the schema from 10,000 rows per split (~2 s each); 20 rows show the columns
+        run.log_dataset(dset, path=plan.lineage_path, name=f"{d.label}-{d.src_lang}-{d.tgt_lang}-{split}",
+                        context="training" if split == "train" else split,
+                        schema_of=dset.select(range(min(len(dset), 20))), tags=tags)
 
 
-def save_and_log(built: Built, tmp: Path) -> None:
+def save_and_log(run: RunLog, built: Built, tmp: Path) -> None:
     save_to_disk(built.data, tmp / N.DATA_DIR)  # moves the Arrow files: nothing is read back
     (tmp / N.TOKENIZER_DIR).mkdir()
     built.src_tok.save(str(tmp / N.TOKENIZER_DIR / N.SRC_TOKENIZER))
     built.tgt_tok.save(str(tmp / N.TOKENIZER_DIR / N.TGT_TOKENIZER))
     stats = {**built.stats, "corpora": built.corpora}
     (tmp / N.DATA_STATS).write_text(json.dumps(stats, indent=2))
-    mlflow.log_artifacts(str(tmp / N.DATA_DIR), N.DATA_DIR)
-    mlflow.log_artifacts(str(tmp / N.TOKENIZER_DIR), N.TOKENIZER_DIR)
-    mlflow.log_artifact(str(tmp / N.DATA_STATS))
+    run.log_artifacts(tmp / N.DATA_DIR, N.DATA_DIR)
+    run.log_artifacts(tmp / N.TOKENIZER_DIR, N.TOKENIZER_DIR)
+    run.log_artifact(tmp / N.DATA_STATS)
 
 
 def run_prepare(cfg: PipelineConfig, ctx: Context) -> PrepareOutputs:
     plan, params = prepare_inputs(cfg)
 
-    def body(run_id: str) -> None:
+    def body(run: RunLog) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp) / "work"
             work.mkdir()
             built = build(plan, cfg.data, work)
-            mlflow.log_metrics({k: float(v) for k, v in built.stats.items()})
-            mlflow.set_tag(N.TAG_PRIMARY_SPLIT, cfg.data.primary)
-            log_lineage(cfg, plan, built)
+            run.log_metrics({k: float(v) for k, v in built.stats.items()})
+            run.set_tag(N.TAG_PRIMARY_SPLIT, cfg.data.primary)
+            log_lineage(run, cfg, plan, built)
             out = Path(tmp) / "out"
             out.mkdir()
-            save_and_log(built, out)
+            save_and_log(run, built, out)
 
     return prepare_outputs(execute("prepare", ctx, cfg, params, body))
 

@@ -25,6 +25,7 @@ from nmt.pipeline import promote as P
 from nmt.pipeline.candidates import resolve_candidate
 from nmt.pipeline.cli import main
 from nmt.pipeline.config import load_config
+from nmt.components.store import RunStore
 from nmt.pipeline.upstream import test_split
 from tests.conftest import module_home
 
@@ -72,7 +73,7 @@ def store(tmp_path_factory, multi30k_dir):
 
 
 def _aliases(client: MlflowClient) -> dict[str, str]:
-    return P.aliases(client, NAME)
+    return P.aliases(RunStore(mlflow.get_tracking_uri(), "0"), NAME)
 
 
 def _promotion_runs(client: MlflowClient) -> list:
@@ -142,7 +143,7 @@ def test_gate_promotes_rejects_rolls_back_and_is_idempotent(store, capsys, tmp_p
     assert float(v2.tags["promotion.p_value"]) == pytest.approx(m["p_value"], rel=1e-5)
 
     # the gate's p-value is sacreBLEU's own, on the same hypothesis files
-    src, refs = test_split(v2.tags["prepare_run_id"], "test_2016_flickr", 100)
+    src, refs = test_split(RunStore.open(None, "nmt"), v2.tags["prepare_run_id"], "test_2016_flickr", 100)
     hyps = {v: mlflow.pyfunc.load_model(f"models:/{NAME}/{v}").predict(src, params={"beam_size": 1})
             for v in ("1", "2")}
     cli = _sacrebleu_cli(tmp_path, refs, hyps["1"], hyps["2"], n=1000, seed=12345)
@@ -240,17 +241,18 @@ def test_candidate_selection_by_sweep_parent_and_experiment(store):
         trials.append(run.info.run_id)
     client.log_metric(parent, "best/val_bleu", 99.0)
     client.set_terminated(parent)
-    cand = resolve_candidate(client, NAME, exp, sweep_run_id=parent)
+    runs = RunStore(store.uri, exp)
+    cand = resolve_candidate(runs, NAME, sweep_run_id=parent)
     assert (cand.run_id, cand.prepare_run_id, cand.version, cand.arch) == (trials[1], prep, None, "seq2seq")
-    assert resolve_candidate(client, NAME, exp).run_id == trials[1]  # the experiment's best, too
-    assert resolve_candidate(client, NAME, exp, pair="de-en").run_id == trials[1]
+    assert resolve_candidate(runs, NAME).run_id == trials[1]  # the experiment's best, too
+    assert resolve_candidate(runs, NAME, pair="de-en").run_id == trials[1]
     with pytest.raises(ConfigError, match="no train or trial run of fr-en with best/val_bleu"):
-        resolve_candidate(client, NAME, exp, pair="fr-en")
+        resolve_candidate(runs, NAME, pair="fr-en")
     with pytest.raises(ConfigError, match="no train or trial run with best/val_bleu under sweep run"):
-        resolve_candidate(client, NAME, exp, sweep_run_id=trials[0])
+        resolve_candidate(runs, NAME, sweep_run_id=trials[0])
     for run_id in (*trials, parent):
         client.delete_run(run_id)
-    assert resolve_candidate(client, NAME, exp).run_id == store.better_train_run
+    assert resolve_candidate(runs, NAME).run_id == store.better_train_run
 
 
 @pytest.mark.slow

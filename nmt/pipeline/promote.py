@@ -162,7 +162,7 @@ def run_promote(cfg: PipelineConfig, *, version: str | None = None, run_id: str 
               "split": gate.split, "beam_size": gate.beam_size, "limit": gate.limit or "all",
               "resamples": gate.resamples, "seed": gate.seed, "p_threshold": gate.p_threshold, "force": gate.force}
     with _command_run(store, "promotion", params) as run:
-        version = _registered(store, run, name, cand)
+        version = _registered(run, name, cand)
         cmp, decision = None, FIRST
         if champion is not None:
             cmp = gate_comparison(store, name, version, champion, cand.prepare_run_id, gate)
@@ -174,12 +174,12 @@ def run_promote(cfg: PipelineConfig, *, version: str | None = None, run_id: str 
     return PromoteOutputs(name, version, champion, decision, cmp, run.run_id)
 
 
-def _registered(store: RunStore, run: RunLog, name: str, cand: Candidate) -> str:
+def _registered(run: RunLog, name: str, cand: Candidate) -> str:
     """The candidate's version; a run not registered yet is, inside the promotion run."""
     if cand.version is not None:
         return str(cand.version.version)
     from nmt.pipeline.stages.register import register_version
-    mv, _ = register_version(store, name, cand.run_id, cand.prepare_run_id, run_id=run.run_id, arch=cand.arch)
+    mv, _ = register_version(run.store, name, cand.run_id, cand.prepare_run_id, run_id=run.run_id, arch=cand.arch)
     log.info("promote: registered run %s as %s version %s", cand.run_id, name, mv.version)
     return str(mv.version)
 

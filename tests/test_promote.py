@@ -73,7 +73,7 @@ def store(tmp_path_factory, multi30k_dir):
 
 
 def _aliases(client: MlflowClient) -> dict[str, str]:
-    return P.aliases(client, NAME)
+    return P.aliases(RunStore(mlflow.get_tracking_uri(), "0"), NAME)
 
 
 def _promotion_runs(client: MlflowClient) -> list:
@@ -241,17 +241,18 @@ def test_candidate_selection_by_sweep_parent_and_experiment(store):
         trials.append(run.info.run_id)
     client.log_metric(parent, "best/val_bleu", 99.0)
     client.set_terminated(parent)
-    cand = resolve_candidate(client, NAME, exp, sweep_run_id=parent)
+    runs = RunStore(store.uri, exp)
+    cand = resolve_candidate(runs, NAME, sweep_run_id=parent)
     assert (cand.run_id, cand.prepare_run_id, cand.version, cand.arch) == (trials[1], prep, None, "seq2seq")
-    assert resolve_candidate(client, NAME, exp).run_id == trials[1]  # the experiment's best, too
-    assert resolve_candidate(client, NAME, exp, pair="de-en").run_id == trials[1]
+    assert resolve_candidate(runs, NAME).run_id == trials[1]  # the experiment's best, too
+    assert resolve_candidate(runs, NAME, pair="de-en").run_id == trials[1]
     with pytest.raises(ConfigError, match="no train or trial run of fr-en with best/val_bleu"):
-        resolve_candidate(client, NAME, exp, pair="fr-en")
+        resolve_candidate(runs, NAME, pair="fr-en")
     with pytest.raises(ConfigError, match="no train or trial run with best/val_bleu under sweep run"):
-        resolve_candidate(client, NAME, exp, sweep_run_id=trials[0])
+        resolve_candidate(runs, NAME, sweep_run_id=trials[0])
     for run_id in (*trials, parent):
         client.delete_run(run_id)
-    assert resolve_candidate(client, NAME, exp).run_id == store.better_train_run
+    assert resolve_candidate(runs, NAME).run_id == store.better_train_run
 
 
 @pytest.mark.slow

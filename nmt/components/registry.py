@@ -1,10 +1,48 @@
 """The model registry's reads and writes, as methods of :class:`nmt.components.store.RunStore`
-(its ``client``): versions, aliases and descriptions."""
+(its ``client``): versions, aliases and descriptions; and MLflow's own rules for the names
+the config gives it (:mod:`nmt.pipeline.rules` turns a refusal into a ConfigError), so the
+rules are exactly the installed MLflow's, its reserved names included."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.utils.models import _parse_model_uri
+from mlflow.utils import validation as _rules
+
+
+def _refusal(value: str, checks: tuple[Callable[[str], None], ...]) -> str | None:
+    for check in checks:
+        try:
+            check(value)
+        except MlflowException as err:
+            return err.message.rstrip(".")
+    return None
+
+
+def alias_refusal(alias: str) -> str | None:
+    """Why MLflow refuses ``alias`` as a registered-model alias, or None."""
+    return _refusal(alias, (_rules._validate_model_alias_name, _rules._validate_model_alias_name_reserved))
+
+
+def model_name_refusal(name: str) -> str | None:
+    """Why MLflow refuses ``name`` as a registered model's name, or None."""
+    return _refusal(name, (_rules._validate_model_name,))
+
+
+def experiment_name_refusal(name: str) -> str | None:
+    """Why MLflow refuses ``name`` as an experiment's name, or None."""
+    return _refusal(name, (_rules._validate_experiment_name,))
+
+
+def model_uri_name(uri: str) -> str | None:
+    """The registered-model name MLflow reads from a ``models:/`` URI; None when it cannot."""
+    try:
+        return _parse_model_uri(uri).name
+    except MlflowException:
+        return None
 
 
 class Registry:
@@ -31,7 +69,10 @@ class Registry:
         else:
             self.client.set_registered_model_alias(name, alias, version)
 
-    def describe_version(self, name: str, version: str, tags: Mapping[str, str], description: str) -> None:
+    def tag_version(self, name: str, version: str, tags: Mapping[str, str]) -> None:
         for k, v in tags.items():
             self.client.set_model_version_tag(name, version, k, v)
+
+    def describe_version(self, name: str, version: str, tags: Mapping[str, str], description: str) -> None:
+        self.tag_version(name, version, tags)
         self.client.update_model_version(name, version, description=description)

@@ -10,42 +10,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
-
 from nmt.components.errors import NmtError
+from nmt.components.store import RunStore, not_found
 
 
 class AliasMoved(NmtError):
     """Another command moved an alias this one read: nothing was moved (a race, not a config error)."""
 
 
-def aliases(client: MlflowClient, name: str) -> dict[str, str]:
+def aliases(store: RunStore, name: str) -> dict[str, str]:
     """alias -> version of a registered model ({} when the model does not exist yet)."""
     try:
-        return {a: str(v) for a, v in client.get_registered_model(name).aliases.items()}
-    except MlflowException as err:
-        if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+        return store.aliases(name)
+    except Exception as err:
+        if not_found(err):
             return {}
         raise
 
 
-def check_unmoved(client: MlflowClient, name: str, read: Mapping[str, str | None], command: str) -> None:
+def check_unmoved(store: RunStore, name: str, read: Mapping[str, str | None], command: str) -> None:
     """Raise :class:`AliasMoved` when an alias of ``read`` (alias -> version this command saw,
     None: absent) points elsewhere now."""
-    now = aliases(client, name)
+    now = aliases(store, name)
     moved = [f"@{a} {v or 'unset'} -> {now.get(a) or 'unset'}" for a, v in read.items() if now.get(a) != v]
     if moved:
         raise AliasMoved(f"{command}: {name} changed while this command ran ({', '.join(moved)}; another promote, "
                          f"rollback or register); nothing was moved here: check the aliases and run it again")
 
 
-def swap(client: MlflowClient, name: str, read: Mapping[str, str | None], moves: Mapping[str, str | None],
+def swap(store: RunStore, name: str, read: Mapping[str, str | None], moves: Mapping[str, str | None],
          command: str) -> None:
     """Compare (``read``) and then apply ``moves`` in order (alias -> version; None removes it)."""
-    check_unmoved(client, name, read, command)
+    check_unmoved(store, name, read, command)
     for alias, version in moves.items():
-        if version is None:
-            client.delete_registered_model_alias(name, alias)
-        else:
-            client.set_registered_model_alias(name, alias, version)
+        store.set_alias(name, alias, version)

@@ -11,14 +11,9 @@ import logging
 from dataclasses import dataclass
 from functools import lru_cache
 
-import mlflow
-from mlflow.entities import Run
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
-
 from nmt.components import names as N
 from nmt.components.config import ConfigError
+from nmt.components.store import ModelVersion, Run, RunStore, StoreError
 from nmt.pipeline.config import PipelineConfig
 
 log = logging.getLogger("nmt")
@@ -33,11 +28,11 @@ class Candidate:
     arch: str | None = None
 
 
-def get_run(client: MlflowClient, run_id: str, what: str = "run") -> Run:
+def get_run(store: RunStore, run_id: str, what: str = "run") -> Run:
     try:
-        return client.get_run(run_id)
-    except MlflowException as err:
-        raise ConfigError(f"{what} {run_id} not found in {mlflow.get_tracking_uri()}: {err.message}") from None
+        return store.get_run(run_id)
+    except StoreError as err:
+        raise ConfigError(f"{what} {run_id} not found in {store.uri}: {err.message}") from None
 
 
 def prepare_of(run: Run) -> str:
@@ -48,80 +43,79 @@ def prepare_of(run: Run) -> str:
 
 
 @lru_cache(maxsize=256)
-def _pair_of_prepare(tracking_uri: str, prepare_run_id: str) -> str | None:
-    params = MlflowClient(tracking_uri).get_run(prepare_run_id).data.params
+def _pair_of_prepare(store: RunStore, prepare_run_id: str) -> str | None:
+    params = store.get_run(prepare_run_id).data.params
     src, tgt = params.get(N.PARAM_SRC_LANG), params.get(N.PARAM_TGT_LANG)
     return f"{src}-{tgt}" if src and tgt else None
 
 
-def pair_of(run: Run) -> str | None:
+def pair_of(store: RunStore, run: Run) -> str | None:
     """``de-en``: the language pair of a train or trial run's data."""
     prep = run.data.params.get(N.PARAM_PREPARE_RUN)
-    return _pair_of_prepare(mlflow.get_tracking_uri(), prep) if prep else None
+    return _pair_of_prepare(store, prep) if prep else None
 
 
-def model_name(cfg: PipelineConfig, client: MlflowClient, experiment_id: str, pinned: bool) -> tuple[str, str | None]:
+def model_name(cfg: PipelineConfig, store: RunStore, pinned: bool) -> tuple[str, str | None]:
     """(registered model name, language pair its candidates must have). ``pinned``: the user
     named the pair or the model; else the pair of the newest train or trial run decides."""
     if cfg.register.model_name:
         return cfg.register.model_name, None
     pair = f"{cfg.data.src_lang}-{cfg.data.tgt_lang}"
     if not pinned:
-        for run in client.search_runs([experiment_id], "attributes.status = 'FINISHED'",
-                                      order_by=["attributes.start_time DESC"], max_results=200):
-            if run.data.tags.get(N.TAG_STAGE) in CANDIDATE_STAGES and pair_of(run):
-                pair = pair_of(run)
+        for run in store.search("attributes.status = 'FINISHED'", order_by=["attributes.start_time DESC"],
+                                max_results=200):
+            if run.data.tags.get(N.TAG_STAGE) in CANDIDATE_STAGES and pair_of(store, run):
+                pair = pair_of(store, run)
                 log.info("nmt-%s: the language pair of the newest %s run %s (data.src_lang=.. data.tgt_lang=.. "
                          "to choose)", pair, run.data.tags[N.TAG_STAGE], run.info.run_id)
                 break
     return f"nmt-{pair}", pair
 
 
-def _version_of_run(client: MlflowClient, name: str, run_id: str) -> ModelVersion | None:
+def _version_of_run(store: RunStore, name: str, run_id: str) -> ModelVersion | None:
     """The newest version registered from a train/trial run (tag ``train_run_id``)."""
-    found = client.search_model_versions(f"name = '{name}' and tags.{N.VTAG_TRAIN_RUN} = '{run_id}'")
+    found = [mv for mv in store.versions(name) if mv.tags.get(N.VTAG_TRAIN_RUN) == run_id]
     return max(found, key=lambda mv: int(mv.version)) if found else None
 
 
-def _best_run(runs: list[Run], where: str, pair: str | None) -> Run:
+def _best_run(store: RunStore, runs: list[Run], where: str, pair: str | None) -> Run:
     ranked = [r for r in runs if r.data.tags.get(N.TAG_STAGE) in CANDIDATE_STAGES and N.BEST_VAL_BLEU in r.data.metrics
-              and (pair is None or pair_of(r) == pair)]
+              and (pair is None or pair_of(store, r) == pair)]
     if not ranked:
         of = f" of {pair}" if pair else ""
         raise ConfigError(f"no train or trial run{of} with {N.BEST_VAL_BLEU} {where}")
     return max(ranked, key=lambda r: r.data.metrics[N.BEST_VAL_BLEU])
 
 
-def from_version(client: MlflowClient, name: str, version: str) -> Candidate:
+def from_version(store: RunStore, name: str, version: str) -> Candidate:
     try:
-        mv = client.get_model_version(name, str(version))
-    except MlflowException:
+        mv = store.version(name, version)
+    except StoreError:
         raise ConfigError(f"{name} has no version {version}") from None
     prep = mv.tags.get(N.VTAG_PREPARE_RUN)
     if not prep:  # versions registered before the tag existed: their register run has it
-        prep = prepare_of(get_run(client, mv.tags.get(N.VTAG_TRAIN_RUN) or mv.run_id))
+        prep = prepare_of(get_run(store, mv.tags.get(N.VTAG_TRAIN_RUN) or mv.run_id))
     return Candidate(mv.tags.get(N.VTAG_TRAIN_RUN), prep, mv)
 
 
-def resolve_candidate(client: MlflowClient, name: str, experiment_id: str, *, version: str | None = None,
-                      run_id: str | None = None, sweep_run_id: str | None = None, pair: str | None = None) -> Candidate:
+def resolve_candidate(store: RunStore, name: str, *, version: str | None = None, run_id: str | None = None,
+                      sweep_run_id: str | None = None, pair: str | None = None) -> Candidate:
     """``version``, else ``run_id``, else the best child of ``sweep_run_id``, else the best
     train or trial run of the experiment (by best/val_bleu, of ``pair`` when given)."""
     if version is not None:
-        return from_version(client, name, version)
+        return from_version(store, name, version)
     if run_id is not None:
-        run = get_run(client, run_id)
+        run = get_run(store, run_id)
         if run.data.tags.get(N.TAG_STAGE) not in CANDIDATE_STAGES:
             raise ConfigError(f"run {run_id} is a {run.data.tags.get(N.TAG_STAGE, 'non-stage')} run; "
                               "--run takes a train or sweep trial run")
     elif sweep_run_id is not None:
-        parent = get_run(client, sweep_run_id, "sweep run")
-        children = client.search_runs([parent.info.experiment_id], f"tags.`{N.TAG_PARENT}` = '{sweep_run_id}'",
-                                      max_results=1000)
-        run = _best_run(children, f"under sweep run {sweep_run_id}", pair)
+        parent = get_run(store, sweep_run_id, "sweep run")
+        sweep = RunStore(store.uri, parent.info.experiment_id)  # the sweep's own experiment
+        children = sweep.search(f"tags.`{N.TAG_PARENT}` = '{sweep_run_id}'")
+        run = _best_run(store, children, f"under sweep run {sweep_run_id}", pair)
     else:
-        runs = client.search_runs([experiment_id], f"metrics.`{N.BEST_VAL_BLEU}` >= 0",
-                                  order_by=[f"metrics.`{N.BEST_VAL_BLEU}` DESC"], max_results=1000)
-        run = _best_run(runs, f"in experiment {experiment_id}", pair)
-    return Candidate(run.info.run_id, prepare_of(run), _version_of_run(client, name, run.info.run_id),
+        runs = store.search(f"metrics.`{N.BEST_VAL_BLEU}` >= 0", order_by=[f"metrics.`{N.BEST_VAL_BLEU}` DESC"])
+        run = _best_run(store, runs, f"in experiment {store.experiment_id}", pair)
+    return Candidate(run.info.run_id, prepare_of(run), _version_of_run(store, name, run.info.run_id),
                      arch=run.data.params.get("model.arch") or run.data.tags.get(N.TAG_ARCH))

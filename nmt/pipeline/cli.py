@@ -138,9 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _store_error(err: Exception) -> str | None:
     """A tracking server's refusal, in one line: what was refused and what to do."""
-    from mlflow.exceptions import MlflowException
+    from nmt.components.store import StoreError  # here: `nmt --help` does not wait for MLflow
 
-    if not isinstance(err, MlflowException):
+    if not isinstance(err, StoreError):
         return None
     first = str(err).strip().splitlines()[0][:300] if str(err).strip() else err.error_code
     uri = os.environ.get("MLFLOW_TRACKING_URI", "the tracking store")

@@ -101,13 +101,9 @@ def _read_input(file: str | None) -> list[str]:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    import mlflow
-    from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
-
     from nmt.components.inference import parse_params
     from nmt.components.serving import RequestError
-    from nmt.components.tracking import resolve_tracking_uri, setup_tracking
+    from nmt.components.store import RunStore, StoreError
     from nmt.pipeline.candidates import model_name
     from nmt.pipeline.loading import load_translator
     if args.file and not Path(args.file).is_file():
@@ -122,17 +118,17 @@ def cmd_translate(args: argparse.Namespace) -> int:
     except RequestError as err:
         raise ConfigError(f"{err.message} (--beam / evaluate.*)") from None
     lines = _read_input(args.file)
-    exp_id = setup_tracking(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment)
-    uri = args.model or f"models:/{model_name(cfg, MlflowClient(), exp_id, pinned)[0]}@{cfg.register.alias}"
+    store = RunStore.from_config(cfg.tracking)
+    uri = args.model or f"models:/{model_name(cfg, store, pinned)[0]}@{cfg.register.alias}"
     try:
-        model = load_translator(uri)  # today's code on the version's files: nothing from the store runs
-    except (MlflowException, OSError) as err:
+        model = load_translator(store, uri)  # today's code on the version's files: nothing from the store runs
+    except (StoreError, OSError) as err:
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"--model {uri}: cannot load it from {mlflow.get_tracking_uri()} ({first}); "
+        raise ConfigError(f"--model {uri}: cannot load it from {store.uri} ({first}); "
                           "check the name and alias or version (the MLflow UI lists registered models)") from None
     try:
         hyps = model.predict(lines, params=params) if lines else []
-    except MlflowException as err:  # the model's RequestError (its code may be the logged copy)
+    except StoreError as err:  # the model's RequestError (its code may be the logged copy)
         raise ConfigError(err.message) from None
     sys.stdout.write("".join(h + "\n" for h in hyps))
     return 0
@@ -171,12 +167,14 @@ def cmd_stage(args: argparse.Namespace) -> int:
 
 def show_champion(cfg, prepare_run_id: str, n: int) -> None:
     """Translate the first ``n`` sentences of the primary test split with the registry's champion."""
+    from nmt.components.store import RunStore
     from nmt.pipeline.loading import load_translator
     from nmt.pipeline.upstream import test_split
 
-    sources, refs = test_split(prepare_run_id, cfg.data.primary, n)
+    store = RunStore.from_config(cfg.tracking)  # run_pipeline keeps its own store to itself
+    sources, refs = test_split(store, prepare_run_id, cfg.data.primary, n)
     uri = f"models:/{cfg.model_name}@{cfg.register.alias}"
-    hyps = load_translator(uri).predict(sources)
+    hyps = load_translator(store, uri).predict(sources)
     print(f"\nTranslations by {uri}:")
     for src, ref, hyp in zip(sources, refs, hyps):
         print(f"  src: {src}\n  ref: {ref}\n  hyp: {hyp}\n")

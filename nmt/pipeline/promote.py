@@ -27,20 +27,22 @@ rollback
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-
-import mlflow
-from mlflow.tracking import MlflowClient
+from typing import Any
 
 from nmt.components import names as N
 from nmt.components.config import ConfigError
 from nmt.components.evalkey import resolve_split
-from nmt.components.names import CHALLENGER, CHAMPION, PREVIOUS
-from nmt.components.significance import paired_bootstrap
-from nmt.pipeline.aliases import aliases, check_unmoved, swap  # noqa: F401 - aliases: re-exported
 from nmt.components.imports import running_code_version
-from nmt.components.tracking import resolve_tracking_uri, setup_tracking, stage_run
-from nmt.pipeline.candidates import model_name, resolve_candidate
+from nmt.components.names import CHALLENGER, CHAMPION, PREVIOUS
+from nmt.components.runlog import RunLog
+from nmt.components.significance import paired_bootstrap
+from nmt.components.store import RunStore
+from nmt.components.tracking import reuse_key
+from nmt.pipeline.aliases import aliases, check_unmoved, swap  # noqa: F401 - aliases: re-exported
+from nmt.pipeline.candidates import Candidate, model_name, resolve_candidate
 from nmt.pipeline.config import PipelineConfig, PromoteConfig
 from nmt.pipeline.loading import load_translator
 from nmt.pipeline.upstream import test_split
@@ -94,44 +96,51 @@ def decide(bleu_candidate: float, bleu_champion: float, p_value: float, p_thresh
     return FORCED if force else REJECTED
 
 
-def gate_comparison(name: str, candidate: str, champion: str, prepare_run_id: str, gate: PromoteConfig) -> Comparison:
+def gate_comparison(store: RunStore, name: str, candidate: str, champion: str, prepare_run_id: str,
+                    gate: PromoteConfig) -> Comparison:
     """Both versions translate the same sentences, then sacreBLEU's paired bootstrap."""
-    sources, refs = test_split(prepare_run_id, gate.split, gate.limit)
+    sources, refs = test_split(store, prepare_run_id, gate.split, gate.limit)
     # both versions' weights in today's code (nmt.pipeline.loading): the gate compares
     # models, not the code each version shipped, and runs nothing from the artifact store
-    hyps = {v: load_translator(f"models:/{name}/{v}").predict(sources, params={"beam_size": gate.beam_size})
+    hyps = {v: load_translator(store, f"models:/{name}/{v}").predict(sources, params={"beam_size": gate.beam_size})
             for v in (candidate, champion)}
     res = paired_bootstrap(hyps[champion], hyps[candidate], refs, n_samples=gate.resamples, seed=gate.seed)
     return Comparison(len(refs), bleu_candidate=res.bleu_b, bleu_champion=res.bleu_a, p_value=res.p_value)
 
 
-def _record(client: MlflowClient, name: str, version: str, champion: str | None, decision: str,
-            cmp: Comparison | None, run_id: str) -> None:
+def _record(run: RunLog, name: str, version: str, champion: str | None, decision: str, cmp: Comparison | None
+            ) -> None:
     """The outcome on the promotion run and on the candidate's version tags."""
-    mlflow.log_params({"candidate_version": version, "champion_version": champion or "none"})
-    mlflow.set_tag(N.TAG_DECISION, decision)
-    tags = {"decision": decision, "run_id": run_id, "champion_version": champion or "none"}
+    run.log_params({"candidate_version": version, "champion_version": champion or "none"})
+    run.set_tag(N.TAG_DECISION, decision)
+    tags = {"decision": decision, "run_id": run.run_id, "champion_version": champion or "none"}
     if cmp is not None:
         metrics = {"bleu_candidate": cmp.bleu_candidate, "bleu_champion": cmp.bleu_champion, "p_value": cmp.p_value}
-        mlflow.log_param("n", cmp.n)
-        mlflow.log_metrics(metrics)
+        run.log_params({"n": cmp.n})
+        run.log_metrics(metrics)
         tags.update({k: f"{v:.6g}" for k, v in metrics.items()})
-    for k, v in tags.items():
-        client.set_model_version_tag(name, version, N.VTAG_PROMOTION + k, v)
+    run.store.tag_version(name, version, {N.VTAG_PROMOTION + k: v for k, v in tags.items()})
 
 
-def _move_aliases(client: MlflowClient, name: str, version: str, read: dict[str, str], decision: str) -> None:
+def _move_aliases(store: RunStore, name: str, version: str, read: dict[str, str], decision: str) -> None:
     """Compare-and-swap against the aliases read at the start (:mod:`nmt.pipeline.aliases`)."""
     champion = read.get(CHAMPION)
     before = {a: read.get(a) for a in (CHAMPION, PREVIOUS, CHALLENGER)}
     if decision not in MOVES_CHAMPION:
-        swap(client, name, before, {CHALLENGER: version}, "promote")
+        swap(store, name, before, {CHALLENGER: version}, "promote")
         return
     moves: dict[str, str | None] = {PREVIOUS: champion} if champion is not None else {}
     if read.get(CHALLENGER) == version:
         moves[CHALLENGER] = None
     moves[CHAMPION] = version  # the last step
-    swap(client, name, before, moves, "promote")
+    swap(store, name, before, moves, "promote")
+
+
+def _command_run(store: RunStore, stage: str, params: Mapping[str, Any]) -> AbstractContextManager[RunLog]:
+    """A promotion or rollback run, tagged as a stage run is (stage, code version, key)."""
+    code = running_code_version(__name__)
+    tags = {N.TAG_STAGE: stage, N.TAG_CODE_VERSION: code, N.TAG_REUSE_KEY: reuse_key(stage, params, code)}
+    return store.run(stage, tags=tags, params=params)
 
 
 def run_promote(cfg: PipelineConfig, *, version: str | None = None, run_id: str | None = None,
@@ -140,12 +149,10 @@ def run_promote(cfg: PipelineConfig, *, version: str | None = None, run_id: str 
     if sum(x is not None for x in (version, run_id, sweep_run_id)) > 1:
         raise ConfigError("give at most one of version, run, sweep run")
     gate = replace(cfg.promote, split=resolve_split(cfg.promote.split, cfg.data.primary))
-    exp_id = setup_tracking(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment)
-    client = MlflowClient()
-    name, pair = model_name(cfg, client, exp_id, pinned)
-    cand = resolve_candidate(client, name, exp_id, version=version, run_id=run_id, sweep_run_id=sweep_run_id,
-                             pair=pair)
-    read = aliases(client, name)  # what the alias moves compare against at the end
+    store = RunStore.from_config(cfg.tracking)
+    name, pair = model_name(cfg, store, pinned)
+    cand = resolve_candidate(store, name, version=version, run_id=run_id, sweep_run_id=sweep_run_id, pair=pair)
+    read = aliases(store, name)  # what the alias moves compare against at the end
     champion = read.get(CHAMPION)
     if cand.version is not None and str(cand.version.version) == champion:
         log.info("promote: %s version %s already is @%s; nothing to do", name, champion, CHAMPION)
@@ -154,45 +161,48 @@ def run_promote(cfg: PipelineConfig, *, version: str | None = None, run_id: str 
     params = {"model_name": name, "candidate_run_id": cand.run_id or "none", N.PARAM_PREPARE_RUN: cand.prepare_run_id,
               "split": gate.split, "beam_size": gate.beam_size, "limit": gate.limit or "all",
               "resamples": gate.resamples, "seed": gate.seed, "p_threshold": gate.p_threshold, "force": gate.force}
-    with stage_run("promotion", experiment_id=exp_id, params=params, code=running_code_version(__name__)) as run:
-        mv = cand.version
-        if mv is None:
-            from nmt.pipeline.stages.register import register_version
-            mv, _ = register_version(client, name, cand.run_id, cand.prepare_run_id, arch=cand.arch)
-            log.info("promote: registered run %s as %s version %s", cand.run_id, name, mv.version)
-        version, cmp = str(mv.version), None
-        if champion is None:
-            decision = FIRST
-        else:
-            cmp = gate_comparison(name, version, champion, cand.prepare_run_id, gate)
+    with _command_run(store, "promotion", params) as run:
+        version = _registered(run, name, cand)
+        cmp, decision = None, FIRST
+        if champion is not None:
+            cmp = gate_comparison(store, name, version, champion, cand.prepare_run_id, gate)
             decision = decide(cmp.bleu_candidate, cmp.bleu_champion, cmp.p_value, gate.p_threshold, gate.force)
-        check_unmoved(client, name, {a: read.get(a) for a in (CHAMPION, PREVIOUS, CHALLENGER)}, "promote")
-        _record(client, name, version, champion, decision, cmp, run.info.run_id)
-        _move_aliases(client, name, version, read, decision)
+        check_unmoved(store, name, {a: read.get(a) for a in (CHAMPION, PREVIOUS, CHALLENGER)}, "promote")
+        _record(run, name, version, champion, decision, cmp)
+        _move_aliases(store, name, version, read, decision)
     log.info("promote: %s version %s: %s", name, version, decision)
-    return PromoteOutputs(name, version, champion, decision, cmp, run.info.run_id)
+    return PromoteOutputs(name, version, champion, decision, cmp, run.run_id)
+
+
+def _registered(run: RunLog, name: str, cand: Candidate) -> str:
+    """The candidate's version; a run not registered yet is, inside the promotion run."""
+    if cand.version is not None:
+        return str(cand.version.version)
+    from nmt.pipeline.stages.register import register_version
+    mv, _ = register_version(run.store, name, cand.run_id, cand.prepare_run_id, run_id=run.run_id, arch=cand.arch)
+    log.info("promote: registered run %s as %s version %s", cand.run_id, name, mv.version)
+    return str(mv.version)
 
 
 def run_rollback(cfg: PipelineConfig, *, pinned: bool = True) -> RollbackOutputs:
-    exp_id = setup_tracking(resolve_tracking_uri(cfg.tracking.uri), cfg.tracking.experiment)
-    client = MlflowClient()
-    name, _ = model_name(cfg, client, exp_id, pinned)
-    current = aliases(client, name)
+    store = RunStore.from_config(cfg.tracking)
+    name, _ = model_name(cfg, store, pinned)
+    current = aliases(store, name)
     champion, previous = current.get(CHAMPION), current.get(PREVIOUS)
     if previous is None:
         raise ConfigError(f"{name} has no @{PREVIOUS} version to roll back to")
     if previous == champion:
         raise ConfigError(f"{name} version {previous} already is @{CHAMPION}; nothing to roll back")
     params = {"model_name": name, "from_version": champion or "none", "to_version": previous}
-    with stage_run("rollback", experiment_id=exp_id, params=params, code=running_code_version(__name__)) as run:
+    with _command_run(store, "rollback", params) as run:
         before = {a: current.get(a) for a in (CHAMPION, PREVIOUS, CHALLENGER)}
-        check_unmoved(client, name, before, "rollback")
+        check_unmoved(store, name, before, "rollback")
         if champion is not None:
-            client.set_model_version_tag(name, champion, N.VTAG_ROLLBACK_RUN, run.info.run_id)
-        swap(client, name, before, {**({CHALLENGER: champion} if champion is not None else {}),
-                                    CHAMPION: previous, PREVIOUS: None}, "rollback")
+            store.tag_version(name, champion, {N.VTAG_ROLLBACK_RUN: run.run_id})
+        swap(store, name, before, {**({CHALLENGER: champion} if champion is not None else {}),
+                                   CHAMPION: previous, PREVIOUS: None}, "rollback")
     log.info("rollback: %s @%s %s -> %s", name, CHAMPION, champion, previous)
-    return RollbackOutputs(name, champion, previous, run.info.run_id)
+    return RollbackOutputs(name, champion, previous, run.run_id)
 
 
 def outcome_text(out: PromoteOutputs, gate: PromoteConfig) -> str:

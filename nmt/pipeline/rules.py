@@ -6,38 +6,31 @@ the rules are exactly the installed MLflow's, its reserved names included), plus
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable
-
-from mlflow.exceptions import MlflowException
-from mlflow.store.artifact.utils.models import _parse_model_uri
-from mlflow.utils import validation as mlflow_rules
 
 from nmt.components.config import ConfigError
+from nmt.components.registry import alias_refusal, experiment_name_refusal, model_name_refusal, model_uri_name
 
 
-def _check(key: str, value: str, checks: list[Callable[[str], None]], hint: str) -> None:
-    for check in checks:
-        try:
-            check(value)
-        except MlflowException as err:
-            raise ConfigError(f"{key}={value!r}: MLflow refuses it ({err.message.rstrip('.')}); {hint}") from None
+def _check(key: str, value: str, refusal: str | None, hint: str) -> None:
+    if refusal is not None:
+        raise ConfigError(f"{key}={value!r}: MLflow refuses it ({refusal}); {hint}")
 
 
 def check_alias(key: str, alias: str) -> None:
     """MLflow's alias rules: letters, digits, ``_`` and ``-`` only, at most 255 characters;
     ``latest`` (any case) and ``v<N>``/``V<N>`` are reserved for versions."""
-    _check(key, alias, [mlflow_rules._validate_model_alias_name, mlflow_rules._validate_model_alias_name_reserved],
+    _check(key, alias, alias_refusal(alias),
            "choose a name of letters, digits, _ and -, not 'latest' or v<number> (e.g. champion, prod-eu)")
 
 
 def check_model_name(key: str, name: str) -> None:
     """MLflow's registered-model name rules, and no ``@`` (it separates the alias in URIs)."""
-    _check(key, name, [mlflow_rules._validate_model_name], "choose a name without '/', ':' or '..' (e.g. nmt-de-en)")
+    _check(key, name, model_name_refusal(name), "choose a name without '/', ':' or '..' (e.g. nmt-de-en)")
     _visible(key, name)
     if "@" in name or name != name.strip():
         raise ConfigError(f"{key}={name!r}: a model name may not contain '@' (it starts the alias in "
                           "models:/<name>@<alias>) nor start or end with spaces; e.g. nmt-de-en")
-    if _uri_name(name) != name:
+    if model_uri_name(f"models:/{name}@champion") != name:
         raise ConfigError(f"{key}={name!r}: models:/<name>@<alias> would not name this model back (MLflow's URI "
                           "parsing drops or splits at '?', '#', tabs, line breaks and other control "
                           "characters); use letters, digits, '-', '_' and '.' (e.g. nmt-de-en)")
@@ -53,17 +46,9 @@ def _visible(key: str, name: str) -> None:
                           "character) in the name; type it again with visible characters only")
 
 
-def _uri_name(name: str) -> str | None:
-    """The registered-model name MLflow reads back from ``models:/<name>@champion``."""
-    try:
-        return _parse_model_uri(f"models:/{name}@champion").name
-    except MlflowException:
-        return None
-
-
 def check_experiment(key: str, name: str) -> None:
     """MLflow's experiment name rules (non-empty, at most 500 characters)."""
-    _check(key, name, [mlflow_rules._validate_experiment_name], "give a non-empty name (e.g. nmt)")
+    _check(key, name, experiment_name_refusal(name), "give a non-empty name (e.g. nmt)")
     _visible(key, name)
     if name != name.strip():
         raise ConfigError(f"{key}={name!r}: starts or ends with spaces; MLflow would keep them, so a later "

@@ -12,6 +12,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
+from nmt.components.runlog import RunLog
+from nmt.components.store import RunStore
 from nmt.components.tracking import stage_run
 from nmt.pipeline.sweep.insight import log_insight
 from nmt.pipeline.sweep.space import parse_space
@@ -37,7 +39,7 @@ def test_importance_finds_the_parameter_that_matters_and_logs_figures(nmt_home):
     client = MlflowClient()
     exp = client.create_experiment("insight")
     parent = client.create_run(exp).info.run_id
-    scores = log_insight(client, parent, _rows(), SPACE)
+    scores = log_insight(RunLog(RunStore(client.tracking_uri, exp), parent), _rows(), SPACE)
     assert set(scores) == {"optim.lr", "model.dropout", "arch"}
     assert max(scores, key=scores.get) == "optim.lr" and scores["optim.lr"] > 0.8
     arts = {a.path for a in client.list_artifacts(parent, N.INSIGHT_DIR)}
@@ -49,8 +51,9 @@ def test_importance_finds_the_parameter_that_matters_and_logs_figures(nmt_home):
 
 def test_too_few_trials_says_why(nmt_home):
     client = MlflowClient()
-    parent = client.create_run(client.create_experiment("insight")).info.run_id
-    assert log_insight(client, parent, _rows(1)[:1], SPACE) is None
+    exp = client.create_experiment("insight")
+    parent = client.create_run(exp).info.run_id
+    assert log_insight(RunLog(RunStore(client.tracking_uri, exp), parent), _rows(1)[:1], SPACE) is None
     assert "fANOVA needs 2+" in client.get_run(parent).data.tags[N.TAG_INSIGHT]
 
 

@@ -45,14 +45,16 @@ def test_a_trial_run_records_mlflows_system_metrics(nmt_home, tiny, monkeypatch)
 
 
 @pytest.mark.slow
-def test_a_failed_trial_and_its_sweep_record_why(nmt_home, tiny):
-    with pytest.raises(RuntimeError, match=f"no trial reported {N.VAL_BLEU}"):
-        main(["sweep", *tiny, *ONE_TRIAL, "sweep.max_failures=0", f"trainer.batch_log={MISSING}"])
+def test_a_failed_trial_and_its_sweep_record_why(nmt_home, tiny, capsys):
+    assert main(["sweep", *tiny, *ONE_TRIAL, "sweep.max_failures=0", f"trainer.batch_log={MISSING}"]) == 2
+    err = capsys.readouterr().err
+    assert f"nmt: error: no trial reported {N.VAL_BLEU}; see the trial runs for errors\n" in err
+    assert "Traceback" not in err  # one line
     (trial,) = _runs("trial")
     assert trial.info.status == "FAILED" and trial.data.tags[N.TAG_ERROR] == WHY  # the trial's own error, not Ray's
     (parent,) = [r for r in _runs() if r.data.tags.get(N.TAG_SWEEP) == "smoke"]
     assert parent.info.status == "FAILED"
-    assert parent.data.tags[N.TAG_ERROR].startswith(f"RuntimeError: no trial reported {N.VAL_BLEU}")
+    assert parent.data.tags[N.TAG_ERROR].startswith(f"SweepError: no trial reported {N.VAL_BLEU}")
 
 
 @pytest.mark.slow

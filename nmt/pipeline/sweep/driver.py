@@ -205,7 +205,7 @@ def _sweep(cfg: PipelineConfig, base_overrides: list[str], space: dict, ctx: Con
     """Prepare (reused), the trials, then the winner evaluated and registered as a train run would be."""
     parent = ctx.parent()
     prep = run_prepare(cfg, ctx)
-    data_dir, codec = prepared(prep.run_id)
+    data_dir, codec = prepared(ctx.store, prep.run_id)
     results = _tuner(cfg, base_overrides, space, ctx, parent, prep.run_id, data_dir, sweep_dir, secrets).fit()
     rows, best = _summarise(cfg, results, ctx, parent)
     _insight(RunLog(ctx.store, parent), rows, space, cfg.sweep.search.seed)
@@ -213,7 +213,7 @@ def _sweep(cfg: PipelineConfig, base_overrides: list[str], space: dict, ctx: Con
         raise SweepError(f"no trial reported {N.VAL_BLEU}; see the trial runs for errors")
     best_cfg = load_config([*base_overrides, *to_overrides(best["params"])])
     with best["checkpoint"].as_directory() as d:  # the winner hands on what a train run does
-        TrainedModel.publish(best["run_id"], model_spec(best_cfg, codec), Path(d) / CHECKPOINT_FILE,
+        TrainedModel.publish(ctx.store, best["run_id"], model_spec(best_cfg, codec), Path(d) / CHECKPOINT_FILE,
                              best["val_bleu"])
     ev = run_evaluate(best_cfg, ctx, prep.run_id, best["run_id"])
     reg = run_register(best_cfg, ctx, prep.run_id, best["run_id"], ev.run_id)

@@ -12,6 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
+from nmt.components.store import RunStore
 from nmt.components.tracking import stage_run
 from nmt.pipeline.sweep.insight import log_insight
 from nmt.pipeline.sweep.space import parse_space
@@ -34,10 +35,9 @@ def _rows(n: int = 24) -> list[dict]:
 
 
 def test_importance_finds_the_parameter_that_matters_and_logs_figures(nmt_home):
-    client = MlflowClient()
-    exp = client.create_experiment("insight")
-    parent = client.create_run(exp).info.run_id
-    scores = log_insight(client, parent, _rows(), SPACE)
+    client, run = MlflowClient(), RunStore.open(None, "insight").start("sweep")
+    parent = run.run_id
+    scores = log_insight(run, _rows(), SPACE)
     assert set(scores) == {"optim.lr", "model.dropout", "arch"}
     assert max(scores, key=scores.get) == "optim.lr" and scores["optim.lr"] > 0.8
     arts = {a.path for a in client.list_artifacts(parent, N.INSIGHT_DIR)}
@@ -48,10 +48,9 @@ def test_importance_finds_the_parameter_that_matters_and_logs_figures(nmt_home):
 
 
 def test_too_few_trials_says_why(nmt_home):
-    client = MlflowClient()
-    parent = client.create_run(client.create_experiment("insight")).info.run_id
-    assert log_insight(client, parent, _rows(1)[:1], SPACE) is None
-    assert "fANOVA needs 2+" in client.get_run(parent).data.tags[N.TAG_INSIGHT]
+    run = RunStore.open(None, "insight").start("sweep")
+    assert log_insight(run, _rows(1)[:1], SPACE) is None
+    assert "fANOVA needs 2+" in MlflowClient().get_run(run.run_id).data.tags[N.TAG_INSIGHT]
 
 
 def test_a_failed_stage_run_records_its_one_line_error(nmt_home):

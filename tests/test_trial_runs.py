@@ -45,14 +45,16 @@ def test_a_trial_run_records_mlflows_system_metrics(nmt_home, tiny, monkeypatch)
 
 
 @pytest.mark.slow
-def test_a_failed_trial_and_its_sweep_record_why(nmt_home, tiny):
-    with pytest.raises(RuntimeError, match=f"no trial reported {N.VAL_BLEU}"):
-        main(["sweep", *tiny, *ONE_TRIAL, "sweep.max_failures=0", f"trainer.batch_log={MISSING}"])
+def test_a_failed_trial_and_its_sweep_record_why(nmt_home, tiny, capsys):
+    assert main(["sweep", *tiny, *ONE_TRIAL, "sweep.max_failures=0", f"trainer.batch_log={MISSING}"]) == 2
+    err = capsys.readouterr().err
+    assert f"nmt: error: no trial reported {N.VAL_BLEU}; see the trial runs for errors\n" in err
+    assert "Traceback" not in err  # one line
     (trial,) = _runs("trial")
     assert trial.info.status == "FAILED" and trial.data.tags[N.TAG_ERROR] == WHY  # the trial's own error, not Ray's
     (parent,) = [r for r in _runs() if r.data.tags.get(N.TAG_SWEEP) == "smoke"]
     assert parent.info.status == "FAILED"
-    assert parent.data.tags[N.TAG_ERROR].startswith(f"RuntimeError: no trial reported {N.VAL_BLEU}")
+    assert parent.data.tags[N.TAG_ERROR].startswith(f"SweepError: no trial reported {N.VAL_BLEU}")
 
 
 @pytest.mark.slow
@@ -82,3 +84,43 @@ def test_system_rows_sample_mlflows_monitors_until_stopped(monkeypatch):
     assert len(sampler.take()) <= len(rows) // len(cpu)  # stopped: at most the row it was writing
     back = from_json(to_json(rows))
     assert [(m.key, m.value, m.timestamp, m.step) for m in back] == [(m.key, m.value, m.timestamp, m.step) for m in rows]
+
+
+def test_the_trial_logger_keeps_a_trials_run_through_a_pickled_resume(nmt_home):
+    """The driver's callback without Ray: a trial's run nested under the parent with its tags and
+    params, its rows, an ASHA stop as KILLED, an error as FAILED; after a pickle round trip (a
+    resumed Tuner) it finds the same run by its tag."""
+    import pickle
+    from types import SimpleNamespace
+
+    from nmt.components.store import RunStore
+    from nmt.pipeline.sweep.tracking import MlflowTrialLogger, RecordingASHA
+
+    store = RunStore.open(None, "nmt")
+    parent = store.start("sweep").run_id
+    asha = RecordingASHA(time_attr="training_iteration", max_t=4, grace_period=1, reduction_factor=2)
+    logger = MlflowTrialLogger(store=store, parent_run_id=parent, default_arch="gru", scheduler=asha,
+                               base_params={N.PARAM_PREPARE_RUN: "p1"})
+    res = SimpleNamespace(required_resources={"CPU": 1.0, "GPU": 0.0})
+    trial = SimpleNamespace(trial_id="t1", config={"optim.lr": 0.01}, placement_group_factory=res,
+                            pickled_error_file=None, error_file=None)
+    logger.on_trial_start(0, [], trial)
+    logger.on_trial_result(0, [], trial, {"training_iteration": 1, "timestamp": 5, "val_bleu": 3.5, "node": "a"})
+    logger.on_trial_result(0, [], trial, {"training_iteration": 2, "timestamp": 6, "val_bleu": 4.5, "node": "b"})
+    resumed = pickle.loads(pickle.dumps(logger))
+    asha.stopped.add("t1")
+    resumed.scheduler = asha
+    resumed.on_trial_complete(0, [], trial)
+    run = store.get_run(resumed.run_id(trial))
+    assert run.info.run_id == logger.run_id(trial) and run.info.status == "KILLED"
+    tags = run.data.tags
+    assert tags[N.TAG_PARENT] == parent and tags[N.TAG_TRIAL] == "t1" and tags[N.TAG_STAGE] == "trial"
+    assert tags[N.TAG_ARCH] == "gru" and tags[N.TAG_RESOURCES] == "CPU=1" and N.TAG_OWNER in tags
+    assert tags[N.TAG_STOPPED] == "asha" and tags[N.TAG_NODE] == "b" and tags[N.TAG_NODES] == "a,b"
+    assert run.data.params == {N.PARAM_PREPARE_RUN: "p1", "trial.optim.lr": "0.01"}
+    rows = store.metric_history(run.info.run_id, N.VAL_BLEU)
+    assert [(m.step, m.value, m.timestamp) for m in rows] == [(1, 3.5, 5000), (2, 4.5, 6000)]
+    other = SimpleNamespace(**{**vars(trial), "trial_id": "t2", "config": {"arch": "attention"}})
+    resumed.on_trial_error(0, [], other)
+    failed = store.get_run(resumed.run_id(other))
+    assert failed.info.status == "FAILED" and failed.data.tags[N.TAG_ARCH] == "attention"

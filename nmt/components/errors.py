@@ -20,3 +20,8 @@ class ServiceError(NmtError, RuntimeError):
 
 class TrackingUnavailable(ServiceError):
     """The tracking store did not answer within the configured deadline."""
+
+
+class SweepError(NmtError, RuntimeError):
+    """A sweep that cannot hand on a winner: no trial reported the metric it is ranked by
+    (each trial's run says why it failed)."""

@@ -6,22 +6,22 @@ evaluate and register stage runs, and tags naming the winning trial.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import ray
-from mlflow.tracking import MlflowClient
 from ray import tune
 
 from nmt.components import names as N
 from nmt.components.config import ConfigError, flatten, to_dict
-from nmt.components.tracking import error_line, owner
-from nmt.components.tracking_writer import TrackingUnavailable, retrying
+from nmt.components.errors import SweepError, TrackingUnavailable
+from nmt.components.procs import owner
+from nmt.components.runlog import RunLog
+from nmt.components.store import RunStore, metric_rows, retrying
+from nmt.components.tracking import error_line
 from nmt.pipeline.config import PipelineConfig, load_config
 from nmt.pipeline.stages.common import Context
 from nmt.pipeline.stages.evaluate import run_evaluate
@@ -107,8 +107,8 @@ def _searcher(cfg: PipelineConfig) -> Any:
 def _resumable(ctx: Context, cfg: PipelineConfig, storage: str) -> tuple[str, str]:
     """``sweep.resume``: the newest unfinished parent of this sweep name under this storage,
     and its folder."""
-    runs = MlflowClient().search_runs([ctx.experiment_id], f"tags.`{N.TAG_SWEEP}` = '{cfg.sweep.name}' and "
-                                      "attributes.status != 'FINISHED'", order_by=["attributes.start_time DESC"])
+    runs = ctx.store.search(f"tags.`{N.TAG_SWEEP}` = '{cfg.sweep.name}' and attributes.status != 'FINISHED'",
+                            order_by=["attributes.start_time DESC"])
     for run in runs:
         folder = run.data.tags.get(N.TAG_SWEEP_DIR, "")
         if folder.startswith(f"{storage}/{cfg.sweep.name}/") and tune.Tuner.can_restore(folder):
@@ -120,18 +120,15 @@ def _resumable(ctx: Context, cfg: PipelineConfig, storage: str) -> tuple[str, st
 def _parent_run(ctx: Context, cfg: PipelineConfig, storage: str, resumed: tuple[str, str] | None) -> tuple[str, str]:
     """The sweep parent and its folder ``<storage>/<name>/<parent run id>``: this sweep's
     alone, so a second sweep of the same name never touches it. The resumed one when resuming."""
-    client = MlflowClient()
     if resumed is not None:
-        client.update_run(resumed[0], status="RUNNING")
-        client.set_tag(resumed[0], N.TAG_OWNER, owner())  # this driver writes it now
+        ctx.store.mark_running(resumed[0])
+        ctx.store.set_tag(resumed[0], N.TAG_OWNER, owner())  # this driver writes it now
         return resumed
-    run = client.create_run(ctx.experiment_id, run_name=f"sweep {cfg.sweep.name}",
-                            tags={N.TAG_SWEEP: cfg.sweep.name, N.TAG_CODE_VERSION: ctx.code, N.TAG_OWNER: owner()})
-    sweep_dir = f"{storage}/{cfg.sweep.name}/{run.info.run_id}"
-    client.set_tag(run.info.run_id, N.TAG_SWEEP_DIR, sweep_dir)
-    params = flatten(to_dict(cfg.sweep), "sweep.")
-    client.log_batch(run.info.run_id, params=[mlflow.entities.Param(k, v[:6000]) for k, v in params.items()])
-    return run.info.run_id, sweep_dir
+    run = ctx.store.start(f"sweep {cfg.sweep.name}", tags={N.TAG_SWEEP: cfg.sweep.name, N.TAG_CODE_VERSION: ctx.code})
+    sweep_dir = f"{storage}/{cfg.sweep.name}/{run.run_id}"
+    params = {k: v[:6000] for k, v in flatten(to_dict(cfg.sweep), "sweep.").items()}
+    ctx.store.log(run.run_id, params=params, tags={N.TAG_SWEEP_DIR: sweep_dir})
+    return run.run_id, sweep_dir
 
 
 def _arch(base: PipelineConfig, params: dict[str, Any]) -> str:
@@ -143,10 +140,8 @@ def _tuner(cfg: PipelineConfig, base_overrides: list[str], space: dict, ctx: Con
            prepare_run_id: str, data_dir: Path, sweep_dir: str, secrets: str | None) -> tune.Tuner:
     """A new Tuner for this sweep, or the saved one when resuming."""
     scheduler = _scheduler(cfg, data_dir)
-    logger = MlflowTrialLogger(tracking_uri=ctx.tracking_uri, experiment_id=ctx.experiment_id, parent_run_id=parent,
-                               default_arch=cfg.model.label, scheduler=scheduler,
-                               base_params={N.PARAM_PREPARE_RUN: prepare_run_id},
-                               deadline_s=cfg.tracking.outage_deadline_s)
+    logger = MlflowTrialLogger(store=ctx.store, parent_run_id=parent, default_arch=cfg.model.label,
+                               scheduler=scheduler, base_params={N.PARAM_PREPARE_RUN: prepare_run_id})
     tracking = {"uri": ctx.tracking_uri, "experiment_id": ctx.experiment_id, "parent_run_id": parent,
                 "credentials": secrets}  # a path: the secrets stay out of Ray's records
     trainable = tune.with_resources(
@@ -184,59 +179,72 @@ def run_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> SweepOutputs:
     ctx = Context.create(cfg, command=__name__)  # the parent run is tagged with this module's code version
     parent, sweep_dir = _start(cfg, ctx)
     ctx.parent_run_id = parent
-    status, secrets = "FAILED", None
+    status, error, secrets = "FAILED", None, None
     try:
         secrets = write_for_trials(sweep_dir)
-        prep = run_prepare(cfg, ctx)
-        data_dir, codec = prepared(prep.run_id)
-        results = _tuner(cfg, base_overrides, space, ctx, parent, prep.run_id, data_dir, sweep_dir, secrets).fit()
-        rows, best = _summarise(cfg, results, ctx, parent)
-        _insight(parent, rows, space, cfg.sweep.search.seed)
-        if best is None:
-            raise RuntimeError(f"no trial reported {N.VAL_BLEU}; see the trial runs for errors")
-        best_cfg = load_config([*base_overrides, *to_overrides(best["params"])])
-        with best["checkpoint"].as_directory() as d:  # the winner hands on what a train run does
-            TrainedModel.publish(best["run_id"], model_spec(best_cfg, codec), Path(d) / CHECKPOINT_FILE,
-                                 best["val_bleu"])
-        ev = run_evaluate(best_cfg, ctx, prep.run_id, best["run_id"])
-        reg = run_register(best_cfg, ctx, prep.run_id, best["run_id"], ev.run_id)
-        client = MlflowClient()
-        client.set_tag(parent, "best_trial_id", best["trial_id"])
-        client.set_tag(parent, N.TAG_BEST_TRIAL, best["run_id"])
-        client.log_metric(parent, N.BEST_VAL_BLEU, best["val_bleu"])
+        out = _sweep(cfg, base_overrides, space, ctx, sweep_dir, secrets)
         status = "FINISHED"
-        return SweepOutputs(parent, best["run_id"], best["val_bleu"], rows, reg)
+        return out
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     except BaseException as err:
-        with contextlib.suppress(Exception):  # a store that fails too: the original error matters more
-            MlflowClient().set_tag(parent, N.TAG_ERROR, error_line(err))
+        error = err
         raise
     finally:
         remove(secrets)  # a resume writes them again
         try:
-            retrying(lambda: MlflowClient().set_terminated(parent, status), "end the sweep run",
-                     cfg.tracking.outage_deadline_s if status == "FINISHED" else 10.0, ctx.tracking_uri)
-        except TrackingUnavailable as err:  # a later nmt command here marks it (recover_orphans)
-            log.warning("%s", err)
+            _end(ctx.store, parent, status, error)
         finally:
             if ray.is_initialized():
                 ray.shutdown()
 
 
-def _insight(parent: str, rows: list[dict[str, Any]], space: dict, seed: int) -> None:
+def _sweep(cfg: PipelineConfig, base_overrides: list[str], space: dict, ctx: Context, sweep_dir: str,
+           secrets: str | None) -> SweepOutputs:
+    """Prepare (reused), the trials, then the winner evaluated and registered as a train run would be."""
+    parent = ctx.parent()
+    prep = run_prepare(cfg, ctx)
+    data_dir, codec = prepared(ctx.store, prep.run_id)
+    results = _tuner(cfg, base_overrides, space, ctx, parent, prep.run_id, data_dir, sweep_dir, secrets).fit()
+    rows, best = _summarise(cfg, results, ctx, parent)
+    _insight(RunLog(ctx.store, parent), rows, space, cfg.sweep.search.seed)
+    if best is None:
+        raise SweepError(f"no trial reported {N.VAL_BLEU}; see the trial runs for errors")
+    best_cfg = load_config([*base_overrides, *to_overrides(best["params"])])
+    with best["checkpoint"].as_directory() as d:  # the winner hands on what a train run does
+        TrainedModel.publish(ctx.store, best["run_id"], model_spec(best_cfg, codec), Path(d) / CHECKPOINT_FILE,
+                             best["val_bleu"])
+    ev = run_evaluate(best_cfg, ctx, prep.run_id, best["run_id"])
+    reg = run_register(best_cfg, ctx, prep.run_id, best["run_id"], ev.run_id)
+    ctx.store.log(parent, metrics=metric_rows({N.BEST_VAL_BLEU: best["val_bleu"]}, 0),
+                  tags={"best_trial_id": best["trial_id"], N.TAG_BEST_TRIAL: best["run_id"]})
+    return SweepOutputs(parent, best["run_id"], best["val_bleu"], rows, reg)
+
+
+def _end(store: RunStore, parent: str, status: str, error: BaseException | None) -> None:
+    """End the sweep parent (with ``nmt.error`` on a failure), retrying a store that is down for
+    the outage deadline after a success, 10 s after a failure; then a later nmt command here
+    marks it (``recover_orphans``)."""
+    deadline = store.deadline_s if status == "FINISHED" else 10.0
+    try:
+        retrying(lambda: store.end(parent, status, error), "end the sweep run", deadline, store.uri)
+    except TrackingUnavailable as err:
+        log.warning("%s", err)
+
+
+def _insight(parent: RunLog, rows: list[dict[str, Any]], space: dict, seed: int) -> None:
     """Hyperparameter importance and parallel coordinates: a failure here never fails the sweep."""
     try:
-        log_insight(MlflowClient(), parent, rows, space, seed)
+        log_insight(parent, rows, space, seed)
     except Exception as err:  # noqa: BLE001 - e.g. fANOVA on a space of one value
         log.warning("sweep: no hyperparameter importance (%s)", error_line(err))
-        MlflowClient().set_tag(parent, N.TAG_INSIGHT, f"failed: {error_line(err)}")
+        parent.set_tag(N.TAG_INSIGHT, f"failed: {error_line(err)}")
 
 
 def _summarise(cfg: PipelineConfig, results: Any, ctx: Context, parent: str
                ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    rows, best, client = [], None, MlflowClient()
+    rows, best = [], None
     for r in results:
         trial_id = r.metrics.get("trial_id") if r.metrics else None
         if trial_id is None:
@@ -246,10 +254,10 @@ def _summarise(cfg: PipelineConfig, results: Any, ctx: Context, parent: str
         row = {"trial_id": trial_id, "arch": _arch(cfg, r.config), "params": dict(r.config),
                "val_bleu": bleu, "validations": int(df["training_iteration"].max()) if df is not None and len(df) else 0,
                "asha_stopped": False, "error": r.error is not None,
-               "run_id": find_trial_run(client, ctx.experiment_id, parent, trial_id),
+               "run_id": find_trial_run(ctx.store, parent, trial_id),
                "checkpoint": _best_checkpoint(r, df)}
         if row["run_id"]:
-            tags = client.get_run(row["run_id"]).data.tags
+            tags = ctx.store.get_run(row["run_id"]).data.tags
             row["asha_stopped"] = tags.get(N.TAG_STOPPED) == "asha"
         rows.append(row)
         if row["checkpoint"] is not None and not math.isnan(bleu) and (best is None or bleu > best["val_bleu"]):

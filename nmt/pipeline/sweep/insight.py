@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
-from mlflow.tracking import MlflowClient
-
 from nmt.components import names as N
+from nmt.components.runlog import RunLog
 
 log = logging.getLogger("nmt")
 
@@ -52,13 +51,14 @@ def importance(study: Any, seed: int = 0) -> dict[str, float]:
     return dict(get_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=seed)))
 
 
-def log_insight(client: MlflowClient, parent: str, rows: list[dict[str, Any]], space: dict[str, dict[str, Any]],
+def log_insight(parent: RunLog, rows: list[dict[str, Any]], space: dict[str, dict[str, Any]],
                 seed: int = 0) -> dict[str, float] | None:
-    """Log importance.json/.png and parallel_coordinates.png under ``insight/``; None (with a
-    tag saying why) when fewer than two trials finished or only one parameter varies."""
+    """Log importance.json/.png and parallel_coordinates.png under ``insight/`` of the sweep
+    parent; None (with a tag saying why) when fewer than two trials finished or only one
+    parameter varies."""
     study = study_of(rows, space)
     if len(study.trials) < 2:
-        client.set_tag(parent, N.TAG_INSIGHT, f"skipped: {len(study.trials)} trial(s) reported val/bleu, fANOVA needs 2+")
+        parent.set_tag(N.TAG_INSIGHT, f"skipped: {len(study.trials)} trial(s) reported val/bleu, fANOVA needs 2+")
         return None
     from optuna.visualization.matplotlib import plot_param_importances, plot_parallel_coordinate
     scores = importance(study, seed)
@@ -73,7 +73,7 @@ def log_insight(client: MlflowClient, parent: str, rows: list[dict[str, Any]], s
             ax.figure.tight_layout()
             ax.figure.savefig(out / name, dpi=100)
             plt.close(ax.figure)
-        client.log_artifacts(parent, tmp, N.INSIGHT_DIR)
-    client.log_table(parent, {"hyperparameter": list(scores), "fanova_importance": list(scores.values())},
+        parent.log_artifacts(tmp, N.INSIGHT_DIR)
+    parent.log_table({"hyperparameter": list(scores), "fanova_importance": list(scores.values())},
                      f"{N.INSIGHT_DIR}/{N.IMPORTANCE_TABLE}")
     return scores

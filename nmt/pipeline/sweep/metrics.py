@@ -1,13 +1,12 @@
 """What a trial reports and where it lands: the map from Tune's metric names to the Lightning
-and MLflow keys, and the lookup of a trial's MLflow run. The trial (``trainable``), the
+and store keys, and the lookup of a trial's run in the store. The trial (``trainable``), the
 driver's recorder (``tracking``) and the driver all read them here, so neither of the first
 two imports the other."""
 
 from __future__ import annotations
 
-from mlflow.tracking import MlflowClient
-
 from nmt.components import names as N
+from nmt.components.store import RunStore
 
 # Keys: the names a trial reports to Tune (which allows no "/"). Values: the Lightning keys
 # they are read from, which are also the MLflow keys. The driver writes EPOCH_METRICS always.
@@ -20,8 +19,8 @@ TUNE_METRIC = next(k for k, v in TUNE_METRICS.items() if v == N.VAL_BLEU)  # wha
 LAST_REPORT = "last_report"            # true on the trial's last validation: it ends there anyway
 
 
-def find_trial_run(client: MlflowClient, experiment_id: str, parent_run_id: str, trial_id: str) -> str | None:
-    """The MLflow run of Tune trial ``trial_id`` under sweep parent ``parent_run_id``, or None."""
-    runs = client.search_runs([experiment_id], f"tags.`{N.TAG_PARENT}` = '{parent_run_id}' and "
-                              f"tags.`{N.TAG_TRIAL}` = '{trial_id}'", max_results=1)
+def find_trial_run(store: RunStore, parent_run_id: str, trial_id: str) -> str | None:
+    """The run of Tune trial ``trial_id`` under sweep parent ``parent_run_id``, or None."""
+    runs = store.search(f"tags.`{N.TAG_PARENT}` = '{parent_run_id}' and tags.`{N.TAG_TRIAL}` = '{trial_id}'",
+                        max_results=1)
     return runs[0].info.run_id if runs else None

@@ -1,18 +1,15 @@
-"""One nested MLflow run per trial, written by the driver alone.
+"""One nested run per trial, written by the driver alone.
 
 Trials report to Tune; this callback, running in the driver, turns Tune's events into
-MLflow calls: so concurrent trials never write to the SQLite store at once ("database
+run-store writes: so concurrent trials never write to the SQLite store at once ("database
 is locked") and no metric row is lost. A resumed sweep finds its runs by trial id.
 """
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunTag
-from mlflow.tracking import MlflowClient
 from ray import cloudpickle
 from ray.tune import Callback
 from ray.tune.experiment import Trial
@@ -20,13 +17,10 @@ from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from nmt.components import names as N
 from nmt.components.system_metrics import ROWS_KEY as SYSTEM_ROWS, from_json
-from nmt.components.tracking import error_line, owner
-from nmt.components.tracking_writer import retrying
+from nmt.components.store import RunStore, metric_rows, retrying
+from nmt.components.tracking import error_line
 from nmt.pipeline.sweep.space import ARCH_KEY
 from nmt.pipeline.sweep.metrics import EPOCH_METRICS, LAST_REPORT, TUNE_METRICS, find_trial_run
-
-log = logging.getLogger("nmt")
-MAX_BATCH = 1000  # metrics in one log_batch call: the store's limit
 
 
 class RecordingASHA(ASHAScheduler):
@@ -52,96 +46,91 @@ def resources_label(trial: Trial) -> str:
 
 
 class MlflowTrialLogger(Callback):
-    """Pickled with the Tuner's state and unpickled on resume: it keeps no client and
-    finds a trial's run by its tag, so a resumed sweep logs into the same runs."""
+    """Pickled with the Tuner's state and unpickled on resume: its store keeps no client, and
+    it finds a trial's run by its tag, so a resumed sweep logs into the same runs."""
 
-    def __init__(self, *, tracking_uri: str, experiment_id: str, parent_run_id: str, default_arch: str,
-                 scheduler: RecordingASHA | None, base_params: dict[str, str], deadline_s: float = 300.0):
-        self.tracking_uri, self.experiment_id, self.parent_run_id = tracking_uri, experiment_id, parent_run_id
+    def __init__(self, *, store: RunStore, parent_run_id: str, default_arch: str,
+                 scheduler: RecordingASHA | None, base_params: dict[str, str]):
+        self.store, self.parent_run_id = store, parent_run_id
         self.default_arch, self.scheduler, self.base_params = default_arch, scheduler, base_params
-        self.deadline_s = deadline_s
-        # trials write their own step rows to a server; to SQLite only the driver writes
-        self.trials_write_steps = tracking_uri.startswith(("http://", "https://"))
         self.runs: dict[str, str] = {}
         self.nodes: dict[str, list[str]] = {}
+
+    @property
+    def trials_write_steps(self) -> bool:
+        """Trials write their own step rows to a server; to SQLite only the driver writes."""
+        return self.store.uri.startswith(("http://", "https://"))
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "runs": {}}
 
     def __setstate__(self, state: dict) -> None:  # states pickled before these fields existed
-        self.__dict__.update({"deadline_s": 300.0, "nodes": {}, **state})
-        self.trials_write_steps = self.tracking_uri.startswith(("http://", "https://"))
-
-    @property
-    def client(self) -> MlflowClient:
-        return MlflowClient(self.tracking_uri)
+        if "store" not in state:  # a URI and experiment id, then
+            state["store"] = RunStore(state.pop("tracking_uri"), state.pop("experiment_id"),
+                                      deadline_s=state.pop("deadline_s", 300.0))
+        state.pop("trials_write_steps", None)
+        self.__dict__.update({"nodes": {}, **state})
 
     def _call(self, what: str, fn: Any) -> Any:
         """Every write survives a store outage up to the deadline (tracking.outage_deadline_s)."""
-        return retrying(fn, what, self.deadline_s, self.tracking_uri)
+        return retrying(fn, what, self.store.deadline_s, self.store.uri)
 
     def run_id(self, trial: Trial) -> str:
         if trial.trial_id not in self.runs:
-            client = self.client
-            found = self._call("find a trial run", lambda: find_trial_run(
-                client, self.experiment_id, self.parent_run_id, trial.trial_id))
-            if found:
-                self.runs[trial.trial_id] = found
-                return found
-            params = {**self.base_params, **{f"trial.{k}": str(v) for k, v in trial.config.items()}}
-            tags = {N.TAG_PARENT: self.parent_run_id, N.TAG_TRIAL: trial.trial_id, N.TAG_STAGE: "trial",
-                    N.TAG_ARCH: str(trial.config.get(ARCH_KEY, self.default_arch)), N.TAG_RESOURCES: resources_label(trial),
-                    N.TAG_OWNER: owner()}
-            run = self._call("create a trial run", lambda: client.create_run(
-                self.experiment_id, run_name=f"trial-{trial.trial_id}", tags=tags))
-            self._call("log trial params", lambda: client.log_batch(
-                run.info.run_id, params=[Param(k, v) for k, v in params.items()]))
-            self.runs[trial.trial_id] = run.info.run_id
+            found = self._call("find a trial run", lambda: find_trial_run(self.store, self.parent_run_id,
+                                                                          trial.trial_id))
+            self.runs[trial.trial_id] = found or self._create(trial)
         return self.runs[trial.trial_id]
 
+    def _create(self, trial: Trial) -> str:
+        """The trial's run, nested under the sweep parent (the store adds the parent and owner tags)."""
+        params = {**self.base_params, **{f"trial.{k}": str(v) for k, v in trial.config.items()}}
+        tags = {N.TAG_TRIAL: trial.trial_id, N.TAG_STAGE: "trial", N.TAG_RESOURCES: resources_label(trial),
+                N.TAG_ARCH: str(trial.config.get(ARCH_KEY, self.default_arch))}
+        run = self._call("create a trial run", lambda: self.store.start(
+            f"trial-{trial.trial_id}", parent=self.parent_run_id, tags=tags))
+        self._call("log trial params", lambda: self.store.log(run.run_id, params=params))
+        return run.run_id
+
     def _ended(self, run_id: str) -> bool:
-        return self._call("read a trial run", lambda: self.client.get_run(run_id)).info.status in ("FINISHED", "KILLED")
+        return self._call("read a trial run", lambda: self.store.get_run(run_id)).info.status in ("FINISHED", "KILLED")
 
     def on_trial_start(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
         run_id = self.run_id(trial)
         if not self._ended(run_id):  # a restored trial that had finished keeps its record
-            self._call("mark a trial RUNNING", lambda: self.client.update_run(run_id, status="RUNNING"))
+            self._call("mark a trial RUNNING", lambda: self.store.mark_running(run_id))
 
     def on_trial_result(self, iteration: int, trials: list, trial: Trial, result: dict, **info: Any) -> None:
         step, ts = int(result.get("training_iteration", 0)), int(result.get("timestamp", 0) * 1000)
         keys = EPOCH_METRICS if self.trials_write_steps else TUNE_METRICS
-        metrics = [Metric(mlflow_key, float(result[tune_key]), ts, step)
-                   for tune_key, mlflow_key in keys.items() if tune_key in result]
-        tags = []
+        rows = metric_rows({key: result[tune_key] for tune_key, key in keys.items() if tune_key in result}, step, ts)
+        tags = {}
         node = result.get("node")
         if node:  # the node it ran on; a retry may move it, so the whole path is kept too
             seen = self.nodes.setdefault(trial.trial_id, [])
             if not seen or seen[-1] != node:
                 seen.append(node)
-            tags = [RunTag(N.TAG_NODE, str(node)), RunTag(N.TAG_NODES, ",".join(seen))]
-        run_id = self.run_id(trial)
-        self._call("log epoch metrics", lambda: self.client.log_batch(run_id, metrics=metrics, tags=tags))
+            tags = {N.TAG_NODE: node, N.TAG_NODES: ",".join(seen)}
         system = from_json(result.get(SYSTEM_ROWS))  # tracking.system_metrics: sampled in the trial
-        for i in range(0, len(system), MAX_BATCH):
-            self._call("log system metrics", lambda: self.client.log_batch(run_id, metrics=system[i:i + MAX_BATCH]))
+        run_id = self.run_id(trial)
+        self._call("log a trial's metrics", lambda: self.store.log(run_id, metrics=[*rows, *system], tags=tags))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
         run_id = self.run_id(trial)
         if self._ended(run_id):
             return
-        client = self.client
+        status = "FINISHED"
         if self.scheduler is not None and trial.trial_id in self.scheduler.stopped:
-            self._call("tag an ASHA stop", lambda: client.log_batch(run_id, tags=[RunTag(N.TAG_STOPPED, "asha")]))
-            self._call("end a trial run", lambda: client.set_terminated(run_id, "KILLED"))
-        else:
-            self._call("end a trial run", lambda: client.set_terminated(run_id, "FINISHED"))
+            self._call("tag an ASHA stop", lambda: self.store.set_tag(run_id, N.TAG_STOPPED, "asha"))
+            status = "KILLED"
+        self._call("end a trial run", lambda: self.store.set_terminated(run_id, status))
 
     def on_trial_error(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
         run_id = self.run_id(trial)
         why = trial_error(trial)
         if why:
-            self._call("tag a trial's error", lambda: self.client.set_tag(run_id, N.TAG_ERROR, why))
-        self._call("end a trial run", lambda: self.client.set_terminated(run_id, "FAILED"))
+            self._call("tag a trial's error", lambda: self.store.set_tag(run_id, N.TAG_ERROR, why))
+        self._call("end a trial run", lambda: self.store.set_terminated(run_id, "FAILED"))
 
 
 def trial_error(trial: Trial) -> str | None:

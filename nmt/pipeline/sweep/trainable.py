@@ -20,8 +20,6 @@ from typing import Any
 
 import ray
 import torch
-from mlflow.entities import Metric
-from mlflow.tracking import MlflowClient
 from pytorch_lightning import Callback
 from pytorch_lightning.loggers.logger import Logger
 from ray import tune
@@ -32,7 +30,8 @@ from nmt.components.names import SRC_TOKENIZER, TGT_TOKENIZER
 from nmt.components.system_metrics import ROWS_KEY as SYSTEM_ROWS, SystemRows, to_json
 from nmt.components.data.datamodule import TranslationDataModule
 from nmt.components.data.tokenizer import TextCodec
-from nmt.components.tracking_writer import MetricWriter, metric_rows
+from nmt.components.store import Metric, RunStore, metric_rows
+from nmt.components.tracking_writer import MetricWriter
 from nmt.pipeline.config import load_config
 from nmt.pipeline.sweep.credentials import load_in_trial
 from nmt.pipeline.sweep.metrics import EPOCH_METRICS, LAST_REPORT, TUNE_METRICS, find_trial_run
@@ -152,9 +151,8 @@ def _trial_writer(tracking: dict[str, Any] | None, trial_id: str, cfg: Any) -> M
     """A writer into the trial's run (created by the driver) when the store is a server."""
     if not tracking or not str(tracking["uri"]).startswith(("http://", "https://")):
         return None
-    client = MlflowClient(tracking["uri"])
-    return MetricWriter(tracking["uri"], lambda: find_trial_run(client, tracking["experiment_id"],
-                                                                tracking["parent_run_id"], trial_id),
+    store = RunStore(tracking["uri"], tracking["experiment_id"])
+    return MetricWriter(tracking["uri"], lambda: find_trial_run(store, tracking["parent_run_id"], trial_id),
                         deadline_s=cfg.tracking.outage_deadline_s, capacity=cfg.tracking.buffer_rows)
 
 

@@ -56,13 +56,9 @@ def command_config(args: argparse.Namespace, beam_key: str = "promote.beam_size"
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    import mlflow
-
-    from nmt.components.tracking import resolve_tracking_uri
     from nmt.pipeline.compare import run_compare
     cfg, _ = command_config(args)
-    mlflow.set_tracking_uri(resolve_tracking_uri(cfg.tracking.uri))
-    md, page, run_id = run_compare(cfg.tracking.experiment, sweep_run_id=args.sweep_run, run_ids=args.runs or None,
+    md, page, run_id = run_compare(cfg.tracking, sweep_run_id=args.sweep_run, run_ids=args.runs or None,
                                    out=args.out)
     print(f"report: {md}\n        {page}\nlogged to compare run {run_id}")
     return 0

@@ -15,21 +15,21 @@ import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
-import mlflow
-from mlflow.entities import Run
-from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
 from nmt.components.config import ConfigError
 from nmt.components.evalkey import MULTI30K_PRIMARY, EvalKey
 from nmt.components.explorer import render
 from nmt.components.plots import length_plot, scatter_plot
+from nmt.components.store import Run, RunStore
 from nmt.components.tracking import project_home
-from nmt.pipeline.upstream import download, test_split
+from nmt.pipeline.upstream import test_split
 
-
+if TYPE_CHECKING:
+    from nmt.pipeline.config import TrackingConfig
 
 
 @dataclass
@@ -52,16 +52,16 @@ class ModelRow:
     explorer: dict | None = None  # this model's attention-explorer data (evaluate's explorer.json)
 
 
-def select_evaluate_runs(client: MlflowClient, experiment_id: str, *, sweep_run_id: str | None = None,
+def select_evaluate_runs(store: RunStore, *, sweep_run_id: str | None = None,
                          run_ids: list[str] | None = None) -> list[Run]:
-    """Evaluate runs by id, under a sweep parent, or every finished one in the experiment
-    (the newest per train run)."""
+    """Evaluate runs by id, under a sweep parent, or every finished one in the store's
+    experiment (the newest per train run)."""
     if run_ids:
-        return [client.get_run(r) for r in run_ids]
+        return [store.get_run(r) for r in run_ids]
     flt = f"tags.`{N.TAG_STAGE}` = 'evaluate' and attributes.status = 'FINISHED'"
     if sweep_run_id:
         flt += f" and tags.`{N.TAG_PARENT}` = '{sweep_run_id}'"
-    runs = client.search_runs([experiment_id], flt, order_by=["attributes.start_time DESC"], max_results=200)
+    runs = store.search(flt, order_by=["attributes.start_time DESC"], max_results=200)
     seen, out = set(), []
     for r in runs:
         key = r.data.params.get(N.PARAM_TRAIN_RUN)
@@ -71,14 +71,14 @@ def select_evaluate_runs(client: MlflowClient, experiment_id: str, *, sweep_run_
     return list(reversed(out))
 
 
-def _artifact(run_id: str, path: str) -> Path | None:
+def _artifact(store: RunStore, run_id: str, path: str) -> Path | None:
     try:
-        return download(run_id, path)
+        return store.download(run_id, path)
     except Exception:  # noqa: BLE001 - an older run without this artifact
         return None
 
 
-def collect(client: MlflowClient, run: Run, n_samples: int) -> ModelRow:
+def collect(store: RunStore, run: Run, n_samples: int) -> ModelRow:
     p, tags = run.data.params, run.data.tags
     train_id = p[N.PARAM_TRAIN_RUN]
     # runs older than the analysis.split tag scored Multi30k's primary split first
@@ -88,18 +88,18 @@ def collect(client: MlflowClient, run: Run, n_samples: int) -> ModelRow:
     row = ModelRow(label=f"{arch} ({run.info.run_id[:6]})", arch=arch, evaluate_run_id=run.info.run_id,
                    train_run_id=train_id, prepare_run_id=p[N.PARAM_PREPARE_RUN], search=search, split=split,
                    scores=dict(run.data.metrics))
-    train = client.get_run(train_id)
+    train = store.get_run(train_id)
     row.params = train.data.metrics.get(N.NUM_PARAMS)
     row.train_time_s = train.data.metrics.get(N.TRAIN_TIME)
-    speeds = [m.value for m in client.get_metric_history(train_id, N.TOKENS_PER_S)]
+    speeds = [m.value for m in store.metric_history(train_id, N.TOKENS_PER_S)]
     row.tokens_per_s = statistics.median(speeds) if speeds else None
-    length = _artifact(run.info.run_id, f"{N.LENGTH_DIR}/{N.LENGTH_JSON}")
+    length = _artifact(store, run.info.run_id, f"{N.LENGTH_DIR}/{N.LENGTH_JSON}")
     row.length = json.loads(length.read_text()) if length else []
-    row.attention = _artifact(run.info.run_id, f"{N.ATTENTION_DIR}/sample0.png")
+    row.attention = _artifact(store, run.info.run_id, f"{N.ATTENTION_DIR}/sample0.png")
     row.map_kind = tags.get(N.TAG_MAP, "attention")
-    explorer = _artifact(run.info.run_id, f"{N.ATTENTION_DIR}/{N.EXPLORER_JSON}")
+    explorer = _artifact(store, run.info.run_id, f"{N.ATTENTION_DIR}/{N.EXPLORER_JSON}")
     row.explorer = {**json.loads(explorer.read_text()), "label": row.label} if explorer else None
-    hyp = _artifact(run.info.run_id, f"{N.HYPOTHESES_DIR}/{split}.{search}.txt")
+    hyp = _artifact(store, run.info.run_id, f"{N.HYPOTHESES_DIR}/{split}.{search}.txt")
     row.hypotheses = hyp.read_text().splitlines()[:n_samples] if hyp else []
     return row
 
@@ -245,22 +245,20 @@ def _img(name: str, alt: str, figures: dict[str, Path]) -> str:
     return f'<img alt="{alt}" src="data:image/png;base64,{data}">'
 
 
-def run_compare(experiment: str, *, sweep_run_id: str | None = None, run_ids: list[str] | None = None,
+def run_compare(tracking: TrackingConfig, *, sweep_run_id: str | None = None, run_ids: list[str] | None = None,
                 out: Path | None = None, n_samples: int = 5) -> tuple[Path, Path, str]:
-    """Build the report and log it as a ``compare`` run; returns (md, html, run id)."""
-    client = MlflowClient()
-    exp = client.get_experiment_by_name(experiment)
-    if exp is None:
-        raise ConfigError(f"tracking.experiment={experiment}: no such MLflow experiment in {mlflow.get_tracking_uri()}")
-    runs = select_evaluate_runs(client, exp.experiment_id, sweep_run_id=sweep_run_id, run_ids=run_ids)
+    """Build the report over the store ``tracking`` (a ``TrackingConfig``) names, and log it
+    as a ``compare`` run there; returns (md, html, run id)."""
+    store = RunStore.from_config(tracking)
+    runs = select_evaluate_runs(store, sweep_run_id=sweep_run_id, run_ids=run_ids)
     if not runs:
-        raise ConfigError(f"no finished evaluate runs to compare in experiment {experiment!r}; run `nmt run` or `nmt evaluate` first")
-    rows = [collect(client, r, n_samples) for r in runs]
-    samples = list(zip(*test_split(rows[0].prepare_run_id, rows[0].split, n_samples)))
+        raise ConfigError(f"no finished evaluate runs to compare in experiment {tracking.experiment!r}; "
+                          "run `nmt run` or `nmt evaluate` first")
+    rows = [collect(store, r, n_samples) for r in runs]
+    samples = list(zip(*test_split(store, rows[0].prepare_run_id, rows[0].split, n_samples)))
     out = out or project_home() / "reports" / time.strftime("compare-%Y%m%d-%H%M%S")
     md, page = build_report(rows, out, samples)
-    with mlflow.start_run(run_name="compare", experiment_id=exp.experiment_id,
-                          tags={N.TAG_STAGE: "compare"}) as run:
-        mlflow.log_param("evaluate_run_ids", ",".join(r.evaluate_run_id for r in rows))
-        mlflow.log_artifacts(str(out), N.REPORT_DIR)
-    return md, page, run.info.run_id
+    params = {"evaluate_run_ids": ",".join(r.evaluate_run_id for r in rows)}
+    with store.run("compare", tags={N.TAG_STAGE: "compare"}, params=params) as run:
+        run.log_artifacts(out, N.REPORT_DIR)
+    return md, page, run.run_id

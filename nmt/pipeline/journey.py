@@ -11,27 +11,24 @@ same seed, same code) and trains only what is missing.
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import mlflow
-from mlflow.tracking import MlflowClient
-
 from nmt.components import names as N
 from nmt.components.config import ConfigError, flatten, to_dict
 from nmt.components.evalkey import PRIMARY, resolve_split
+from nmt.components.runlog import RunLog
 from nmt.components.significance import PairResult, SystemInterval, compare_pairs, system_interval
-from nmt.components.tracking import error_line, owner
+from nmt.components.store import RunStore
 from nmt.pipeline.config import PipelineConfig, load_config
 from nmt.pipeline.journey_report import curve_figures, write_report
 from nmt.pipeline.orchestrate import run_pipeline
 from nmt.pipeline.stages.common import Context
 from nmt.pipeline.stages.evaluate import searches
-from nmt.pipeline.upstream import download, test_split
+from nmt.pipeline.upstream import test_split
 
 log = logging.getLogger("nmt")
 
@@ -76,45 +73,52 @@ def pairs_to_test(cfg: PipelineConfig) -> list[tuple[str, str]]:
     return [(str(a), str(b)) for a, b in pairs]
 
 
-def _parent(ctx: Context, cfg: PipelineConfig) -> str:
-    client = MlflowClient()
-    run = client.create_run(ctx.experiment_id, run_name=f"journey {cfg.journey.name}",
-                            tags={N.TAG_STAGE: "journey", N.TAG_JOURNEY: cfg.journey.name,
-                                  N.TAG_CODE_VERSION: ctx.code, N.TAG_OWNER: owner()})
-    params = flatten(to_dict(cfg.journey), "journey.")
-    client.log_batch(run.info.run_id, params=[mlflow.entities.Param(k, v[:6000]) for k, v in params.items()])
-    return run.info.run_id
-
-
-def _train_all(configs: dict[tuple[str, int], PipelineConfig], parent: str) -> dict[tuple[str, int], tuple[str, str, str]]:
+def _train_all(store: RunStore, configs: dict[tuple[str, int], PipelineConfig],
+               parent: str) -> dict[tuple[str, int], tuple[str, str, str]]:
     """(arm, seed) -> (prepare, train, evaluate) run ids; each run tagged with its arm and seed."""
-    client, runs = MlflowClient(), {}
+    runs = {}
     for i, ((arm, seed), c) in enumerate(configs.items()):
         log.info("journey: %s seed %d (%d of %d)", arm, seed, i + 1, len(configs))
         out = run_pipeline(c, until="evaluate", parent_run_id=parent)
         runs[arm, seed] = (out.prepare.run_id, out.train.run_id, out.evaluate.run_id)
         for run_id in runs[arm, seed][1:]:
-            client.set_tag(run_id, N.TAG_ARM, arm)
-            client.set_tag(run_id, N.TAG_SEED, str(seed))
+            store.log(run_id, tags={N.TAG_ARM: arm, N.TAG_SEED: seed})
     return runs
 
 
-def _hypotheses(evaluate_run_id: str, split: str, search: str) -> list[str]:
-    return download(evaluate_run_id, f"{N.HYPOTHESES_DIR}/{split}.{search}.txt").read_text().splitlines()
+def _hypotheses(store: RunStore, evaluate_run_id: str, split: str, search: str) -> list[str]:
+    return store.download(evaluate_run_id, f"{N.HYPOTHESES_DIR}/{split}.{search}.txt").read_text().splitlines()
 
 
-def _analyse(cfg: PipelineConfig, configs: dict, runs: dict) -> tuple[dict, list[PairResult], str]:
+def _analyse(store: RunStore, cfg: PipelineConfig, configs: dict, runs: dict) -> tuple[dict, list[PairResult], str]:
     j = cfg.journey
     any_cfg = next(iter(configs.values()))
     search = searches(any_cfg.evaluate.beam_size)[-1][0]  # the beam when there is one
-    _, refs = test_split(next(iter(runs.values()))[0], j.split, any_cfg.data.test_limit)
-    hyps = {arm: [_hypotheses(runs[arm, s][2], j.split, search) for s in j.seeds] for arm in j.arms}
+    _, refs = test_split(store, next(iter(runs.values()))[0], j.split, any_cfg.data.test_limit)
+    hyps = {arm: [_hypotheses(store, runs[arm, s][2], j.split, search) for s in j.seeds] for arm in j.arms}
     systems = {arm: system_interval(h, refs, n_samples=j.resamples, seed=j.seed) for arm, h in hyps.items()}
     pairs = compare_pairs(hyps, refs, pairs_to_test(cfg), n_samples=j.resamples, seed=j.seed)
     return systems, pairs, search
 
 
+def _journey(cfg: PipelineConfig, configs: dict, run: RunLog) -> JourneyOutputs:
+    """Every arm x seed under ``run``, then the analysis, the report and its figures logged to it."""
+    store, start = run.store, time.perf_counter()
+    runs = _train_all(store, configs, run.run_id)
+    systems, pairs, search = _analyse(store, cfg, configs, runs)
+    wall = time.perf_counter() - start
+    out = Path(tempfile.mkdtemp(prefix="journey-"))
+    train_runs = {arm: [runs[arm, s][1] for s in cfg.journey.seeds] for arm in cfg.journey.arms}
+    figures = curve_figures(store, train_runs, out)
+    report = write_report(store, cfg, systems, pairs, search, wall, figures, out, runs)
+    run.log_metrics({f"{N.JOURNEY_BLEU}/{arm}": s.bleu for arm, s in systems.items()})
+    run.log_artifacts(out, N.JOURNEY_DIR)
+    return JourneyOutputs(run.run_id, report, systems, pairs, wall)
+
+
 def run_journey(cfg: PipelineConfig, base_overrides: list[str]) -> JourneyOutputs:
+    """The journey under one parent run, which ends FINISHED, or FAILED with the error that
+    stopped it (KILLED on Ctrl-C), like every run the store starts."""
     pairs_to_test(cfg)  # a bad pair fails before anything runs
     split = resolve_split(cfg.journey.split, cfg.data.primary)
     if split not in cfg.data.test_splits():
@@ -122,27 +126,7 @@ def run_journey(cfg: PipelineConfig, base_overrides: list[str]) -> JourneyOutput
     cfg = dataclasses.replace(cfg, journey=dataclasses.replace(cfg.journey, split=split))
     configs = arm_configs(cfg, base_overrides)
     ctx = Context.create(cfg, command=__name__)  # the parent run is tagged with this module's code version
-    parent, start, status = _parent(ctx, cfg), time.perf_counter(), "FAILED"
-    client = MlflowClient()
-    try:
-        runs = _train_all(configs, parent)
-        systems, pairs, search = _analyse(cfg, configs, runs)
-        wall = time.perf_counter() - start
-        out = Path(tempfile.mkdtemp(prefix="journey-"))
-        train_runs = {arm: [runs[arm, s][1] for s in cfg.journey.seeds] for arm in cfg.journey.arms}
-        figures = curve_figures(client, train_runs, out)
-        report = write_report(cfg, systems, pairs, search, wall, figures, out, runs)
-        client.log_batch(parent, metrics=[mlflow.entities.Metric(f"{N.JOURNEY_BLEU}/{arm}", s.bleu,
-                                                                 int(time.time() * 1000), 0)
-                                          for arm, s in systems.items()])
-        client.log_artifacts(parent, str(out), N.JOURNEY_DIR)
-        status = "FINISHED"
-        return JourneyOutputs(parent, report, systems, pairs, wall)
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    except BaseException as err:
-        client.set_tag(parent, N.TAG_ERROR, error_line(err))
-        raise
-    finally:
-        client.set_terminated(parent, status)
+    tags = {N.TAG_STAGE: "journey", N.TAG_JOURNEY: cfg.journey.name, N.TAG_CODE_VERSION: ctx.code}
+    params = {k: v[:6000] for k, v in flatten(to_dict(cfg.journey), "journey.").items()}  # MLflow's limit
+    with ctx.store.run(f"journey {cfg.journey.name}", tags=tags, params=params) as run:
+        return _journey(cfg, configs, run)

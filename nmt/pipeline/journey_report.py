@@ -14,27 +14,26 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from mlflow.tracking import MlflowClient
-
 from nmt.components import names as N
 from nmt.components.plots import band_plot
 from nmt.components.significance import PairResult, SystemInterval
+from nmt.components.store import RunStore
 from nmt.pipeline.config import PipelineConfig
 
 FLOPS_PER_PARAM_TOKEN = 6  # forward 2 + backward 4 multiply-adds counted as FLOPs
 
 
-def _history(client: MlflowClient, run_id: str, key: str) -> list:
-    return sorted(client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
+def _history(store: RunStore, run_id: str, key: str) -> list:
+    return sorted(store.metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
 
 
-def run_curves(client: MlflowClient, run_id: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def run_curves(store: RunStore, run_id: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """One train run's val BLEU against target tokens, minutes and FLOPs (each x, y)."""
-    run = client.get_run(run_id)
-    bleu = _history(client, run_id, N.VAL_BLEU)
+    run = store.get_run(run_id)
+    bleu = _history(store, run_id, N.VAL_BLEU)
     if not bleu:
         return {}
-    seen = _history(client, run_id, N.TOKENS_SEEN)
+    seen = _history(store, run_id, N.TOKENS_SEEN)
     steps, y = np.array([m.step for m in bleu], float), np.array([m.value for m in bleu])
     if seen:  # tokens at each validation step: interpolated between logged steps, extrapolated at the
         # rate so far past the last one (Lightning logs step metrics every log_every_n_steps)
@@ -48,9 +47,9 @@ def run_curves(client: MlflowClient, run_id: str) -> dict[str, tuple[np.ndarray,
     return {"tokens": (tokens, y), "time": (minutes, y), "flops": (FLOPS_PER_PARAM_TOKEN * params * tokens, y)}
 
 
-def curve_figures(client: MlflowClient, train_runs: dict[str, list[str]], out: Path) -> dict[str, Path]:
+def curve_figures(store: RunStore, train_runs: dict[str, list[str]], out: Path) -> dict[str, Path]:
     """The three curve figures, arms overlaid with seed bands, saved under ``out``."""
-    curves = {arm: [run_curves(client, r) for r in ids] for arm, ids in train_runs.items()}
+    curves = {arm: [run_curves(store, r) for r in ids] for arm, ids in train_runs.items()}
     figs = {}
     for kind, name, xlabel, logx in (("tokens", N.CURVES_TOKENS, "target tokens seen", False),
                                      ("time", N.CURVES_TIME, "wall-clock (minutes)", False),
@@ -106,13 +105,12 @@ HOW_TO_READ = [
 ]
 
 
-def budget_line(cfg: PipelineConfig, runs: dict) -> str:
+def budget_line(store: RunStore, cfg: PipelineConfig, runs: dict) -> str:
     """Which equal budget the runs had; for a token budget, how many train runs reached it
     (read from the store: each one's last ``train/tokens_seen``)."""
     j, parts = cfg.journey, []
     if j.budget_tokens:
-        client = MlflowClient()
-        reached = sum(client.get_run(r[1]).data.metrics.get(N.TOKENS_SEEN, 0) >= j.budget_tokens for r in runs.values())
+        reached = sum(store.get_run(r[1]).data.metrics.get(N.TOKENS_SEEN, 0) >= j.budget_tokens for r in runs.values())
         parts.append(f"{j.budget_tokens:,} target tokens per run (trainer.max_target_tokens: the same work however "
                      f"busy the machine; {reached} of {len(runs)} runs reached it)")
     if j.budget_minutes:
@@ -122,11 +120,12 @@ def budget_line(cfg: PipelineConfig, runs: dict) -> str:
     return " or ".join(parts) + (", whichever came first" if len(parts) > 1 else "")
 
 
-def write_report(cfg: PipelineConfig, systems: dict[str, SystemInterval], pairs: list[PairResult], search: str,
-                 wall_s: float, figures: dict[str, Path], out: Path, runs: dict) -> Path:
-    """journey.md (figures beside it) and journey.json (every number, and the runs) under ``out``."""
+def write_report(store: RunStore, cfg: PipelineConfig, systems: dict[str, SystemInterval], pairs: list[PairResult],
+                 search: str, wall_s: float, figures: dict[str, Path], out: Path, runs: dict) -> Path:
+    """journey.md (figures beside it) and journey.json (every number, and the runs) under ``out``;
+    ``store``: where the budget line reads how far each train run got."""
     j = cfg.journey
-    budget = budget_line(cfg, runs)
+    budget = budget_line(store, cfg, runs)
     md = [f"# The journey, measured: {j.name}", "",
           f"{len(j.arms)} arms x {len(j.seeds)} seeds; budget: {budget}; whole journey {wall_s / 60:.1f} minutes wall time.",
           ""] + _tables(cfg, systems, pairs, search) + [""] + HOW_TO_READ + ["", "## Learning curves", ""]

@@ -13,7 +13,6 @@ from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
 from nmt.components.store import RunStore
-from nmt.components.tracking import stage_run
 from nmt.pipeline.sweep.insight import log_insight
 from nmt.pipeline.sweep.space import parse_space
 
@@ -54,11 +53,11 @@ def test_too_few_trials_says_why(nmt_home):
 
 
 def test_a_failed_stage_run_records_its_one_line_error(nmt_home):
-    exp = MlflowClient().create_experiment("faults")
+    store = RunStore.open(None, "faults")
     with pytest.raises(ValueError):
-        with stage_run("train", experiment_id=exp, params={}, code="x") as run:
+        with store.run("train") as run:
             raise ValueError("model.d_model=7 must divide by num_heads=2\nsecond line of detail")
-    got = MlflowClient().get_run(run.info.run_id)
+    got = MlflowClient().get_run(run.run_id)
     assert got.info.status == "FAILED"
     assert got.data.tags[N.TAG_ERROR] == "ValueError: model.d_model=7 must divide by num_heads=2"
     assert mlflow.active_run() is None
@@ -71,11 +70,8 @@ def test_system_metrics_switch_logs_mlflows_system_metrics(nmt_home, monkeypatch
     from nmt.pipeline.stages.common import Context
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5")
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING", "1")
-    try:
-        ctx = Context.create(load_config(["tracking.system_metrics=true"]))
-        with stage_run("train", experiment_id=ctx.experiment_id, params={}, code="x") as run:
-            time.sleep(3)
-    finally:
-        mlflow.disable_system_metrics_logging()
-    keys = set(MlflowClient().get_run(run.info.run_id).data.metrics)
+    ctx = Context.create(load_config(["tracking.system_metrics=true"]))
+    with ctx.store.run("train") as run:  # the store's monitor: no fluent switch to turn off
+        time.sleep(3)
+    keys = set(MlflowClient().get_run(run.run_id).data.metrics)
     assert any(k.startswith("system/cpu") for k in keys) and any(k.startswith("system/system_memory") for k in keys)

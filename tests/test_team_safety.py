@@ -20,7 +20,8 @@ from mlflow.tracking import MlflowClient
 from nmt.components.averaging import average_checkpoints
 from nmt.components.private import redact
 from nmt.components.procs import ProcessId, boot_id, owner, owner_is_dead
-from nmt.components.tracking import recover_orphans, resolve_tracking_uri, setup_tracking
+from nmt.components.store import RunStore
+from nmt.components.tracking import resolve_tracking_uri
 from nmt.pipeline.cli import main
 from nmt.pipeline.config import load_config
 from nmt.pipeline.services import cluster, server
@@ -110,13 +111,14 @@ def test_a_run_owner_is_host_boot_pid_and_start_time():
 
 
 def test_orphan_recovery_ends_the_dead_owner_s_run_only(nmt_home):
-    exp = setup_tracking(resolve_tracking_uri(None), "nmt")
+    store = RunStore.open(None, "nmt")
+    exp = store.experiment_id
     client = MlflowClient()
     me = ProcessId.of(os.getpid())
     host = socket.gethostname()
     live = client.create_run(exp, tags={"nmt.owner": owner()}).info.run_id
     reused = client.create_run(exp, tags={"nmt.owner": f"{host}|{boot_id()}|{me.pid}|{me.start - 50:.2f}"}).info.run_id
-    assert recover_orphans(client, exp) == [reused]
+    assert store.recover_orphans() == [reused]
     assert client.get_run(live).info.status == "RUNNING" and client.get_run(reused).info.status == "FAILED"
     client.set_terminated(live)
 
@@ -144,7 +146,7 @@ def doctored(tmp_path: Path) -> tuple[Path, Path]:
 def test_checkpoints_are_read_weights_only(doctored, load, tmp_path, nmt_home):
     ckpt, marker = doctored
     if load == "train run checkpoint":  # a train run whose artifact someone replaced
-        exp = setup_tracking(resolve_tracking_uri(None), "nmt")
+        exp = RunStore.open(None, "nmt").experiment_id
         client = MlflowClient()
         run_id = client.create_run(exp).info.run_id
         best = tmp_path / "best.ckpt"

@@ -1,7 +1,8 @@
 import mlflow
 import pytest
 
-from nmt.components.tracking import find_reusable, reuse_key, setup_tracking, stage_run
+from nmt.components.store import RunStore
+from nmt.components.tracking import reuse_key
 
 
 def test_reuse_key_changes_with_param_upstream_and_code():
@@ -17,17 +18,20 @@ def test_reuse_key_changes_with_param_upstream_and_code():
 
 
 def test_find_reusable_only_matches_finished_runs_with_same_params(nmt_home):
-    exp = setup_tracking(f"sqlite:///{nmt_home / 'mlflow.db'}", "t")
+    store = RunStore.open(f"sqlite:///{nmt_home / 'mlflow.db'}", "t")
+    exp = store.experiment_id
     params = {"x": "1", "upstream.prepare_run_id": "p1"}
+
+    def boom(run):
+        raise RuntimeError("boom")
     with pytest.raises(RuntimeError):
-        with stage_run("train", experiment_id=exp, params=params, code="c"):
-            raise RuntimeError("boom")
-    assert find_reusable(exp, "train", params, "c") is None  # FAILED runs are not reused
-    with stage_run("train", experiment_id=exp, params=params, code="c") as run:
-        pass
-    found = find_reusable(exp, "train", params, "c")
+        store.reuse_or_run("train", params, "c", boom, parent=lambda: None)
+    assert store.find_reusable("train", params, "c") is None  # FAILED runs are not reused
+    run, reused = store.reuse_or_run("train", params, "c", lambda run: None, parent=lambda: None)
+    assert not reused
+    found = store.find_reusable("train", params, "c")
     assert found is not None and found.info.run_id == run.info.run_id
-    assert find_reusable(exp, "train", {**params, "upstream.prepare_run_id": "p2"}, "c") is None
-    assert find_reusable(exp, "train", params, "other-code") is None
+    assert store.find_reusable("train", {**params, "upstream.prepare_run_id": "p2"}, "c") is None
+    assert store.find_reusable("train", params, "other-code") is None
     statuses = {r.info.status for r in mlflow.search_runs([exp], output_format="list")}
     assert statuses == {"FAILED", "FINISHED"}

@@ -9,7 +9,8 @@ import pytest
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from nmt.components.tracking_writer import MetricWriter, TrackingUnavailable, is_transient, retrying
+from nmt.components.store import is_transient, retrying
+from nmt.components.tracking_writer import MetricWriter, TrackingUnavailable
 from tests.conftest import free_port
 
 

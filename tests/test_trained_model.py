@@ -7,7 +7,6 @@ from mlflow.tracking import MlflowClient
 
 from nmt.components.models.base import Vocabulary
 from nmt.components.models.factory import ModelSpec, build, parse_model
-from nmt.components.tracking import resolve_tracking_uri, setup_tracking
 from nmt.components.store import RunStore
 from nmt.pipeline.upstream import TrainedModel, trained_model
 from tests.conftest import TINY_NETS
@@ -15,8 +14,8 @@ from tests.conftest import TINY_NETS
 
 def test_a_published_model_loads_back(nmt_home, tmp_path):
     store = RunStore.open(None, "nmt")
-    client = MlflowClient()
-    run_id = client.create_run(setup_tracking(resolve_tracking_uri(None), "nmt")).info.run_id
+    client = MlflowClient(store.uri)
+    run_id = client.create_run(store.experiment_id).info.run_id
     spec = ModelSpec(parse_model(TINY_NETS["gru"]), Vocabulary(23, 29, 0, 1, 2, False))
     net = build(spec)
     ckpt = tmp_path / "epoch3.ckpt"  # as Lightning saves it: the network under "model."

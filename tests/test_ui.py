@@ -6,7 +6,7 @@ from __future__ import annotations
 from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
-from nmt.components.tracking import setup_tracking
+from nmt.components.store import RunStore
 from nmt.pipeline.cli import main
 from tests.conftest import TINY_RUN
 
@@ -16,7 +16,7 @@ def test_an_experiment_made_elsewhere_is_marked_on_first_use(nmt_home):
     client = MlflowClient(uri)
     by_hand = client.create_experiment("by-hand")
     assert N.TAG_EXPERIMENT_KIND not in client.get_experiment(by_hand).tags
-    assert setup_tracking(uri, "by-hand") == by_hand
+    assert RunStore.open(uri, "by-hand").experiment_id == by_hand
     assert client.get_experiment(by_hand).tags[N.TAG_EXPERIMENT_KIND] == "custom_model_development"
 
 

@@ -1,10 +1,12 @@
 """MLflow's system metrics (``system/cpu_utilization_percentage``, memory, disk, network, GPU
-where present) as metric rows, for runs that MLflow's switch cannot reach.
+where present) as metric rows, for runs that cannot log them themselves.
 
-A stage run turns on MLflow's switch (``mlflow.enable_system_metrics_logging``): a thread
-beside the fluent run logs into it. A sweep trial has no fluent run, and against SQLite it
-must not write at all (one writer: the driver). :class:`SystemRows` samples with MLflow's own
-monitor, at its interval (``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL``, 10 s by default;
+A stage run gets them from the run store: with ``tracking.system_metrics`` on,
+:meth:`nmt.components.store.RunStore.run` starts MLflow's ``SystemMetricsMonitor`` beside
+each run it opens (no fluent switch, no process-global state). A sweep trial opens no run
+itself, and against SQLite it must not write at all (one writer: the driver).
+:class:`SystemRows` samples with MLflow's own monitor, at its interval
+(``MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL``, 10 s by default;
 ``MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING`` samples averaged into one row), into rows the
 trial hands to the driver with each report (:func:`to_json`, :func:`from_json`).
 """
@@ -16,9 +18,8 @@ import logging
 import threading
 import time
 
-from mlflow.entities import Metric
-
 from nmt.components import names as N
+from nmt.components.store import Metric
 
 log = logging.getLogger("nmt")
 

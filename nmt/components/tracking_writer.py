@@ -1,77 +1,43 @@
 """Metric rows that outlive a tracking-server outage.
 
 A :class:`MetricWriter` keeps rows in a bounded buffer that one background thread drains
-with ``log_batch`` (at most 1000 rows a request), retrying with exponential backoff while
-the server is down, so training never waits on the network. If the server stays down past
-``deadline_s`` the writer gives up and the next ``add`` raises :class:`TrackingUnavailable`.
-Re-sending a row is harmless: the store drops a row equal to one it holds (same key,
-timestamp, step and value), so a batch whose answer was lost is simply sent again.
+through the run store (at most 1000 rows a request), retrying with exponential backoff
+(:func:`nmt.components.store.retrying`) while the server is down, so training never waits
+on the network. If the server stays down past ``deadline_s`` the writer gives up and the
+next ``add`` raises :class:`TrackingUnavailable`. Re-sending a row is harmless: the store
+drops a row equal to one it holds (same key, timestamp, step and value), so a batch whose
+answer was lost is simply sent again. :func:`run_writer` puts the pieces around one run.
 """
 
 from __future__ import annotations
 
 import collections
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any
 
-from mlflow.entities import Metric
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 from pytorch_lightning import Callback
 from pytorch_lightning.loggers.logger import Logger, rank_zero_experiment
 from pytorch_lightning.utilities import rank_zero_only
 
 from nmt.components import names as N
 from nmt.components.errors import TrackingUnavailable  # noqa: F401  (re-exported: its home is light to import)
-
-log = logging.getLogger("nmt")
-T = TypeVar("T")
-BATCH_ROWS = 1000          # MLflow's log_batch limit
-_PERMANENT = {"PERMISSION_DENIED", "UNAUTHENTICATED", "INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST",
-              "BAD_REQUEST", "INVALID_STATE"}
-
-
-def is_transient(err: BaseException) -> bool:
-    """A refused connection, a timeout or a 5xx may pass; a 4xx answer will not."""
-    if isinstance(err, MlflowException):
-        return err.error_code not in _PERMANENT
-    return isinstance(err, (OSError, ConnectionError, TimeoutError))
-
-
-def retrying(call: Callable[[], T], what: str, deadline_s: float, uri: str = "") -> T:
-    """``call()`` until it succeeds, backing off 0.5 s -> 10 s, for at most ``deadline_s``
-    seconds of failure; a permanent error (4xx) is raised at once."""
-    start, delay, warned = time.monotonic(), 0.5, False
-    while True:
-        try:
-            return call()
-        except Exception as err:  # noqa: BLE001 - classified just below
-            if not is_transient(err):
-                raise
-            if time.monotonic() - start > deadline_s:
-                raise TrackingUnavailable(
-                    f"the tracking store {uri or ''} did not answer for {deadline_s:g} s "
-                    f"(tracking.outage_deadline_s) while trying to {what}: {str(err).splitlines()[0][:200]}"
-                ) from None
-            if not warned:
-                log.warning("tracking store unreachable (%s); retrying for up to %g s", what, deadline_s)
-                warned = True
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
+# retrying and metric_rows live in the store; the sweep still imports them from here
+from nmt.components.store import BATCH_ROWS, Metric, RunStore, StoreError, metric_rows, retrying
 
 
 class MetricWriter:
     """Bounded, retrying, background writer of one run's metric rows.
 
     ``run_id`` may be a callable that finds the run (a sweep trial's run is created by the
-    driver): it is called from the writer thread, with the same retries, until it answers."""
+    driver): it is called from the writer thread, with the same retries, until it answers.
+    ``store``: the run store, or only its URI (a Ray worker that was handed the URI)."""
 
-    def __init__(self, uri: str, run_id: str | Callable[[], str | None], *, deadline_s: float = 300.0,
-                 capacity: int = 100_000):
-        self.uri, self.deadline_s, self.capacity = uri, deadline_s, capacity
+    def __init__(self, store: RunStore | str, run_id: str | Callable[[], str | None], *,
+                 deadline_s: float = 300.0, capacity: int = 100_000):
+        self.store = store if isinstance(store, RunStore) else RunStore(store, "")
+        self.uri, self.deadline_s, self.capacity = self.store.uri, deadline_s, capacity
         self._run = run_id
         self._rows: collections.deque[Metric] = collections.deque()
         self._inflight: list[Metric] = []
@@ -125,17 +91,17 @@ class MetricWriter:
             raise self._error
 
     # -- writer thread -------------------------------------------------------------
-    def _run_id(self, client: MlflowClient) -> str:
+    def _run_id(self) -> str:
         if isinstance(self._run, str):
             return self._run
         found = self._run()
         if not found:
-            raise MlflowException("the run is not created yet", error_code="TEMPORARILY_UNAVAILABLE")
+            raise StoreError("the run is not created yet", error_code="TEMPORARILY_UNAVAILABLE")
         self._run = found
         return found
 
     def _drain(self) -> None:
-        client = MlflowClient(self.uri)
+        store = RunStore(self.uri, self.store.experiment_id)  # a client of this thread's own
         while True:
             with self._cond:
                 while not self._rows and not self._closed:
@@ -146,7 +112,7 @@ class MetricWriter:
                 self._inflight = [self._rows.popleft() for _ in range(n)]
                 batch = self._inflight
             try:
-                retrying(lambda: client.log_batch(self._run_id(client), metrics=batch),
+                retrying(lambda: store.log(self._run_id(), metrics=batch),
                          f"write {len(batch)} metric rows", self.deadline_s, self.uri)
             except BaseException as err:  # noqa: BLE001 - handed to the producer
                 with self._cond:
@@ -157,11 +123,6 @@ class MetricWriter:
                 self.sent += len(batch)
                 self._inflight = []
                 self._cond.notify_all()
-
-
-def metric_rows(metrics: dict[str, Any], step: int, timestamp_ms: int | None = None) -> list[Metric]:
-    ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
-    return [Metric(k, float(v), ts, int(step)) for k, v in metrics.items()]
 
 
 class BufferedMlflowLogger(Logger):
@@ -200,8 +161,8 @@ class PendingRows(Callback):
     first, so the interrupted run's rows up to the checkpoint are complete even after a
     SIGKILL or a server outage (re-sent rows the store already holds are dropped)."""
 
-    def __init__(self, writer: MetricWriter, run_id: str, uri: str, deadline_s: float):
-        self.writer, self.run_id, self.uri, self.deadline_s = writer, run_id, uri, deadline_s
+    def __init__(self, writer: MetricWriter, run_id: str):
+        self.writer, self.run_id = writer, run_id
 
     def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
         rows = [[m.key, m.value, m.timestamp, m.step] for m in self.writer.unsent()]
@@ -213,9 +174,21 @@ class PendingRows(Callback):
         if not rows or pending.get("run_id") in (None, self.run_id):
             self.writer.add(rows)
             return
-        earlier = MetricWriter(self.uri, pending["run_id"], deadline_s=self.deadline_s)
+        deadline_s = self.writer.deadline_s
+        earlier = MetricWriter(self.writer.store, pending["run_id"], deadline_s=deadline_s)
         try:
             earlier.add(rows)
-            earlier.flush(timeout=self.deadline_s)
+            earlier.flush(timeout=deadline_s)
         finally:
             earlier.close(flush=False)
+
+
+def run_writer(tracking: Any, store: RunStore | str | None, run_id: str | None
+               ) -> tuple[MetricWriter | None, list[Logger], list[Callback]]:
+    """A run's writer (sized by ``tracking``, a ``TrackingConfig``), its Lightning logger and
+    the callback that keeps unsent rows in checkpoints; none of them without a run (a sweep
+    trial reports to Tune)."""
+    if not run_id:
+        return None, [], []
+    writer = MetricWriter(store, run_id, deadline_s=tracking.outage_deadline_s, capacity=tracking.buffer_rows)
+    return writer, [BufferedMlflowLogger(writer, run_id)], [PendingRows(writer, run_id)]

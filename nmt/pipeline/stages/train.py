@@ -15,13 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import mlflow
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
-from mlflow.entities import Run
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
 from nmt.components import names as N
 from nmt.components import startup
@@ -35,8 +31,10 @@ from nmt.components.devices import describe, native_bf16, resolve_precision
 from nmt.components.lit_module import TranslationModule
 from nmt.components.locks import folder_lock, note
 from nmt.components.models.factory import build, model_dict
+from nmt.components.runlog import RunLog
+from nmt.components.store import Run, RunStore, StoreError
 from nmt.components.tracking import project_home, reuse_key
-from nmt.components.tracking_writer import BufferedMlflowLogger, MetricWriter, PendingRows, TrackingUnavailable
+from nmt.components.tracking_writer import TrackingUnavailable, run_writer
 from nmt.pipeline.stages.common import Context, execute, stage_code
 from nmt.pipeline.upstream import TrainedModel, model_spec, prepared
 
@@ -131,7 +129,19 @@ def _precision(configured: str, accelerator: str) -> str:
     return precision
 
 
-def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_dir: Path,
+def _module(cfg: PipelineConfig, codec: TextCodec, precision: str) -> TranslationModule:
+    """The configured network on prepare's vocabulary, seeded, wrapped for Lightning."""
+    t = cfg.trainer
+    if t.num_threads:
+        torch.set_num_threads(t.num_threads)
+    pl.seed_everything(t.seed, workers=True)
+    scaled = precision == "16-mixed"  # fp16's GradScaler: unfused Adam, clipping by Lightning
+    return TranslationModule(build(model_spec(cfg, codec)), optim=cfg.optim, detokenize=codec.decode_tgt,
+                             val_bleu_limit=t.val_bleu_limit, max_len_ratio=cfg.evaluate.max_len_ratio,
+                             grad_clip=None if scaled else t.grad_clip, fused_adam=not scaled)
+
+
+def fit(cfg: PipelineConfig, run_id: str | None, store: RunStore | str | None, data_dir: Path,
         codec: TextCodec, ckpt_dir: Path, callbacks: list | None = None, resume_from: Path | None = None,
         accelerator: str | None = None, ray_ddp: bool = False, extra_loggers: list | None = None
         ) -> tuple[pl.Trainer, TranslationModule, ModelCheckpoint]:
@@ -142,23 +152,14 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
     own_stage = startup.stage_start() is None  # a sweep trial: its start-up begins here
     if own_stage:
         startup.begin_stage()
-    if t.num_threads:
-        torch.set_num_threads(t.num_threads)
-    pl.seed_everything(t.seed, workers=True)
     accelerator = accelerator or resolve_accelerator(cfg)
     precision = _precision(t.precision, accelerator)
-    scaled = precision == "16-mixed"  # fp16's GradScaler: unfused Adam, clipping by Lightning
-    module = TranslationModule(build(model_spec(cfg, codec)), optim=cfg.optim, detokenize=codec.decode_tgt,
-                               val_bleu_limit=t.val_bleu_limit, max_len_ratio=cfg.evaluate.max_len_ratio,
-                               grad_clip=None if scaled else t.grad_clip, fused_adam=not scaled)
+    module = _module(cfg, codec, precision)
     startup.mark("model")
-    writer = (MetricWriter(tracking_uri, run_id, deadline_s=cfg.tracking.outage_deadline_s,
-                           capacity=cfg.tracking.buffer_rows) if run_id else None)
-    loggers = ([BufferedMlflowLogger(writer, run_id)] if writer else []) + list(extra_loggers or [])
+    writer, loggers, pending = run_writer(cfg.tracking, store, run_id)
     ctrl_c = StopOnCtrlC()
-    pending = [PendingRows(writer, run_id, tracking_uri, cfg.tracking.outage_deadline_s)] if writer and run_id else []
-    trainer, best = _trainer(cfg, ckpt_dir, accelerator, precision, loggers, [ctrl_c, *pending, *(callbacks or [])],
-                             ray_ddp)
+    trainer, best = _trainer(cfg, ckpt_dir, accelerator, precision, [*loggers, *(extra_loggers or [])],
+                             [ctrl_c, *pending, *(callbacks or [])], ray_ddp)
     startup.mark("trainer")
     last = ckpt_dir / N.LAST_CKPT
     resume = resume_from or (last if last.exists() else None)
@@ -181,15 +182,15 @@ def fit(cfg: PipelineConfig, run_id: str | None, tracking_uri: str | None, data_
     return trainer, module, best
 
 
-def choose_checkpoint(cfg: PipelineConfig, trainer: pl.Trainer, module: TranslationModule, best: ModelCheckpoint,
-                      ckpt_dir: Path) -> tuple[Path, float | None]:
+def choose_checkpoint(cfg: PipelineConfig, run: RunLog, trainer: pl.Trainer, module: TranslationModule,
+                      best: ModelCheckpoint, ckpt_dir: Path) -> tuple[Path, float | None]:
     """The checkpoint the run hands on, and its val/bleu: the best epoch's, or the average of
     ``trainer.average_checkpoints`` epochs when that validates at least as well."""
     chosen = Path(best.best_model_path or ckpt_dir / N.LAST_CKPT)
     score = None if best.best_model_score is None else float(best.best_model_score)
     epochs = sorted((ckpt_dir / N.EPOCHS_DIR).glob("epoch*.ckpt"))  # zero-padded: oldest first
     if cfg.trainer.average_checkpoints < 2 or len(epochs) < 2:
-        mlflow.set_tag(N.TAG_CHECKPOINT, "best epoch")
+        run.set_tag(N.TAG_CHECKPOINT, "best epoch")
         return chosen, score
     averaged = average_checkpoints(epochs, ckpt_dir / N.AVERAGED_CKPT)
     check = pl.Trainer(accelerator=trainer.accelerator, devices=1, precision=trainer.precision_plugin.precision,
@@ -197,11 +198,11 @@ def choose_checkpoint(cfg: PipelineConfig, trainer: pl.Trainer, module: Translat
                        enable_model_summary=False)
     avg_score = float(check.validate(module, datamodule=trainer.datamodule, ckpt_path=str(averaged),
                                      verbose=False, weights_only=True)[0][N.VAL_BLEU])
-    mlflow.log_metric(N.VAL_BLEU_AVERAGED, avg_score)
+    run.log_metric(N.VAL_BLEU_AVERAGED, avg_score)
     if score is None or avg_score >= score:
-        mlflow.set_tag(N.TAG_CHECKPOINT, f"average of {len(epochs)} {cfg.trainer.average_of} epochs")
+        run.set_tag(N.TAG_CHECKPOINT, f"average of {len(epochs)} {cfg.trainer.average_of} epochs")
         return averaged, avg_score
-    mlflow.set_tag(N.TAG_CHECKPOINT, "best epoch (the average validated lower)")
+    run.set_tag(N.TAG_CHECKPOINT, "best epoch (the average validated lower)")
     return chosen, score
 
 
@@ -210,23 +211,23 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
     params = train_params(cfg, prepare_run_id)
     resolve_accelerator(cfg)  # fail before any run starts
 
-    def body(run_id: str) -> None:
-        note(lock, f"run {run_id}")
+    def body(run: RunLog) -> None:
+        note(lock, f"run {run.run_id}")
         startup.mark("train run")  # the reuse lookup, the run and its params
         data_dir, codec = prepared(prepare_run_id)
         startup.mark("data download")
         if (ckpt_dir / N.LAST_CKPT).exists():
             log.info("train: resuming from %s", ckpt_dir / N.LAST_CKPT)
-            mlflow.set_tag(N.TAG_RESUMED_FROM, str(ckpt_dir / N.LAST_CKPT))
+            run.set_tag(N.TAG_RESUMED_FROM, str(ckpt_dir / N.LAST_CKPT))
         start = time.perf_counter()
-        trainer, module, best = fit(cfg, run_id, ctx.tracking_uri, data_dir, codec, ckpt_dir)
-        chosen, score = choose_checkpoint(cfg, trainer, module, best, ckpt_dir)
-        mlflow.set_tags({N.TAG_DEVICE: describe(trainer.strategy.root_device),
-                         N.TAG_PRECISION: trainer.precision_plugin.precision})
-        mlflow.log_metrics({N.TRAIN_TIME: time.perf_counter() - start,
-                            N.NUM_PARAMS: float(module.model.num_parameters()),
-                            "epochs": float(trainer.current_epoch), "steps": float(trainer.global_step)})
-        TrainedModel.publish(run_id, model_spec(cfg, codec), chosen, score)
+        trainer, module, best = fit(cfg, run.run_id, run.store, data_dir, codec, ckpt_dir)
+        chosen, score = choose_checkpoint(cfg, run, trainer, module, best, ckpt_dir)
+        run.set_tags({N.TAG_DEVICE: describe(trainer.strategy.root_device),
+                      N.TAG_PRECISION: trainer.precision_plugin.precision})
+        run.log_metrics({N.TRAIN_TIME: time.perf_counter() - start,
+                         N.NUM_PARAMS: float(module.model.num_parameters()),
+                         "epochs": float(trainer.current_epoch), "steps": float(trainer.global_step)})
+        TrainedModel.publish(run.run_id, model_spec(cfg, codec), chosen, score)
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the artifact is the record
 
     ckpt_dir = project_home() / ".nmt" / N.CHECKPOINT_DIR / reuse_key("train", params, stage_code(body))
@@ -243,11 +244,11 @@ def train_outputs(run: Run) -> TrainOutputs:
                         run.data.metrics.get(N.BEST_VAL_BLEU))
 
 
-def existing_train(run_id: str) -> tuple[TrainOutputs, str]:
+def existing_train(store: RunStore, run_id: str) -> tuple[TrainOutputs, str]:
     """``evaluate.train_run_id``: a finished train run -> its outputs and its prepare run id."""
     try:
-        run = MlflowClient().get_run(run_id)
-    except MlflowException:
+        run = store.get_run(run_id)
+    except StoreError:
         raise ConfigError(f"evaluate.train_run_id={run_id}: no such run in this tracking store") from None
     stage = run.data.tags.get(N.TAG_STAGE, "non-nmt")
     if stage != "train" or run.info.status != "FINISHED":

@@ -214,7 +214,7 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
     def body(run: RunLog) -> None:
         note(lock, f"run {run.run_id}")
         startup.mark("train run")  # the reuse lookup, the run and its params
-        data_dir, codec = prepared(prepare_run_id)
+        data_dir, codec = prepared(run.store, prepare_run_id)
         startup.mark("data download")
         if (ckpt_dir / N.LAST_CKPT).exists():
             log.info("train: resuming from %s", ckpt_dir / N.LAST_CKPT)
@@ -227,7 +227,7 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
         run.log_metrics({N.TRAIN_TIME: time.perf_counter() - start,
                          N.NUM_PARAMS: float(module.model.num_parameters()),
                          "epochs": float(trainer.current_epoch), "steps": float(trainer.global_step)})
-        TrainedModel.publish(run.run_id, model_spec(cfg, codec), chosen, score)
+        TrainedModel.publish(run.store, run.run_id, model_spec(cfg, codec), chosen, score)
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the artifact is the record
 
     ckpt_dir = project_home() / ".nmt" / N.CHECKPOINT_DIR / reuse_key("train", params, stage_code(body))

@@ -107,12 +107,12 @@ def run_register(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_r
         mv, model_uri = register_version(store, name, train_run_id, prepare_run_id, run_id=run.run_id,
                                          evaluate_run_id=evaluate_run_id, arch=cfg.model.label)
         bleu = float(mv.tags[N.VTAG_VAL_BLEU])
-        read = aliases(store.client, name)
+        read = aliases(store, name)
         current = champion_bleu(store, name, alias) if alias in read else None
         promote = current is None or bleu > current
         if promote:  # the alias move is the last step; the outgoing one stays @previous
             moves = {N.PREVIOUS: read[alias]} if current is not None and alias == N.CHAMPION else {}
-            swap(store.client, name, {alias: read.get(alias), N.PREVIOUS: read.get(N.PREVIOUS)},
+            swap(store, name, {alias: read.get(alias), N.PREVIOUS: read.get(N.PREVIOUS)},
                  {**moves, alias: str(mv.version)}, "register")
         log.info("register: %s version %s%s", name, mv.version, f" is now @{alias}" if promote else "")
         run.log_params({"registered.version": mv.version, "registered.model_uri": model_uri})

@@ -45,7 +45,7 @@ def is_transient(err: BaseException) -> bool:
     return isinstance(err, (OSError, ConnectionError, TimeoutError))
 
 
-def not_found(err: BaseException) -> bool:
+def not_found(err: BaseException) -> bool:  # e.g. no such run, model or alias
     return isinstance(err, StoreError) and err.error_code == "RESOURCE_DOES_NOT_EXIST"
 
 
@@ -74,6 +74,13 @@ def retrying(call: Callable[[], T], what: str, deadline_s: float, uri: str = "")
 def metric_rows(metrics: Mapping[str, Any], step: int, timestamp_ms: int | None = None) -> list[Metric]:
     ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
     return [Metric(k, float(v), ts, int(step)) for k, v in metrics.items()]
+
+
+def system_monitor(run_id: str | None, uri: str | None = None) -> Any:
+    """MLflow's own system-metrics sampler (its settings, e.g. the sampling interval); with
+    ``run_id`` None it logs nothing and only samples."""
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+    return SystemMetricsMonitor(run_id, tracking_uri=uri)
 
 
 class RunStore(Registry):
@@ -117,9 +124,7 @@ class RunStore(Registry):
                                                   tags={N.TAG_EXPERIMENT_KIND: N.EXPERIMENT_KIND})
             except StoreError:  # created meanwhile by another process
                 exp_id = client.get_experiment_by_name(experiment).experiment_id
-        store = cls(uri, exp_id, deadline_s=deadline_s, system_metrics=system_metrics)
-        store._client = client
-        return store
+        return cls(uri, exp_id, deadline_s=deadline_s, system_metrics=system_metrics)
 
     @classmethod
     def from_config(cls, tracking: Any) -> RunStore:
@@ -169,7 +174,9 @@ class RunStore(Registry):
         KILLED on Ctrl-C (Lightning turns it into SystemExit); with ``tracking.system_metrics``
         MLflow's own monitor samples beside it."""
         handle = self.start(name, parent=parent, tags=tags, params=params)
-        monitor = self._monitor(handle.run_id)
+        monitor = system_monitor(handle.run_id, self.uri) if self.system_metrics else None
+        if monitor is not None:
+            monitor.start()
         try:
             yield handle
         except (KeyboardInterrupt, SystemExit):
@@ -183,14 +190,6 @@ class RunStore(Registry):
         finally:
             if monitor is not None:
                 monitor.finish()
-
-    def _monitor(self, run_id: str) -> Any:
-        if not self.system_metrics:
-            return None
-        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
-        monitor = SystemMetricsMonitor(run_id, tracking_uri=self.uri)
-        monitor.start()
-        return monitor
 
     def recover_orphans(self) -> list[str]:
         """Runs left RUNNING by a process of this machine that died (kill -9, a store outage

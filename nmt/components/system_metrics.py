@@ -19,7 +19,7 @@ import threading
 import time
 
 from nmt.components import names as N
-from nmt.components.store import Metric
+from nmt.components.store import Metric, system_monitor
 
 log = logging.getLogger("nmt")
 
@@ -32,8 +32,7 @@ class SystemRows:
     are a view of the machine, never a reason for a run to fail."""
 
     def __init__(self) -> None:
-        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
-        self.monitor = SystemMetricsMonitor(run_id=None)  # its samplers and settings; it logs nothing here
+        self.monitor = system_monitor(None)  # its samplers and settings; it logs nothing here
         self._rows: list[Metric] = []
         self._lock, self._stop = threading.Lock(), threading.Event()
         self._step = 0

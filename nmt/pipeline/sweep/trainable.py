@@ -12,6 +12,7 @@ checkpoint), and rows not yet acknowledged travel inside the checkpoint, so none
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -179,18 +180,14 @@ def train_trial(params: dict[str, Any], *, base_overrides: list[str], data_dir: 
     work = Path(ctx.get_trial_dir()) / "lightning"
     accelerator = "gpu" if gpu else "cpu"
     try:
-        if ckpt is not None:
-            with ckpt.as_directory() as d:
-                if writer is not None:
-                    writer.add(_load_rows(Path(d) / PENDING_ROWS))  # the store drops rows it already has
-                resume = Path(d) / CHECKPOINT_FILE
-                t = cfg.trainer  # a checkpoint of the last validation: the driver died at the very end
-                if not _completed(resume, t.max_epochs, t.max_steps, t.max_target_tokens):
-                    fit(cfg, None, None, Path(data_dir), codec, work, callbacks, resume_from=resume,
-                        accelerator=accelerator, extra_loggers=[steps] if steps else None)
-        else:
-            fit(cfg, None, None, Path(data_dir), codec, work, callbacks, accelerator=accelerator,
-                extra_loggers=[steps] if steps else None)
+        with ckpt.as_directory() if ckpt is not None else contextlib.nullcontext(None) as d:
+            resume = Path(d) / CHECKPOINT_FILE if d is not None else None
+            if d is not None and writer is not None:
+                writer.add(_load_rows(Path(d) / PENDING_ROWS))  # the store drops rows it already has
+            t = cfg.trainer  # a checkpoint of the last validation: the driver died at the very end
+            if resume is None or not _completed(resume, t.max_epochs, t.max_steps, t.max_target_tokens):
+                fit(cfg, None, None, Path(data_dir), codec, work, callbacks, resume_from=resume,
+                    accelerator=accelerator, extra_loggers=[steps] if steps else None)
         if writer is not None and steps is not None:
             writer.add(steps.take())  # rows logged after the last checkpoint (the run's end)
             writer.flush(timeout=cfg.tracking.outage_deadline_s)

@@ -15,7 +15,7 @@ from nmt.pipeline.cli import main
 from nmt.pipeline.config import load_config
 from nmt.pipeline.stages.train import fit
 from nmt.components.store import RunStore
-from nmt.pipeline.upstream import prepared
+from nmt.pipeline.upstream import PreparedData
 from tests.conftest import module_home
 
 pytestmark = pytest.mark.slow
@@ -64,7 +64,8 @@ class StopAt(Callback):
 
 def test_a_resumed_run_counts_on_from_its_checkpoint_to_the_same_total(home, tmp_path):
     assert main(["prepare", *SMALL]) == 0
-    data_dir, codec = prepared(RunStore.open(None, "nmt"), _latest("prepare").info.run_id)
+    data = PreparedData.load(RunStore.open(None, "nmt"), _latest("prepare").info.run_id)
+    data_dir, codec = data.data_dir, data.codec
     cfg = load_config([*SMALL, *BUDGET])
     whole, module, _ = fit(cfg, None, None, data_dir, codec, tmp_path / "whole")
 

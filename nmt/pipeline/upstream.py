@@ -1,14 +1,16 @@
-"""Reading what finished runs left behind: prepare's data and tokenizers, one of its test
-splits, and a train run's model (``TrainedModel``, which the train stage and a sweep's
-winner also publish through). Every stage and command that needs them comes here."""
+"""The typed hand-overs between stages: what prepare left (``PreparedData``: its data,
+tokenizers and counts, and one of its test splits) and a train run's model (``TrainedModel``,
+which the train stage and a sweep's winner both publish through). Every stage and command
+that needs them comes here."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -21,6 +23,7 @@ from nmt.components.runlog import RunLog
 from nmt.components.tracking import project_home
 
 if TYPE_CHECKING:  # annotations only: the stages that read here do not run the config loader
+    from nmt.components.data.build import Built
     from nmt.components.store import RunStore
     from nmt.pipeline.config import PipelineConfig
 
@@ -30,17 +33,42 @@ def download(store: RunStore, run_id: str, path: str, dst: Path | None = None) -
     return store.download(run_id, path, dst)
 
 
-def prepared(store: RunStore, prepare_run_id: str) -> tuple[Path, TextCodec]:
-    """prepare's tokenized data folder and tokenizers, downloaded once per prepare run into
-    ``.nmt/cache``."""
-    dst = project_home() / ".nmt" / "cache" / prepare_run_id
-    if not (dst / ".complete").exists():
-        dst.mkdir(parents=True, exist_ok=True)
-        store.download(prepare_run_id, N.DATA_DIR, dst)
-        store.download(prepare_run_id, N.TOKENIZER_DIR, dst)
-        (dst / ".complete").touch()
-    tok = dst / N.TOKENIZER_DIR
-    return dst / N.DATA_DIR, TextCodec.from_files(tok / N.SRC_TOKENIZER, tok / N.TGT_TOKENIZER)
+@dataclass(frozen=True)
+class PreparedData:
+    """What a prepare run hands on: its tokenized splits, the codec of its tokenizers and its
+    counts. The prepare stage publishes through :meth:`publish`; train, evaluate, sweeps and
+    the commands :meth:`load` (downloaded once per prepare run into ``.nmt/cache``)."""
+    run_id: str
+    data_dir: Path           # a DatasetDict in save_to_disk's layout: train, validation, test*
+    codec: TextCodec
+    stats: dict[str, Any]    # data_stats.json: pairs read, kept and dropped per split, the corpora
+
+    @staticmethod
+    def publish(run: RunLog, built: Built, tmp: Path) -> None:
+        """Log ``built`` (prepare's result) as ``data/``, ``tokenizer/`` and ``data_stats.json``."""
+        from nmt.components.data.build import save_to_disk
+        save_to_disk(built.data, tmp / N.DATA_DIR)  # moves the Arrow files: nothing is read back
+        (tmp / N.TOKENIZER_DIR).mkdir()
+        built.src_tok.save(str(tmp / N.TOKENIZER_DIR / N.SRC_TOKENIZER))
+        built.tgt_tok.save(str(tmp / N.TOKENIZER_DIR / N.TGT_TOKENIZER))
+        (tmp / N.DATA_STATS).write_text(json.dumps({**built.stats, "corpora": built.corpora}, indent=2))
+        run.log_artifacts(tmp / N.DATA_DIR, N.DATA_DIR)
+        run.log_artifacts(tmp / N.TOKENIZER_DIR, N.TOKENIZER_DIR)
+        run.log_artifact(tmp / N.DATA_STATS)
+
+    @classmethod
+    def load(cls, store: RunStore, run_id: str) -> PreparedData:
+        dst = project_home() / ".nmt" / "cache" / run_id
+        if not (dst / ".complete").exists():
+            dst.mkdir(parents=True, exist_ok=True)
+            store.download(run_id, N.DATA_DIR, dst)
+            store.download(run_id, N.TOKENIZER_DIR, dst)
+            (dst / ".complete").touch()
+        if not (dst / N.DATA_STATS).exists():  # a cache from before the stats travelled with it
+            store.download(run_id, N.DATA_STATS, dst)
+        tok = dst / N.TOKENIZER_DIR
+        return cls(run_id, dst / N.DATA_DIR, TextCodec.from_files(tok / N.SRC_TOKENIZER, tok / N.TGT_TOKENIZER),
+                   json.loads((dst / N.DATA_STATS).read_text()))
 
 
 def vocabulary(codec: TextCodec) -> Vocabulary:
@@ -58,7 +86,7 @@ def test_split(store: RunStore, prepare_run_id: str, split: str, limit: int | No
     """Raw sources and references of one test split of a prepare run (the first ``limit``)."""
     from datasets import load_from_disk
 
-    data = load_from_disk(str(prepared(store, prepare_run_id)[0]))
+    data = load_from_disk(str(PreparedData.load(store, prepare_run_id).data_dir))
     if split not in data:
         raise ConfigError(f"split {split!r} is not in prepare run {prepare_run_id}; available: "
                           f"{', '.join(k for k in data if k.startswith('test'))}")

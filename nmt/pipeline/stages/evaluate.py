@@ -25,7 +25,7 @@ from nmt.components.models.base import Seq2SeqModel
 from nmt.components.runlog import RunLog
 from nmt.pipeline.figures import explorer_entry, log_attention_maps, log_explorer, log_length_analysis
 from nmt.pipeline.stages.common import Context, execute
-from nmt.pipeline.upstream import prepared, trained_model
+from nmt.pipeline.upstream import PreparedData, trained_model
 
 if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
     from nmt.pipeline.config import EvaluateConfig, PipelineConfig
@@ -102,22 +102,22 @@ def score_splits(run: RunLog, model: Seq2SeqModel, dm: TranslationDataModule, co
 def evaluate_body(run: RunLog, cfg: PipelineConfig, prepare_run_id: str, train_run_id: str) -> None:
     """The evaluate run's work: scores, hypotheses, samples and the first split's figures."""
     e = cfg.evaluate
-    data_dir, codec = prepared(run.store, prepare_run_id)
+    data = PreparedData.load(run.store, prepare_run_id)
     model, spec = trained_model(run.store, train_run_id)
     device = inference_device()
     model.to(device)
     label = spec.config.label  # seq2seq-gru, attention, transformer: the trained model's own config
     run.set_tags({N.TAG_ARCH: label, N.TAG_DEVICE: describe(device)})
-    dm = TranslationDataModule(data_dir, max_tokens=cfg.trainer.batch_tokens)
+    dm = TranslationDataModule(data.data_dir, max_tokens=cfg.trainer.batch_tokens)
     dm.setup()
     with tempfile.TemporaryDirectory() as tmp:
         hyp_dir = Path(tmp) / N.HYPOTHESES_DIR
         hyp_dir.mkdir()
         # the primary split first: the figures and compare read it
-        scores, figures_from = score_splits(run, model, dm, codec, e.resolve(cfg.data), e, hyp_dir)
+        scores, figures_from = score_splits(run, model, dm, data.codec, e.resolve(cfg.data), e, hyp_dir)
         if figures_from:
             key, srcs, refs, hyps = figures_from
-            _log_samples_and_figures(run, model, codec, srcs, refs, hyps, label, e, Path(tmp))
+            _log_samples_and_figures(run, model, data.codec, srcs, refs, hyps, label, e, Path(tmp))
             run.set_tag(N.TAG_ANALYSIS_SPLIT, key.decoded)
         run.log_metrics(scores)
         (Path(tmp) / N.SCORES).write_text(json.dumps(scores, indent=2))

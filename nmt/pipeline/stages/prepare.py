@@ -9,7 +9,6 @@ and the counts.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +16,13 @@ from typing import TYPE_CHECKING
 
 from nmt.components import names as N
 from nmt.components.config import flatten, to_dict
-from nmt.components.data.build import Built, build, save_to_disk
+from nmt.components.data.build import Built, build
 from nmt.components.data.plans import plan_for
 from nmt.components.data.sources import Plan
 from nmt.components.runlog import RunLog
 from nmt.components.store import Run
 from nmt.pipeline.stages.common import Context, execute
+from nmt.pipeline.upstream import PreparedData
 
 if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
     from nmt.pipeline.config import PipelineConfig
@@ -63,18 +63,6 @@ def log_lineage(run: RunLog, cfg: PipelineConfig, plan: Plan, built: Built) -> N
                         schema_of=dset.select(range(min(len(dset), 20))), tags=tags)
 
 
-def save_and_log(run: RunLog, built: Built, tmp: Path) -> None:
-    save_to_disk(built.data, tmp / N.DATA_DIR)  # moves the Arrow files: nothing is read back
-    (tmp / N.TOKENIZER_DIR).mkdir()
-    built.src_tok.save(str(tmp / N.TOKENIZER_DIR / N.SRC_TOKENIZER))
-    built.tgt_tok.save(str(tmp / N.TOKENIZER_DIR / N.TGT_TOKENIZER))
-    stats = {**built.stats, "corpora": built.corpora}
-    (tmp / N.DATA_STATS).write_text(json.dumps(stats, indent=2))
-    run.log_artifacts(tmp / N.DATA_DIR, N.DATA_DIR)
-    run.log_artifacts(tmp / N.TOKENIZER_DIR, N.TOKENIZER_DIR)
-    run.log_artifact(tmp / N.DATA_STATS)
-
-
 def run_prepare(cfg: PipelineConfig, ctx: Context) -> PrepareOutputs:
     plan, params = prepare_inputs(cfg)
 
@@ -88,7 +76,7 @@ def run_prepare(cfg: PipelineConfig, ctx: Context) -> PrepareOutputs:
             log_lineage(run, cfg, plan, built)
             out = Path(tmp) / "out"
             out.mkdir()
-            save_and_log(run, built, out)
+            PreparedData.publish(run, built, out)
 
     return prepare_outputs(execute("prepare", ctx, cfg, params, body))
 

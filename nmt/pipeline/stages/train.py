@@ -36,7 +36,7 @@ from nmt.components.store import Run, RunStore, StoreError
 from nmt.components.tracking import project_home, reuse_key
 from nmt.components.tracking_writer import TrackingUnavailable, run_writer
 from nmt.pipeline.stages.common import Context, execute, stage_code
-from nmt.pipeline.upstream import TrainedModel, model_spec, prepared
+from nmt.pipeline.upstream import TrainedModel, model_spec, PreparedData
 
 if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
     from nmt.pipeline.config import PipelineConfig
@@ -214,20 +214,20 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
     def body(run: RunLog) -> None:
         note(lock, f"run {run.run_id}")
         startup.mark("train run")  # the reuse lookup, the run and its params
-        data_dir, codec = prepared(run.store, prepare_run_id)
+        data = PreparedData.load(run.store, prepare_run_id)
         startup.mark("data download")
         if (ckpt_dir / N.LAST_CKPT).exists():
             log.info("train: resuming from %s", ckpt_dir / N.LAST_CKPT)
             run.set_tag(N.TAG_RESUMED_FROM, str(ckpt_dir / N.LAST_CKPT))
         start = time.perf_counter()
-        trainer, module, best = fit(cfg, run.run_id, run.store, data_dir, codec, ckpt_dir)
+        trainer, module, best = fit(cfg, run.run_id, run.store, data.data_dir, data.codec, ckpt_dir)
         chosen, score = choose_checkpoint(cfg, run, trainer, module, best, ckpt_dir)
         run.set_tags({N.TAG_DEVICE: describe(trainer.strategy.root_device),
                       N.TAG_PRECISION: trainer.precision_plugin.precision})
         run.log_metrics({N.TRAIN_TIME: time.perf_counter() - start,
                          N.NUM_PARAMS: float(module.model.num_parameters()),
                          "epochs": float(trainer.current_epoch), "steps": float(trainer.global_step)})
-        TrainedModel.publish(run.store, run.run_id, model_spec(cfg, codec), chosen, score)
+        TrainedModel.publish(run.store, run.run_id, model_spec(cfg, data.codec), chosen, score)
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the artifact is the record
 
     ckpt_dir = project_home() / ".nmt" / N.CHECKPOINT_DIR / reuse_key("train", params, stage_code(body))

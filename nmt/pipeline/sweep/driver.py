@@ -27,7 +27,7 @@ from nmt.pipeline.stages.common import Context
 from nmt.pipeline.stages.evaluate import run_evaluate
 from nmt.pipeline.stages.prepare import run_prepare
 from nmt.pipeline.stages.register import run_register
-from nmt.pipeline.upstream import TrainedModel, model_spec, prepared
+from nmt.pipeline.upstream import TrainedModel, model_spec, PreparedData
 from nmt.pipeline.sweep.insight import log_insight
 from nmt.pipeline.sweep.packing import guard_packing
 from nmt.pipeline.sweep.credentials import remove, write_for_trials
@@ -205,15 +205,15 @@ def _sweep(cfg: PipelineConfig, base_overrides: list[str], space: dict, ctx: Con
     """Prepare (reused), the trials, then the winner evaluated and registered as a train run would be."""
     parent = ctx.parent()
     prep = run_prepare(cfg, ctx)
-    data_dir, codec = prepared(ctx.store, prep.run_id)
-    results = _tuner(cfg, base_overrides, space, ctx, parent, prep.run_id, data_dir, sweep_dir, secrets).fit()
+    data = PreparedData.load(ctx.store, prep.run_id)
+    results = _tuner(cfg, base_overrides, space, ctx, parent, prep.run_id, data.data_dir, sweep_dir, secrets).fit()
     rows, best = _summarise(cfg, results, ctx, parent)
     _insight(RunLog(ctx.store, parent), rows, space, cfg.sweep.search.seed)
     if best is None:
         raise SweepError(f"no trial reported {N.VAL_BLEU}; see the trial runs for errors")
     best_cfg = load_config([*base_overrides, *to_overrides(best["params"])])
     with best["checkpoint"].as_directory() as d:  # the winner hands on what a train run does
-        TrainedModel.publish(ctx.store, best["run_id"], model_spec(best_cfg, codec), Path(d) / CHECKPOINT_FILE,
+        TrainedModel.publish(ctx.store, best["run_id"], model_spec(best_cfg, data.codec), Path(d) / CHECKPOINT_FILE,
                              best["val_bleu"])
     ev = run_evaluate(best_cfg, ctx, prep.run_id, best["run_id"])
     reg = run_register(best_cfg, ctx, prep.run_id, best["run_id"], ev.run_id)

@@ -108,6 +108,8 @@ def test_the_trial_logger_keeps_a_trials_run_through_a_pickled_resume(nmt_home):
     logger.on_trial_result(0, [], trial, {"training_iteration": 1, "timestamp": 5, "val_bleu": 3.5, "node": "a"})
     logger.on_trial_result(0, [], trial, {"training_iteration": 2, "timestamp": 6, "val_bleu": 4.5, "node": "b"})
     resumed = pickle.loads(pickle.dumps(logger))
+    # a trial retried from scratch after its process died reports epoch 2 again: recorded once
+    resumed.on_trial_result(0, [], trial, {"training_iteration": 2, "timestamp": 9, "val_bleu": 4.0, "node": "b"})
     asha.stopped.add("t1")
     resumed.scheduler = asha
     resumed.on_trial_complete(0, [], trial)

@@ -55,6 +55,7 @@ class MlflowTrialLogger(Callback):
         self.default_arch, self.scheduler, self.base_params = default_arch, scheduler, base_params
         self.runs: dict[str, str] = {}
         self.nodes: dict[str, list[str]] = {}
+        self.last_step: dict[str, int] = {}  # per trial: the last epoch whose rows were written
 
     @property
     def trials_write_steps(self) -> bool:
@@ -69,7 +70,7 @@ class MlflowTrialLogger(Callback):
             state["store"] = RunStore(state.pop("tracking_uri"), state.pop("experiment_id"),
                                       deadline_s=state.pop("deadline_s", 300.0))
         state.pop("trials_write_steps", None)
-        self.__dict__.update({"nodes": {}, **state})
+        self.__dict__.update({"nodes": {}, "last_step": {}, **state})
 
     def _call(self, what: str, fn: Any) -> Any:
         """Every write survives a store outage up to the deadline (tracking.outage_deadline_s)."""
@@ -104,6 +105,9 @@ class MlflowTrialLogger(Callback):
         step, ts = int(result.get("training_iteration", 0)), int(result.get("timestamp", 0) * 1000)
         keys = EPOCH_METRICS if self.trials_write_steps else TUNE_METRICS
         rows = metric_rows({key: result[tune_key] for tune_key, key in keys.items() if tune_key in result}, step, ts)
+        if step <= self.last_step.get(trial.trial_id, 0):  # a retried trial reporting again an epoch it
+            rows = []                                        # had reported before it died: kept once
+        self.last_step[trial.trial_id] = max(step, self.last_step.get(trial.trial_id, 0))
         tags = {}
         node = result.get("node")
         if node:  # the node it ran on; a retry may move it, so the whole path is kept too

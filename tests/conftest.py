@@ -144,9 +144,11 @@ def _end_active_runs() -> None:
 @pytest.fixture
 def nmt_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, multi30k_dir: Path) -> Path:
     """A fresh project home: store, artifacts and caches under tmp_path."""
+    before = mlflow.get_tracking_uri()
     _use_home(monkeypatch, tmp_path / "home", multi30k_dir)
     yield tmp_path / "home"
     _end_active_runs()
+    mlflow.set_tracking_uri(before)  # MLflow's in-process URI back to the module's (nmt sets none)
 
 
 @contextlib.contextmanager
@@ -156,12 +158,14 @@ def module_home(tmp_path_factory: pytest.TempPathFactory, multi30k_dir: Path, na
     the environment and torch's thread count are restored on exit."""
     home = tmp_path_factory.mktemp(name) / "home"
     threads = torch.get_num_threads()
+    before = mlflow.get_tracking_uri()
     with pytest.MonkeyPatch.context() as mp:
         uri = _use_home(mp, home, multi30k_dir, uri)
         try:
             yield home, uri
         finally:
             _end_active_runs()
+            mlflow.set_tracking_uri(before)
     torch.set_num_threads(threads)  # fit() may have set fewer threads for the whole process
 
 

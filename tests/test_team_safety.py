@@ -163,7 +163,6 @@ def test_checkpoints_are_read_weights_only(doctored, load, tmp_path, nmt_home):
         elif load == "tune checkpoint":
             _completed(ckpt, max_epochs=1)
         else:
-            from nmt.components.store import RunStore
             trained_model(RunStore.open(None, "nmt"), run_id)
     assert not marker.exists()
 

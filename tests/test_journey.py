@@ -13,7 +13,7 @@ from nmt.components import names as N
 from nmt.components.significance import system_interval
 from nmt.pipeline.cli import main
 from nmt.components.store import RunStore
-from nmt.pipeline.upstream import download, test_split
+from nmt.pipeline.upstream import test_split
 from tests.conftest import TINY
 
 pytestmark = pytest.mark.slow
@@ -41,7 +41,7 @@ def test_journey_smoke_end_to_end_and_resumable(nmt_home, capsys):
     store = RunStore.open(None, "nmt")
     assert parent.info.status == "FINISHED" and set(parent.data.metrics) == {
         f"{N.JOURNEY_BLEU}/{a}" for a in ("gru", "attention", "transformer")}
-    report = json.loads(download(store, parent.info.run_id, f"{N.JOURNEY_DIR}/{N.JOURNEY_JSON}").read_text())
+    report = json.loads(store.download(parent.info.run_id, f"{N.JOURNEY_DIR}/{N.JOURNEY_JSON}").read_text())
     assert len(report["runs"]) == 6 and len(report["pairs"]) == 3  # 3 arms x 2 seeds; 3 pairs
     trains = client.search_runs([exp], f"tags.`{N.TAG_STAGE}` = 'train' and tags.`{N.TAG_PARENT}` = "
                                 f"'{parent.info.run_id}'")
@@ -56,14 +56,14 @@ def test_journey_smoke_end_to_end_and_resumable(nmt_home, capsys):
     # the report's interval is the one recomputed from the logged hypotheses
     gru = next(r for r in report["runs"] if r["arm"] == "gru" and r["seed"] == 1)
     _, refs = test_split(store, gru["prepare"], "test_2016_flickr", 15)
-    hyps = [download(store, r["evaluate"], f"{N.HYPOTHESES_DIR}/test_2016_flickr.greedy.txt").read_text().splitlines()
+    hyps = [store.download(r["evaluate"], f"{N.HYPOTHESES_DIR}/test_2016_flickr.greedy.txt").read_text().splitlines()
             for r in report["runs"] if r["arm"] == "gru"]
     again = system_interval(hyps, refs, n_samples=200, seed=12345)
     assert report["systems"]["gru"]["ci"] == pytest.approx(again.ci) and again.bleu == pytest.approx(
         parent.data.metrics[f"{N.JOURNEY_BLEU}/gru"])
     arts = {a.path for a in client.list_artifacts(parent.info.run_id, N.JOURNEY_DIR)}
     assert {f"{N.JOURNEY_DIR}/{n}" for n in (N.JOURNEY_MD, N.CURVES_TOKENS, N.CURVES_TIME, N.CURVES_FLOPS)} <= arts
-    md = download(store, parent.info.run_id, f"{N.JOURNEY_DIR}/{N.JOURNEY_MD}").read_text()
+    md = store.download(parent.info.run_id, f"{N.JOURNEY_DIR}/{N.JOURNEY_MD}").read_text()
     assert "Holm" in md and md.count("| ") > 10 and "budget: 3,000 target tokens" in md
     # run again: every finished run is reused, nothing trains
     assert main(["journey", *BASE, *TOKENS]) == 0

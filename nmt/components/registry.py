@@ -56,8 +56,10 @@ class Registry:
     def version_by_alias(self, name: str, alias: str) -> Any:
         return self.client.get_model_version_by_alias(name, alias)
 
-    def versions(self, name: str) -> list[Any]:
-        return list(self.client.search_model_versions(f"name = '{name}'"))
+    def versions(self, name: str, tags: Mapping[str, str] | None = None) -> list[Any]:
+        """``name``'s versions, those with every one of ``tags`` only (filtered by the store)."""
+        where = "".join(f" and tags.{k} = '{v}'" for k, v in (tags or {}).items())
+        return list(self.client.search_model_versions(f"name = '{name}'{where}"))
 
     def aliases(self, name: str) -> dict[str, str]:
         return {a: str(v) for a, v in self.client.get_registered_model(name).aliases.items()}

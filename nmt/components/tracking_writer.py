@@ -23,7 +23,6 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from nmt.components import names as N
 from nmt.components.errors import TrackingUnavailable  # noqa: F401  (re-exported: its home is light to import)
-# retrying and metric_rows live in the store; the sweep still imports them from here
 from nmt.components.store import BATCH_ROWS, Metric, RunStore, StoreError, metric_rows, retrying
 
 

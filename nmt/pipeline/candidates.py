@@ -74,7 +74,7 @@ def model_name(cfg: PipelineConfig, store: RunStore, pinned: bool) -> tuple[str,
 
 def _version_of_run(store: RunStore, name: str, run_id: str) -> ModelVersion | None:
     """The newest version registered from a train/trial run (tag ``train_run_id``)."""
-    found = [mv for mv in store.versions(name) if mv.tags.get(N.VTAG_TRAIN_RUN) == run_id]
+    found = store.versions(name, {N.VTAG_TRAIN_RUN: run_id})
     return max(found, key=lambda mv: int(mv.version)) if found else None
 
 

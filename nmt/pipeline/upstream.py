@@ -28,11 +28,6 @@ if TYPE_CHECKING:  # annotations only: the stages that read here do not run the 
     from nmt.pipeline.config import PipelineConfig
 
 
-def download(store: RunStore, run_id: str, path: str, dst: Path | None = None) -> Path:
-    """An artifact (file or folder) of ``run_id`` as a local path."""
-    return store.download(run_id, path, dst)
-
-
 @dataclass(frozen=True)
 class PreparedData:
     """What a prepare run hands on: its tokenized splits, the codec of its tokenizers and its

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from nmt.components.config import ConfigError, flatten
 from nmt.components.data.config import DataConfig
 from nmt.components.models.factory import ARCHITECTURES, model_dict
+from nmt.pipeline import stage_table
 from nmt.pipeline.config import CONF_DIR, PipelineConfig, compose_config, load_config
 
 # what data=files and data=hf leave to the user (??? in their YAML)
@@ -25,7 +26,8 @@ REQUIRED = {"files": ["data.src_lang=xa", "data.tgt_lang=xb", "data.train=[corpu
 def _run_configs() -> set[type]:
     """Every dataclass a composed config is parsed into, models aside."""
     seen: set[type] = set()
-    todo: list[type] = [PipelineConfig, *DataConfig.KINDS.values()]
+    todo: list[type] = [PipelineConfig, *DataConfig.KINDS.values(),
+                        *filter(None, (s.settings_class() for s in stage_table.STAGES))]
     while todo:
         cls = todo.pop()
         if cls in seen:

@@ -21,11 +21,13 @@ from nmt.components.config import flatten, to_dict
 from nmt.components.imports import Imports, closure, code_version, cycles, import_graph
 from nmt.components.models.factory import model_dict
 from nmt.pipeline.cli import main
+from nmt.pipeline import stage_table
 from nmt.pipeline.config import load_config
 from tests.conftest import ROOT, TINY_RUN
 
-STAGES = ("prepare", "train", "evaluate", "register")
-NOT_IN_ANY_STAGE = ("nmt.pipeline.cli", "nmt.pipeline.compare", "nmt.pipeline.commands", "nmt.pipeline.journey",
+STAGES = tuple(s.name for s in stage_table.STAGES)
+NOT_IN_ANY_STAGE = ("nmt.pipeline.stage_table",  # a new row must not retrain anything
+                    "nmt.pipeline.cli", "nmt.pipeline.compare", "nmt.pipeline.commands", "nmt.pipeline.journey",
                     "nmt.pipeline.journey_report", "nmt.pipeline.promote", "nmt.pipeline.sweep.driver")
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # the composed config's YAML (Hydra's config dir)
+
 
 def is_uri(raw: str) -> bool:
     """``s3://bucket/prefix`` and the like: storage that is not a local path."""

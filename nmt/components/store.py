@@ -35,7 +35,7 @@ log = logging.getLogger("nmt")
 T = TypeVar("T")
 _PERMANENT = {"PERMISSION_DENIED", "UNAUTHENTICATED", "INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST",
               "BAD_REQUEST", "INVALID_STATE"}
-BATCH_ROWS = 1000  # MLflow's log_batch limit
+BATCH_ROWS, PARAM_CHARS = 1000, 6000  # MLflow's log_batch rows and param value length
 
 
 def is_transient(err: BaseException) -> bool:
@@ -253,9 +253,9 @@ class RunStore(Registry):
     # -- writes, by run id ---------------------------------------------------------------
     def log(self, run_id: str, *, metrics: Iterable[Metric] = (), params: Mapping[str, Any] | None = None,
             tags: Mapping[str, Any] | None = None) -> None:
-        """Rows, params and tags in batches of the store's limit."""
+        """Rows, params and tags in batches of the store's limit; a long param value cut to its limit."""
         rows = list(metrics)
-        ps = [Param(k, str(v)) for k, v in (params or {}).items()]
+        ps = [Param(k, str(v)[:PARAM_CHARS]) for k, v in (params or {}).items()]
         ts = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
         if len(rows) <= BATCH_ROWS - 200 and len(ps) <= 100 and len(ts) <= 100:
             if rows or ps or ts:

@@ -1,6 +1,6 @@
 """``nmt``: a thin command line over the stage functions.
 
-Every command is one row of :data:`COMMANDS`: ``nmt --help`` lists them, ``nmt <command>
+Every command is one row of :func:`commands`: ``nmt --help`` lists them, ``nmt <command>
 --help`` gives its flags and the config groups it reads. Every stage command runs the stages
 before it too, reusing finished identical runs; every command reads the same composed config
 (``conf/``), set by ``group=option`` and ``key=value`` overrides, and the flags of translate,
@@ -23,12 +23,14 @@ from nmt.components import names as N
 from nmt.components import startup
 from nmt.components.errors import NmtError
 from nmt.components.private import RedactingFilter, redact
-from nmt.pipeline.commands import (STAGES, cmd_cluster, cmd_compare, cmd_journey, cmd_promote, cmd_rollback,
+from nmt.components.paths import CONF_DIR
+from nmt.pipeline.commands import (cmd_cluster, cmd_compare, cmd_journey, cmd_promote, cmd_rollback,
                                    cmd_server, cmd_stage, cmd_sweep, cmd_translate)
 from nmt.pipeline.commands import expand_overrides  # noqa: F401  (part of this module's interface)
+from nmt.pipeline import stage_table
+from nmt.pipeline.stage_table import TRAIN_GROUPS, Stage
 
 log = logging.getLogger("nmt")
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"  # as nmt.pipeline.config's, without importing Hydra
 
 
 @dataclass(frozen=True)
@@ -85,14 +87,7 @@ def _action_flag(sp: argparse.ArgumentParser) -> None:
 
 
 STAGE_EXAMPLE = "Hydra overrides, e.g. model=attention trainer.max_epochs=3"
-TRAIN_GROUPS = ("data", "model", "optim", "trainer", "evaluate", "profile", "tracking")
-COMMANDS: dict[str, Command] = {
-    "prepare": Command(cmd_stage, "run the prepare stage (and the finished stages before it)",
-                       ("data", "tracking"), STAGE_EXAMPLE),
-    **{name: Command(cmd_stage, f"run the {name} stage (and the finished stages before it)",
-                     (*TRAIN_GROUPS, *(("register",) if name == "register" else ())), STAGE_EXAMPLE)
-       for name in ("train", "evaluate", "register")},
-    "run": Command(cmd_stage, f"run the pipeline up to {STAGES['run']}", (*TRAIN_GROUPS, "register"), STAGE_EXAMPLE),
+TOOLS: dict[str, Command] = {  # the commands besides the stages'
     "sweep": Command(cmd_sweep, "hyperparameter sweep on Ray Tune (conf/sweep/<name>.yaml)",
                      (*TRAIN_GROUPS, "sweep", "register"), "e.g. sweep=rnn sweep.num_samples=8 sweep.resume=true"),
     "journey": Command(cmd_journey, "each architecture (or ablation rung) x k seeds, with intervals and p-values",
@@ -113,6 +108,21 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+def commands() -> dict[str, Command]:
+    """Every ``nmt`` command: one per row of the stage table (each reads the groups of the
+    stages it runs), ``run`` for all of them, then :data:`TOOLS`."""
+    stages = stage_table.STAGES
+
+    def reads(rows: tuple[Stage, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(g for row in rows for g in row.groups))
+
+    out = {s.name: Command(cmd_stage, f"{s.help} (after the stages before it, reused when finished)",
+                           reads(stages[:i + 1]), STAGE_EXAMPLE) for i, s in enumerate(stages)}
+    out["run"] = Command(cmd_stage, "run the whole pipeline: " + " -> ".join(s.name for s in stages),
+                         reads(stages), STAGE_EXAMPLE)
+    return {**out, **TOOLS}
+
+
 def groups_text(groups: tuple[str, ...]) -> str:
     """``nmt <command> --help``'s list: each group with its options (``conf/<group>/*.yaml``), or
     a section of ``conf/config.yaml`` set by its keys."""
@@ -126,7 +136,7 @@ def groups_text(groups: tuple[str, ...]) -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nmt", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
-    for name, command in COMMANDS.items():
+    for name, command in commands().items():
         sp = sub.add_parser(name, help=command.help, description=command.help, epilog=groups_text(command.groups),
                             formatter_class=argparse.RawDescriptionHelpFormatter)
         if command.flags:
@@ -136,14 +146,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _store_error(err: Exception) -> str | None:
+def command_uri(args: argparse.Namespace) -> str:
+    """The tracking URI this command used: ``--tracking-uri``, else a ``tracking.uri=`` override,
+    else what the config resolves (``$MLFLOW_TRACKING_URI``, else the embedded store)."""
+    from nmt.components.tracking import resolve_tracking_uri
+    configured = getattr(args, "tracking_uri", None)
+    for o in getattr(args, "overrides", None) or []:
+        if o.lstrip("+").startswith("tracking.uri="):
+            configured = configured or o.split("=", 1)[1].strip("'\"") or None
+    return resolve_tracking_uri(configured)
+
+
+def _store_error(err: Exception, args: argparse.Namespace) -> str | None:
     """A tracking server's refusal, in one line: what was refused and what to do."""
     from nmt.components.store import StoreError  # here: `nmt --help` does not wait for MLflow
 
     if not isinstance(err, StoreError):
         return None
     first = str(err).strip().splitlines()[0][:300] if str(err).strip() else err.error_code
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "the tracking store")
+    uri = command_uri(args)
     user = os.environ.get("MLFLOW_TRACKING_USERNAME")
     if err.error_code == "PERMISSION_DENIED":
         return (f"{uri} refused this for user {user!r} (HTTP 403: {first}); ask the server's admin for "
@@ -192,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nmt: error: {redact(str(err))}", file=sys.stderr)
         return 2
     except Exception as err:
-        message = _store_error(err)
+        message = _store_error(err, args)
         if message is None:
             raise
         print(f"nmt: error: {redact(message)}", file=sys.stderr)

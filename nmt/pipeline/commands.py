@@ -15,9 +15,12 @@ from pathlib import Path
 from nmt.components import startup
 from nmt.components.config import ConfigError
 from nmt.components.evalkey import EvalKey
+from nmt.pipeline import stage_table
 
-STAGES = {"prepare": "prepare", "train": "train", "evaluate": "evaluate", "register": "register",
-          "run": "register"}  # command -> the last stage it runs
+
+def last_stage(command: str) -> str:
+    """``nmt <stage>`` runs up to that stage; ``nmt run``, the whole table."""
+    return stage_table.STAGES[-1].name if command == "run" else command
 
 
 def expand_overrides(args: list[str]) -> list[str]:
@@ -144,11 +147,9 @@ def cmd_stage(args: argparse.Namespace) -> int:
     cfg, _ = command_config(args)
     startup.mark("config")
     command = args.command
-    out = run_pipeline(cfg, until=STAGES[command], parent_run_id=_adopt_mlflow_run_env())
-    for stage in ("prepare", "train", "evaluate", "register"):
-        o = getattr(out, stage)
-        if o is not None:
-            print(f"{stage:9s} run {o.run_id}{'  (reused)' if stage in out.reused else ''}")
+    out = run_pipeline(cfg, until=last_stage(command), parent_run_id=_adopt_mlflow_run_env())
+    for stage, o in out.runs.items():
+        print(f"{stage:9s} run {o.run_id}{'  (reused)' if stage in out.reused else ''}")
     if out.evaluate:
         for k, v in sorted(out.evaluate.scores.items()):
             if EvalKey.is_key(k):
@@ -157,17 +158,15 @@ def cmd_stage(args: argparse.Namespace) -> int:
         r = out.register
         print(f"registered {r.model_name} version {r.version}{' -> @' + cfg.register.alias if r.champion else ''}")
     if command == "run" and cfg.demo_sentences > 0:
-        show_champion(cfg, out.prepare.run_id, cfg.demo_sentences)
+        show_champion(cfg, out.store, out.prepare.run_id, cfg.demo_sentences)
     return 0
 
 
-def show_champion(cfg, prepare_run_id: str, n: int) -> None:
+def show_champion(cfg, store, prepare_run_id: str, n: int) -> None:
     """Translate the first ``n`` sentences of the primary test split with the registry's champion."""
-    from nmt.components.store import RunStore
     from nmt.pipeline.loading import load_translator
     from nmt.pipeline.upstream import test_split
 
-    store = RunStore.from_config(cfg.tracking)  # run_pipeline keeps its own store to itself
     sources, refs = test_split(store, prepare_run_id, cfg.data.primary, n)
     uri = f"models:/{cfg.model_name}@{cfg.register.alias}"
     hyps = load_translator(store, uri).predict(sources)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
@@ -20,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from nmt.components.config import ConfigError, parse
+from nmt.components.paths import CONF_DIR
 from nmt.components.data.config import MULTI30K_TESTS, DataConfig
 from nmt.components.evalkey import PRIMARY, resolve_split
 from nmt.components.data.multi30k import LANGUAGES
@@ -28,7 +28,6 @@ from nmt.pipeline.services.settings import ClusterConfig, ServerConfig
 from nmt.pipeline.study_config import (  # noqa: F401  (re-exported)
     SchedulerConfig, SearchConfig, ResourcesConfig, FOLDER_NAME, check_folder_name, SweepConfig, JourneyConfig)
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 # Groups composed only when a command or an override asks for them (config.yaml has them
 # null), each with the option it then gets: `nmt run` carries no server or cluster settings.
 ON_DEMAND = {"server": "local", "cluster": "local"}
@@ -178,6 +177,9 @@ class PipelineConfig:
     profile: str
     force: bool                       # re-run stages even when a finished match exists
     demo_sentences: int               # translations printed by `nmt run` at the end
+    # the typed settings of each stage that brings its own (a stage table row's `settings`),
+    # by stage name; set from its section of conf/config.yaml by load_config
+    stage_settings: dict[str, Any]
 
     def validate(self, prefix: str) -> None:
         self.evaluate.resolve(self.data)  # evaluate.splits against the source's test splits
@@ -254,7 +256,22 @@ def load_config(overrides: list[str] | tuple[str, ...] = (), groups: tuple[str, 
     container.pop("hydra", None)
     for group in ON_DEMAND:
         container.setdefault(group, None)
+    container["stage_settings"] = _stage_settings(container)
     return parse(PipelineConfig, container)
+
+
+def _stage_settings(container: dict) -> dict[str, Any]:
+    """Each stage's own section, taken out of ``container`` and parsed by its settings class."""
+    from nmt.pipeline import stage_table
+    out = {}
+    for s in stage_table.STAGES:
+        cls = s.settings_class()
+        if cls is not None:
+            if s.name not in container:
+                raise ConfigError(f"missing config section {s.name}: (stage {s.name}'s settings); "
+                                  "add it to conf/config.yaml")
+            out[s.name] = parse(cls, container.pop(s.name), prefix=s.name)
+    return out
 
 
 __all__ = ["PipelineConfig", "load_config", "compose_config", "with_groups", "ConfigError", "LANGUAGES"]

@@ -127,6 +127,6 @@ def run_journey(cfg: PipelineConfig, base_overrides: list[str]) -> JourneyOutput
     configs = arm_configs(cfg, base_overrides)
     ctx = Context.create(cfg, command=__name__)  # the parent run is tagged with this module's code version
     tags = {N.TAG_STAGE: "journey", N.TAG_JOURNEY: cfg.journey.name, N.TAG_CODE_VERSION: ctx.code}
-    params = {k: v[:6000] for k, v in flatten(to_dict(cfg.journey), "journey.").items()}  # MLflow's limit
+    params = flatten(to_dict(cfg.journey), "journey.")  # the store cuts a long value
     with ctx.store.run(f"journey {cfg.journey.name}", tags=tags, params=params) as run:
         return _journey(cfg, configs, run)

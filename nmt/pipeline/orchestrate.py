@@ -1,41 +1,45 @@
-"""``run_pipeline``: prepare -> train -> evaluate -> register, reusing finished stages."""
+"""``run_pipeline``: the stages of :data:`nmt.pipeline.stage_table.STAGES` in order, each
+reusing a finished identical run."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from nmt.components import startup
 from nmt.components.config import ConfigError
+from nmt.components.store import RunStore
+from nmt.pipeline import stage_table
 from nmt.pipeline.config import PipelineConfig
 from nmt.pipeline.stages.common import Context
-from nmt.pipeline.stages.prepare import PrepareOutputs, prepare_outputs, run_prepare
-from nmt.pipeline.stages.train import TrainOutputs, existing_train, run_train
-
-if TYPE_CHECKING:  # imported when they run: `nmt train` needs neither (mlflow.pyfunc, figures)
-    from nmt.pipeline.stages.evaluate import EvaluateOutputs
-    from nmt.pipeline.stages.register import RegisterOutputs
+from nmt.pipeline.stages.prepare import prepare_outputs
+from nmt.pipeline.stages.train import existing_train
 
 log = logging.getLogger("nmt")
-STAGES = ("prepare", "train", "evaluate", "register")
 
 
 @dataclass(frozen=True)
 class PipelineOutputs:
+    """Each stage's outputs by name, in the order they ran (each has a ``run_id``)."""
+
     parent_run_id: str | None
-    prepare: PrepareOutputs | None = None
-    train: TrainOutputs | None = None
-    evaluate: EvaluateOutputs | None = None
-    register: RegisterOutputs | None = None
+    store: RunStore
+    runs: Mapping[str, Any] = field(default_factory=dict)
     reused: tuple[str, ...] = ()
+
+    def __getattr__(self, name: str) -> Any:  # out.train, out.evaluate: None where it did not run
+        if name.startswith("_") or name in ("runs",):
+            raise AttributeError(name)
+        stage_table.stage(name)  # an unknown stage name is a bug: ValueError
+        return self.runs.get(name)
 
 
 def run_pipeline(cfg: PipelineConfig, until: str = "register", parent_run_id: str | None = None) -> PipelineOutputs:
     """Run the stages up to and including ``until``; each reuses a finished identical run.
     The pipeline parent run ends FAILED (or KILLED) if any stage does."""
-    if until not in STAGES:
-        raise ValueError(f"unknown stage {until!r}; valid: {', '.join(STAGES)}")
+    stages = stage_table.upto(until)
     given = cfg.evaluate.train_run_id
     if given and until != "evaluate":
         raise ConfigError(f"evaluate.train_run_id is for `nmt evaluate`, not the stages up to {until}; to register "
@@ -43,24 +47,15 @@ def run_pipeline(cfg: PipelineConfig, until: str = "register", parent_run_id: st
     startup.begin_pipeline()
     ctx = Context.create(cfg, parent_run_id)
     startup.mark("tracking store")  # the store, the experiment, orphaned runs
-    upto = STAGES.index(until)
-    out: dict = {}
+    out: dict[str, Any] = {}
     try:
         if given:  # evaluate a model trained earlier, on the data its own prepare run made
-            t, prepare_run_id = existing_train(ctx.store, given)
-            out["train"] = t
-            out["prepare"] = p = prepare_outputs(ctx.store.get_run(prepare_run_id))
-        else:
-            out["prepare"] = p = run_prepare(cfg, ctx)
-            startup.mark("prepare")
-            if upto >= 1:
-                out["train"] = t = run_train(cfg, ctx, p.run_id)
-        if upto >= 2:
-            from nmt.pipeline.stages.evaluate import run_evaluate
-            out["evaluate"] = e = run_evaluate(cfg, ctx, p.run_id, t.run_id)
-        if upto >= 3:
-            from nmt.pipeline.stages.register import run_register
-            out["register"] = run_register(cfg, ctx, p.run_id, t.run_id, e.run_id)
+            out["train"], prepare_run_id = existing_train(ctx.store, given)
+            out["prepare"] = prepare_outputs(ctx.store.get_run(prepare_run_id))
+        for s in stages:
+            if s.name not in out:
+                out[s.name] = s.function()(cfg, ctx, **{f"{n}_run_id": out[n].run_id for n in s.needs})
+                startup.mark(s.name)
     except (KeyboardInterrupt, SystemExit):
         ctx.close("KILLED")
         raise
@@ -68,4 +63,4 @@ def run_pipeline(cfg: PipelineConfig, until: str = "register", parent_run_id: st
         ctx.close("FAILED")
         raise
     ctx.close("FINISHED")
-    return PipelineOutputs(ctx.parent_run_id if ctx.owns_parent else None, reused=tuple(ctx.reused), **out)
+    return PipelineOutputs(ctx.parent_run_id if ctx.owns_parent else None, ctx.store, out, tuple(ctx.reused))

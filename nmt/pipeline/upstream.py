@@ -34,7 +34,7 @@ class PreparedData:
     counts. The prepare stage publishes through :meth:`publish`; train, evaluate, sweeps and
     the commands :meth:`load` (downloaded once per prepare run into ``.nmt/cache``)."""
     run_id: str
-    data_dir: Path           # a DatasetDict in save_to_disk's layout: train, validation, test*
+    data_dir: Path           # a DatasetDict in save_to_disk's layout: train, val, test*
     codec: TextCodec
     stats: dict[str, Any]    # data_stats.json: pairs read, kept and dropped per split, the corpora
 

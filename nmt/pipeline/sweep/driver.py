@@ -126,7 +126,7 @@ def _parent_run(ctx: Context, cfg: PipelineConfig, storage: str, resumed: tuple[
         return resumed
     run = ctx.store.start(f"sweep {cfg.sweep.name}", tags={N.TAG_SWEEP: cfg.sweep.name, N.TAG_CODE_VERSION: ctx.code})
     sweep_dir = f"{storage}/{cfg.sweep.name}/{run.run_id}"
-    params = {k: v[:6000] for k, v in flatten(to_dict(cfg.sweep), "sweep.").items()}
+    params = flatten(to_dict(cfg.sweep), "sweep.")
     ctx.store.log(run.run_id, params=params, tags={N.TAG_SWEEP_DIR: sweep_dir})
     return run.run_id, sweep_dir
 

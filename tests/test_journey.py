@@ -12,6 +12,8 @@ from mlflow.tracking import MlflowClient
 from nmt.components import names as N
 from nmt.components.significance import system_interval
 from nmt.pipeline.cli import main
+from nmt.pipeline.config import load_config
+from nmt.pipeline.journey import arm_configs
 from nmt.components.store import RunStore
 from nmt.pipeline.upstream import test_split
 from tests.conftest import TINY
@@ -78,3 +80,20 @@ def test_bad_arm_override_names_the_arm(nmt_home, capsys):
     assert "journey.arms.gru" in err and "model.nope" in err
     exp = MlflowClient().get_experiment_by_name("nmt")
     assert exp is None or not MlflowClient().search_runs([exp.experiment_id])  # nothing ran
+
+
+@pytest.mark.parametrize("budget, limits", [
+    (["journey.budget_minutes=null", "journey.budget_tokens=5000"], (None, 5000)),
+    (["journey.budget_minutes=2", "trainer.max_target_tokens=9"], (2.0, None)),
+    (["journey.budget_minutes=2", "journey.budget_tokens=5000"], (2.0, 5000)),  # whichever comes first
+])
+def test_the_journeys_budget_is_the_only_limit_of_its_runs(budget, limits):
+    """The quick profile's own 6 minutes must not cut a token budget short (nor a stray
+    max_target_tokens a budget in minutes), and no epoch count ends a run first."""
+    base = ["journey=ablation", *budget]
+    cfg = load_config(base)
+    assert cfg.trainer.max_minutes == 6  # the quick profile's, which the journey replaces
+    configs = arm_configs(cfg, base)
+    assert len(configs) == len(cfg.journey.arms) * len(cfg.journey.seeds)
+    for c in configs.values():
+        assert (c.trainer.max_minutes, c.trainer.max_target_tokens, c.trainer.max_epochs) == (*limits, -1)

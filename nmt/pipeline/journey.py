@@ -45,9 +45,10 @@ class JourneyOutputs:
 def arm_configs(cfg: PipelineConfig, base_overrides: list[str]) -> dict[tuple[str, int], PipelineConfig]:
     """Every (arm, seed)'s config, composed before anything runs: a bad override fails here."""
     j, out = cfg.journey, {}
-    budget = ([f"trainer.max_minutes={j.budget_minutes}"] if j.budget_minutes else []) + (
-        [f"trainer.max_target_tokens={j.budget_tokens}"] if j.budget_tokens else [])
-    budget += ["trainer.max_epochs=-1"] if budget else []  # the budget alone ends each run
+    # the budget alone ends each run: a profile's own limit (quick: 6 minutes) must not cut a
+    # token budget short, nor a stray max_target_tokens a budget in minutes
+    budget = [f"trainer.max_minutes={j.budget_minutes or 'null'}", f"trainer.max_target_tokens={j.budget_tokens or 'null'}",
+              "trainer.max_epochs=-1"] if (j.budget_minutes or j.budget_tokens) else []
     for arm, overrides in j.arms.items():
         for seed in j.seeds:
             try:

@@ -50,8 +50,8 @@ def run_pipeline(cfg: PipelineConfig, until: str = "register", parent_run_id: st
     out: dict[str, Any] = {}
     try:
         if given:  # evaluate a model trained earlier, on the data its own prepare run made
-            out["train"], prepare_run_id = existing_train(ctx.store, given)
-            out["prepare"] = prepare_outputs(ctx.store.get_run(prepare_run_id))
+            train, prepare_run_id = existing_train(ctx.store, given)
+            out["prepare"], out["train"] = prepare_outputs(ctx.store.get_run(prepare_run_id)), train
         for s in stages:
             if s.name not in out:
                 out[s.name] = s.function()(cfg, ctx, **{f"{n}_run_id": out[n].run_id for n in s.needs})

@@ -30,9 +30,8 @@ class PipelineOutputs:
     reused: tuple[str, ...] = ()
 
     def __getattr__(self, name: str) -> Any:  # out.train, out.evaluate: None where it did not run
-        if name.startswith("_") or name in ("runs",):
+        if name == "runs" or name not in {s.name for s in stage_table.STAGES}:  # "runs": not yet set (copies)
             raise AttributeError(name)
-        stage_table.stage(name)  # an unknown stage name is a bug: ValueError
         return self.runs.get(name)
 
 

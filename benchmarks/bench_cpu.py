@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.common import machine, real_data, train_batches
 from nmt.components.data.tokenizer import PAD_ID
-from nmt.components.devices import native_bf16
+from nmt.components.training.devices import native_bf16
 from nmt.components.models.factory import build
 from nmt.pipeline.config import load_config
 from nmt.pipeline.upstream import model_spec
@@ -91,7 +91,7 @@ def main() -> None:
     print(f"# CPU training throughput, target tokens/s over {args.steps - 2} steps after 2 warm-up "
           f"(2,048-token batches, Adam fused, label smoothing 0.1)\n# {machine()}")
     if precisions == (False,):
-        print("# bf16 not measured: no native bf16 here (emulated; see nmt.components.devices.native_bf16)")
+        print("# bf16 not measured: no native bf16 here (emulated; see nmt.components.training.devices.native_bf16)")
     for threads in args.threads:
         torch.set_num_threads(threads)
         peaks = {bf16: matmul_peak(bf16) for bf16 in precisions}

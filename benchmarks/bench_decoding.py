@@ -19,8 +19,8 @@ from mlflow.tracking import MlflowClient
 
 from benchmarks.common import machine, real_data
 from nmt.components.data.datamodule import TranslationDataModule
-from nmt.components.decoding import translate_ids
-from nmt.components.tracking import resolve_tracking_uri
+from nmt.components.decoding.search import translate_ids
+from nmt.components.tracking.uri import resolve_tracking_uri
 from nmt.components.models.factory import build
 from nmt.pipeline.config import load_config
 from nmt.pipeline.upstream import model_spec

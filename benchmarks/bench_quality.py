@@ -17,7 +17,7 @@ import time
 
 from benchmarks.common import machine
 from nmt.pipeline.config import load_config
-from nmt.pipeline.orchestrate import run_pipeline
+from nmt.pipeline.stages.runner import run_pipeline
 
 # Each architecture's recipe for this budget. transformer_tiny: Wu et al. 2021's shape (d128,
 # 4+4 layers) with dropout 0.2, not their 0.3: 30 CPU minutes are 15-25 epochs, short of the

@@ -148,10 +148,10 @@ def batch_of_worst(uri: str, model: str, timeout: float) -> tuple[int, int, int]
     sentences of it one request may hold by the work bound at this request timeout, and
     everyday sentences (TYPICAL, cycled) at beam 5 it may hold."""
     import mlflow
-    from nmt.components.budget import WORK_RATE, Shape, batch_size_for, decode_work
-    from nmt.components.decoding import step_budget
-    from nmt.components.inference import BATCH_SIZE, LEN_EXTRA
-    from nmt.components.serving import WORK_ENV, WORK_SHARE
+    from nmt.components.serving.bounds import WORK_RATE, Shape, batch_size_for, decode_work
+    from nmt.components.decoding.search import step_budget
+    from nmt.components.serving.inference import BATCH_SIZE, LEN_EXTRA
+    from nmt.components.serving.requests import WORK_ENV, WORK_SHARE
     mlflow.set_tracking_uri(uri)
     m = mlflow.pyfunc.load_model(model).unwrap_python_model()
     shape, top = Shape.of(m.model.cfg, m.codec.tgt.get_vocab_size()), m.model.max_positions

@@ -26,8 +26,8 @@ from torch.utils.data import DataLoader
 from benchmarks.common import machine, real_data, train_batches
 from nmt.components.data.datamodule import collate
 from nmt.components.data.tokenizer import PAD_ID
-from nmt.components.devices import native_bf16
-from nmt.components.lit_module import TranslationModule
+from nmt.components.training.devices import native_bf16
+from nmt.components.training.lit_module import TranslationModule
 from nmt.components.models.factory import build
 from nmt.pipeline.config import load_config
 from nmt.pipeline.upstream import model_spec

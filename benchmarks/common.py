@@ -52,7 +52,7 @@ def machine() -> str:
 
     import torch
 
-    from nmt.components.devices import native_bf16
+    from nmt.components.training.devices import native_bf16
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:

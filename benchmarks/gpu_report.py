@@ -10,7 +10,7 @@ import argparse
 from mlflow.tracking import MlflowClient
 
 from benchmarks.common import machine
-from nmt.components import names as N
+from nmt.components.tracking import names as N
 
 
 def _history_s(client: MlflowClient, run, key: str) -> list[tuple[float, float]]:
@@ -47,7 +47,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tests", default="?")
     args = ap.parse_args()
-    from nmt.components.tracking import resolve_tracking_uri
+    from nmt.components.tracking.uri import resolve_tracking_uri
     client = MlflowClient(resolve_tracking_uri(None))  # the store the nmt commands used ($NMT_HOME)
     exp = client.get_experiment_by_name("nmt")
     runs = client.search_runs([exp.experiment_id], max_results=1000) if exp else []

@@ -244,7 +244,7 @@ def tracking_server(state_dir: Path, *extra: str) -> Iterator[tuple[object, str]
 @contextlib.contextmanager
 def ray_cluster(state_dir: Path, *extra: str) -> Iterator[object]:
     """``nmt cluster up``: a head without CPUs and two 1-CPU workers; always stopped."""
-    from nmt.components.errors import ConfigError, ServiceError
+    from nmt.components.system.errors import ConfigError, ServiceError
     from nmt.pipeline.config import load_config
     from nmt.pipeline.services import cluster
 

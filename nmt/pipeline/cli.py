@@ -19,16 +19,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from nmt.components import names as N
-from nmt.components import startup
-from nmt.components.errors import NmtError
-from nmt.components.private import RedactingFilter, redact
-from nmt.components.paths import CONF_DIR
+from nmt.components.tracking import names as N
+from nmt.components.training import startup
+from nmt.components.system.errors import NmtError
+from nmt.components.system.private import RedactingFilter, redact
+from nmt.components.system.paths import CONF_DIR
 from nmt.pipeline.commands import (cmd_cluster, cmd_compare, cmd_journey, cmd_promote, cmd_rollback,
                                    cmd_server, cmd_stage, cmd_sweep, cmd_translate)
 from nmt.pipeline.commands import expand_overrides  # noqa: F401  (part of this module's interface)
-from nmt.pipeline import stage_table
-from nmt.pipeline.stage_table import TRAIN_GROUPS, Stage
+from nmt.pipeline.stages import table as stage_table
+from nmt.pipeline.stages.table import TRAIN_GROUPS, Stage
 
 log = logging.getLogger("nmt")
 
@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
 def command_uri(args: argparse.Namespace) -> str:
     """The tracking URI this command used: ``--tracking-uri``, else a ``tracking.uri=`` override,
     else what the config resolves (``$MLFLOW_TRACKING_URI``, else the embedded store)."""
-    from nmt.components.tracking import resolve_tracking_uri
+    from nmt.components.tracking.uri import resolve_tracking_uri
     configured = getattr(args, "tracking_uri", None)
     for o in getattr(args, "overrides", None) or []:
         if o.lstrip("+").startswith("tracking.uri="):
@@ -159,7 +159,7 @@ def command_uri(args: argparse.Namespace) -> str:
 
 def _store_error(err: Exception, args: argparse.Namespace) -> str | None:
     """A tracking server's refusal, in one line: what was refused and what to do."""
-    from nmt.components.store import StoreError  # here: `nmt --help` does not wait for MLflow
+    from nmt.components.tracking.store import StoreError  # here: `nmt --help` does not wait for MLflow
 
     if not isinstance(err, StoreError):
         return None

@@ -12,10 +12,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from nmt.components import startup
-from nmt.components.config import ConfigError
-from nmt.components.evalkey import EvalKey
-from nmt.pipeline import stage_table
+from nmt.components.training import startup
+from nmt.components.system.typed_config import ConfigError
+from nmt.components.evaluation.evalkey import EvalKey
+from nmt.pipeline.stages import table as stage_table
 
 
 def last_stage(command: str) -> str:
@@ -45,7 +45,7 @@ def command_config(args: argparse.Namespace, beam_key: str = "promote.beam_size"
     """The composed config of a non-stage command: its overrides, then its flags on top.
     -> (config, pinned): pinned when the user chose the language pair or the model name."""
     from nmt.pipeline.config import load_config
-    from nmt.pipeline.sweep.space import override_value
+    from nmt.pipeline.studies.sweep.space import override_value
 
     overrides = expand_overrides(getattr(args, "overrides", []) or [])
     keys = {**FLAG_KEYS, "beam": beam_key}
@@ -59,7 +59,7 @@ def command_config(args: argparse.Namespace, beam_key: str = "promote.beam_size"
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from nmt.pipeline.compare import run_compare
+    from nmt.pipeline.studies.compare import run_compare
     cfg, _ = command_config(args)
     md, page, run_id = run_compare(cfg.tracking, sweep_run_id=args.sweep_run, run_ids=args.runs or None,
                                    out=args.out)
@@ -68,7 +68,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from nmt.pipeline.promote import outcome_text, run_promote
+    from nmt.pipeline.promotion.promote import outcome_text, run_promote
 
     cfg, pinned = command_config(args)
     out = run_promote(cfg, version=args.version, run_id=args.run, sweep_run_id=args.sweep_run, pinned=pinned)
@@ -77,7 +77,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from nmt.pipeline.promote import run_rollback
+    from nmt.pipeline.promotion.promote import run_rollback
 
     cfg, pinned = command_config(args)
     out = run_rollback(cfg, pinned=pinned)
@@ -89,7 +89,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def _read_input(file: str | None) -> list[str]:
     """The lines to translate, read by the one reading of input text (UTF-8, BOM, CRLF)."""
-    from nmt.components.text import TextDecodeError, read_lines, read_stream
+    from nmt.components.data.text import TextDecodeError, read_lines, read_stream
     try:
         return list(read_lines(Path(file), what="--file")) if file else read_stream(sys.stdin, source="stdin")
     except TextDecodeError as err:
@@ -100,11 +100,11 @@ def _read_input(file: str | None) -> list[str]:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from nmt.components.inference import parse_params
-    from nmt.components.serving import RequestError
-    from nmt.components.store import RunStore, StoreError
-    from nmt.pipeline.candidates import model_name
-    from nmt.pipeline.loading import load_translator
+    from nmt.components.serving.inference import parse_params
+    from nmt.components.serving.requests import RequestError
+    from nmt.components.tracking.store import RunStore, StoreError
+    from nmt.pipeline.promotion.candidates import model_name
+    from nmt.pipeline.promotion.loading import load_translator
     if args.file and not Path(args.file).is_file():
         what = "is a directory" if Path(args.file).is_dir() else "no such file"
         raise ConfigError(f"--file {args.file}: {what}; give a text file with one sentence per line, "
@@ -141,7 +141,7 @@ def _adopt_mlflow_run_env() -> str | None:
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
-    from nmt.pipeline.orchestrate import run_pipeline  # with the config's modules: startup's "imports"
+    from nmt.pipeline.stages.runner import run_pipeline  # with the config's modules: startup's "imports"
 
     startup.mark("imports")
     cfg, _ = command_config(args)
@@ -164,7 +164,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
 
 def show_champion(cfg, store, prepare_run_id: str, n: int) -> None:
     """Translate the first ``n`` sentences of the primary test split with the registry's champion."""
-    from nmt.pipeline.loading import load_translator
+    from nmt.pipeline.promotion.loading import load_translator
     from nmt.pipeline.upstream import test_split
 
     sources, refs = test_split(store, prepare_run_id, cfg.data.primary, n)
@@ -179,7 +179,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     cfg, _ = command_config(args)
     from nmt.pipeline.services.cluster import auth_env_for  # before Ray is imported
     auth_env_for(cfg.sweep.ray_address)
-    from nmt.pipeline.sweep.driver import format_summary, run_sweep
+    from nmt.pipeline.studies.sweep.driver import format_summary, run_sweep
     out = run_sweep(cfg, expand_overrides(args.overrides))
     print("\n" + format_summary(out.rows))
     r = out.register
@@ -189,8 +189,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_journey(args: argparse.Namespace) -> int:
-    from nmt.pipeline.journey import run_journey
-    from nmt.pipeline.journey_report import verdict
+    from nmt.pipeline.studies.journey import run_journey
+    from nmt.pipeline.studies.journey_report import verdict
 
     cfg, _ = command_config(args)
     out = run_journey(cfg, expand_overrides(args.overrides))

@@ -1,7 +1,7 @@
 """Typed configs for every stage, parsed from the Hydra composition in ``conf/``.
 
 Hydra rejects unknown override keys (struct mode) and unknown group choices (listing the
-available ones); :func:`nmt.components.config.parse` rejects unknown keys and invalid choices
+available ones); :func:`nmt.components.system.typed_config.parse` rejects unknown keys and invalid choices
 inside the YAML files themselves.
 """
 
@@ -18,14 +18,14 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from nmt.components.config import ConfigError, parse
-from nmt.components.paths import CONF_DIR
-from nmt.components.data.config import MULTI30K_TESTS, DataConfig
-from nmt.components.evalkey import PRIMARY, resolve_split
+from nmt.components.system.typed_config import ConfigError, parse
+from nmt.components.system.paths import CONF_DIR
+from nmt.components.data.source_config import MULTI30K_TESTS, DataConfig
+from nmt.components.evaluation.evalkey import PRIMARY, resolve_split
 from nmt.components.data.multi30k import LANGUAGES
 from nmt.components.models.factory import ARCHITECTURES, ArchConfig  # importing the factory registers every architecture
 from nmt.pipeline.services.settings import ClusterConfig, ServerConfig
-from nmt.pipeline.study_config import (  # noqa: F401  (re-exported)
+from nmt.pipeline.studies.study_config import (  # noqa: F401  (re-exported)
     SchedulerConfig, SearchConfig, ResourcesConfig, FOLDER_NAME, check_folder_name, SweepConfig, JourneyConfig)
 
 # Groups composed only when a command or an override asks for them (config.yaml has them
@@ -53,7 +53,7 @@ class TrainerConfig:
     accelerator: Literal["auto", "cpu", "gpu"]
     devices: int
     # auto: bf16-mixed where bf16 is native (AMX or AVX512-BF16 CPUs, Ampere+ GPUs), else
-    # 16-mixed on a GPU and 32 on a CPU (why: nmt.components.devices.native_bf16)
+    # 16-mixed on a GPU and 32 on a CPU (why: nmt.components.training.devices.native_bf16)
     precision: Literal["auto", "32", "bf16-mixed", "16-mixed"]
     batch_tokens: int                 # token budget per batch (longest side x batch size)
     grad_clip: float
@@ -117,7 +117,7 @@ class RegisterConfig:
     alias: str
 
     def validate(self, prefix: str) -> None:
-        from nmt.pipeline.rules import check_alias, check_model_name
+        from nmt.components.tracking.name_rules import check_alias, check_model_name
         check_alias(f"{prefix}.alias", self.alias)
         if self.model_name is not None:
             check_model_name(f"{prefix}.model_name", self.model_name)
@@ -135,7 +135,7 @@ class PromoteConfig:
     force: bool                       # promote even when the gate says no
 
     def validate(self, prefix: str) -> None:
-        from nmt.components.inference import MAX_BEAM  # the registered model's own bound
+        from nmt.components.serving.inference import MAX_BEAM  # the registered model's own bound
         for key, ok, need in (("beam_size", 1 <= self.beam_size <= MAX_BEAM, f"in 1..{MAX_BEAM}"),
                               ("limit", self.limit is None or self.limit >= 1, ">= 1 or null"),
                               ("resamples", self.resamples >= 1, ">= 1"),
@@ -154,7 +154,7 @@ class TrackingConfig:
     system_metrics: bool              # MLflow's system/* metrics (CPU, memory, GPU) on stage runs
 
     def validate(self, prefix: str) -> None:
-        from nmt.pipeline.rules import check_experiment
+        from nmt.components.tracking.name_rules import check_experiment
         check_experiment(f"{prefix}.experiment", self.experiment)
         if self.outage_deadline_s <= 0 or self.buffer_rows < 1:
             raise ConfigError(f"{prefix}: outage_deadline_s must be > 0 and buffer_rows >= 1")
@@ -262,7 +262,7 @@ def load_config(overrides: list[str] | tuple[str, ...] = (), groups: tuple[str, 
 
 def _stage_settings(container: dict) -> dict[str, Any]:
     """Each stage's own section, taken out of ``container`` and parsed by its settings class."""
-    from nmt.pipeline import stage_table
+    from nmt.pipeline.stages import table as stage_table
     out = {}
     for s in stage_table.STAGES:
         cls = s.settings_class()

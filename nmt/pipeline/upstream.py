@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from nmt.components import names as N
-from nmt.components.config import ConfigError
+from nmt.components.tracking import names as N
+from nmt.components.system.typed_config import ConfigError
 from nmt.components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, TextCodec
 from nmt.components.models.base import Seq2SeqModel, Vocabulary
 from nmt.components.models.factory import ModelSpec, build, load_spec, save_spec
-from nmt.components.runlog import RunLog
-from nmt.components.tracking import project_home
+from nmt.components.tracking.runlog import RunLog
+from nmt.components.tracking.uri import project_home
 
 if TYPE_CHECKING:  # annotations only: the stages that read here do not run the config loader
     from nmt.components.data.build import Built
-    from nmt.components.store import RunStore
+    from nmt.components.tracking.store import RunStore
     from nmt.pipeline.config import PipelineConfig
 
 

@@ -26,7 +26,7 @@ from datasets import Dataset, DatasetDict, Features, List, Value, disable_progre
 from tokenizers import Tokenizer
 
 from nmt.components.data import clean
-from nmt.components.data.config import DataConfig
+from nmt.components.data.source_config import DataConfig
 from nmt.components.data.encode import encode_column
 from nmt.components.data.sources import DataError, Plan
 from nmt.components.data.tokenizer import train_tokenizer

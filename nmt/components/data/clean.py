@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from nmt.components.text import normalize, rewrites
+from nmt.components.data.text import normalize, rewrites
 
 WORK_COLS = {"changed": np.bool_, "src_words": np.int32, "tgt_words": np.int32,  # per pair, for the
              "src_hash": np.uint64, "tgt_hash": np.uint64}                        # filters; dropped after

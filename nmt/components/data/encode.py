@@ -10,7 +10,7 @@ the tokenizer encode each distinct piece once, and gathers the ids with numpy.
 Why it gives the same ids: Metaspace is reproduced step by step, and NFC over the whole text
 equals NFC over each piece, because ``"▁"`` (U+2581) neither composes nor reorders with a
 neighbour. Tested against ``encode_batch`` on awkward text (runs of spaces, a leading
-``"▁"``, combining marks, unknown characters) in tests/test_sources.py.
+``"▁"``, combining marks, unknown characters) in tests/components/data/test_sources.py.
 """
 
 from __future__ import annotations

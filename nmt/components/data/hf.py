@@ -9,7 +9,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-from nmt.components.data.config import CARVED_TEST, CARVED_VAL, HFData
+from nmt.components.data.source_config import CARVED_TEST, CARVED_VAL, HFData
 from nmt.components.data.sources import BATCH, Batch, Corpus, DataError, Plan, sha256_file
 
 HUB = ("huggingface.co", 443)

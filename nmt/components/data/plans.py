@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nmt.components.data.config import CARVED_TEST, CARVED_VAL, DataConfig, FilesData, HFData, Multi30kData
+from nmt.components.data.source_config import CARVED_TEST, CARVED_VAL, DataConfig, FilesData, HFData, Multi30kData
 from nmt.components.data.sources import Corpus, DataError, Plan, checksums, file_corpus
 
 
@@ -26,7 +26,7 @@ def _checked(corpus: Corpus, setting: str) -> Corpus:
 def multi30k_plan(d: Multi30kData) -> Plan:
     """Multi30k's layout: ``<split>.<lang>.gz`` for the splits the pair has."""
     from nmt.components.data.multi30k import download, resolve_data_dir, splits_for_pair
-    from nmt.components.tracking import project_home
+    from nmt.components.tracking.uri import project_home
 
     cache = project_home() / ".nmt" / "multi30k"
     data_dir = resolve_data_dir(d.dir, cache)

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nmt.components.errors import NmtError
-from nmt.components.text import TextDecodeError, read_lines
+from nmt.components.system.errors import NmtError
+from nmt.components.data.text import TextDecodeError, read_lines
 
 BATCH = 10_000                        # pairs per Arrow record batch: bounds the memory of reading
 Batch = tuple[list[str], list[str]]   # (sources, targets), raw text
@@ -61,7 +61,7 @@ def checksums(corpora: dict[str, list[Corpus]]) -> str:
 
 
 def _lines(path: Path, what: str) -> Iterator[str]:
-    """:func:`nmt.components.text.read_lines`, its errors as :class:`DataError`; an empty file is one."""
+    """:func:`nmt.components.data.text.read_lines`, its errors as :class:`DataError`; an empty file is one."""
     if path.is_dir():
         raise DataError(f"{what} {path} is a directory; name a file (plain or .gz) instead")
     try:

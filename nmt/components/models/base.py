@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from nmt.components.config import ConfigError, parse
+from nmt.components.system.typed_config import ConfigError, parse
 
 State = Any  # nested dict/list/tuple of tensors with batch first
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nmt.components.config import to_dict
+from nmt.components.system.typed_config import to_dict
 from nmt.components.models.attention_seq2seq import AttentionConfig, AttentionSeq2Seq
 from nmt.components.models.base import ARCHITECTURES, ArchConfig, Seq2SeqModel, Vocabulary, parse_model, register
 from nmt.components.models.seq2seq import Seq2Seq, Seq2SeqConfig

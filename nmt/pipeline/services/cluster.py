@@ -21,10 +21,10 @@ from pathlib import Path
 
 import psutil
 
-from nmt.components.errors import ConfigError, ServiceError
-from nmt.components.paths import local_path
-from nmt.components.private import private_dir, private_log
-from nmt.components.tracking import project_home
+from nmt.components.system.errors import ConfigError, ServiceError
+from nmt.components.system.paths import local_path
+from nmt.components.system.private import private_dir, private_log
+from nmt.components.tracking.uri import project_home
 from nmt.pipeline.services.daemons import daemon_env, stop_all
 from nmt.pipeline.services.settings import ClusterConfig
 

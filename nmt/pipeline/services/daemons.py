@@ -3,7 +3,7 @@
 A daemon outlives the shell that started it and logs what it was given: it gets an
 allowlisted environment, never the caller's whole one (cloud keys, tokens). It is
 stopped only when the recorded pid still names the process we started (start time and
-whole command line, :class:`~nmt.components.procs.ProcessId`), with its own children.
+whole command line, :class:`~nmt.components.system.procs.ProcessId`), with its own children.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 import psutil
 
-from nmt.components.procs import ProcessId
+from nmt.components.system.procs import ProcessId
 
 # what a Python daemon needs to start, find its venv and format text; nothing secret
 BASE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP", "SHELL",

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import requests
 
-from nmt.components.errors import ConfigError, ServiceError
-from nmt.components.paths import local_path, path_or_uri
-from nmt.components.private import private_dir, private_log, redact, write_private
-from nmt.components.procs import ProcessId
-from nmt.components.tracking import project_home
+from nmt.components.system.errors import ConfigError, ServiceError
+from nmt.components.system.paths import local_path, path_or_uri
+from nmt.components.system.private import private_dir, private_log, redact, write_private
+from nmt.components.system.procs import ProcessId
+from nmt.components.tracking.uri import project_home
 from nmt.pipeline.services import daemons
 from nmt.pipeline.services.settings import ServerConfig
 

@@ -8,10 +8,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from nmt.components import names as N
-from nmt.components.imports import running_code_version
-from nmt.components.runlog import RunLog
-from nmt.components.store import Run, RunStore
+from nmt.components.tracking import names as N
+from nmt.components.system.code_version import running_code_version
+from nmt.components.tracking.runlog import RunLog
+from nmt.components.tracking.store import Run, RunStore
 
 if TYPE_CHECKING:  # annotations only: a stage's code version leaves out the config loader's modules
     from nmt.pipeline.config import PipelineConfig
@@ -41,7 +41,7 @@ class Context:
 
     @classmethod
     def create(cls, cfg: PipelineConfig, parent_run_id: str | None = None,
-               command: str = "nmt.pipeline.orchestrate") -> "Context":
+               command: str = "nmt.pipeline.stages.runner") -> "Context":
         """``command``: the module that runs this invocation, whose code version tags its parent run."""
         store = RunStore.from_config(cfg.tracking)
         store.recover_orphans()
@@ -70,7 +70,7 @@ class Context:
 
 def stage_code(body: Callable[[str], None], ships: tuple[str, ...] = ()) -> str:
     """A stage's code version: the sources of the module holding its ``body`` and of every
-    ``nmt`` module that one imports, at module level or in a function (``nmt.components.imports``),
+    ``nmt`` module that one imports, at module level or in a function (``nmt.components.system.code_version``),
     plus the closures of ``ships``, modules its output carries without importing them."""
     return running_code_version(body.__module__, *ships)
 

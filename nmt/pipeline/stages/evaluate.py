@@ -13,17 +13,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nmt.components import names as N
-from nmt.components.config import flatten, to_dict
+from nmt.components.tracking import names as N
+from nmt.components.system.typed_config import flatten, to_dict
 from nmt.components.data.datamodule import TranslationDataModule
 from nmt.components.data.tokenizer import TextCodec
-from nmt.components.decoding import translate_ids
-from nmt.components.devices import describe, inference_device
-from nmt.components.evalkey import EvalKey
-from nmt.components.metrics import corpus_scores
+from nmt.components.decoding.search import translate_ids
+from nmt.components.training.devices import describe, inference_device
+from nmt.components.evaluation.evalkey import EvalKey
+from nmt.components.evaluation.scoring import corpus_scores
 from nmt.components.models.base import Seq2SeqModel
-from nmt.components.runlog import RunLog
-from nmt.pipeline.figures import explorer_entry, log_attention_maps, log_explorer, log_length_analysis
+from nmt.components.tracking.runlog import RunLog
+from nmt.components.evaluation.figures import explorer_entry, log_attention_maps, log_explorer, log_length_analysis
 from nmt.pipeline.stages.common import Context, execute
 from nmt.pipeline.upstream import PreparedData, trained_model
 

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nmt.components import names as N
-from nmt.components.config import flatten, to_dict
+from nmt.components.tracking import names as N
+from nmt.components.system.typed_config import flatten, to_dict
 from nmt.components.data.build import Built, build
 from nmt.components.data.plans import plan_for
 from nmt.components.data.sources import Plan
-from nmt.components.runlog import RunLog
-from nmt.components.store import Run
+from nmt.components.tracking.runlog import RunLog
+from nmt.components.tracking.store import Run
 from nmt.pipeline.stages.common import Context, execute
 from nmt.pipeline.upstream import PreparedData
 

@@ -15,12 +15,12 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from nmt.components import names as N
-from nmt.components.evalkey import EvalKey
-from nmt.components.runlog import RunLog
-from nmt.components.store import ModelVersion, RunStore, StoreError
-from nmt.components.translator import log_translator
-from nmt.pipeline.aliases import aliases, swap
+from nmt.components.tracking import names as N
+from nmt.components.evaluation.evalkey import EvalKey
+from nmt.components.tracking.runlog import RunLog
+from nmt.components.tracking.store import ModelVersion, RunStore, StoreError
+from nmt.components.serving.translator import log_translator
+from nmt.pipeline.promotion.aliases import aliases, swap
 from nmt.pipeline.stages.common import Context, execute
 from nmt.pipeline.upstream import trained_model
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # annotations only: the config loader is not code this stage 
     from nmt.pipeline.config import PipelineConfig
 
 log = logging.getLogger("nmt")
-TRANSLATOR_MODEL = "nmt.components.translator_model"
+TRANSLATOR_MODEL = "nmt.components.serving.translator_model"
 EXAMPLE = ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee."]
 
 

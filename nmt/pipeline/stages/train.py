@@ -19,22 +19,22 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
-from nmt.components import names as N
-from nmt.components import startup
-from nmt.components.averaging import average_checkpoints
-from nmt.components.callbacks import (BatchLog, ContinueSteps, EpochLine, FirstStep, StopOnCtrlC, TokenBudget,
+from nmt.components.tracking import names as N
+from nmt.components.training import startup
+from nmt.components.training.averaging import average_checkpoints
+from nmt.components.training.callbacks import (BatchLog, ContinueSteps, EpochLine, FirstStep, StopOnCtrlC, TokenBudget,
                                       ValidationSchedule)
-from nmt.components.config import ConfigError, flatten, to_dict
+from nmt.components.system.typed_config import ConfigError, flatten, to_dict
 from nmt.components.data.datamodule import TranslationDataModule
 from nmt.components.data.tokenizer import TextCodec
-from nmt.components.devices import describe, native_bf16, resolve_precision
-from nmt.components.lit_module import TranslationModule
-from nmt.components.locks import folder_lock, note
+from nmt.components.training.devices import describe, native_bf16, resolve_precision
+from nmt.components.training.lit_module import TranslationModule
+from nmt.components.system.locks import folder_lock, note
 from nmt.components.models.factory import build, model_dict
-from nmt.components.runlog import RunLog
-from nmt.components.store import Run, RunStore, StoreError
-from nmt.components.tracking import project_home, reuse_key
-from nmt.components.tracking_writer import TrackingUnavailable, run_writer
+from nmt.components.tracking.runlog import RunLog
+from nmt.components.tracking.store import Run, RunStore, StoreError
+from nmt.components.tracking.uri import project_home, reuse_key
+from nmt.components.tracking.writer import TrackingUnavailable, run_writer
 from nmt.pipeline.stages.common import Context, execute, stage_code
 from nmt.pipeline.upstream import TrainedModel, model_spec, PreparedData
 

@@ -1,0 +1,1 @@
+"""Evaluation: sacreBLEU scores, significance, analyses, saliency, figures and the attention explorer."""

@@ -1,0 +1,129 @@
+"""Translate raw sentences with a loaded model: the decoding options checked against their
+bounds before any work, the text read the one way (:func:`nmt.components.data.text.normalize`),
+long sources truncated with a warning, and batches sized to the memory budget.
+
+Bounds (the REST endpoint, ``predict`` and ``nmt translate`` alike):
+``1 <= beam_size <= 16``, ``0 < max_len_ratio <= 4``, ``0 <= length_penalty <= 10``; in the
+REST endpoint also the decoding work of the whole request (:func:`_check_work`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from nmt.components.serving.bounds import (MEMORY_ENV, Shape, batch_size_for, decode_bytes, decode_work, fit_sources,
+                                   memory_budget, source_limit)
+from nmt.components.data.datamodule import source_batch
+from nmt.components.data.tokenizer import TextCodec
+from nmt.components.decoding.search import step_budget, translate_ids
+from nmt.components.models.base import Seq2SeqModel
+from nmt.components.serving.requests import (WORK_ENV, RequestError, past_deadline, request_deadline, request_timeout,
+                                    work_limit)
+from nmt.components.data.text import normalize
+
+MAX_BEAM = 16
+MAX_LEN_RATIO = 4.0
+MAX_LENGTH_PENALTY = 10.0
+BATCH_SIZE = 64             # sentences decoded together at most (fewer when memory says so)
+LEN_EXTRA = 10              # decoding budget: max_len_ratio x source tokens + this
+
+
+@dataclass(frozen=True)
+class DecodeParams:
+    beam_size: int = 5            # 1 = greedy
+    max_len_ratio: float = 1.5    # decoding budget per source token
+    length_penalty: float = 0.6   # GNMT alpha (Wu et al. 2016)
+
+
+DEFAULT_PARAMS = {"beam_size": 5, "max_len_ratio": 1.5, "length_penalty": 0.6}
+
+
+def _number(key: str, value: Any, integer: bool = False) -> float:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 1e300:
+        value = 1e300 if value > 0 else -1e300  # a JSON integer of 400 digits: out of bounds, no OverflowError
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (integer and value != int(value)):
+        kind = "a whole number" if integer else "a finite number"
+        raise RequestError(f"params.{key} must be {kind}, got {type(value).__name__}", f"params.{key}")
+    return value
+
+
+def parse_params(params: dict[str, Any] | None) -> DecodeParams:
+    """``predict``'s params -> :class:`DecodeParams`; :class:`RequestError` names the field
+    and its bound (``params.beam_size=100000: at most 16``)."""
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(DEFAULT_PARAMS))
+    if unknown:
+        raise RequestError(f"params.{unknown[0]}: unknown; valid: {', '.join(DEFAULT_PARAMS)}", f"params.{unknown[0]}")
+    p = {**DEFAULT_PARAMS, **{k: v for k, v in params.items() if v is not None}}
+    beam = int(_number("beam_size", p["beam_size"], integer=True))
+    ratio = float(_number("max_len_ratio", p["max_len_ratio"]))
+    penalty = float(_number("length_penalty", p["length_penalty"]))
+    for key, value, ok, bound in (("beam_size", beam, 1 <= beam <= MAX_BEAM, f"1 <= beam_size <= {MAX_BEAM}"),
+                                  ("max_len_ratio", ratio, 0 < ratio <= MAX_LEN_RATIO,
+                                   f"0 < max_len_ratio <= {MAX_LEN_RATIO:g}"),
+                                  ("length_penalty", penalty, 0 <= penalty <= MAX_LENGTH_PENALTY,
+                                   f"0 <= length_penalty <= {MAX_LENGTH_PENALTY:g}")):
+        if not ok:
+            raise RequestError(f"params.{key}={value:g} is out of bounds: {bound}", f"params.{key}")
+    return DecodeParams(beam, ratio, penalty)
+
+
+def _batch_size(shape: Shape, p: DecodeParams, longest: int, steps: int) -> int:
+    """Sentences per batch for the longest source (tokens incl. EOS); refuses a request whose
+    single sentence would not fit in the memory budget."""
+    n = batch_size_for(shape, p.beam_size, longest, steps, BATCH_SIZE)
+    if n < 1:
+        need = decode_bytes(shape, 1, p.beam_size, longest, steps) / 2**20
+        raise RequestError(f"params.beam_size={p.beam_size} with a {longest}-token source needs ~{need:.0f} MB "
+                           f"to decode, above this server's {memory_budget() / 2**20:.0f} MB (${MEMORY_ENV}); "
+                           "use a smaller beam_size or shorter sentences", "params.beam_size")
+    return n
+
+
+def _check_work(model: Seq2SeqModel, p: DecodeParams, lengths: list[int]) -> None:
+    """Refuse, before decoding, a REST request whose estimated decoding time exceeds the
+    server's work limit (``lengths``: source tokens incl. EOS)."""
+    limit = work_limit()
+    if limit is None:
+        return
+    steps = [step_budget(model, int(p.max_len_ratio * n) + LEN_EXTRA) for n in lengths]
+    work = decode_work(p.beam_size, lengths, steps)
+    if work > limit:
+        raise RequestError(f"inputs: {len(lengths)} sentences of up to {max(lengths)} tokens at beam_size "
+                           f"{p.beam_size} need ~{work / 1e6:.1f}M units of decoding work; at most "
+                           f"{limit / 1e6:.1f}M per request (${WORK_ENV}; the request timeout is "
+                           f"{request_timeout():g} s); send fewer or shorter sentences or a smaller beam_size",
+                           "inputs")
+
+
+def translate_texts(model: Seq2SeqModel, codec: TextCodec, texts: list[str], p: DecodeParams) -> list[str]:
+    """Translations in input order; a line that is blank after normalisation stays blank.
+    Sentences of similar length are decoded together; over-long sources are truncated
+    (a warning names the 1-based line)."""
+    clean = [normalize(t) for t in texts]
+    out = [""] * len(texts)
+    todo = [i for i, t in enumerate(clean) if t]
+    if not todo:
+        return out
+    ids = dict(zip(todo, fit_sources(codec.encode_src([clean[i] for i in todo]), source_limit(model),
+                                     [i + 1 for i in todo])))
+    todo.sort(key=lambda i: len(ids[i]))
+    _check_work(model, p, [len(ids[i]) + 1 for i in todo])
+    longest = len(ids[todo[-1]]) + 1  # + EOS
+    steps = step_budget(model, int(p.max_len_ratio * longest) + LEN_EXTRA)  # as decoding.max_target_len
+    shape = Shape.of(model.cfg, codec.tgt.get_vocab_size())
+    size = _batch_size(shape, p, longest, steps)
+    deadline = request_deadline()  # the estimate can be wrong (a busier CPU): never decode past the 504
+    for start in range(0, len(todo), size):
+        if start:
+            past_deadline(deadline, start, len(todo))
+        chunk = todo[start:start + size]
+        src, src_mask = source_batch([ids[i] for i in chunk])
+        hyp = translate_ids(model, src, src_mask, beam_size=p.beam_size, max_len_ratio=p.max_len_ratio,
+                            max_len_extra=LEN_EXTRA, length_penalty=p.length_penalty)
+        for i, h in zip(chunk, codec.decode_tgt(hyp)):
+            out[i] = h
+    return out

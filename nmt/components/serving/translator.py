@@ -1,0 +1,115 @@
+"""The MLflow pyfunc translator: a list of raw source sentences in, translations out.
+
+Everything it needs travels inside the logged model: ``weights.pt`` (a state_dict, loaded
+with ``weights_only=True``), ``model_config.json`` and the tokenizer files; the project code
+comes through ``code_paths``. Decoding options go through predict ``params``.
+
+``predict`` is type-hinted ``list[str] -> list[str]``: the logged signature says so, and
+the scoring server hands the JSON ``inputs`` over as it came. MLflow's own check of that hint
+is switched off (``_skip_type_hint_validation``, the class attribute MLflow's own ChatModel
+uses), because it answers a bad payload with a message that repeats the whole input;
+:func:`nmt.components.serving.requests.check_input` checks it instead. Every rejection is a
+:class:`~nmt.components.serving.requests.RequestError` (HTTP 400 naming the field and the bound);
+anything unexpected is a 500 with a request id (details in the server log). Loaded by
+``mlflow models serve``, it also puts :mod:`nmt.components.serving.rest` in front of MLflow's
+scoring server, so that a request MLflow would refuse in its own words (a param of the
+wrong JSON type, a body that is not JSON, another format) gets the same kind of answer.
+In process, ``params`` go through MLflow's check of the signature first: a param that is
+not a number is MLflow's ``MlflowException`` naming it, and an unknown name is dropped
+with MLflow's warning.
+
+:func:`log_translator` packages one (register and promote log it into their run).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mlflow.pyfunc
+import torch
+from mlflow.models import Model
+from mlflow.models.model import ModelInfo
+
+from nmt.components.tracking import names as N
+from nmt.components.data.tokenizer import TextCodec
+from nmt.components.training.devices import inference_device
+from nmt.components.serving import inference, rest
+from nmt.components.serving.inference import BATCH_SIZE, DecodeParams, parse_params, translate_texts
+from nmt.components.models.factory import ModelSpec, build, load_spec, save_spec
+from nmt.components.serving.requests import (MAX_CHARS, MAX_SENTENCES, SERVE_LIMIT_ENV, RequestError, check_input,
+                                    internal_error, request_limit)
+
+if TYPE_CHECKING:
+    from nmt.components.tracking.store import RunStore
+
+__all__ = ["Translator", "DEFAULT_PARAMS", "MAX_CHARS", "MAX_SENTENCES", "SERVE_LIMIT_ENV", "BATCH_SIZE",
+           "check_input", "request_limit", "log_translator"]
+
+# The params of the logged signature (register's input example): every one declared a
+# number (double), so MLflow's own check lets any number through to parse_params, which
+# answers an out-of-bounds or fractional beam_size with the field and its bound.
+DEFAULT_PARAMS = {k: float(v) for k, v in inference.DEFAULT_PARAMS.items()}
+
+
+class Translator(mlflow.pyfunc.PythonModel):
+    _skip_type_hint_validation = True  # check_input is the check (see the module docstring)
+
+    def load_context(self, context: Any) -> None:
+        a = context.artifacts
+        self.model = build(load_spec(a["model_config"]))
+        self.model.load_state_dict(torch.load(a["weights"], map_location="cpu", weights_only=True))
+        self.model.to(inference_device()).eval()
+        self.codec = TextCodec.from_files(a["src_tokenizer"], a["tgt_tokenizer"])
+        rest.install()  # in mlflow models serve only: every request read by our code first
+
+    def translate(self, texts: list[str], beam_size: int, max_len_ratio: float, length_penalty: float) -> list[str]:
+        """Translations in input order; a line blank after normalisation stays blank."""
+        return translate_texts(self.model, self.codec, texts, DecodeParams(beam_size, max_len_ratio, length_penalty))
+
+    def predict(self, context: Any, model_input: list[str], params: dict[str, Any] | None = None) -> list[str]:
+        """Raw sentences -> translations, one each; params ``beam_size``, ``max_len_ratio``,
+        ``length_penalty`` within :mod:`nmt.components.serving.inference`'s bounds, else RequestError."""
+        try:
+            texts = check_input(model_input)
+            p = parse_params(params)  # bounds first: no work starts for a request out of them
+            return self.translate(texts, p.beam_size, p.max_len_ratio, p.length_penalty)
+        except RequestError:
+            raise
+        except Exception as err:  # a 500 with a request id, never a stack trace in the answer
+            raise internal_error(err) from None
+
+
+
+# models from code: MLflow stores this file, no pickle of our objects (read, never imported
+# here: importing it sets MLflow's model)
+MODEL_FILE = Path(__file__).resolve().with_name("translator_model.py")
+
+
+def log_translator(store: RunStore, run_id: str, model: torch.nn.Module, spec: ModelSpec, tokenizers: Path,
+                   example: list[str]) -> ModelInfo:
+    """Log ``model`` (``spec``) with prepare's ``tokenizers`` folder as run ``run_id``'s
+    pyfunc translator; returns its ModelInfo (``models:/m-<id>``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        weights, cfg_path = Path(tmp) / N.WEIGHTS, save_spec(spec, Path(tmp) / N.MODEL_CONFIG)
+        torch.save(model.state_dict(), weights)
+        artifacts = {"weights": str(weights), "model_config": str(cfg_path),
+                     "src_tokenizer": str(tokenizers / N.SRC_TOKENIZER),
+                     "tgt_tokenizer": str(tokenizers / N.TGT_TOKENIZER)}
+        # the signature comes from predict's type hints (list[str] -> list[str]) and the
+        # example's params: the scoring server then hands predict the raw JSON list, so a
+        # malformed payload is a 400 with a message, never silently coerced to strings.
+        # Model.log is what pyfunc.log_model calls, with the run to log into (it has no run_id)
+        with store.pinned():
+            return Model.log(None, mlflow.pyfunc, name=N.MODEL_NAME, run_id=run_id, python_model=str(MODEL_FILE),
+                             flavor_name="pyfunc.ModelFromCode", artifacts=artifacts,
+                             code_paths=[str(Path(__file__).resolve().parents[2])],
+                             input_example=(example, DEFAULT_PARAMS), pip_requirements=_requirements())
+
+
+def _requirements() -> list[str]:
+    import pytorch_lightning, sacrebleu, tokenizers  # noqa: E401
+    return [f"torch=={torch.__version__.split('+')[0]}", f"tokenizers=={tokenizers.__version__}",
+            f"mlflow=={mlflow.__version__}", f"sacrebleu=={sacrebleu.__version__}",
+            f"pytorch-lightning=={pytorch_lightning.__version__}"]

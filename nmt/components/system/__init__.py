@@ -1,0 +1,1 @@
+"""System: processes, locks, private files, paths, errors, typed configs and code versions."""

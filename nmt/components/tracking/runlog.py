@@ -1,0 +1,47 @@
+"""One run's writes, bound to its store: what a stage body, a journey, a sweep's parent or a
+compare run logs into (:meth:`nmt.components.tracking.store.RunStore.start` makes them)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nmt.components.tracking.store import RunStore
+
+
+class RunLog:
+    """One run's writes: what a stage body, a journey or a compare run logs into."""
+
+    def __init__(self, store: RunStore, run_id: str):
+        self.store, self.run_id = store, run_id
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.store.set_tag(self.run_id, key, value)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self.store.log(self.run_id, tags=tags)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        self.store.log(self.run_id, params=params)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        self.store.log_metrics(self.run_id, metrics, step)
+
+    def log_metric(self, key: str, value: float, step: int = 0) -> None:
+        self.log_metrics({key: value}, step)
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.store.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_artifacts(self, folder: str | Path, artifact_path: str | None = None) -> None:
+        self.store.client.log_artifacts(self.run_id, str(folder), artifact_path)
+
+    def log_table(self, data: Mapping[str, list], artifact_file: str) -> None:
+        self.store.client.log_table(self.run_id, dict(data), artifact_file)
+
+    def log_dataset(self, dataset: Any, *, path: str, name: str, context: str, schema_of: Any = None,
+                    tags: Mapping[str, str] | None = None) -> None:
+        self.store.log_dataset(self.run_id, dataset, path=path, name=name, context=context, schema_of=schema_of,
+                               tags=tags)

@@ -1,0 +1,299 @@
+"""The run store: the one module that talks to MLflow's tracking store and registry
+(model packaging, ``translator*`` and ``serving``, aside).
+
+A :class:`RunStore` is built once per command from the config (:meth:`RunStore.open`): an
+explicit tracking URI and experiment, one ``MlflowClient``, no process-global tracking state.
+It owns the one run lifecycle every kind of run uses (stage, pipeline parent, journey, sweep,
+trial, promotion, compare): :meth:`RunStore.start` and :meth:`RunStore.end`, or
+:meth:`RunStore.run` around a body, which ends FINISHED, FAILED (tagged with its one-line
+error) or KILLED, so nothing is left RUNNING; :meth:`RunStore.recover_orphans` ends what a
+dead process left; :meth:`RunStore.reuse_or_run` is the MLflow multistep example's cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mlflow.entities import Metric, Param, Run, RunTag  # noqa: F401 - the store's row and run types
+from mlflow.entities.model_registry import ModelVersion  # noqa: F401
+from mlflow.exceptions import MlflowException as StoreError
+from mlflow.tracking import MlflowClient
+
+from nmt.components.tracking import names as N
+from nmt.components.system.errors import TrackingUnavailable
+from nmt.components.system.procs import owner, owner_is_dead
+from nmt.components.tracking.registry import Registry
+from nmt.components.tracking.runlog import RunLog
+from nmt.components.tracking.uri import check_server, error_line, project_home, resolve_tracking_uri, reuse_key
+
+log = logging.getLogger("nmt")
+T = TypeVar("T")
+_PERMANENT = {"PERMISSION_DENIED", "UNAUTHENTICATED", "INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST",
+              "BAD_REQUEST", "INVALID_STATE"}
+BATCH_ROWS, PARAM_CHARS = 1000, 6000  # MLflow's log_batch rows and param value length
+
+
+def is_transient(err: BaseException) -> bool:
+    """A refused connection, a timeout or a 5xx may pass; a 4xx answer will not."""
+    if isinstance(err, StoreError):
+        return err.error_code not in _PERMANENT
+    return isinstance(err, (OSError, ConnectionError, TimeoutError))
+
+
+def not_found(err: BaseException) -> bool:  # e.g. no such run, model or alias
+    return isinstance(err, StoreError) and err.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def retrying(call: Callable[[], T], what: str, deadline_s: float, uri: str = "") -> T:
+    """``call()`` until it succeeds, backing off 0.5 s -> 10 s, for at most ``deadline_s``
+    seconds of failure; a permanent error (4xx) is raised at once."""
+    start, delay, warned = time.monotonic(), 0.5, False
+    while True:
+        try:
+            return call()
+        except Exception as err:  # noqa: BLE001 - classified just below
+            if not is_transient(err):
+                raise
+            if time.monotonic() - start > deadline_s:
+                raise TrackingUnavailable(
+                    f"the tracking store {uri or ''} did not answer for {deadline_s:g} s "
+                    f"(tracking.outage_deadline_s) while trying to {what}: {str(err).splitlines()[0][:200]}"
+                ) from None
+            if not warned:
+                log.warning("tracking store unreachable (%s); retrying for up to %g s", what, deadline_s)
+                warned = True
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def metric_rows(metrics: Mapping[str, Any], step: int, timestamp_ms: int | None = None) -> list[Metric]:
+    ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+    return [Metric(k, float(v), ts, int(step)) for k, v in metrics.items()]
+
+
+def system_monitor(run_id: str | None, uri: str | None = None) -> Any:
+    """MLflow's own system-metrics sampler (its settings, e.g. the sampling interval); with
+    ``run_id`` None it logs nothing and only samples."""
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+    return SystemMetricsMonitor(run_id, tracking_uri=uri)
+
+
+class RunStore(Registry):
+    """One tracking store and experiment. Picklable (Ray ships it to trials): it keeps the
+    URI and ids, and makes its client again where it lands."""
+
+    def __init__(self, uri: str, experiment_id: str, *, deadline_s: float = 300.0, system_metrics: bool = False):
+        self.uri, self.experiment_id = uri, experiment_id
+        self.deadline_s, self.system_metrics = deadline_s, system_metrics
+        self._client: MlflowClient | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_client": None}
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            self._client = MlflowClient(self.uri)
+        return self._client
+
+    @classmethod
+    def open(cls, uri: str | None, experiment: str, *, deadline_s: float = 300.0,
+             system_metrics: bool = False) -> RunStore:
+        """The store at ``uri`` (config value, else ``$MLFLOW_TRACKING_URI``, else the embedded
+        SQLite store); ``experiment`` is created, tagged for MLflow's Model training view, with
+        an absolute artifact folder beside an SQLite store, when it is new.
+        Raises ServiceError when a server does not answer or refuses our credentials."""
+        uri = resolve_tracking_uri(uri)
+        check_server(uri)
+        client = MlflowClient(uri)
+        exp = client.get_experiment_by_name(experiment)
+        if exp is not None:
+            if N.TAG_EXPERIMENT_KIND not in exp.tags:  # made by hand or by an older version: first use
+                with contextlib.suppress(StoreError):  # a READ user may not tag; cosmetic
+                    client.set_experiment_tag(exp.experiment_id, N.TAG_EXPERIMENT_KIND, N.EXPERIMENT_KIND)
+            exp_id = exp.experiment_id
+        else:
+            location = (project_home() / "mlartifacts").as_uri() if uri.startswith("sqlite:") else None
+            try:
+                exp_id = client.create_experiment(experiment, artifact_location=location,
+                                                  tags={N.TAG_EXPERIMENT_KIND: N.EXPERIMENT_KIND})
+            except StoreError:  # created meanwhile by another process
+                exp_id = client.get_experiment_by_name(experiment).experiment_id
+        return cls(uri, exp_id, deadline_s=deadline_s, system_metrics=system_metrics)
+
+    @classmethod
+    def from_config(cls, tracking: Any) -> RunStore:
+        """From a ``TrackingConfig`` (``uri``, ``experiment``, ``outage_deadline_s``, ``system_metrics``)."""
+        return cls.open(tracking.uri, tracking.experiment, deadline_s=tracking.outage_deadline_s,
+                        system_metrics=tracking.system_metrics)
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[None]:
+        """MLflow's global tracking URI set to ours for the length of a library call that reads
+        only that (``pyfunc.log_model``, ``register_model``, ``models:/`` loads), then put back."""
+        from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+        with _use_tracking_uri(self.uri):
+            yield
+
+    # -- the run lifecycle ---------------------------------------------------------------
+    def start(self, name: str, *, parent: str | None = None, tags: Mapping[str, str] | None = None,
+              params: Mapping[str, Any] | None = None) -> RunLog:
+        """A RUNNING run owned by this process (``nmt.owner``), nested under ``parent``."""
+        all_tags = {N.TAG_OWNER: owner(), **({N.TAG_PARENT: parent} if parent else {}), **(tags or {})}
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
+        handle = RunLog(self, run.info.run_id)
+        if params:
+            handle.log_params(params)
+        return handle
+
+    def end(self, run_id: str, status: str, error: BaseException | None = None) -> None:
+        """End a run FINISHED, FAILED or KILLED; ``error`` goes into its ``nmt.error`` tag."""
+        if error is not None:
+            with contextlib.suppress(Exception):  # the store may be what failed; the error matters more
+                self.client.set_tag(run_id, N.TAG_ERROR, error_line(error))
+        self.client.set_terminated(run_id, status)
+
+    def end_quietly(self, run_id: str, status: str, error: BaseException | None = None) -> None:
+        """:meth:`end` while an error is on its way out: if the store is unreachable too, say
+        so and let the original error through (the next command here marks the run)."""
+        try:
+            self.end(run_id, status, error)
+        except Exception as err:  # noqa: BLE001 - the original error matters more
+            log.warning("could not mark run %s %s (%s); the next nmt command here marks it",
+                        run_id, status, str(err).splitlines()[0][:120])
+
+    @contextlib.contextmanager
+    def run(self, name: str, *, parent: str | None = None, tags: Mapping[str, str] | None = None,
+            params: Mapping[str, Any] | None = None) -> Iterator[RunLog]:
+        """A run around a body: FINISHED on success, FAILED with ``nmt.error`` on an exception,
+        KILLED on Ctrl-C (Lightning turns it into SystemExit); with ``tracking.system_metrics``
+        MLflow's own monitor samples beside it."""
+        handle = self.start(name, parent=parent, tags=tags, params=params)
+        monitor = system_monitor(handle.run_id, self.uri) if self.system_metrics else None
+        if monitor is not None:
+            monitor.start()
+        try:
+            yield handle
+        except (KeyboardInterrupt, SystemExit):
+            self.end_quietly(handle.run_id, "KILLED")
+            raise
+        except BaseException as err:
+            self.end_quietly(handle.run_id, "FAILED", err)
+            raise
+        else:
+            self.end(handle.run_id, "FINISHED")
+        finally:
+            if monitor is not None:
+                monitor.finish()
+
+    def recover_orphans(self) -> list[str]:
+        """Runs left RUNNING by a process of this machine that died (kill -9, a store outage
+        at the wrong moment) end FAILED, tagged so: no run stays RUNNING for ever."""
+        ended = []
+        for run in self.search("attributes.status = 'RUNNING'"):
+            if owner_is_dead(run.data.tags.get(N.TAG_OWNER)):
+                self.client.set_tag(run.info.run_id, N.TAG_RECOVERED, "owner process died")
+                self.client.set_terminated(run.info.run_id, "FAILED")
+                ended.append(run.info.run_id)
+        if ended:
+            log.info("marked %d orphaned RUNNING run(s) FAILED: %s", len(ended), ", ".join(ended))
+        return ended
+
+    def find_reusable(self, stage: str, params: Mapping[str, str], code: str) -> Run | None:
+        """The newest FINISHED run of ``stage`` with exactly these params and code version."""
+        key = reuse_key(stage, params, code)
+        runs = self.search(f"tags.`{N.TAG_REUSE_KEY}` = '{key}' and attributes.status = 'FINISHED'",
+                           order_by=["attributes.start_time DESC"], max_results=5)
+        want = {k: str(v) for k, v in params.items()}
+        # MLflow params are strings: compare strings, or the cache never hits
+        return next((r for r in runs if {k: r.data.params.get(k) for k in params} == want), None)
+
+    def reuse_or_run(self, stage: str, params: Mapping[str, Any], code: str, body: Callable[[RunLog], None], *,
+                     parent: Callable[[], str], force: bool = False) -> tuple[Run, bool]:
+        """The newest FINISHED run with the same key (stage, params, code version), or a fresh
+        stage run under ``parent()`` (called only then) around ``body``. Returns the finished
+        run and whether it was reused."""
+        params = {k: str(v) for k, v in params.items()}
+        found = None if force else self.find_reusable(stage, params, code)
+        if found is not None:
+            return found, True
+        tags = {N.TAG_STAGE: stage, N.TAG_CODE_VERSION: code, N.TAG_REUSE_KEY: reuse_key(stage, params, code)}
+        with self.run(stage, parent=parent(), tags=tags, params=params) as run:
+            log.info("%s: run %s", stage, run.run_id)
+            body(run)
+        return self.get_run(run.run_id), False
+
+    # -- reads -------------------------------------------------------------------------
+    def get_run(self, run_id: str) -> Run:
+        return self.client.get_run(run_id)
+
+    def search(self, filter_string: str = "", *, order_by: list[str] | None = None,
+               max_results: int = 1000) -> list[Run]:
+        return list(self.client.search_runs([self.experiment_id], filter_string, max_results=max_results,
+                                            order_by=order_by))
+
+    def metric_history(self, run_id: str, key: str) -> list[Metric]:
+        return list(self.client.get_metric_history(run_id, key))
+
+    def download(self, run_id: str, path: str, dst: str | Path | None = None) -> Path:
+        """A run's artifact (file or folder) on local disk; a local store's is read in place."""
+        return Path(self.client.download_artifacts(run_id, path, None if dst is None else str(dst)))
+
+    def download_uri(self, uri: str, dst: str | Path | None = None) -> Path:
+        """A ``runs:/``, ``models:/`` or artifact URI on local disk."""
+        from mlflow.artifacts import download_artifacts
+        return Path(download_artifacts(artifact_uri=uri, dst_path=None if dst is None else str(dst),
+                                       tracking_uri=self.uri))
+
+    # -- writes, by run id ---------------------------------------------------------------
+    def log(self, run_id: str, *, metrics: Iterable[Metric] = (), params: Mapping[str, Any] | None = None,
+            tags: Mapping[str, Any] | None = None) -> None:
+        """Rows, params and tags in batches of the store's limit; a long param value cut to its limit."""
+        rows = list(metrics)
+        ps = [Param(k, str(v)[:PARAM_CHARS]) for k, v in (params or {}).items()]
+        ts = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+        if len(rows) <= BATCH_ROWS - 200 and len(ps) <= 100 and len(ts) <= 100:
+            if rows or ps or ts:
+                self.client.log_batch(run_id, metrics=rows, params=ps, tags=ts)
+            return
+        for i in range(0, len(ps), 100):
+            self.client.log_batch(run_id, params=ps[i:i + 100])
+        for i in range(0, len(ts), 100):
+            self.client.log_batch(run_id, tags=ts[i:i + 100])
+        for i in range(0, len(rows), BATCH_ROWS):
+            self.client.log_batch(run_id, metrics=rows[i:i + BATCH_ROWS])
+
+    def log_dataset(self, run_id: str, dataset: Any, *, path: str, name: str, context: str,
+                    schema_of: Any = None, tags: Mapping[str, str] | None = None) -> None:
+        """A Hugging Face dataset as one of the run's inputs (the UI's Datasets column), with
+        ``tags``; the schema is read from ``schema_of`` (a small slice of it) when given."""
+        from mlflow.data import from_huggingface
+        from mlflow.entities import DatasetInput, InputTag
+        ds = from_huggingface(dataset, path=path, name=name)
+        if schema_of is not None:
+            ds.schema = from_huggingface(schema_of).schema
+        rows = [InputTag(key=k, value=v) for k, v in {**(tags or {}), "mlflow.data.context": context}.items()]
+        self.client.log_inputs(run_id, datasets=[DatasetInput(ds._to_mlflow_entity(), tags=rows)])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        self.log(run_id, metrics=metric_rows(metrics, step))
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        self.client.set_tag(run_id, key, str(value))
+
+    def set_terminated(self, run_id: str, status: str) -> None:
+        self.client.set_terminated(run_id, status)
+
+    def mark_running(self, run_id: str) -> None:
+        self.client.update_run(run_id, status="RUNNING")
+
+    # -- the model registry ----------------------------------------------------------------
+    def register(self, model_uri: str, name: str) -> ModelVersion:
+        import mlflow
+        with self.pinned():
+            return mlflow.register_model(model_uri, name)

@@ -1,0 +1,86 @@
+"""Where the run store lives and what names a run, without MLflow: the tracking URI (its
+credentials moved out), a fail-fast server check, the reuse key that lets a finished stage
+stand in for a re-run (MLflow multistep example), and a run's one-line error.
+:mod:`nmt.components.tracking.store` builds on these."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from nmt.components.system.errors import ServiceError
+from nmt.components.system.private import redact
+from nmt.components.system.procs import owner  # noqa: F401 - re-exported: journey and the sweep import it here
+
+_ROOT = Path(__file__).resolve().parents[3]
+
+
+def project_home() -> Path:
+    """Where the embedded store lives: ``$NMT_HOME``, else the checkout."""
+    return Path(os.environ.get("NMT_HOME") or _ROOT).resolve()
+
+
+def default_tracking_uri(home: Path | None = None) -> str:
+    return f"sqlite:///{(home or project_home()) / 'mlflow.db'}"
+
+
+def resolve_tracking_uri(configured: str | None) -> str:
+    """Config value, else ``$MLFLOW_TRACKING_URI``, else the embedded SQLite store.
+    Always absolute: a relative URI breaks inside Ray trial directories."""
+    uri = _credentials_out(configured or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri())
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = f"sqlite:///{Path(uri[len('sqlite:///'):]).resolve()}"
+    return uri
+
+
+def _credentials_out(uri: str) -> str:
+    """``http://user:pass@host`` -> ``http://host``, the pair moved to MLflow's credential
+    variables: the URI is exported, logged, pickled by Tune and printed; they are not."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+    parts = urlsplit(uri)
+    if not parts.scheme.startswith("http") or "@" not in parts.netloc:
+        return uri
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user, _, password = userinfo.partition(":")
+    os.environ.setdefault("MLFLOW_TRACKING_USERNAME", unquote(user))
+    if password:
+        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", unquote(password))
+    return urlunsplit(parts._replace(netloc=host))
+
+
+def check_server(uri: str) -> None:
+    """Fail fast, in one line, when a tracking server is down or refuses our credentials
+    (MLflow's own client would retry for minutes, then print a traceback)."""
+    import requests
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        requests.get(f"{uri.rstrip('/')}/health", timeout=10)
+    except requests.RequestException as err:
+        raise ServiceError(f"the tracking server {redact(uri)} does not answer ({type(err).__name__}); start it "
+                          "(`nmt server up`) or fix MLFLOW_TRACKING_URI / tracking.uri") from None
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    auth = (user, os.environ.get("MLFLOW_TRACKING_PASSWORD", "")) if user else None
+    r = requests.get(f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search", params={"max_results": 1},
+                     auth=auth, timeout=30)
+    if r.status_code == 401:
+        who = f"user {user!r}" if user else "no credentials"
+        raise ServiceError(f"the tracking server {redact(uri)} refused {who} (HTTP 401): set MLFLOW_TRACKING_USERNAME "
+                          "and MLFLOW_TRACKING_PASSWORD to an account on that server")
+
+
+def reuse_key(stage: str, params: Mapping[str, str], code: str) -> str:
+    """Entry point + parameters (as strings) + the stage's code version
+    (:func:`nmt.components.system.code_version.code_version`); upstream run ids are params."""
+    blob = json.dumps({"stage": stage, "params": {k: str(v) for k, v in params.items()},
+                       "code": code}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def error_line(err: BaseException) -> str:
+    """An exception in one line, ``Type: first line of its message``, short enough for a tag."""
+    first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")
+    return f"{type(err).__name__}: {first}"[:500] if first else type(err).__name__

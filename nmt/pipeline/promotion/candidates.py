@@ -1,0 +1,121 @@
+"""Which model ``nmt promote`` looks at: the registered model's name and the candidate run.
+
+A plain ``nmt promote`` (or ``rollback``, ``translate``) follows the language pair of the
+newest train or trial run in the experiment: after ``nmt run data.src_lang=fr`` it targets
+``nmt-fr-en``. ``data.src_lang=.. data.tgt_lang=..`` or ``--model-name`` pin it instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+
+from nmt.components.tracking import names as N
+from nmt.components.system.typed_config import ConfigError
+from nmt.components.tracking.store import ModelVersion, Run, RunStore, StoreError
+from nmt.pipeline.config import PipelineConfig
+
+log = logging.getLogger("nmt")
+CANDIDATE_STAGES = ("train", "trial")   # runs that hold a checkpoint and best/val_bleu
+
+
+@dataclass(frozen=True)
+class Candidate:
+    run_id: str | None                  # the train or trial run the weights come from
+    prepare_run_id: str
+    version: ModelVersion | None        # None until registered
+    arch: str | None = None
+
+
+def get_run(store: RunStore, run_id: str, what: str = "run") -> Run:
+    try:
+        return store.get_run(run_id)
+    except StoreError as err:
+        raise ConfigError(f"{what} {run_id} not found in {store.uri}: {err.message}") from None
+
+
+def prepare_of(run: Run) -> str:
+    prep = run.data.params.get(N.PARAM_PREPARE_RUN)
+    if not prep:
+        raise ConfigError(f"run {run.info.run_id} has no {N.PARAM_PREPARE_RUN} param: which test data?")
+    return prep
+
+
+@lru_cache(maxsize=256)
+def _pair_of_prepare(store: RunStore, prepare_run_id: str) -> str | None:
+    params = store.get_run(prepare_run_id).data.params
+    src, tgt = params.get(N.PARAM_SRC_LANG), params.get(N.PARAM_TGT_LANG)
+    return f"{src}-{tgt}" if src and tgt else None
+
+
+def pair_of(store: RunStore, run: Run) -> str | None:
+    """``de-en``: the language pair of a train or trial run's data."""
+    prep = run.data.params.get(N.PARAM_PREPARE_RUN)
+    return _pair_of_prepare(store, prep) if prep else None
+
+
+def model_name(cfg: PipelineConfig, store: RunStore, pinned: bool) -> tuple[str, str | None]:
+    """(registered model name, language pair its candidates must have). ``pinned``: the user
+    named the pair or the model; else the pair of the newest train or trial run decides."""
+    if cfg.register.model_name:
+        return cfg.register.model_name, None
+    pair = f"{cfg.data.src_lang}-{cfg.data.tgt_lang}"
+    if not pinned:
+        for run in store.search("attributes.status = 'FINISHED'", order_by=["attributes.start_time DESC"],
+                                max_results=200):
+            if run.data.tags.get(N.TAG_STAGE) in CANDIDATE_STAGES and pair_of(store, run):
+                pair = pair_of(store, run)
+                log.info("nmt-%s: the language pair of the newest %s run %s (data.src_lang=.. data.tgt_lang=.. "
+                         "to choose)", pair, run.data.tags[N.TAG_STAGE], run.info.run_id)
+                break
+    return f"nmt-{pair}", pair
+
+
+def _version_of_run(store: RunStore, name: str, run_id: str) -> ModelVersion | None:
+    """The newest version registered from a train/trial run (tag ``train_run_id``)."""
+    found = store.versions(name, {N.VTAG_TRAIN_RUN: run_id})
+    return max(found, key=lambda mv: int(mv.version)) if found else None
+
+
+def _best_run(store: RunStore, runs: list[Run], where: str, pair: str | None) -> Run:
+    ranked = [r for r in runs if r.data.tags.get(N.TAG_STAGE) in CANDIDATE_STAGES and N.BEST_VAL_BLEU in r.data.metrics
+              and (pair is None or pair_of(store, r) == pair)]
+    if not ranked:
+        of = f" of {pair}" if pair else ""
+        raise ConfigError(f"no train or trial run{of} with {N.BEST_VAL_BLEU} {where}")
+    return max(ranked, key=lambda r: r.data.metrics[N.BEST_VAL_BLEU])
+
+
+def from_version(store: RunStore, name: str, version: str) -> Candidate:
+    try:
+        mv = store.version(name, version)
+    except StoreError:
+        raise ConfigError(f"{name} has no version {version}") from None
+    prep = mv.tags.get(N.VTAG_PREPARE_RUN)
+    if not prep:  # versions registered before the tag existed: their register run has it
+        prep = prepare_of(get_run(store, mv.tags.get(N.VTAG_TRAIN_RUN) or mv.run_id))
+    return Candidate(mv.tags.get(N.VTAG_TRAIN_RUN), prep, mv)
+
+
+def resolve_candidate(store: RunStore, name: str, *, version: str | None = None, run_id: str | None = None,
+                      sweep_run_id: str | None = None, pair: str | None = None) -> Candidate:
+    """``version``, else ``run_id``, else the best child of ``sweep_run_id``, else the best
+    train or trial run of the experiment (by best/val_bleu, of ``pair`` when given)."""
+    if version is not None:
+        return from_version(store, name, version)
+    if run_id is not None:
+        run = get_run(store, run_id)
+        if run.data.tags.get(N.TAG_STAGE) not in CANDIDATE_STAGES:
+            raise ConfigError(f"run {run_id} is a {run.data.tags.get(N.TAG_STAGE, 'non-stage')} run; "
+                              "--run takes a train or sweep trial run")
+    elif sweep_run_id is not None:
+        parent = get_run(store, sweep_run_id, "sweep run")
+        sweep = RunStore(store.uri, parent.info.experiment_id)  # the sweep's own experiment
+        children = sweep.search(f"tags.`{N.TAG_PARENT}` = '{sweep_run_id}'")
+        run = _best_run(store, children, f"under sweep run {sweep_run_id}", pair)
+    else:
+        runs = store.search(f"metrics.`{N.BEST_VAL_BLEU}` >= 0", order_by=[f"metrics.`{N.BEST_VAL_BLEU}` DESC"])
+        run = _best_run(store, runs, f"in experiment {store.experiment_id}", pair)
+    return Candidate(run.info.run_id, prepare_of(run), _version_of_run(store, name, run.info.run_id),
+                     arch=run.data.params.get("model.arch") or run.data.tags.get(N.TAG_ARCH))

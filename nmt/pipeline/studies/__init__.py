@@ -1,0 +1,1 @@
+"""Studies made of many runs: sweeps (Ray Tune), the journey and comparisons."""

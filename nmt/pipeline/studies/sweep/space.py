@@ -1,0 +1,123 @@
+"""Search spaces from ``conf/sweep/*.yaml``: parsed, validated against the composed config
+before any trial starts, and turned into Ray Tune domains."""
+
+from __future__ import annotations
+
+import numbers
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from nmt.components.system.typed_config import ConfigError
+
+DOMAINS = ("choice", "loguniform", "uniform", "randint")
+
+
+def _check_domain(key: str, spec: Any) -> dict[str, Any]:
+    where = f"sweep.space.{key}"
+    if not isinstance(spec, Mapping) or "type" not in spec:
+        raise ConfigError(f"{where}: expected {{type: <{'|'.join(DOMAINS)}>, ...}}, got {spec!r}")
+    kind = spec["type"]
+    allowed = {"choice": {"type", "values"}, "randint": {"type", "low", "high"},
+               "loguniform": {"type", "low", "high"}, "uniform": {"type", "low", "high"}}.get(kind)
+    if allowed is None:
+        raise ConfigError(f"{where}.type: invalid choice {kind!r}; valid choices: {', '.join(DOMAINS)}")
+    extra = sorted(set(spec) - allowed)
+    if extra:
+        raise ConfigError(f"unknown config key {where}.{extra[0]}; valid keys: {', '.join(sorted(allowed))}")
+    if kind == "choice":
+        if "values" not in spec:
+            raise ConfigError(f"{where}: choice needs values (a list); got keys {', '.join(sorted(spec))}")
+        values = spec.get("values")
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ConfigError(f"{where}.values: the choice list is empty; give at least one value")
+    else:
+        if "low" not in spec or "high" not in spec:
+            raise ConfigError(f"{where}: {kind} needs low and high")
+        if not spec["low"] < spec["high"]:
+            raise ConfigError(f"{where}: low ({spec['low']}) must be below high ({spec['high']})")
+        if kind == "loguniform" and spec["low"] <= 0:
+            raise ConfigError(f"{where}.low: loguniform needs low > 0")
+    return dict(spec)
+
+
+ARCH_KEY = "arch"  # the architecture itself: sampled values are `model` group options
+
+
+def _leaves(space: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings down to the ones that carry a ``type``: ``{optim: {lr: {type: ..}}}``
+    and ``{optim.lr: {type: ..}}`` both give key ``optim.lr``."""
+    out: dict[str, Any] = {}
+    for k, v in space.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and "type" not in v and v:
+            out.update(_leaves(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def parse_space(space: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    if not space:
+        raise ConfigError("sweep.space is empty; give at least one parameter to search")
+    return {k: _check_domain(k, v) for k, v in _leaves(space).items()}
+
+
+def to_tune(space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    from ray import tune  # here: a config loads without importing Ray (see cli.cmd_sweep)
+    out = {}
+    for key, s in space.items():
+        kind = s["type"]
+        if kind == "choice":
+            out[key] = tune.choice(list(s["values"]))
+        elif kind == "loguniform":
+            out[key] = tune.loguniform(float(s["low"]), float(s["high"]))
+        elif kind == "uniform":
+            out[key] = tune.uniform(float(s["low"]), float(s["high"]))
+        else:
+            out[key] = tune.randint(int(s["low"]), int(s["high"]))
+    return out
+
+
+def override_value(value: Any) -> str:
+    """A value in Hydra's override grammar that parses back to itself: ``null``, ``true``,
+    ``1e-05``, ``[a,b]``, and every string quoted (``,`` ``=`` quotes spaces ``${`` kept)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, numbers.Integral):  # also numpy's, which Ray's samplers return
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))  # 1e-05, nan, inf: Hydra's float grammar
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(override_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        # inside '...': a quote is \', backslashes before a quote (or the end) are doubled,
+        # and \${ keeps a literal ${ from being read as an interpolation
+        body = re.sub(r"(\\+)(?='|$)", lambda m: m.group(1) * 2, value)
+        return "'" + body.replace("'", "\\'").replace("${", "\\${") + "'"
+    raise ConfigError(f"a sweep value must be null, a boolean, a number, a string or a list of them; "
+                      f"got {type(value).__name__}")
+
+
+def to_overrides(params: Mapping[str, Any]) -> list[str]:
+    """A trial's sampled values as Hydra overrides; ``arch`` picks the ``model`` group first.
+    ``load_config(to_overrides(p))`` gives back every value of ``p`` (:func:`override_value`)."""
+    head = [f"model={params[ARCH_KEY]}"] if ARCH_KEY in params else []
+    return head + [f"{k}={override_value(v)}" for k, v in sorted(params.items()) if k != ARCH_KEY]
+
+
+def corner_samples(space: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Samples that together visit every architecture and every choice value (other keys at
+    their low end): composing each proves every key is valid for every architecture."""
+    archs = space[ARCH_KEY]["values"] if ARCH_KEY in space else [None]
+    base = {k: (s["values"][0] if s["type"] == "choice" else s["low"]) for k, s in space.items() if k != ARCH_KEY}
+    samples = []
+    for arch in archs:
+        head = {ARCH_KEY: arch} if arch is not None else {}
+        samples.append({**head, **base})
+        for k, s in space.items():
+            if k != ARCH_KEY and s["type"] == "choice":
+                samples += [{**head, **base, k: v} for v in s["values"][1:]]
+    return samples

@@ -1,0 +1,222 @@
+"""A stage's code version covers the modules its body can run, and no others: editing the
+comparison report reuses every stage, editing evaluate's figures re-runs evaluate alone.
+Also: the import graph behind it, the graph's lack of circles, and reuse keys that cover
+every config value a stage's body reads."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import is_dataclass
+from importlib import import_module
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from nmt.components.system.typed_config import flatten, to_dict
+from nmt.components.system.code_version import Imports, closure, code_version, cycles, import_graph
+from nmt.components.models.factory import model_dict
+from nmt.pipeline.cli import main
+from nmt.pipeline.stages import table as stage_table
+from nmt.pipeline.config import load_config
+from tests.conftest import ROOT, TINY_RUN
+
+STAGES = tuple(s.name for s in stage_table.STAGES)
+NOT_IN_ANY_STAGE = ("nmt.pipeline.stages.table",  # a new row must not retrain anything
+                    "nmt.pipeline.cli", "nmt.pipeline.studies.compare", "nmt.pipeline.commands", "nmt.pipeline.studies.journey",
+                    "nmt.pipeline.studies.journey_report", "nmt.pipeline.promotion.promote", "nmt.pipeline.studies.sweep.driver")
+
+
+def _stage(name: str) -> set[str]:
+    return closure(f"nmt.pipeline.stages.{name}", import_graph())
+
+
+# -- the closures of the real package ------------------------------------------------------
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_no_stage_runs_the_cli_or_the_reports(stage):
+    assert not set(NOT_IN_ANY_STAGE) & _stage(stage)
+
+
+def test_the_figures_belong_to_evaluate_alone():
+    assert "nmt.components.evaluation.plots" in _stage("evaluate")
+    assert "nmt.components.evaluation.plots" not in _stage("prepare") | _stage("train")
+    assert "nmt.components.training.lit_module" in _stage("train")  # the closure does reach what a stage runs
+
+
+def test_the_package_has_no_import_circles():
+    graph = import_graph()
+    assert cycles(graph) == []
+    assert cycles(graph, lazy=True) == []  # nor through imports inside functions
+
+
+# -- the graph on a package of our own making ------------------------------------------------
+
+def _package(root: Path, files: dict[str, str]) -> Path:
+    for name, text in {"nmt/__init__.py": "", **files}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def test_the_graph_separates_module_level_lazy_and_type_checking_imports(tmp_path):
+    root = _package(tmp_path, {
+        "nmt/a.py": ("from typing import TYPE_CHECKING\nimport json\nfrom nmt import b\n"
+                     "if TYPE_CHECKING:\n    from nmt.d import D\n"
+                     "def f():\n    from nmt.sub.c import C\n    return C\n"),
+        "nmt/b.py": "X = 1\n",
+        "nmt/sub/__init__.py": "",
+        "nmt/sub/c.py": "import nmt.b\n",
+        "nmt/d.py": "",
+    })
+    graph = import_graph(root)
+    assert graph["nmt.a"] == Imports(top=frozenset({"nmt.b"}), lazy=frozenset({"nmt.sub.c"}))
+    assert graph["nmt.sub.c"].top == {"nmt.b"}
+    assert closure("nmt.a", graph, lazy=False) == {"nmt", "nmt.a", "nmt.b"}
+    # a lazy import's packages run too; a TYPE_CHECKING import never runs
+    assert closure("nmt.a", graph) == {"nmt", "nmt.a", "nmt.b", "nmt.sub", "nmt.sub.c"}
+    with pytest.raises(KeyError, match="nmt.nope"):
+        closure("nmt.nope", graph)
+
+
+def test_cycles_finds_a_circle_through_a_lazy_import(tmp_path):
+    root = _package(tmp_path, {"nmt/a.py": "import nmt.b\n", "nmt/b.py": "import nmt.c\ndef f():\n    import nmt.a\n",
+                               "nmt/c.py": "", "nmt/d.py": "import nmt.e\n", "nmt/e.py": "from nmt import d\n"})
+    graph = import_graph(root)
+    assert cycles(graph) == [["nmt.d", "nmt.e"]]
+    assert sorted(cycles(graph, lazy=True)) == [["nmt.a", "nmt.b"], ["nmt.d", "nmt.e"]]
+
+
+def test_code_version_follows_the_closure_only(tmp_path):
+    for d in ("nmt", "tests"):
+        shutil.copytree(ROOT / d, tmp_path / d, ignore=shutil.ignore_patterns("__pycache__"))
+    train = "nmt.pipeline.stages.train"
+    before = code_version(train, root=tmp_path)
+    assert before == code_version(train) and len(before) == 16  # the same sources hash the same anywhere
+
+    def edit(rel: str) -> None:
+        path = tmp_path / rel
+        path.write_text(path.read_text() + "\n# an edit\n")
+
+    edit("tests/components/tracking/test_tracking.py")
+    edit("nmt/pipeline/studies/compare.py")
+    (tmp_path / "nmt" / "pipeline" / "new_module.py").write_text("X = 1\n")
+    assert code_version(train, root=tmp_path) == before  # tests, other modules, a module nobody imports
+    edit("nmt/components/decoding/search.py")  # validation decodes with it
+    edited = code_version(train, root=tmp_path)
+    assert edited != before
+    assert code_version(train, "nmt.pipeline.studies.compare", root=tmp_path) != edited  # a shipped module counts
+
+
+# -- reuse keys cover what a stage's body reads --------------------------------------------
+
+READ = re.compile(r"\bcfg\.(\w+)(?:\.(\w+))?")
+ALIAS = re.compile(r"^\s*(\w+) = cfg\.(\w+)\s*$", re.M)  # t = cfg.trainer, then t.seed
+NOT_KEYED = {  # config read by a stage's module that its params need not hold, and why
+    ("train", "tracking", "*"): "how metrics reach the store (deadline, buffer), not what is trained",
+    ("evaluate", "data", ""): "only resolves evaluate.splits, which the params hold",
+    ("register", "model_name", ""): "held as register.model_name",
+}
+
+
+def _reads(stage: str) -> set[tuple[str, str]]:
+    """(section, field) of every ``cfg.section[.field]`` in the stage's module, aliases followed."""
+    text = Path(import_module(f"nmt.pipeline.stages.{stage}").__file__).read_text()
+    reads = set(READ.findall(text))
+    for alias, section in ALIAS.findall(text):
+        reads |= {(section, f) for f in re.findall(rf"(?<![\w.]){alias}\.(\w+)", text)}
+    return reads
+
+
+def _section_keys(cfg, section: str) -> set[str]:
+    value = getattr(cfg, section)
+    if section == "model":
+        return set(flatten(model_dict(value), "model."))
+    return set(flatten(to_dict(value), f"{section}.")) if is_dataclass(value) else {section}
+
+
+def _stage_params(stage: str, cfg) -> dict[str, str]:
+    from nmt.pipeline.stages import evaluate, prepare, register, train
+    return {"prepare": lambda: prepare.prepare_inputs(cfg)[1], "train": lambda: train.train_params(cfg, "p"),
+            "evaluate": lambda: evaluate.evaluate_params(cfg, "p", "t"),
+            "register": lambda: register.register_params(cfg, "p", "t", "e")}[stage]()
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_stages_params_hold_every_config_value_its_module_reads(stage):
+    cfg = load_config([])
+    params = set(_stage_params(stage, cfg))
+    missing = []
+    for section, name in sorted(_reads(stage)):
+        if {(stage, section, name), (stage, section, "*")} & set(NOT_KEYED):
+            continue
+        whole = _section_keys(cfg, section) <= params  # a section held whole covers its properties too
+        if not (whole or f"{section}.{name}" in params and name):
+            missing.append(f"cfg.{section}.{name}" if name else f"cfg.{section}")
+    assert not missing, f"{stage} reads config its reuse key does not hold: {', '.join(missing)}"
+
+
+def test_trains_reuse_key_covers_validation_decoding():
+    from nmt.pipeline.stages.train import train_params
+    base = train_params(load_config([]), "p1")
+    longer = train_params(load_config(["evaluate.max_len_ratio=3.5"]), "p1")
+    assert base["evaluate.max_len_ratio"] != longer["evaluate.max_len_ratio"] == 3.5
+    assert ("evaluate", "max_len_ratio") in _reads("train")  # what the check above looks for
+
+
+# -- for real: a copy of the package, `nmt` run twice in subprocesses --------------------------
+
+def _copy_project(dst: Path) -> Path:
+    for d in ("nmt", "conf"):
+        shutil.copytree(ROOT / d, dst / d, ignore=shutil.ignore_patterns("__pycache__"))
+    return dst
+
+
+def _nmt(project: Path, *args: str) -> str:
+    """``nmt`` from the copy (PYTHONPATH puts it first); its output, or the test fails with it."""
+    env = {**os.environ, "PYTHONPATH": str(project)}
+    done = subprocess.run([sys.executable, "-m", "nmt.pipeline.cli", *args], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    return done.stderr
+
+
+def _runs_by_stage() -> dict[str, list]:
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("nmt")
+    out: dict[str, list] = {s: [] for s in STAGES}
+    for run in client.search_runs([exp.experiment_id], max_results=1000):
+        if run.data.tags.get("nmt.stage") in out:
+            out[run.data.tags["nmt.stage"]].append(run)
+    return out
+
+
+def _append(path: Path, line: str) -> None:
+    path.write_text(path.read_text() + line + "\n")
+
+
+@pytest.mark.slow
+def test_editing_compare_reuses_every_stage_and_editing_plots_reruns_evaluate(nmt_home, tmp_path):
+    project = _copy_project(tmp_path / "project")
+    assert main(["run", *TINY_RUN]) == 0  # here, in-process: the copy's sources are these very bytes
+    first = {s: runs[0] for s, runs in _runs_by_stage().items()}
+
+    _append(project / "nmt" / "pipeline" / "compare.py", "# a one-line edit of the comparison report")
+    log = _nmt(project, "run", *TINY_RUN)
+    assert {s: [r.info.run_id for r in runs] for s, runs in _runs_by_stage().items()} == \
+        {s: [r.info.run_id] for s, r in first.items()}
+    assert all(f"{s}: reusing finished run {first[s].info.run_id}" in log for s in STAGES)
+
+    _append(project / "nmt" / "components" / "plots.py", "# a one-line edit of evaluate's figures")
+    log = _nmt(project, "evaluate", *TINY_RUN)
+    runs = _runs_by_stage()
+    assert [r.info.run_id for r in runs["prepare"]] == [first["prepare"].info.run_id]
+    assert [r.info.run_id for r in runs["train"]] == [first["train"].info.run_id]
+    (new,) = [r for r in runs["evaluate"] if r.info.run_id != first["evaluate"].info.run_id]
+    assert new.info.status == "FINISHED" and new.data.params["upstream.train_run_id"] == first["train"].info.run_id
+    assert new.data.tags["nmt.code_version"] != first["evaluate"].data.tags["nmt.code_version"]
+    assert "evaluate: reusing" not in log

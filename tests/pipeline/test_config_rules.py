@@ -1,0 +1,120 @@
+"""Config values checked against the rules of the system they go to, before any run starts:
+MLflow's alias, model-name and experiment-name rules; sweep values that survive the override
+grammar; every filesystem path read by one helper."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nmt.components.system.typed_config import ConfigError
+from nmt.pipeline.config import load_config
+from nmt.pipeline.studies.sweep.space import to_overrides
+
+
+@pytest.mark.parametrize("alias, why", [
+    ("v2", "reserved"), ("V17", "reserved"), ("latest", "reserved"), ("LaTeSt", "reserved"),
+    ("prod eu", "alphanumerics"), ("prod/eu", "alphanumerics"), ("prod.eu", "alphanumerics"),
+    ("champion@2", "alphanumerics"), ("", "empty"), ("x" * 256, "255"),
+])
+def test_an_alias_mlflow_would_refuse_fails_at_load(alias, why):
+    with pytest.raises(ConfigError) as err:
+        load_config([f"register.alias='{alias}'"])
+    line = str(err.value)
+    assert line.startswith("register.alias=") and why in line and "\n" not in line
+
+
+@pytest.mark.parametrize("alias", ["champion", "prod-eu", "prod_eu", "v2beta", "version2", "x" * 255])
+def test_an_alias_mlflow_takes_loads(alias):
+    assert load_config([f"register.alias={alias}"]).register.alias == alias
+
+
+@pytest.mark.parametrize("name, why", [("a/b", "'/'"), ("nmt:de", "':'"), ("nmt@de", "'@'"), ("../nmt", "MLflow"),
+                                       ("  ", "MLflow"), (" nmt", "spaces")])
+def test_a_model_name_mlflow_would_refuse_fails_at_load(name, why):
+    with pytest.raises(ConfigError) as err:
+        load_config([f"register.model_name='{name}'"])
+    assert str(err.value).startswith("register.model_name=") and why in str(err.value)
+
+
+@pytest.mark.parametrize("name, why", [
+    ("nmt?de", "would not name this model back"), ("?", "would not name this model back"),
+    ("nmt\tde", "U+0009"), ("nmt\nde", "U+000A"), ("nmt\x00de", "U+0000"), ("nmt\u200bde", "U+200B"),
+    ("nmt\x7f", "U+007F"), ("\u2066nmt\u2069", "U+2066"),
+])
+def test_a_model_name_a_models_uri_would_not_give_back_fails_at_load(name, why):
+    """The name must come back unchanged from models:/<name>@<alias> (MLflow's URI parsing
+    splits at '?') and hold no invisible or control character (a tab or line break, which
+    that parsing would also drop)."""
+    with pytest.raises(ConfigError) as err:
+        load_config([f"register.model_name='{name}'"])
+    assert str(err.value).startswith("register.model_name=") and why in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["nmt-de-en", "nmt_de.en", "ñmt-dé-en", "nmt de en", "nmt#2"])
+def test_a_model_name_that_round_trips_loads(name):
+    assert load_config([f"register.model_name='{name}'"]).register.model_name == name
+
+
+@pytest.mark.parametrize("name", ["nmt\x00", "n\u200bmt", "nmt\x1b[31m"])
+def test_an_experiment_name_with_control_or_invisible_characters_fails_at_load(name):
+    with pytest.raises(ConfigError, match=r"^tracking\.experiment=.*invisible or a control"):
+        load_config([f"tracking.experiment='{name}'"])
+
+
+@pytest.mark.parametrize("name", ["", "x" * 501, " nmt"])
+def test_an_experiment_name_mlflow_would_refuse_fails_at_load(name):
+    with pytest.raises(ConfigError, match=r"^tracking\.experiment="):
+        load_config([f"tracking.experiment='{name}'"])
+
+
+ROUND_TRIP = {
+    "trainer.num_threads": None, "data.train_limit": None, "promote.force": True, "force": False,
+    "optim.lr": 1e-05, "optim.weight_decay": np.float64(3e-07), "optim.label_smoothing": 0.1,
+    "trainer.max_epochs": np.int64(3), "trainer.max_minutes": 1e-3,
+    "evaluate.splits": ["test_2016_flickr", "test_2017_flickr"], "optim.betas": [0.9, 0.999],
+    "tracking.experiment": "a, b = 'c' \"d\"  e", "register.model_name": "m=1,x 'y' \\ z\\",
+    "sweep.storage_path": "/tmp/a b/${not_an_interpolation}", "evaluate.train_run_id": "[not, a, list]",
+    "server.role": "null", "cluster.state_dir": "true", "sweep.ray_address": "1e-05",
+}
+
+
+def test_sweep_values_round_trip_through_the_override_grammar():
+    cfg = load_config(to_overrides(ROUND_TRIP))
+    for key, want in ROUND_TRIP.items():
+        got = cfg
+        for part in key.split("."):
+            got = getattr(got, part)
+        want = tuple(want) if isinstance(want, list) else want
+        assert got == want and type(got) is type(want.item() if hasattr(want, "item") else want), key
+
+
+def test_a_non_finite_float_round_trips():
+    assert math.isinf(load_config(to_overrides({"trainer.max_minutes": float("inf")})).trainer.max_minutes)
+
+
+def test_a_choice_of_null_is_none_not_the_text_none():
+    assert to_overrides({"trainer.num_threads": None}) == ["trainer.num_threads=null"]
+    assert load_config(to_overrides({"trainer.num_threads": None})).trainer.num_threads is None
+
+
+def test_every_config_path_is_read_the_way_data_dir_is(tmp_path, monkeypatch):
+    from nmt.components.data.multi30k import resolve_data_dir
+    from nmt.components.system.paths import local_path, path_or_uri
+    from nmt.pipeline.services import cluster, server
+    from nmt.pipeline.studies.sweep.ray_setup import storage_root
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m30k").mkdir()
+    cfg = load_config(["data.dir='~/m30k'", "server.state_dir='~/srv'", "cluster.state_dir=rel/cl",
+                       "sweep.storage_path='~/ray'"])
+    assert resolve_data_dir(cfg.data.dir, tmp_path) == tmp_path / "m30k"
+    assert server.state_dir(cfg.server) == tmp_path / "srv"
+    assert cluster.state_dir(cfg.cluster) == tmp_path / "rel" / "cl"
+    assert storage_root(cfg) == str(tmp_path / "ray")
+    assert path_or_uri("~/art") == str(tmp_path / "art") and path_or_uri("s3://b/p/") == "s3://b/p"
+    assert local_path("x/../y") == tmp_path / "y" and Path(local_path("~")).is_absolute()

@@ -15,7 +15,8 @@ from nmt.components.system.typed_config import ConfigError
 @dataclass(frozen=True)
 class SchedulerConfig:
     type: Literal["asha", "fifo"]
-    grace_period: int                 # reports (validations: epochs, or trainer.val_every_*) before ASHA may stop a trial
+    time_attr: Literal["validations", "tokens"]  # what ASHA's rungs count: reports, or target tokens trained
+    grace_period: int                 # that many (validations, or tokens) before ASHA may stop a trial
     reduction_factor: float
 
 

@@ -126,3 +126,29 @@ def test_the_trial_logger_keeps_a_trials_run_through_a_pickled_resume(nmt_home):
     resumed.on_trial_error(0, [], other)
     failed = store.get_run(resumed.run_id(other))
     assert failed.info.status == "FAILED" and failed.data.tags[N.TAG_ARCH] == "attention"
+
+
+def test_asha_on_tokens_compares_trials_at_token_rungs(tmp_path):
+    """sweep.scheduler.time_attr=tokens: Ray's ASHA with target tokens as its clock, the
+    trials' equal budget as its last rung; a report before the first rung never stops a trial,
+    the worse of two at a rung stops. Without a token budget: one line naming the key."""
+    from types import SimpleNamespace
+
+    from ray.tune.schedulers import TrialScheduler
+
+    from nmt.components.system.typed_config import ConfigError
+    from nmt.pipeline.config import load_config
+    from nmt.pipeline.studies.sweep.driver import _scheduler
+
+    cfg = load_config(["sweep=recipe", "trainer.max_target_tokens=4000", "sweep.scheduler.grace_period=1000"])
+    asha = _scheduler(cfg, tmp_path)
+    asha.set_search_properties("val_bleu", "max")
+    a, b = SimpleNamespace(trial_id="a"), SimpleNamespace(trial_id="b")
+    for t in (a, b):
+        asha.on_trial_add(None, t)
+    assert asha.on_trial_result(None, a, {"tokens_seen": 1100.0, "val_bleu": 10.0}) == TrialScheduler.CONTINUE
+    assert asha.on_trial_result(None, b, {"tokens_seen": 900.0, "val_bleu": 1.0}) == TrialScheduler.CONTINUE
+    assert asha.on_trial_result(None, b, {"tokens_seen": 1200.0, "val_bleu": 5.0}) == TrialScheduler.STOP
+    assert asha.on_trial_result(None, a, {"tokens_seen": 4000.0, "val_bleu": 12.0}) == TrialScheduler.STOP  # budget
+    with pytest.raises(ConfigError, match="trainer.max_target_tokens"):
+        _scheduler(load_config(["sweep=recipe"]), tmp_path)

@@ -33,7 +33,7 @@ from nmt.pipeline.studies.sweep.packing import guard_packing
 from nmt.pipeline.studies.sweep.credentials import remove, write_for_trials
 from nmt.pipeline.studies.sweep.ray_setup import init_ray, storage_root, trial_resources
 from nmt.pipeline.studies.sweep.space import ARCH_KEY, corner_samples, parse_space, to_overrides, to_tune
-from nmt.pipeline.studies.sweep.tune_metrics import TUNE_METRIC, find_trial_run
+from nmt.pipeline.studies.sweep.tune_metrics import TUNE_METRIC, TUNE_TOKENS, find_trial_run
 from nmt.pipeline.studies.sweep.trial_runs import MlflowTrialLogger, RecordingASHA
 from nmt.pipeline.studies.sweep.trainable import CHECKPOINT_FILE, train_trial
 
@@ -90,6 +90,12 @@ def _scheduler(cfg: PipelineConfig, data_dir: Path) -> RecordingASHA | None:
     s = cfg.sweep.scheduler
     if s.type == "fifo":
         return None
+    if s.time_attr == "tokens":  # rungs at target tokens: the same work for every trial, however busy the machine
+        if not cfg.trainer.max_target_tokens:
+            raise ConfigError("sweep.scheduler.time_attr=tokens: set trainer.max_target_tokens, each trial's budget "
+                              "(ASHA's last rung)")
+        return RecordingASHA(time_attr=TUNE_TOKENS, max_t=cfg.trainer.max_target_tokens,
+                             grace_period=s.grace_period, reduction_factor=s.reduction_factor)
     from datasets import load_from_disk  # memory-mapped: the length is metadata
     pairs = len(load_from_disk(str(data_dir))["train"])
     return RecordingASHA(time_attr="training_iteration", max_t=max_reports(cfg, pairs),

@@ -16,6 +16,7 @@ EPOCH_METRICS = {"val_bleu": N.VAL_BLEU, "val_loss": N.VAL_LOSS,
 TUNE_METRICS = {**EPOCH_METRICS, "train_loss": N.TRAIN_LOSS_STEP, "tokens_per_s": N.TOKENS_PER_S,
                 "tokens_seen": N.TOKENS_SEEN}
 TUNE_METRIC = next(k for k, v in TUNE_METRICS.items() if v == N.VAL_BLEU)  # what ASHA and the winner go by
+TUNE_TOKENS = next(k for k, v in TUNE_METRICS.items() if v == N.TOKENS_SEEN)  # ASHA's clock under time_attr=tokens
 LAST_REPORT = "last_report"            # true on the trial's last validation: it ends there anyway
 
 

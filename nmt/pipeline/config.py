@@ -100,8 +100,9 @@ class EvaluateConfig:
     bleu_tokenize: str                # auto (by data.tgt_lang) or a sacreBLEU tokenizer: zh, 13a, char, ...
 
     def validate(self, prefix: str) -> None:
-        from nmt.components.evaluation.scoring import check_tokenize
-        check_tokenize(self.bleu_tokenize, f"{prefix}.bleu_tokenize")
+        if self.bleu_tokenize != "auto":  # auto needs no check: no sacreBLEU import for every command
+            from nmt.components.evaluation.scoring import check_tokenize
+            check_tokenize(self.bleu_tokenize, f"{prefix}.bleu_tokenize")
 
     def metric(self, data: DataConfig):
         """How this run scores its target language (``nmt.components.evaluation.scoring``)."""

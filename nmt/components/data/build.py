@@ -103,7 +103,7 @@ def clean_splits(plan: Plan, d: DataConfig, work: Path, corpora: dict[str, int],
     eval_src, eval_tgt = [], []
     masks = {split: clean.row_filters(c, max_len_ratio=d.max_len_ratio if split == "train" else None)
              for split, c in cols.items()}  # only training pairs are length-filtered: tests are scored in full
-    stats["train/len_ratio_typical"] = masks["train"][2]  # target/source characters: what dropped_ratio measures from
+    stats["train/len_ratio_typical"] = masks["train"][2]  # target/source characters: dropped_ratio's centre
     for split in ["train", *[s for s in cols if s != "train"]]:  # an empty training corpus is the first error
         ok, counts, _ = masks[split]
         tallies[split] = clean.Tally(len(ok), counts)

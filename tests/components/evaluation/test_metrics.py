@@ -61,6 +61,8 @@ def test_the_metric_enters_train_and_evaluate_reuse_keys():
     from nmt.pipeline.stages.train import train_params
     auto, forced = load_config([]), load_config(["evaluate.bleu_tokenize=char"])
     assert "tok:13a" in train_params(auto, "p")["metric.signature"]
+    zh = load_config(["data=files", "data.src_lang=en", "data.tgt_lang=zh", "data.train=[c.tsv]"])
+    assert "bleu.tok:zh|" in train_params(zh, "p")["metric.signature"]
     assert train_params(auto, "p") != train_params(forced, "p")
     assert evaluate_params(auto, "p", "t")["metric.signature"] != evaluate_params(forced, "p", "t")["metric.signature"]
 

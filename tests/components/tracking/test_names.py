@@ -13,7 +13,7 @@ from nmt.components.tracking import names as N
 
 ROOT = Path(__file__).resolve().parents[3]
 PACKAGE = [p for d in ("components", "pipeline") for p in sorted((ROOT / "nmt" / d).rglob("*.py"))]
-NAMES_MODULE = ROOT / "nmt" / "components" / "names.py"
+NAMES_MODULE = ROOT / "nmt" / "components" / "tracking" / "names.py"
 
 # Names that are also ordinary words of the code, each with where else it legitimately appears.
 ALSO_A_WORD = {

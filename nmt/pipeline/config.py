@@ -69,6 +69,7 @@ class TrainerConfig:
     seed: int
     log_every_n_steps: int
     num_threads: int | None           # torch intra-op threads; None leaves torch's default
+    keep_freed_memory: bool           # CPU: glibc's mmap of large blocks off (nmt.components.system.allocator)
     average_checkpoints: int          # > 1: the mean of k epoch checkpoints, kept if it validates better
     average_of: Literal["last", "best"]  # the last k epochs, or the k best by val/bleu
 

@@ -30,6 +30,7 @@ from nmt.components.data.tokenizer import TextCodec
 from nmt.components.evaluation.scoring import warn
 from nmt.components.training.devices import describe, native_bf16, resolve_precision
 from nmt.components.training.lit_module import TranslationModule
+from nmt.components.system.allocator import keep_freed_memory
 from nmt.components.system.locks import folder_lock, note
 from nmt.components.models.factory import build, model_dict
 from nmt.components.tracking.runlog import RunLog
@@ -100,6 +101,8 @@ def _trainer(cfg: PipelineConfig, ckpt_dir: Path, accelerator: str, precision: s
                                 auto_insert_metric_name=False, monitor="step" if t.average_of == "last" else N.VAL_BLEU,
                                 mode="max", save_top_k=t.average_checkpoints, enable_version_counter=False,
                                 save_on_train_epoch_end=False)]
+    if accelerator == "cpu" and t.keep_freed_memory:
+        keep_freed_memory()  # glibc's mmap of large blocks off: no page faults every step
     distributed: dict = {}
     if ray_ddp:  # Ray places the workers; our sampler shards training batches by rank
         from ray.train.lightning import RayDDPStrategy, RayLightningEnvironment

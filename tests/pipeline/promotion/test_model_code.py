@@ -36,7 +36,7 @@ def test_the_logged_model_is_code_not_a_pickle(store):
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=CHAMPION))
     flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["python_function"]
     assert flavor.get("model_code_path", "").endswith("translator_model.py") and "python_model" not in flavor
-    assert not list(local.rglob("*.pkl")) and (local / "code" / "nmt" / "components" / "translator.py").is_file()
+    assert not list(local.rglob("*.pkl")) and (local / "code" / "nmt" / "components" / "serving" / "translator.py").is_file()
     assert not (local / "code" / "components").exists()  # no top-level name a host app may also use
 
 

@@ -207,13 +207,13 @@ def test_editing_compare_reuses_every_stage_and_editing_plots_reruns_evaluate(nm
     assert main(["run", *TINY_RUN]) == 0  # here, in-process: the copy's sources are these very bytes
     first = {s: runs[0] for s, runs in _runs_by_stage().items()}
 
-    _append(project / "nmt" / "pipeline" / "compare.py", "# a one-line edit of the comparison report")
+    _append(project / "nmt" / "pipeline" / "studies" / "compare.py", "# a one-line edit of the comparison report")
     log = _nmt(project, "run", *TINY_RUN)
     assert {s: [r.info.run_id for r in runs] for s, runs in _runs_by_stage().items()} == \
         {s: [r.info.run_id] for s, r in first.items()}
     assert all(f"{s}: reusing finished run {first[s].info.run_id}" in log for s in STAGES)
 
-    _append(project / "nmt" / "components" / "plots.py", "# a one-line edit of evaluate's figures")
+    _append(project / "nmt" / "components" / "evaluation" / "plots.py", "# a one-line edit of evaluate's figures")
     log = _nmt(project, "evaluate", *TINY_RUN)
     runs = _runs_by_stage()
     assert [r.info.run_id for r in runs["prepare"]] == [first["prepare"].info.run_id]

@@ -103,11 +103,14 @@ def _scheduler(cfg: PipelineConfig, data_dir: Path) -> RecordingASHA | None:
 
 
 def _searcher(cfg: PipelineConfig) -> Any:
+    """The search, seeded by ``sweep.search.seed``: the same seed and space, the same draws
+    (so a recipe sweep is reproduced by its command, and every arm meets the same trials)."""
     if cfg.sweep.search.algorithm == "optuna":
         import optuna
         from ray.tune.search.optuna import OptunaSearch
         return OptunaSearch(sampler=optuna.samplers.TPESampler(seed=cfg.sweep.search.seed))
-    return None
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+    return BasicVariantGenerator(random_state=cfg.sweep.search.seed)
 
 
 def _resumable(ctx: Context, cfg: PipelineConfig, storage: str) -> tuple[str, str]:

@@ -161,6 +161,8 @@ def test_a_missing_side_file_names_both_candidates(tmp_path):
      r"data.primary_test_split='news' is not a test split of this source; valid: test"),
     (["data=files", "data.train=[x]", "data.src_lang=qa", "data.tgt_lang=qb", "evaluate.splits=[test_2016_flickr]"],
      r"evaluate.splits: unknown split 'test_2016_flickr'; valid: test, all, primary"),
+    (["data.max_words=80"], r"^data.max_words is now data.max_tokens: the length bound counts subword tokens now"),
+    (["data=files", "data.max_words=80"], r"^data.max_words is now data.max_tokens"),
 ])
 def test_data_config_is_checked_before_any_run(overrides, message):
     with pytest.raises(ConfigError, match=message):

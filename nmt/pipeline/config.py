@@ -98,6 +98,17 @@ class EvaluateConfig:
     num_samples: int                  # sample translations logged as a table
     attention_samples: int            # test sentences drawn as attention heatmaps
     train_run_id: str | None          # `nmt evaluate` of this finished train run (its own prepare run)
+    bleu_tokenize: str                # auto (by data.tgt_lang) or a sacreBLEU tokenizer: zh, 13a, char, ...
+
+    def validate(self, prefix: str) -> None:
+        if self.bleu_tokenize != "auto":  # auto needs no check: no sacreBLEU import for every command
+            from nmt.components.evaluation.scoring import check_tokenize
+            check_tokenize(self.bleu_tokenize, f"{prefix}.bleu_tokenize")
+
+    def metric(self, data: DataConfig):
+        """How this run scores its target language (``nmt.components.evaluation.scoring``)."""
+        from nmt.components.evaluation.scoring import choose_metric
+        return choose_metric(data.tgt_lang, self.bleu_tokenize)
 
     def resolve(self, data: DataConfig) -> tuple[str, ...]:
         """The split names to score, the primary one first; ConfigError for one the source lacks."""
@@ -234,6 +245,8 @@ def _explain(err: Exception, overrides: list[str] | tuple[str, ...]) -> str:
         return message
     key = m.group(1)
     parent, _, leaf = key.rpartition(".")
+    if parent == "data" and leaf in DataConfig.RENAMED:
+        return DataConfig.renamed(key)
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             base = compose(config_name="config", overrides=[o for o in overrides if not o.startswith(key + "=")])

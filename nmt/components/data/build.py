@@ -1,9 +1,10 @@
 """prepare's core, streaming: raw pairs -> Arrow on disk -> one cleaning pass -> numpy filters ->
-a tokenizer trained on a bounded seeded sample -> tokenized splits written to Arrow. Each pass
+a tokenizer trained on a bounded seeded sample -> tokenized splits written to Arrow, training
+pairs over ``data.max_tokens`` subword tokens left out as they are written. Each pass
 reads an Arrow file batch by batch (no memory map, so the corpus never joins the process's
 resident pages) and writes the next one; nothing holds the corpus in Python objects, and no
 worker processes are forked. What grows with the corpus is ~35 bytes a pair of numpy
-columns (hashes, word and token counts, kept rows).
+columns (hashes, character and token counts, kept rows).
 
 Output columns per split: ``idx`` (0..n-1), ``src``, ``tgt`` (normalised text), ``src_ids``,
 ``tgt_ids`` (int32, no BOS/EOS), ``src_len``, ``tgt_len``.
@@ -87,60 +88,61 @@ def clean_file(raw: Path, out: Path) -> dict[str, np.ndarray]:
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def _empty_error(split: str, raw: int, counts: dict[str, int], d: DataConfig) -> DataError:
-    what = ", ".join(f"{k.removeprefix('dropped_')} {v}" for k, v in counts.items() if v and k != "normalized")
-    return DataError(f"cleaning left no pairs in split {split!r} ({raw} read; removed: {what or 'none'}); "
-                     f"relax the filter that removed them (data.max_words={d.max_words}, "
-                     f"data.max_len_ratio={d.max_len_ratio}, data.dedup, data.decontaminate) or fix the corpus")
-
-
-def clean_splits(plan: Plan, d: DataConfig, work: Path, stats: dict[str, float],
-                 corpora: dict[str, int]) -> dict[str, Selected]:
+def clean_splits(plan: Plan, d: DataConfig, work: Path, corpora: dict[str, int],
+                 stats: dict[str, float]) -> tuple[dict[str, Selected], dict[str, clean.Tally]]:
     """Every split cleaned and filtered (train last: it needs the val/test hashes); carved
-    splits taken from training. Returns, per split, its cleaned file and kept rows."""
+    splits taken from training. Returns, per split, its cleaned file and kept rows, and its
+    counts; a split left empty is a :class:`DataError` naming the filter."""
     cols, files = {}, {}
     for split in plan.splits:
         raw = write_raw(plan, split, work / f"raw-{split}.arrow", corpora if split == "train" else {})
         files[split] = work / f"clean-{split}.arrow"
         cols[split] = clean_file(raw, files[split])
     out: dict[str, Selected] = {}
+    tallies: dict[str, clean.Tally] = {}
     eval_src, eval_tgt = [], []
-    for split, c in cols.items():
-        ok, counts = clean.row_filters(c, train=split == "train", max_words=d.max_words,
-                                       max_len_ratio=d.max_len_ratio)
-        if split == "train":
-            train_cols, train_ok, train_counts = c, ok, counts
-            continue
-        out[split] = Selected(files[split], np.flatnonzero(ok))
-        _count(stats, split, len(ok), counts, len(out[split].rows), d)
-        eval_src.append(c["src_hash"][ok]), eval_tgt.append(c["tgt_hash"][ok])
+    masks = {split: clean.row_filters(c, max_len_ratio=d.max_len_ratio if split == "train" else None)
+             for split, c in cols.items()}  # only training pairs are length-filtered: tests are scored in full
+    stats["train/len_ratio_typical"] = masks["train"][2]  # target/source characters: dropped_ratio's centre
+    for split in ["train", *[s for s in cols if s != "train"]]:  # an empty training corpus is the first error
+        ok, counts, _ = masks[split]
+        tallies[split] = clean.Tally(len(ok), counts)
+        _check(split, int(ok.sum()), tallies[split], d)
+        if split != "train":
+            out[split] = Selected(files[split], np.flatnonzero(ok))
+            eval_src.append(cols[split]["src_hash"][ok]), eval_tgt.append(cols[split]["tgt_hash"][ok])
+    train_cols, (train_ok, _, _) = cols["train"], masks["train"]
     pairs = clean.pair_hash(train_cols)
     carved_rows = clean.carve(pairs, train_ok, list(plan.carve.values()), d.seed)
     for split, rows in zip(plan.carve, carved_rows):
-        out[split] = Selected(files["train"], rows)
-        _count(stats, split, len(rows), {}, len(rows), d)
+        out[split], tallies[split] = Selected(files["train"], rows), clean.Tally(len(rows), carved=True)
+        _check(split, len(rows), tallies[split], d)
         eval_src.append(train_cols["src_hash"][rows]), eval_tgt.append(train_cols["tgt_hash"][rows])
     contaminants = (np.unique(np.concatenate(eval_src)), np.unique(np.concatenate(eval_tgt))) \
         if d.decontaminate and eval_src else (None, None)
     carved = np.concatenate([np.empty(0, np.uint64), *(pairs[r] for r in carved_rows)])
-    kept = clean.train_filters(train_cols, train_ok, train_counts, carved=carved,
+    kept = clean.train_filters(train_cols, train_ok, tallies["train"].counts, carved=carved,
                                dedup=d.dedup, eval_src=contaminants[0], eval_tgt=contaminants[1])
     out["train"] = Selected(files["train"], kept.keep)
-    _count(stats, "train", len(train_ok), kept.counts, len(kept.keep), d)
+    _check("train", len(kept.keep), tallies["train"], d)
     first = [s for s in ("train", "val") if s in out]
-    return {s: out[s] for s in [*first, *[s for s in out if s not in first]]}
+    return {s: out[s] for s in [*first, *[s for s in out if s not in first]]}, tallies
 
 
-def _count(stats: dict[str, float], split: str, raw: int, counts: dict[str, int], kept: int,
-           d: DataConfig) -> None:
+def _check(split: str, kept: int, tally: clean.Tally, d: DataConfig) -> None:
     if kept == 0:
-        raise _empty_error(split, raw, counts, d)
+        raise clean.empty_error(split, tally, d)
+
+
+def _record(stats: dict[str, float], split: str, tally: clean.Tally, kept: int, d: DataConfig) -> None:
+    """The split's counts into ``stats`` and the log; a split the length filters emptied fails."""
+    _check(split, kept, tally, d)
     stats[f"{split}/pairs"] = kept
-    stats[f"{split}/raw_pairs"] = raw
-    for k, v in counts.items():
+    stats[f"{split}/raw_pairs"] = tally.raw
+    for k, v in tally.counts.items():
         stats[f"{split}/{k}"] = v
-    log.info("prepare: %s: %d pairs kept of %d (%s)", split, kept, raw,
-             ", ".join(f"{k} {v}" for k, v in counts.items()) or "carved")
+    log.info("prepare: %s: %d pairs kept of %d (%s)", split, kept, tally.raw,
+             ", ".join(f"{k} {v}" for k, v in tally.counts.items()) or "carved")
 
 
 def tokenizer_sample(train: Selected, d: DataConfig) -> Selected:
@@ -189,20 +191,31 @@ def train_tokenizers(train: Selected, d: DataConfig) -> tuple[Tokenizer, Tokeniz
             train_tokenizer(text_batches(sample, ("tgt",)), kind=d.tokenizer, vocab_size=d.vocab_size))
 
 
-def encoded(table: pa.Table, first: int, src_tok: Tokenizer, tgt_tok: Tokenizer) -> pa.RecordBatch:
-    """Cleaned pairs -> rows of :data:`FEATURES`, numbered from ``first``."""
+def encoded(table: pa.Table, first: int, src_tok: Tokenizer, tgt_tok: Tokenizer,
+            max_tokens: int | None, counts: dict[str, int]) -> pa.RecordBatch:
+    """Cleaned pairs -> rows of :data:`FEATURES`, numbered from ``first``; with ``max_tokens``,
+    only the pairs whose sides hold at most that many tokens (the others counted in ``counts``)."""
     src_ids, tgt_ids = encode_column(src_tok, table.column("src")), encode_column(tgt_tok, table.column("tgt"))
+    src_len, tgt_len = pc.list_value_length(src_ids), pc.list_value_length(tgt_ids)
     cols = {"src": table.column("src").combine_chunks(), "tgt": table.column("tgt").combine_chunks(),
-            "idx": pa.array(np.arange(first, first + table.num_rows, dtype=np.int64)),
-            "src_ids": src_ids, "tgt_ids": tgt_ids,
-            "src_len": pc.list_value_length(src_ids), "tgt_len": pc.list_value_length(tgt_ids)}
-    return pa.record_batch(list(cols.values()), schema=FEATURES.arrow_schema)
+            "src_ids": src_ids, "tgt_ids": tgt_ids, "src_len": src_len, "tgt_len": tgt_len}
+    if max_tokens:
+        ok, removed = clean.length_filter(src_len.to_numpy(), tgt_len.to_numpy(), max_tokens)
+        for k, v in removed.items():
+            counts[k] = counts.get(k, 0) + v
+        mask = pa.array(ok)
+        cols = {k: pc.filter(v, mask) for k, v in cols.items()}
+    n = len(cols["src"])
+    cols["idx"] = pa.array(np.arange(first, first + n, dtype=np.int64))
+    return pa.record_batch([cols[f] for f in FEATURES], schema=FEATURES.arrow_schema)
 
 
 def tokenize(splits: dict[str, Selected], src_tok: Tokenizer, tgt_tok: Tokenizer, work: Path,
-             stats: dict[str, float]) -> DatasetDict:
-    """Each split tokenized into ``work/<split>.arrow``, one pass per cleaned file; its token
-    count statistics into ``stats``."""
+             tallies: dict[str, clean.Tally], d: DataConfig, stats: dict[str, float]) -> DatasetDict:
+    """Each split tokenized into ``work/<split>.arrow``, one pass per cleaned file; training
+    loses the pairs over ``data.max_tokens`` (val and test splits are scored in full: evaluate
+    cuts a source to the model's positions). Every split's counts and token statistics into
+    ``stats``."""
     paths = {s: work / f"{s}.arrow" for s in splits}
     lens: dict[str, list[np.ndarray]] = {f"{s}/{side}": [] for s in splits for side in ("src", "tgt")}
     for path in dict.fromkeys(sel.path for sel in splits.values()):
@@ -212,12 +225,14 @@ def tokenize(splits: dict[str, Selected], src_tok: Tokenizer, tgt_tok: Tokenizer
                                                                 FEATURES.arrow_schema)) for s in wanted}
             done = dict.fromkeys(wanted, 0)
             for split, table in selected_batches(path, wanted, ENCODE_ROWS):
-                batch = encoded(table, done[split], src_tok, tgt_tok)
+                bound = d.max_tokens if split == "train" else None
+                batch = encoded(table, done[split], src_tok, tgt_tok, bound, tallies[split].counts)
                 writers[split].write_batch(batch)
                 done[split] += batch.num_rows
                 for side in ("src", "tgt"):
                     lens[f"{split}/{side}"].append(batch.column(f"{side}_len").to_numpy())
     for split in splits:
+        _record(stats, split, tallies[split], sum(len(x) for x in lens[f"{split}/src"]), d)
         stats.update(length_stats({side: np.concatenate(lens[f"{split}/{side}"]) for side in ("src", "tgt")}, split))
     return DatasetDict({s: Dataset.from_file(str(p)) for s, p in paths.items()})
 
@@ -255,13 +270,13 @@ def build(plan: Plan, d: DataConfig, work: Path) -> Built:
     disable_progress_bars()  # the stage's save_to_disk would print a bar per split
     stats: dict[str, float] = {}
     corpora: dict[str, int] = {}
-    splits = clean_splits(plan, d, work, stats, corpora)
+    splits, tallies = clean_splits(plan, d, work, corpora, stats)
     for i, (name, n) in enumerate(corpora.items()):
         stats[f"train/corpus{i}/raw_pairs"] = n
         log.info("prepare: training corpus %d: %s, %d pairs", i, name, n)
     src_tok, tgt_tok = train_tokenizers(splits["train"], d)
     stats["vocab/src"], stats["vocab/tgt"] = src_tok.get_vocab_size(), tgt_tok.get_vocab_size()
-    data = tokenize(splits, src_tok, tgt_tok, work, stats)
+    data = tokenize(splits, src_tok, tgt_tok, work, tallies, d, stats)
     for path in dict.fromkeys(sel.path for sel in splits.values()):
         path.unlink()  # tokenized copies hold the text now
     return Built(data, src_tok, tgt_tok, stats, corpora)

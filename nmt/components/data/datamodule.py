@@ -1,9 +1,17 @@
 """LightningDataModule over prepare's tokenized ``DatasetDict``: length-bucketed batches
 under a token budget, so padding waste stays small (the same idea as fairseq's
-``--max-tokens`` batching)."""
+``--max-tokens`` batching).
+
+Given the model's ``max_positions``, nothing longer reaches it: training pairs that do not
+fit are left out of the batches (counted in ``dropped`` and logged: prepare's
+``data.max_tokens`` may be above a small model's positions), and validation and test pairs
+are cut to fit (their references stay whole, so a test set is still scored in full).
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +24,10 @@ from numpy.typing import ArrayLike
 from torch import Tensor
 from torch.utils.data import DataLoader, Sampler
 
+from nmt.components.data.sources import DataError
 from nmt.components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
+
+log = logging.getLogger("nmt")
 
 
 def _batch_starts(lengths: np.ndarray, max_tokens: int) -> np.ndarray:
@@ -80,8 +91,9 @@ class TokenBudgetSampler(Sampler[list[int]]):
     length stays the epoch's, as Lightning counts the consumed ones itself."""
 
     def __init__(self, src_lens: ArrayLike, tgt_lens: ArrayLike, max_tokens: int,
-                 shuffle: bool, seed: int = 0, rank: int = 0, world: int = 1):
+                 shuffle: bool, seed: int = 0, rank: int = 0, world: int = 1, rows: np.ndarray | None = None):
         self.src_lens, self.tgt_lens = np.asarray(src_lens), np.asarray(tgt_lens)
+        self.rows = rows  # the dataset's row of each length given; None: row i is length i
         self.max_tokens, self.shuffle, self.seed, self.epoch = max_tokens, shuffle, seed, 0
         self.rank, self.world, self.skip = rank, world, 0
         # the count depends only on the sorted lengths, the same for every shuffle
@@ -97,7 +109,7 @@ class TokenBudgetSampler(Sampler[list[int]]):
         batches = token_budget_batches(self.src_lens, self.tgt_lens, self.max_tokens,
                                        shuffle=self.shuffle, seed=self.seed + self.epoch)
         mine, self.skip = batches[self.rank::self.world][self.skip: self._len], 0
-        return (b.tolist() for b in mine)
+        return ((b if self.rows is None else self.rows[b]).tolist() for b in mine)
 
     def __len__(self) -> int:
         return self._len
@@ -110,11 +122,13 @@ def pad(seqs: list[list[int]]) -> Tensor:
     return out
 
 
-def collate(rows: list[dict]) -> dict[str, Tensor | list[str]]:
-    """src (B, S); tgt_in = BOS y (B, T); tgt_out = y EOS (B, T); masks True at real tokens."""
-    src = pad([r["src_ids"] + [EOS_ID] for r in rows])
-    tgt_in = pad([[BOS_ID] + r["tgt_ids"] for r in rows])
-    tgt_out = pad([r["tgt_ids"] + [EOS_ID] for r in rows])
+def collate(rows: list[dict], limit: int | None = None) -> dict[str, Tensor | list[str]]:
+    """src (B, S); tgt_in = BOS y (B, T); tgt_out = y EOS (B, T); masks True at real tokens.
+    ``limit``: tokens a side keeps (EOS or BOS takes one more position); the reference
+    text ``ref`` stays whole."""
+    src = pad([r["src_ids"][:limit] + [EOS_ID] for r in rows])
+    tgt_in = pad([[BOS_ID] + r["tgt_ids"][:limit] for r in rows])
+    tgt_out = pad([r["tgt_ids"][:limit] + [EOS_ID] for r in rows])
     return {"src": src, "src_mask": src != PAD_ID, "tgt_in": tgt_in, "tgt_out": tgt_out,
             "ref": [r["tgt"] for r in rows], "idx": [r["idx"] for r in rows]}
 
@@ -133,9 +147,12 @@ def _column(d: Any, name: str) -> np.ndarray:
 class TranslationDataModule(pl.LightningDataModule):
     def __init__(self, data_dir: str | Path, *, max_tokens: int, eval_max_tokens: int | None = None,
                  train_limit: int | None = None, val_limit: int | None = None, seed: int = 0,
-                 num_workers: int = 0):
+                 num_workers: int = 0, max_positions: int | None = None):
         super().__init__()
         self.data_dir, self.max_tokens, self.seed = Path(data_dir), max_tokens, seed
+        # tokens a side may keep: BOS/EOS take the last of the model's positions
+        self.limit = None if max_positions is None else max_positions - 1
+        self.dropped: dict[str, int] = {}  # training pairs left out because they exceed the limit
         self.eval_max_tokens = eval_max_tokens or max_tokens * 2
         self.train_limit, self.val_limit, self.num_workers = train_limit, val_limit, num_workers
         self.ds: DatasetDict | None = None
@@ -165,13 +182,36 @@ class TranslationDataModule(pl.LightningDataModule):
                 ds["val"] = ds["val"].select(range(min(self.val_limit, len(ds["val"]))))
             self.ds = ds
 
+    def _lengths(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Each pair's side lengths as the model sees them (+ EOS/BOS) and, for training with a
+        limit, the rows that fit it (the others dropped, counted and logged); else None."""
+        d = self.ds[split]
+        src, tgt = _column(d, "src_len"), _column(d, "tgt_len")
+        if self.limit is None:
+            return src + 1, tgt + 1, None
+        if split != "train":  # cut to fit in collate
+            return np.minimum(src, self.limit) + 1, np.minimum(tgt, self.limit) + 1, None
+        fits = np.maximum(src, tgt) <= self.limit
+        if fits.all():
+            return src + 1, tgt + 1, None
+        rows = np.flatnonzero(fits)
+        self.dropped["train"] = len(src) - len(rows)
+        if not len(rows):
+            raise DataError(f"every training pair is longer than the model's {self.limit + 1} positions "
+                            f"(model.max_positions); raise it, or prepare with data.max_tokens below {self.limit + 1}")
+        log.warning("train: %d training pairs have a side over %d tokens, more than the model's positions "
+                    "(model.max_positions=%d) hold; left out (prepare with data.max_tokens=%d to drop them there)",
+                    self.dropped["train"], self.limit, self.limit + 1, self.limit)
+        return src[rows] + 1, tgt[rows] + 1, rows
+
     def _loader(self, split: str, shuffle: bool, max_tokens: int) -> DataLoader:
         assert self.ds is not None, "call setup() first"
         d = self.ds[split]
         trainer = self.trainer  # None outside a Trainer
         shard = (trainer.global_rank, trainer.world_size) if trainer is not None and split == "train" else (0, 1)
-        sampler = TokenBudgetSampler(_column(d, "src_len") + 1, _column(d, "tgt_len") + 1,  # + EOS/BOS
-                                     max_tokens, shuffle=shuffle, seed=self.seed, rank=shard[0], world=shard[1])
+        src_lens, tgt_lens, rows = self._lengths(split)
+        sampler = TokenBudgetSampler(src_lens, tgt_lens, max_tokens, shuffle=shuffle, seed=self.seed,
+                                     rank=shard[0], world=shard[1], rows=rows)
         if split == "train" and self._resume:
             if self._resume.get("seed", self.seed) != self.seed:
                 raise ValueError(f"the checkpoint's batches were drawn with trainer.seed={self._resume['seed']}, "
@@ -179,7 +219,7 @@ class TranslationDataModule(pl.LightningDataModule):
             sampler.resume(int(self._resume["epoch"]), int(self._resume["consumed"]))
             self._resume = None
         return DataLoader(d.with_format(None, columns=["idx", "src_ids", "tgt_ids", "tgt"]),
-                          batch_sampler=sampler, collate_fn=collate,
+                          batch_sampler=sampler, collate_fn=functools.partial(collate, limit=self.limit),
                           num_workers=self.num_workers)
 
     def train_dataloader(self) -> DataLoader:

@@ -22,8 +22,8 @@ class DataConfig:
     tokenizer: Literal["bpe", "unigram"]
     vocab_size: int                   # joint de+en; ~ the word vocabularies of bentrevett's setup
     joint_vocab: bool                 # one tokenizer for both sides (lets the Transformer share embeddings)
-    max_words: int                    # drop longer training pairs (Multi30k's longest is ~40)
-    max_len_ratio: float | None       # drop training pairs whose word counts differ more (e.g. 3.0)
+    max_tokens: int | None            # drop training pairs with a side over this many subword tokens
+    max_len_ratio: float | None       # drop training pairs whose sides' token counts differ more (e.g. 3.0)
     dedup: bool                       # drop exact duplicate training pairs (the first one stays)
     decontaminate: bool               # drop training pairs whose source or target is in a val/test split
     tokenizer_sample_pairs: int       # seeded sample the tokenizer trains on (as spm's input_sentence_size)
@@ -36,6 +36,9 @@ class DataConfig:
     test_limit: int | None
 
     KINDS: ClassVar[dict[str, type]] = {}
+    # keys that were renamed: old -> (new, why), so an old config fails naming the new key
+    RENAMED: ClassVar[dict[str, tuple[str, str]]] = {
+        "max_words": ("max_tokens", "the length bound counts subword tokens now, not whitespace words")}
 
     @classmethod
     def from_mapping(cls, value: Any, key: str) -> "DataConfig":
@@ -43,9 +46,19 @@ class DataConfig:
         if isinstance(value, DataConfig):
             return value
         kind = dict(value).get("kind", "multi30k")
+        for old in dict(value):
+            if old in cls.RENAMED:
+                raise ConfigError(cls.renamed(f"{key}.{old}"))
         if kind not in cls.KINDS:
             raise ConfigError(f"{key}.kind: unknown data source {kind!r}; valid: {', '.join(cls.KINDS)}")
         return parse(cls.KINDS[kind], value, prefix=key)
+
+    @classmethod
+    def renamed(cls, key: str) -> str:
+        """The one line for an old key ``data.<old>``: its new name and why."""
+        prefix, _, old = key.rpartition(".")
+        new, why = cls.RENAMED[old]
+        return f"{key} is now {prefix}.{new}: {why}; set {prefix}.{new}=N instead"
 
     def test_splits(self) -> tuple[str, ...]:
         """The test splits this source gives, by name, in order (known before reading data)."""
@@ -69,6 +82,7 @@ class DataConfig:
                               "choose two languages")
         checks = (("vocab_size", self.vocab_size >= 100, ">= 100"),
                   ("tokenizer_sample_pairs", self.tokenizer_sample_pairs >= 1, ">= 1"),
+                  ("max_tokens", self.max_tokens is None or self.max_tokens >= 1, ">= 1 or null"),
                   ("max_len_ratio", self.max_len_ratio is None or self.max_len_ratio >= 1, ">= 1 or null"),
                   ("val_size", self.val_size >= 1, ">= 1"), ("test_size", self.test_size >= 1, ">= 1"))
         for key, ok, need in checks:

@@ -5,14 +5,36 @@
   separators (U+2028, U+0085, ``\\v``, ``\\f``) are spaces inside a line, not line breaks.
 - Text is UTF-8. A BOM at the start of a file is dropped; undecodable bytes raise
   :class:`TextDecodeError` naming the source, the line and the byte.
-- :func:`normalize` is what training and serving both see: NFC, invisible characters removed
-  (Unicode category Cf: BOM, zero-width space, word joiner, ...; and the rest of Unicode's
-  Default_Ignorable_Code_Point: Hangul fillers U+115F/U+1160, variation selectors, the
-  combining grapheme joiner, ...), control characters (Cc) and the blank glyphs U+3164,
-  U+FFA0 (Hangul fillers a cell wide) and U+2800 (Braille blank) as spaces, lone
-  surrogates removed, runs of white space (NBSP and the other Zs included) collapsed, ends
-  stripped. A line that is empty after it, or holds only combining marks (category M, with
-  no letter to sit on), is blank (and translates to an empty line).
+- :func:`normalize` is what training and serving both see: NFC, noise removed, control
+  characters (Cc), line/paragraph separators and the blank glyphs U+3164, U+FFA0 (Hangul
+  fillers a cell wide) and U+2800 (Braille blank) as spaces, runs of white space (NBSP and
+  the other Zs included) collapsed, ends stripped. A line that is empty after it, or holds
+  only combining marks and format characters (no letter to sit on), is blank (and
+  translates to an empty line).
+
+The rule for invisible characters (one predicate, :func:`dropped`, which prepare's Arrow
+fast path and :func:`normalize` share): **a character that is spelling stays; only noise goes.**
+
+- Kept, because they are spelling: ZERO WIDTH NON-JOINER and JOINER (U+200C, U+200D: Persian
+  ``می‌خواهم``, Kurdish, Urdu, Sinhala and Indic conjuncts, emoji ZWJ sequences); the
+  directional marks LRM, RLM, ALM (U+200E, U+200F, U+061C: single characters that place
+  neutral text in a right-to-left line); variation selectors (U+FE00-FE0F, U+E0100-E01EF:
+  emoji and CJK glyph variants) and the Mongolian ones (U+180B-180D, U+180F) with the
+  Mongolian vowel separator (U+180E); the combining grapheme joiner (U+034F, which keeps
+  marks in the order written); the visible prepended signs (Arabic number signs U+0600-0605,
+  end of ayah, Syriac and Kaithi signs); Egyptian hieroglyph and shorthand format controls.
+  Every format character (Cf) not listed below is kept too.
+- Removed, because they are noise: the BOM / ZERO WIDTH NO-BREAK SPACE (U+FEFF), ZERO WIDTH
+  SPACE (U+200B), SOFT HYPHEN (U+00AD) and WORD JOINER (U+2060), hints for where a line may
+  or may not break, not letters; the invisible math operators (U+2061-2064); the bidi
+  embeddings, overrides and isolates (U+202A-202E, U+2066-2069): they open a span that a
+  later character closes, so a sentence split or a reordering translation leaves them
+  unpaired and reversing the rest of the line (the "Trojan Source" spoofing, CVE-2021-42574);
+  the deprecated format characters (U+206A-206F); interlinear annotation (U+FFF9-FFFB, not
+  for interchange); musical beam and slur controls (U+1D173-1D17A); the tag characters
+  (U+E0001, U+E0020-E007F: outside the few subdivision flags, whose flag then shows as a
+  plain black flag, they carry hidden text); lone surrogates (Cs); the Hangul fillers
+  U+115F/U+1160 and the discouraged Khmer inherent vowels U+17B4/U+17B5 (invisible letters).
 """
 
 from __future__ import annotations
@@ -29,13 +51,11 @@ from typing import BinaryIO, TextIO
 
 ENCODING = "utf-8"
 BOM = "\ufeff"
-_DROP = {"Cf", "Cs"}     # format characters (invisible) and lone surrogates: removed
 _SPACE = {"Cc", "Zl", "Zp"}  # control characters and line/paragraph separators: a space
-# Unicode's Default_Ignorable_Code_Point outside Cf (DerivedCoreProperties.txt; the Cf ones
-# are dropped by category): rendered as nothing, so removed like Cf. The Cn parts of the
-# property are left out (unassigned: not in any text worth translating).
-_IGNORABLE = [(0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180D), (0x180F, 0x180F),
-              (0xFE00, 0xFE0F), (0xE0100, 0xE01EF)]
+# Noise (module docstring): removed. Every other code point stays, format characters included.
+_NOISE = [(0x00AD, 0x00AD), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x200B, 0x200B), (0x202A, 0x202E),
+          (0x2060, 0x2064), (0x2066, 0x206F), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB), (0x1D173, 0x1D17A),
+          (0xE0001, 0xE0001), (0xE0020, 0xE007F)]
 _BLANK = (0x2800, 0x3164, 0xFFA0)  # Braille blank, Hangul fillers drawn a cell wide: a space, not a letter
 _CONVERT_HINT = "convert it to UTF-8 first, e.g. `iconv -f latin1 -t utf-8 FILE > FILE.utf8`"
 HEAD_BYTES = 8192  # NUL in a source's first block: binary (git's and grep's test)
@@ -49,19 +69,25 @@ class TextDecodeError(ValueError):
 
 @functools.cache
 def _table() -> dict[int, str | None]:
-    """str.translate's table: every code point of a dropped category to None, of a space
-    category to " " (built once, ~0.3 s; a per-character Python loop cost 10x more per line)."""
+    """str.translate's table: each code point the rule removes to None, each one read as a
+    space to " " (built once, ~0.3 s; a per-character Python loop cost 10x more per line)."""
     out: dict[int, str | None] = {}
     for cp in range(sys.maxunicode + 1):
         cat = unicodedata.category(chr(cp))
-        if cat in _DROP:
+        if cat == "Cs":
             out[cp] = None
         elif cat in _SPACE:
             out[cp] = " "
-    for lo, hi in _IGNORABLE:
+    for lo, hi in _NOISE:
         out.update(dict.fromkeys(range(lo, hi + 1)))
     out.update(dict.fromkeys(_BLANK, " "))
     return out
+
+
+def dropped(cp: int) -> bool:
+    """The rule (module docstring): whether :func:`normalize` removes code point ``cp``."""
+    table = _table()
+    return cp in table and table[cp] is None
 
 
 def rewrites(cp: int) -> bool:
@@ -70,15 +96,20 @@ def rewrites(cp: int) -> bool:
     return cp in _table()
 
 
+def _letterless(c: str) -> bool:
+    """A combining mark or a kept format character: nothing to translate on its own."""
+    return unicodedata.category(c)[0] == "M" or unicodedata.category(c) == "Cf"
+
+
 def normalize(text: str) -> str:
-    """NFC, invisible characters out, white space collapsed; ``""`` for a blank line.
+    """NFC, noise out (module docstring), white space collapsed; ``""`` for a blank line.
 
     The one normalisation of the project: prepare cleans the corpus with it and every way
     into a model applies it before the emptiness check and before tokenizing."""
     if not text.isascii():
         text = unicodedata.normalize("NFC", text).translate(_table())
-        if all(unicodedata.category(c)[0] == "M" for c in text if not c.isspace()):
-            return ""  # only combining marks (or nothing): no letter to translate
+        if all(_letterless(c) for c in text if not c.isspace()):
+            return ""  # only combining marks, joiners or marks of direction (or nothing)
     elif not text.isprintable():
         text = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
     return " ".join(text.split())

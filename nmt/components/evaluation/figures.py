@@ -86,9 +86,10 @@ def log_attention_maps(run: RunLog, model: Seq2SeqModel, codec: TextCodec, sente
     return drawn
 
 
-def log_length_analysis(run: RunLog, srcs: list[str], hyps: list[str], refs: list[str], label: str,
-                        out: Path) -> None:
-    scores = bleu_by_length(srcs, hyps, refs)
+def log_length_analysis(run: RunLog, src_lens: list[int], hyps: list[str], refs: list[str], label: str,
+                        out: Path, tokenize: str = "13a") -> None:
+    """BLEU by source length (in tokens), as JSON, a figure and a table."""
+    scores = bleu_by_length(src_lens, hyps, refs, tokenize=tokenize)
     out.mkdir(parents=True, exist_ok=True)
     rows = [{"bucket": s.bucket, "sentences": s.sentences, "bleu": s.bleu} for s in scores]
     (out / N.LENGTH_JSON).write_text(json.dumps(rows, indent=2))

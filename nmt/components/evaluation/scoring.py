@@ -12,18 +12,68 @@ the same way they did:
   Wu et al. 2021's scoring of the tiny Transformer on Multi30k.
 * ``lc``: sacreBLEU's own 13a tokenization, lowercased: the closest to bentrevett's
   pytorch-seq2seq tutorials (lowercased spaCy tokens, greedy).
+
+**Tokenized for the target language** (:func:`choose_metric`). BLEU counts n-grams of words,
+so it needs a tokenizer that finds the target language's words; ``13a`` splits at spaces and
+punctuation, and gives a Chinese sentence one "word" (BLEU 0.0 for a near-perfect
+translation). We follow sacreBLEU's own table (``BLEU._TOKENIZER_MAP``, what it applies when
+given ``trg_lang``): ``zh`` for Chinese (any Chinese code: zh-Hant, cmn, yue, ...),
+``ja-mecab`` for Japanese, ``ko-mecab`` for Korean, ``13a`` for the rest. Where that
+tokenizer is not installed (mecab: ``pip install sacrebleu[ja]`` or ``[ko]``), or the language
+is written without spaces and sacreBLEU has none for it (Thai, Lao, Khmer, Burmese, Tibetan,
+Dzongkha), BLEU is scored on characters (``tok:char``) with a warning, and the selection
+metric (``val/bleu``: checkpoints, early stopping, ASHA, the promotion candidate) holds chrF
+(Popović 2015), which needs no tokenizer. TER splits CJK characters (``asian:yes``) for
+Chinese, Japanese and Korean. ``evaluate.bleu_tokenize`` overrides the choice; every score
+carries its signature.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
+import sacrebleu
 from sacrebleu.metrics import BLEU, CHRF, TER
 
+from nmt.components.system.errors import ConfigError
+
+log = logging.getLogger("nmt")
 Convention = Literal["moses_lc", "lc"]
 CONVENTIONS: tuple[str, ...] = ("moses_lc", "lc")
+AUTO = "auto"                             # evaluate.bleu_tokenize: choose by the target language
+CHINESE = frozenset({"zh", "cmn", "yue", "wuu", "lzh"})      # written in Han characters: tok zh
+UNSPACED = frozenset({"th", "lo", "km", "my", "bo", "dz"})  # no spaces between words, no sacreBLEU tokenizer
+CJK = CHINESE | {"ja", "ko"}
+MECAB_EXTRA = {"ja-mecab": "ja", "ko-mecab": "ko"}          # pip install sacrebleu[<extra>]
+
+
+@dataclass(frozen=True)
+class MetricChoice:
+    """How a target language is scored: BLEU's sacreBLEU tokenizer, what ``val/bleu`` holds
+    (BLEU, or chrF where no tokenizer exists) and whether TER splits CJK characters."""
+    tokenize: str = "13a"
+    selection: Literal["bleu", "chrf"] = "bleu"
+    asian_ter: bool = False
+    warning: str | None = None        # why the language's own tokenizer is not used
+
+    @property
+    def key(self) -> str:
+        """The choice as one string: part of train's and evaluate's reuse keys."""
+        return (f"bleu.tok:{self.tokenize}|select:{self.selection}|ter.asian:{'yes' if self.asian_ter else 'no'}"
+                f"|version:{sacrebleu.__version__}")
+
+    def selection_signature(self) -> str:
+        """sacreBLEU's signature of what ``val/bleu`` holds, named (``BLEU|...`` or ``chrF2|...``)."""
+        name, metric = ("BLEU", BLEU(tokenize=self.tokenize)) if self.selection == "bleu" else ("chrF2", CHRF())
+        metric.corpus_score(["a"], [["a"]])  # sacreBLEU signs a metric once it has scored
+        return f"{name}|{metric.get_signature()}"
+
+    def ter(self) -> TER:
+        return TER(normalized=self.asian_ter, asian_support=self.asian_ter)  # asian needs normalized
 
 
 @dataclass(frozen=True)
@@ -33,17 +83,76 @@ class Score:
     signature: str
 
 
-def corpus_bleu(hyps: list[str], refs: list[str]):
+def _language(code: str) -> str:
+    """The primary language subtag: ``zh`` of ``zh-Hant``, ``zh_TW`` or ``ZH``."""
+    return code.strip().lower().replace("_", "-").split("-")[0]
+
+
+@lru_cache(maxsize=None)
+def installed(tokenize: str) -> bool:
+    """Whether sacreBLEU can build tokenizer ``tokenize`` here (mecab's need their packages)."""
+    if tokenize not in MECAB_EXTRA:
+        return tokenize in BLEU.TOKENIZERS
+    try:
+        BLEU(tokenize=tokenize)
+    except (RuntimeError, ImportError, AssertionError):  # sacreBLEU's "requires extra dependencies"
+        return False
+    return True
+
+
+def check_tokenize(setting: str, key: str = "evaluate.bleu_tokenize") -> None:
+    """ConfigError for a setting that is neither ``auto`` nor a tokenizer sacreBLEU can run here."""
+    valid = (AUTO, *BLEU.TOKENIZERS)
+    if setting not in valid:
+        raise ConfigError(f"{key}={setting!r}: unknown BLEU tokenizer; valid: {', '.join(valid)}")
+    if setting != AUTO and not installed(setting):
+        raise ConfigError(f"{key}={setting}: its package is not installed; pip install "
+                          f"'sacrebleu[{MECAB_EXTRA[setting]}]', or use {key}=auto (characters, and chrF to select)")
+
+
+def choose_metric(lang: str, setting: str = AUTO) -> MetricChoice:
+    """How to score target language ``lang`` (module docstring); ``setting``: ``auto`` or a
+    sacreBLEU tokenizer that overrides the choice (BLEU then stays the selection metric)."""
+    code = _language(lang)
+    asian = code in CJK
+    if setting != AUTO:
+        check_tokenize(setting)
+        return MetricChoice(setting, "bleu", asian)
+    wanted = "zh" if code in CHINESE else BLEU._TOKENIZER_MAP.get(code)  # sacreBLEU's recommendation
+    if wanted is None and code not in UNSPACED:
+        return MetricChoice("13a", "bleu", asian)
+    if wanted is not None and installed(wanted):
+        return MetricChoice(wanted, "bleu", asian)
+    why = (f"sacreBLEU's tokenizer for {lang!r}, {wanted}, is not installed "
+           f"(pip install 'sacrebleu[{MECAB_EXTRA[wanted]}]')" if wanted else f"sacreBLEU has no word tokenizer for {lang!r}, written without spaces")
+    return MetricChoice("char", "chrf", asian, f"{why}: BLEU is scored on characters (tok:char), and val/bleu, "
+                        "which selects checkpoints and models, holds chrF; evaluate.bleu_tokenize overrides this")
+
+
+@functools.cache
+def warn(choice: MetricChoice) -> None:
+    """Log ``choice``'s warning, once a process."""
+    if choice.warning:
+        log.warning("metric: %s", choice.warning)
+
+
+def corpus_bleu(hyps: list[str], refs: list[str], tokenize: str = "13a"):
     """Corpus BLEU of detokenized hypotheses against one raw reference each."""
-    return BLEU().corpus_score(hyps, [refs])
+    return BLEU(tokenize=tokenize).corpus_score(hyps, [refs])
 
 
-def corpus_scores(hyps: list[str], refs: list[str]) -> dict[str, Score]:
-    """BLEU, chrF and TER, all on 0-100, with their sacreBLEU signatures."""
+def selection_score(hyps: list[str], refs: list[str], choice: MetricChoice) -> float:
+    """What ``val/bleu`` holds for ``choice``: BLEU with its tokenizer, or chrF (0-100)."""
+    metric = BLEU(tokenize=choice.tokenize) if choice.selection == "bleu" else CHRF()
+    return float(metric.corpus_score(hyps, [refs]).score)
+
+
+def corpus_scores(hyps: list[str], refs: list[str], choice: MetricChoice = MetricChoice()) -> dict[str, Score]:
+    """BLEU (with ``choice``'s tokenizer), chrF and TER, all on 0-100, with their signatures."""
     if len(hyps) != len(refs):
         raise ValueError(f"{len(hyps)} hypotheses for {len(refs)} references")
     out = {}
-    for name, metric in (("bleu", BLEU()), ("chrf", CHRF()), ("ter", TER())):
+    for name, metric in (("bleu", BLEU(tokenize=choice.tokenize)), ("chrf", CHRF()), ("ter", choice.ter())):
         res = metric.corpus_score(hyps, [refs])
         out[name] = Score(name, float(res.score), str(metric.get_signature()))
     return out

@@ -2,6 +2,9 @@
 implementation (``sacrebleu.significance.PairedTest``), so that a p-value here equals
 ``sacrebleu REF -i A B --paired-bs --paired-bs-n N`` with ``SACREBLEU_SEED=seed``.
 
+Every function takes ``tokenize``, BLEU's sacreBLEU tokenizer: the one chosen for the target
+language (:func:`nmt.components.evaluation.scoring.choose_metric`), ``13a`` by default.
+
 The test is sacreBLEU's: two-sided, "is the difference between the systems due to chance",
 ``p = (#{resampled |diff| - mean >= |observed diff|} + 1) / (n + 1)``. Whether the
 difference goes the right way is for the caller to check (``bleu_b > bleu_a``).
@@ -43,7 +46,7 @@ def _sacrebleu_seed(seed: int) -> Iterator[None]:
 
 
 def paired_bootstrap(hyps_a: Sequence[str], hyps_b: Sequence[str], refs: Sequence[str], *,
-                     n_samples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> PairedBleu:
+                     n_samples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, tokenize: str = "13a") -> PairedBleu:
     """Corpus BLEU of ``a`` (baseline) and ``b`` against one reference each, and the
     paired-bootstrap p-value of their difference."""
     if not (len(hyps_a) == len(hyps_b) == len(refs)):
@@ -55,7 +58,7 @@ def paired_bootstrap(hyps_a: Sequence[str], hyps_b: Sequence[str], refs: Sequenc
     if seed < 1:  # sacreBLEU treats a seed of 0 as "unseeded"
         raise ValueError(f"seed must be >= 1, got {seed}")
     with _sacrebleu_seed(seed):
-        test = PairedTest([("a", list(hyps_a)), ("b", list(hyps_b))], {"bleu": BLEU()},
+        test = PairedTest([("a", list(hyps_a)), ("b", list(hyps_b))], {"bleu": BLEU(tokenize=tokenize)},
                           references=[list(refs)], test_type="bs", n_samples=n_samples)
         _, scores = test()
     base, system = scores["BLEU"]
@@ -89,13 +92,13 @@ class PairResult(NamedTuple):
     p_holm: float                # Holm-adjusted over every pair tested together
 
 
-def _stats(hyps: Sequence[str], refs: Sequence[str]) -> np.ndarray:
+def _stats(hyps: Sequence[str], refs: Sequence[str], tokenize: str) -> np.ndarray:
     """sacreBLEU's sufficient statistics per sentence: (n, 2 + 2 * max_ngram_order)."""
-    return np.array(BLEU()._extract_corpus_statistics(list(hyps), [list(refs)]), dtype="float32")
+    return np.array(BLEU(tokenize=tokenize)._extract_corpus_statistics(list(hyps), [list(refs)]), dtype="float32")
 
 
 def replicates(hyps_by_seed: Sequence[Sequence[str]], refs: Sequence[str], *, n_samples: int = DEFAULT_RESAMPLES,
-               seed: int = DEFAULT_SEED) -> np.ndarray:
+               seed: int = DEFAULT_SEED, tokenize: str = "13a") -> np.ndarray:
     """Two-level bootstrap BLEU replicates (n_samples,) of one system; equal ``seed`` means
     equal draws, so two systems' replicates are paired."""
     if not hyps_by_seed or any(len(h) != len(refs) for h in hyps_by_seed):
@@ -104,18 +107,19 @@ def replicates(hyps_by_seed: Sequence[Sequence[str]], refs: Sequence[str], *, n_
     idxs = np.random.default_rng(seed).choice(n, size=(n_samples, n), replace=True)  # sacreBLEU's draw
     picks = (np.random.default_rng(seed + 1).choice(k, size=(n_samples, k), replace=True) if k > 1
              else np.zeros((n_samples, 1), dtype=int))
-    sums = np.stack([_stats(h, refs)[idxs].sum(1) for h in hyps_by_seed])  # (k, n_samples, m)
+    sums = np.stack([_stats(h, refs, tokenize)[idxs].sum(1) for h in hyps_by_seed])  # (k, n_samples, m)
     totals = sums[picks, np.arange(n_samples)[:, None]].sum(1)  # (n_samples, m)
-    metric = BLEU()
+    metric = BLEU(tokenize=tokenize)
     return np.array([metric._compute_score_from_stats(t).score for t in totals])
 
 
-def system_interval(hyps_by_seed: Sequence[Sequence[str]], refs: Sequence[str], *,
-                    n_samples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> SystemInterval:
+def system_interval(hyps_by_seed: Sequence[Sequence[str]], refs: Sequence[str], *, n_samples: int = DEFAULT_RESAMPLES,
+                    seed: int = DEFAULT_SEED, tokenize: str = "13a") -> SystemInterval:
     """Pooled BLEU and its 95% interval over sentences and seeds (see above)."""
-    pooled = BLEU().corpus_score([h for hs in hyps_by_seed for h in hs], [list(refs) * len(hyps_by_seed)])
-    mean, ci = estimate_ci(replicates(hyps_by_seed, refs, n_samples=n_samples, seed=seed))
-    seeds = tuple(float(BLEU().corpus_score(list(h), [list(refs)]).score) for h in hyps_by_seed)
+    bleu = BLEU(tokenize=tokenize)
+    pooled = bleu.corpus_score([h for hs in hyps_by_seed for h in hs], [list(refs) * len(hyps_by_seed)])
+    mean, ci = estimate_ci(replicates(hyps_by_seed, refs, n_samples=n_samples, seed=seed, tokenize=tokenize))
+    seeds = tuple(float(bleu.corpus_score(list(h), [list(refs)]).score) for h in hyps_by_seed)
     return SystemInterval(float(pooled.score), float(mean), float(ci), seeds)
 
 
@@ -130,18 +134,20 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 
 def compare_pairs(systems: dict[str, Sequence[Sequence[str]]], refs: Sequence[str], pairs: Sequence[tuple[str, str]],
-                  *, n_samples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> list[PairResult]:
+                  *, n_samples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, tokenize: str = "13a"
+                  ) -> list[PairResult]:
     """Each pair's BLEU difference, its paired two-level interval and sacreBLEU's p-value,
     Holm-adjusted over ``pairs``. Every system needs the same number of seeds."""
     if len({len(h) for h in systems.values()}) > 1:
         raise ValueError("every system needs the same number of seeds: " +
                          ", ".join(f"{k}={len(v)}" for k, v in systems.items()))
-    reps = {name: replicates(h, refs, n_samples=n_samples, seed=seed) for name, h in systems.items()}
+    reps = {name: replicates(h, refs, n_samples=n_samples, seed=seed, tokenize=tokenize) for name, h in systems.items()}
     out = []
     for a, b in pairs:
         k = len(systems[a])
         pooled = lambda s: [h for hs in systems[s] for h in hs]  # noqa: E731
-        test = paired_bootstrap(pooled(a), pooled(b), list(refs) * k, n_samples=n_samples, seed=seed)
+        test = paired_bootstrap(pooled(a), pooled(b), list(refs) * k, n_samples=n_samples, seed=seed,
+                                tokenize=tokenize)
         _, ci = estimate_ci(reps[b] - reps[a])
         out.append((a, b, test.bleu_b - test.bleu_a, float(ci), test.p_value))
     adjusted = holm([r[-1] for r in out])

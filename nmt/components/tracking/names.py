@@ -72,6 +72,7 @@ TAG_RECOVERED = "nmt.recovered"        # why a RUNNING run was ended by a later 
 TAG_NODE = "nmt.node"                  # the Ray node a trial ran on last (nmt_* resource name)
 TAG_NODES = "nmt.nodes"                # every node it ran on, in order (retries move trials)
 TAG_CHECKPOINT = "nmt.checkpoint"      # train: which weights best.ckpt holds (best epoch, or an average)
+TAG_VAL_METRIC = "nmt.val_metric"      # train: what val/bleu holds, as its sacreBLEU signature (BLEU, or chrF)
 TAG_RESUMED_FROM = "resumed_from"      # train: the last.ckpt an interrupted run went on from
 TAG_SWEEP = "nmt.sweep"                # sweep parent: the sweep's name
 TAG_SWEEP_DIR = "nmt.sweep_dir"        # sweep parent: Tune's experiment folder (resume)
@@ -101,6 +102,7 @@ VTAG_ROLLBACK_RUN = "rollback.run_id"
 PARAM_PREPARE_RUN = "upstream.prepare_run_id"
 PARAM_TRAIN_RUN = "upstream.train_run_id"
 PARAM_SRC_LANG, PARAM_TGT_LANG = "data.src_lang", "data.tgt_lang"
+PARAM_METRIC = "metric.signature"      # train, evaluate, promotion: the resolved BLEU signature (reuse key)
 
 ENV_COMMAND = "NMT_COMMAND"            # the `nmt ...` command line being run (version descriptions name it)
 
@@ -127,6 +129,7 @@ TOKENS_SEEN = "train/tokens_seen"      # target tokens trained on so far, beside
 SYSTEM_PREFIX = "system/"              # MLflow's system metrics: + cpu_utilization_percentage, ...
 JOURNEY_BLEU = "journey/bleu"          # journey parent: + "/<arm>", the pooled-seed test BLEU
 TRAIN_TIME = "train_time_s"
+DROPPED_POSITIONS = "train/dropped_positions"  # training pairs left out: longer than model.max_positions
 NUM_PARAMS = "num_params"
 
 ARTIFACTS = (DATA_DIR, TOKENIZER_DIR, SRC_TOKENIZER, TGT_TOKENIZER, DATA_STATS, CHECKPOINT_DIR, BEST_CKPT, LAST_CKPT,
@@ -138,7 +141,7 @@ TAGS = tuple(v for k, v in dict(globals()).items() if k.startswith(("TAG_", "VTA
 ALIASES = (CHAMPION, PREVIOUS, CHALLENGER)
 METRICS = (VAL_BLEU, VAL_BLEU_BEST, VAL_BLEU_AVERAGED, VAL_LOSS, TRAIN_LOSS, TRAIN_LOSS_STEP, TRAIN_LR, TOKENS_PER_S,
            GPU_PEAK_MEM, TO_FIRST_STEP, STAGE_TO_FIRST_STEP, BEST_VAL_BLEU, TRAIN_TIME, NUM_PARAMS, TOKENS_SEEN,
-           JOURNEY_BLEU)
+           JOURNEY_BLEU, DROPPED_POSITIONS)
 
 
 def startup_metric(phase: str) -> str:

@@ -1,8 +1,9 @@
 """The LightningModule: a thin wrapper around any :class:`Seq2SeqModel`, one shared step.
 
 Metric keys: ``train/loss``, ``val/loss``, ``val/bleu`` (greedy, sacreBLEU on a val
-subset), ``val/bleu_best``, ``train/lr``, ``train/tokens_per_s``, ``train/tokens_seen`` (target
-tokens trained on so far, all ranks: the x axis of compute curves); on a GPU also
+subset, tokenized for the target language; chrF where the language has no tokenizer:
+:func:`~nmt.components.evaluation.scoring.choose_metric`), ``val/bleu_best``, ``train/lr``,
+``train/tokens_per_s``, ``train/tokens_seen`` (target tokens trained on so far, all ranks: the x axis of compute curves); on a GPU also
 ``gpu/peak_mem_mb`` (peak allocated memory so far).
 """
 
@@ -20,7 +21,7 @@ from torch import Tensor
 
 from nmt.components.tracking import names as N
 from nmt.components.decoding.search import greedy_in_batches
-from nmt.components.evaluation.scoring import corpus_bleu
+from nmt.components.evaluation.scoring import MetricChoice, selection_score
 from nmt.components.models.base import Seq2SeqModel
 
 
@@ -43,8 +44,9 @@ class TranslationModule(pl.LightningModule):
 
     def __init__(self, model: Seq2SeqModel, *, optim: Any, detokenize: Callable[[list[list[int]]], list[str]] | None = None,
                  val_bleu_limit: int = 500, max_len_ratio: float = 1.5, grad_clip: float | None = None,
-                 fused_adam: bool = True):
+                 fused_adam: bool = True, metric: MetricChoice = MetricChoice()):
         super().__init__()
+        self.metric = metric  # what val/bleu scores: BLEU with the target's tokenizer, or chrF
         self.grad_clip, self.fused_adam = grad_clip, fused_adam
         self.model = model
         self.optim = optim
@@ -100,7 +102,7 @@ class TranslationModule(pl.LightningModule):
         self._hyps.sort()
         with self.trainer.precision_plugin.forward_context():  # as the steps: bf16 where they are
             ids = greedy_in_batches(self.model, [src for _, src, _ in self._hyps], max_len_ratio=self.max_len_ratio)
-        bleu = corpus_bleu(self.detokenize(ids), [r for _, _, r in self._hyps]).score
+        bleu = selection_score(self.detokenize(ids), [r for _, _, r in self._hyps], self.metric)
         self._hyps = []
         if not self.trainer.sanity_checking:
             self.best_bleu = max(self.best_bleu, bleu)

@@ -9,8 +9,9 @@ promote
      promotion run (:func:`nmt.pipeline.stages.register.register_version`).
   2. Already ``@champion``: nothing changes, nothing is logged.
   3. A ``promotion`` run: candidate and champion translate the same test split (from the
-     candidate's prepare run), scored with sacreBLEU BLEU and compared by paired bootstrap
-     resampling (:mod:`nmt.components.evaluation.significance`).
+     candidate's prepare run), scored with sacreBLEU BLEU, tokenized for that run's target
+     language (``evaluate.bleu_tokenize``), and compared by paired bootstrap resampling
+     (:mod:`nmt.components.evaluation.significance`).
   4. :func:`decide`: the candidate becomes champion when its BLEU is higher with
      ``p < p_threshold`` (or ``force``); otherwise it becomes ``@challenger``. With no
      champion yet, the candidate becomes champion without a test.
@@ -38,6 +39,7 @@ from nmt.components.evaluation.evalkey import resolve_split
 from nmt.components.system.code_version import running_code_version
 from nmt.components.tracking.names import CHALLENGER, CHAMPION, PREVIOUS
 from nmt.components.tracking.runlog import RunLog
+from nmt.components.evaluation.scoring import MetricChoice, choose_metric, warn
 from nmt.components.evaluation.significance import paired_bootstrap
 from nmt.components.tracking.store import RunStore
 from nmt.components.tracking.uri import reuse_key
@@ -96,15 +98,24 @@ def decide(bleu_candidate: float, bleu_champion: float, p_value: float, p_thresh
     return FORCED if force else REJECTED
 
 
+def gate_metric(store: RunStore, cfg: PipelineConfig, prepare_run_id: str) -> MetricChoice:
+    """How the gate scores: BLEU tokenized for the target language of the candidate's data."""
+    lang = store.get_run(prepare_run_id).data.params.get(N.PARAM_TGT_LANG, cfg.data.tgt_lang)
+    metric = choose_metric(lang, cfg.evaluate.bleu_tokenize)
+    warn(metric)
+    return metric
+
+
 def gate_comparison(store: RunStore, name: str, candidate: str, champion: str, prepare_run_id: str,
-                    gate: PromoteConfig) -> Comparison:
+                    gate: PromoteConfig, metric: MetricChoice = MetricChoice()) -> Comparison:
     """Both versions translate the same sentences, then sacreBLEU's paired bootstrap."""
     sources, refs = test_split(store, prepare_run_id, gate.split, gate.limit)
     # both versions' weights in today's code (nmt.pipeline.promotion.loading): the gate compares
     # models, not the code each version shipped, and runs nothing from the artifact store
     hyps = {v: load_translator(store, f"models:/{name}/{v}").predict(sources, params={"beam_size": gate.beam_size})
             for v in (candidate, champion)}
-    res = paired_bootstrap(hyps[champion], hyps[candidate], refs, n_samples=gate.resamples, seed=gate.seed)
+    res = paired_bootstrap(hyps[champion], hyps[candidate], refs, n_samples=gate.resamples, seed=gate.seed,
+                           tokenize=metric.tokenize)
     return Comparison(len(refs), bleu_candidate=res.bleu_b, bleu_champion=res.bleu_a, p_value=res.p_value)
 
 
@@ -158,14 +169,16 @@ def run_promote(cfg: PipelineConfig, *, version: str | None = None, run_id: str 
         log.info("promote: %s version %s already is @%s; nothing to do", name, champion, CHAMPION)
         return PromoteOutputs(name, champion, champion, UNCHANGED)
 
+    metric = gate_metric(store, cfg, cand.prepare_run_id)
     params = {"model_name": name, "candidate_run_id": cand.run_id or "none", N.PARAM_PREPARE_RUN: cand.prepare_run_id,
               "split": gate.split, "beam_size": gate.beam_size, "limit": gate.limit or "all",
-              "resamples": gate.resamples, "seed": gate.seed, "p_threshold": gate.p_threshold, "force": gate.force}
+              "resamples": gate.resamples, "seed": gate.seed, "p_threshold": gate.p_threshold, "force": gate.force,
+              N.PARAM_METRIC: metric.key}
     with _command_run(store, "promotion", params) as run:
         version = _registered(run, name, cand)
         cmp, decision = None, FIRST
         if champion is not None:
-            cmp = gate_comparison(store, name, version, champion, cand.prepare_run_id, gate)
+            cmp = gate_comparison(store, name, version, champion, cand.prepare_run_id, gate, metric)
             decision = decide(cmp.bleu_candidate, cmp.bleu_champion, cmp.p_value, gate.p_threshold, gate.force)
         check_unmoved(store, name, {a: read.get(a) for a in (CHAMPION, PREVIOUS, CHALLENGER)}, "promote")
         _record(run, name, version, champion, decision, cmp)

@@ -1,8 +1,9 @@
 """evaluate: decode the test splits with the best checkpoint and score with sacreBLEU.
 
 Reads ``checkpoints/best.ckpt`` + ``model_config.json`` from the train run and the data
-from the prepare run. Logs ``<split>/<search>/{bleu,chrf,ter}`` (0-100) with signatures
-as tags, ``hypotheses/<split>.<search>.txt`` and a sample-translation table.
+from the prepare run. Logs ``<split>/<search>/{bleu,chrf,ter}`` (0-100; BLEU and TER
+tokenized for the target language, ``evaluate.bleu_tokenize``) with signatures as tags,
+``hypotheses/<split>.<search>.txt`` and a sample-translation table.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from nmt.components.data.tokenizer import TextCodec
 from nmt.components.decoding.search import translate_ids
 from nmt.components.training.devices import describe, inference_device
 from nmt.components.evaluation.evalkey import EvalKey
-from nmt.components.evaluation.scoring import corpus_scores
+from nmt.components.evaluation.scoring import MetricChoice, corpus_scores, warn
 from nmt.components.models.base import Seq2SeqModel
 from nmt.components.tracking.runlog import RunLog
 from nmt.components.evaluation.figures import explorer_entry, log_attention_maps, log_explorer, log_length_analysis
@@ -57,11 +58,12 @@ def decode_split(model: Seq2SeqModel, dm: TranslationDataModule, split: str, cod
     return [out[i] for i in range(len(out))]
 
 
-def _log_samples_and_figures(run: RunLog, model: Seq2SeqModel, codec: TextCodec, srcs: list[str],
-                             refs: list[str], hyps: list[str], label: str, e: EvaluateConfig, tmp: Path) -> None:
+def _log_samples_and_figures(run: RunLog, model: Seq2SeqModel, codec: TextCodec, shown: tuple, label: str,
+                             e: EvaluateConfig, metric: MetricChoice, tmp: Path) -> None:
+    srcs, src_lens, refs, hyps = shown
     n = min(e.num_samples, len(hyps))
     run.log_table({"source": srcs[:n], "reference": refs[:n], "hypothesis": hyps[:n]}, N.SAMPLES_TABLE)
-    log_length_analysis(run, srcs, hyps, refs, label, tmp / N.LENGTH_DIR)
+    log_length_analysis(run, src_lens, hyps, refs, label, tmp / N.LENGTH_DIR, metric.tokenize)
     if log_attention_maps(run, model, codec, srcs[: e.attention_samples], label, tmp / N.ATTENTION_DIR):
         entry = explorer_entry(model, codec, srcs[: e.attention_samples], label, e.beam_size)
         log_explorer(run, entry, srcs[: e.attention_samples], refs, tmp / "explorer")
@@ -69,17 +71,20 @@ def _log_samples_and_figures(run: RunLog, model: Seq2SeqModel, codec: TextCodec,
 
 def evaluate_params(cfg: PipelineConfig, prepare_run_id: str, train_run_id: str) -> dict[str, str]:
     """The reuse key's params: every config value the body reads (decoding batches by
-    ``trainer.batch_tokens``; ``data`` only resolves ``evaluate.splits``, which is here)."""
+    ``trainer.batch_tokens``; ``data`` resolves ``evaluate.splits`` and, by its target
+    language, the metric, both here)."""
     splits = cfg.evaluate.resolve(cfg.data)
     return {**flatten(to_dict(replace(cfg.evaluate, splits=splits)), "evaluate."),
             "trainer.batch_tokens": str(cfg.trainer.batch_tokens), N.PARAM_PREPARE_RUN: prepare_run_id,
-            N.PARAM_TRAIN_RUN: train_run_id}
+            N.PARAM_TRAIN_RUN: train_run_id, N.PARAM_METRIC: cfg.evaluate.metric(cfg.data).key}
 
 
 def score_splits(run: RunLog, model: Seq2SeqModel, dm: TranslationDataModule, codec: TextCodec,
-                 splits: list[str], e: EvaluateConfig, hyp_dir: Path) -> tuple[dict[str, float], tuple | None]:
+                 splits: list[str], e: EvaluateConfig, metric: MetricChoice,
+                 hyp_dir: Path) -> tuple[dict[str, float], tuple | None]:
     """Decode every split with every search into ``hyp_dir`` and score it. Returns the scores
-    and what the figures show: the first split's (key, sources, references, hypotheses)."""
+    and what the figures show: the first split's key and (sources, their token counts,
+    references, hypotheses)."""
     scores: dict[str, float] = {}
     figures_from = None  # the first split's best search
     for split in splits:
@@ -91,11 +96,11 @@ def score_splits(run: RunLog, model: Seq2SeqModel, dm: TranslationDataModule, co
             hyps = decode_split(model, dm, split, codec, beam_size=k,
                                 length_penalty=e.length_penalty, max_len_ratio=e.max_len_ratio)
             (hyp_dir / f"{split}.{search}.txt").write_text("\n".join(hyps) + "\n")
-            for name, s in corpus_scores(hyps, refs).items():
+            for name, s in corpus_scores(hyps, refs, metric).items():
                 key = EvalKey(split, search, name)
                 scores[key.key] = s.score
                 run.set_tag(f"signature.{name}", s.signature)
-        figures_from = figures_from or (key, srcs, refs, hyps)
+        figures_from = figures_from or (key, (srcs, dm.ds[split]["src_len"], refs, hyps))
     return scores, figures_from
 
 
@@ -108,16 +113,19 @@ def evaluate_body(run: RunLog, cfg: PipelineConfig, prepare_run_id: str, train_r
     model.to(device)
     label = spec.config.label  # seq2seq-gru, attention, transformer: the trained model's own config
     run.set_tags({N.TAG_ARCH: label, N.TAG_DEVICE: describe(device)})
-    dm = TranslationDataModule(data.data_dir, max_tokens=cfg.trainer.batch_tokens)
+    dm = TranslationDataModule(data.data_dir, max_tokens=cfg.trainer.batch_tokens,
+                               max_positions=model.max_positions)  # a longer source is cut, as translate cuts it
     dm.setup()
     with tempfile.TemporaryDirectory() as tmp:
         hyp_dir = Path(tmp) / N.HYPOTHESES_DIR
         hyp_dir.mkdir()
         # the primary split first: the figures and compare read it
-        scores, figures_from = score_splits(run, model, dm, data.codec, e.resolve(cfg.data), e, hyp_dir)
+        metric = e.metric(cfg.data)
+        warn(metric)
+        scores, figures_from = score_splits(run, model, dm, data.codec, e.resolve(cfg.data), e, metric, hyp_dir)
         if figures_from:
-            key, srcs, refs, hyps = figures_from
-            _log_samples_and_figures(run, model, data.codec, srcs, refs, hyps, label, e, Path(tmp))
+            key, shown = figures_from
+            _log_samples_and_figures(run, model, data.codec, shown, label, e, metric, Path(tmp))
             run.set_tag(N.TAG_ANALYSIS_SPLIT, key.decoded)
         run.log_metrics(scores)
         (Path(tmp) / N.SCORES).write_text(json.dumps(scores, indent=2))

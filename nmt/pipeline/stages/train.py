@@ -27,6 +27,7 @@ from nmt.components.training.callbacks import (BatchLog, ContinueSteps, EpochLin
 from nmt.components.system.typed_config import ConfigError, flatten, to_dict
 from nmt.components.data.datamodule import TranslationDataModule
 from nmt.components.data.tokenizer import TextCodec
+from nmt.components.evaluation.scoring import warn
 from nmt.components.training.devices import describe, native_bf16, resolve_precision
 from nmt.components.training.lit_module import TranslationModule
 from nmt.components.system.allocator import keep_freed_memory
@@ -54,10 +55,11 @@ class TrainOutputs:
 
 def train_params(cfg: PipelineConfig, prepare_run_id: str) -> dict[str, str]:
     """The reuse key's params: every config value the body reads (validation decodes with
-    ``evaluate.max_len_ratio``). Not ``tracking.*``: it says how metrics reach the store,
-    not what is trained."""
+    ``evaluate.max_len_ratio`` and scores as ``evaluate.bleu_tokenize`` resolves). Not
+    ``tracking.*``: it says how metrics reach the store, not what is trained."""
     params = {**flatten(model_dict(cfg.model), "model."), **flatten(to_dict(cfg.optim), "optim."),
-              **flatten(to_dict(cfg.trainer), "trainer."), "evaluate.max_len_ratio": cfg.evaluate.max_len_ratio}
+              **flatten(to_dict(cfg.trainer), "trainer."), "evaluate.max_len_ratio": cfg.evaluate.max_len_ratio,
+              N.PARAM_METRIC: cfg.evaluate.metric(cfg.data).key}  # what val/bleu scores selects the weights
     params[N.PARAM_PREPARE_RUN] = prepare_run_id
     return params
 
@@ -139,9 +141,11 @@ def _module(cfg: PipelineConfig, codec: TextCodec, precision: str) -> Translatio
         torch.set_num_threads(t.num_threads)
     pl.seed_everything(t.seed, workers=True)
     scaled = precision == "16-mixed"  # fp16's GradScaler: unfused Adam, clipping by Lightning
+    metric = cfg.evaluate.metric(cfg.data)
+    warn(metric)
     return TranslationModule(build(model_spec(cfg, codec)), optim=cfg.optim, detokenize=codec.decode_tgt,
                              val_bleu_limit=t.val_bleu_limit, max_len_ratio=cfg.evaluate.max_len_ratio,
-                             grad_clip=None if scaled else t.grad_clip, fused_adam=not scaled)
+                             grad_clip=None if scaled else t.grad_clip, fused_adam=not scaled, metric=metric)
 
 
 def fit(cfg: PipelineConfig, run_id: str | None, store: RunStore | str | None, data_dir: Path,
@@ -167,8 +171,9 @@ def fit(cfg: PipelineConfig, run_id: str | None, store: RunStore | str | None, d
     last = ckpt_dir / N.LAST_CKPT
     resume = resume_from or (last if last.exists() else None)
     try:
-        trainer.fit(module, datamodule=TranslationDataModule(data_dir, max_tokens=t.batch_tokens, seed=t.seed),
-                    ckpt_path=str(resume) if resume else None, weights_only=True)
+        dm = TranslationDataModule(data_dir, max_tokens=t.batch_tokens, seed=t.seed,
+                                   max_positions=module.model.max_positions)  # longer pairs left out, not a crash
+        trainer.fit(module, datamodule=dm, ckpt_path=str(resume) if resume else None, weights_only=True)
         if writer is not None:
             writer.flush(timeout=cfg.tracking.outage_deadline_s)
     except TrackingUnavailable as err:
@@ -226,10 +231,12 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
         trainer, module, best = fit(cfg, run.run_id, run.store, data.data_dir, data.codec, ckpt_dir)
         chosen, score = choose_checkpoint(cfg, run, trainer, module, best, ckpt_dir)
         run.set_tags({N.TAG_DEVICE: describe(trainer.strategy.root_device),
-                      N.TAG_PRECISION: trainer.precision_plugin.precision})
+                      N.TAG_PRECISION: trainer.precision_plugin.precision,
+                      N.TAG_VAL_METRIC: module.metric.selection_signature()})
         run.log_metrics({N.TRAIN_TIME: time.perf_counter() - start,
                          N.NUM_PARAMS: float(module.model.num_parameters()),
-                         "epochs": float(trainer.current_epoch), "steps": float(trainer.global_step)})
+                         "epochs": float(trainer.current_epoch), "steps": float(trainer.global_step),
+                         N.DROPPED_POSITIONS: float(trainer.datamodule.dropped.get("train", 0))})
         TrainedModel.publish(run.store, run.run_id, model_spec(cfg, data.codec), chosen, score)
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # finished: the artifact is the record
 

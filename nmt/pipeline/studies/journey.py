@@ -97,8 +97,10 @@ def _analyse(store: RunStore, cfg: PipelineConfig, configs: dict, runs: dict) ->
     search = searches(any_cfg.evaluate.beam_size)[-1][0]  # the beam when there is one
     _, refs = test_split(store, next(iter(runs.values()))[0], j.split, any_cfg.data.test_limit)
     hyps = {arm: [_hypotheses(store, runs[arm, s][2], j.split, search) for s in j.seeds] for arm in j.arms}
-    systems = {arm: system_interval(h, refs, n_samples=j.resamples, seed=j.seed) for arm, h in hyps.items()}
-    pairs = compare_pairs(hyps, refs, pairs_to_test(cfg), n_samples=j.resamples, seed=j.seed)
+    tok = any_cfg.evaluate.metric(any_cfg.data).tokenize  # BLEU tokenized for the target language
+    systems = {arm: system_interval(h, refs, n_samples=j.resamples, seed=j.seed, tokenize=tok)
+               for arm, h in hyps.items()}
+    pairs = compare_pairs(hyps, refs, pairs_to_test(cfg), n_samples=j.resamples, seed=j.seed, tokenize=tok)
     return systems, pairs, search
 
 

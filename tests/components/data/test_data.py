@@ -1,9 +1,11 @@
 import gzip
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
+from nmt.components.data import clean
 from nmt.components.data.clean import clean_batch, row_filters
 from nmt.components.data.datamodule import collate, token_budget_batches
 from nmt.components.data.multi30k import DataError, normalize, resolve_data_dir, splits_for_pair
@@ -44,14 +46,37 @@ def test_line_count_mismatch_names_files_and_line(tmp_path):
         pairs(tmp_path)
 
 
-def test_empty_and_long_pairs_are_dropped_and_counted(tmp_path):
-    _write(tmp_path / "train.de.gz", ["ein Hund", "", "eins zwei drei vier", "x"])
-    _write(tmp_path / "train.en.gz", ["a dog", "nothing", "one two", "  "])
+def test_empty_pairs_are_dropped_and_counted(tmp_path):
+    _write(tmp_path / "train.de.gz", ["ein Hund", "", "eins zwei drei vier", "x", "\u200b"])
+    _write(tmp_path / "train.en.gz", ["a dog", "nothing", "one two", "  ", "zero width"])
     src, tgt = zip(*pairs(tmp_path))
     text, work = clean_batch(pa.record_batch([pa.array(src), pa.array(tgt)], names=["src", "tgt"]))
-    ok, counts = row_filters(work, train=True, max_words=3, max_len_ratio=None)
-    assert text.column("src").filter(pa.array(ok)).to_pylist() == ["ein Hund"]
-    assert (counts["dropped_empty"], counts["dropped_long"]) == (2, 1)
+    ok, counts, _ = row_filters(work)
+    assert text.column("src").filter(pa.array(ok)).to_pylist() == ["ein Hund", "eins zwei drei vier"]
+    assert counts == {"normalized": 2, "dropped_empty": 3}
+
+
+def test_the_length_filter_counts_tokens():
+    src, tgt = np.array([3, 30, 9, 1, 12, 40]), np.array([4, 2, 9, 4, 12, 10])
+    ok, counts = clean.length_filter(src, tgt, 20)
+    assert ok.tolist() == [True, False, True, True, True, False] and counts == {"dropped_long": 2}
+    assert clean.length_filter(src, tgt, None)[0].all()
+
+
+def _chars(src: list[int], tgt: list[int]) -> dict[str, np.ndarray]:
+    return {"src_chars": np.array(src), "tgt_chars": np.array(tgt), "changed": np.zeros(len(src), bool)}
+
+
+def test_the_ratio_filter_measures_from_the_corpus_s_typical_ratio():
+    """Chinese has about a third of English's characters in every pair; measured from that
+    typical ratio, only the pair that strays from it goes (a band around 1:1 dropped all)."""
+    c = _chars([24, 30, 45, 27, 20, 0], [8, 10, 15, 9, 20, 5])
+    ok, counts, typical = row_filters(c, max_len_ratio=3.0)
+    assert typical == pytest.approx(1 / 3) and ok.tolist() == [True, True, True, True, True, False]
+    ok, counts, _ = row_filters(c, max_len_ratio=2.0)
+    assert ok.tolist() == [True, True, True, True, False, False]
+    assert counts == {"normalized": 0, "dropped_empty": 1, "dropped_ratio": 1}
+    assert row_filters(_chars([10, 31, 10], [10, 10, 30]), max_len_ratio=3.0)[1]["dropped_ratio"] == 1  # 31:10
 
 
 def test_missing_directory_names_path(tmp_path):

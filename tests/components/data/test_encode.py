@@ -28,13 +28,13 @@ def test_normalize_column_equals_normalize_on_every_bmp_character():
     assert [t for t, g in zip(texts, got) if g != normalize(t)] == []
 
 
-def test_clean_batch_counts_words_flags_changes_and_hashes_like_python():
+def test_clean_batch_counts_characters_flags_changes_and_hashes_like_python():
     raw = pa.record_batch([pa.array(AWKWARD), pa.array(list(reversed(AWKWARD)))], names=["src", "tgt"])
     text, work = clean_batch(raw)
     src, tgt = text.column("src").to_pylist(), text.column("tgt").to_pylist()
     assert src == [normalize(t) for t in AWKWARD]
-    assert work["src_words"].tolist() == [len(t.split()) for t in src]
-    assert work["tgt_words"].tolist() == [len(t.split()) for t in tgt]
+    assert work["src_chars"].tolist() == [len(t) for t in src]
+    assert work["tgt_chars"].tolist() == [len(t) for t in tgt]
     assert work["changed"].tolist() == [a != normalize(a) or b != normalize(b)
                                         for a, b in zip(AWKWARD, reversed(AWKWARD))]
     assert (work["src_hash"] == text_hash(src)).all()

@@ -89,12 +89,12 @@ def test_carved_splits_follow_the_pair_not_its_position(tmp_path):
 def test_cleaning_counts_each_filter(tmp_path):
     rows = ["qa one two\tqb one two", "qa one two\tqb one two",          # a duplicate
             " \tqb nothing", "qa a b c d e f g h\tqb x",                  # empty; ratio 9
-            "qa " + "w " * 30 + "\tqb " + "w " * 30,                      # over max_words=20
+            "qa " + "w " * 30 + "\tqb " + "w " * 30,                      # over max_tokens=20
             "qa caf\u00e9\u200b  here\tqb held target", "qa fine\tqb fine", "qa other\tqb other"]
     write(tmp_path / "c.tsv", rows)
     write(tmp_path / "t.tsv", ["qa held source\tqb held target", "qa fine\tqb unrelated"])
     b = built(files_cfg(tmp_path, "data.train=[c.tsv]", "data.val=t.tsv", "data.test={test: t.tsv}",
-                        "data.max_words=20"), tmp_path)
+                        "data.max_tokens=20"), tmp_path)
     s = b.stats
     assert (s["train/dropped_empty"], s["train/dropped_long"], s["train/dropped_ratio"]) == (1, 1, 1)
     assert (s["train/dropped_duplicate"], s["train/dropped_contaminated"], s["train/normalized"]) == (1, 2, 3)
@@ -102,10 +102,12 @@ def test_cleaning_counts_each_filter(tmp_path):
 
 
 def test_a_corpus_that_cleaning_empties_says_which_filter(tmp_path):
-    write(tmp_path / "c.tsv", ["qa " + "w " * 30 + "\tqb w"] * 12 + ["\tqb"] * 3)
-    with pytest.raises(DataError, match=r"no pairs in split 'train' \(15 read; removed: empty 3, long 12.*max_words=20"):
-        built(files_cfg(tmp_path, "data.train=[c.tsv]", "data.max_words=20", "data.val=c.tsv",
-                        "data.test={t: c.tsv}"), tmp_path)
+    write(tmp_path / "c.tsv", [f"qa {i} " + "w " * 30 + f"\tqb w {i}" for i in range(12)] + ["\tqb"] * 3)
+    write(tmp_path / "t.tsv", ["qa held\tqb held"])
+    with pytest.raises(DataError, match=r"no pairs in split 'train' \(15 read; removed: empty 3, long 12\); "
+                                        r"raise data.max_tokens \(now 20; subword tokens per side\)"):
+        built(files_cfg(tmp_path, "data.train=[c.tsv]", "data.max_tokens=20", "data.val=t.tsv",
+                        "data.test={t: t.tsv}"), tmp_path)
 
 
 BAD_FILES = {  # file name -> (content, the message expected)
@@ -159,6 +161,8 @@ def test_a_missing_side_file_names_both_candidates(tmp_path):
      r"data.primary_test_split='news' is not a test split of this source; valid: test"),
     (["data=files", "data.train=[x]", "data.src_lang=qa", "data.tgt_lang=qb", "evaluate.splits=[test_2016_flickr]"],
      r"evaluate.splits: unknown split 'test_2016_flickr'; valid: test, all, primary"),
+    (["data.max_words=80"], r"^data.max_words is now data.max_tokens: the length bound counts subword tokens now"),
+    (["data=files", "data.max_words=80"], r"^data.max_words is now data.max_tokens"),
 ])
 def test_data_config_is_checked_before_any_run(overrides, message):
     with pytest.raises(ConfigError, match=message):

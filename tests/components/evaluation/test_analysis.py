@@ -18,8 +18,7 @@ def test_bucket_edges():
 
 
 def test_bleu_by_length_groups_hand_made_sentences():
-    short = "ein Hund"                                    # 2 words
-    long_ = " ".join(["wort"] * 12)                       # 12 words
+    short, long_ = 2, 12                                  # source tokens
     refs = ["a dog runs in the park today", "the man is riding a red bike down the hill", "a cat"]
     hyps = [refs[0], "completely different words here and there", "a cat"]
     scores = {s.bucket: s for s in bleu_by_length([short, long_, short], hyps, refs)}
@@ -29,6 +28,12 @@ def test_bleu_by_length_groups_hand_made_sentences():
     assert scores[">25"].sentences == 0 and scores[">25"].bleu is None
     with pytest.raises(ValueError, match="3 sources, 2 hypotheses"):
         bleu_by_length([short] * 3, hyps[:2], refs)
+
+
+def test_bleu_by_length_scores_chinese_with_its_tokenizer():
+    hyps, refs = ["一只狗在公园里跑。"], ["一只小狗在公园里跑。"]
+    assert bleu_by_length([9], hyps, refs)[0].bleu == 0.0            # 13a: one "word" each
+    assert bleu_by_length([9], hyps, refs, tokenize="zh")[0].bleu == pytest.approx(71.89, abs=0.01)
 
 
 def test_heatmap_axes_match_token_counts():

@@ -1,7 +1,78 @@
 import subprocess
 import sys
 
-from nmt.components.evaluation.scoring import corpus_scores
+import pytest
+
+from nmt.components.evaluation.scoring import MetricChoice, choose_metric, corpus_bleu, corpus_scores, selection_score
+from nmt.components.evaluation.significance import paired_bootstrap
+from nmt.components.system.errors import ConfigError
+from nmt.pipeline.config import load_config
+
+ZH_HYP, ZH_REF = "一只狗在公园里跑。", "一只小狗在公园里跑。"
+
+
+def test_chinese_bleu_is_tokenized_for_chinese():
+    """Issue #32, case 2: 13a makes each Chinese sentence one word, so a near-perfect
+    hypothesis scored 0.0; the target language's tokenizer gives sacreBLEU's tok zh figure."""
+    assert corpus_bleu([ZH_HYP], [ZH_REF]).score == 0.0
+    zh = choose_metric("zh")
+    scores = corpus_scores([ZH_HYP], [ZH_REF], zh)
+    assert scores["bleu"].score == pytest.approx(71.89, abs=0.005) and "tok:zh" in scores["bleu"].signature
+    assert scores["ter"].score == pytest.approx(10.0) and "asian:yes" in scores["ter"].signature
+    assert selection_score([ZH_HYP], [ZH_REF], zh) == scores["bleu"].score
+
+
+@pytest.mark.parametrize("lang, tokenize, selection", [
+    ("zh", "zh", "bleu"), ("zh-Hant", "zh", "bleu"), ("yue", "zh", "bleu"), ("ZH_tw", "zh", "bleu"),
+    ("ja", "char", "chrf"), ("ko", "char", "chrf"),   # mecab is not installed here
+    ("th", "char", "chrf"), ("km", "char", "chrf"),   # no sacreBLEU tokenizer at all
+    ("en", "13a", "bleu"), ("fa", "13a", "bleu"), ("ar", "13a", "bleu"), ("hi", "13a", "bleu"),
+    ("el", "13a", "bleu"), ("ru", "13a", "bleu"),
+])
+def test_the_metric_follows_the_target_language(lang, tokenize, selection):
+    choice = choose_metric(lang)
+    assert (choice.tokenize, choice.selection) == (tokenize, selection)
+    assert (choice.warning is not None) == (tokenize == "char")
+    assert choice.selection_signature().startswith("chrF2|" if selection == "chrf" else f"BLEU|nrefs:1")
+    assert f"tok:{tokenize}" in choice.key and "version:" in choice.key
+
+
+def test_without_a_tokenizer_val_bleu_holds_chrf():
+    th = choose_metric("th")
+    hyp, ref = "สุนัขวิ่งในสวน", "สุนัขวิ่งในสวนสาธารณะ"
+    assert selection_score([hyp], [ref], th) == pytest.approx(corpus_scores([hyp], [ref], th)["chrf"].score)
+    assert corpus_scores([hyp], [ref], th)["bleu"].signature.count("tok:char") == 1
+    assert corpus_scores([hyp], [ref])["bleu"].score == 0.0  # 13a: one "word" each, nothing matches
+
+
+def test_a_config_key_overrides_the_choice_and_is_checked_at_load():
+    assert choose_metric("zh", "char") == MetricChoice("char", "bleu", True)  # named: BLEU still selects
+    cfg = load_config(["evaluate.bleu_tokenize=13a"])
+    assert cfg.evaluate.metric(cfg.data).tokenize == "13a"
+    with pytest.raises(ConfigError, match=r"evaluate.bleu_tokenize='jam': unknown BLEU tokenizer; valid: auto, "):
+        load_config(["evaluate.bleu_tokenize=jam"])
+    with pytest.raises(ConfigError, match=r"evaluate.bleu_tokenize=ja-mecab: its package is not installed; "
+                                          r"pip install 'sacrebleu\[ja\]'"):
+        load_config(["evaluate.bleu_tokenize=ja-mecab"])
+
+
+def test_the_metric_enters_train_and_evaluate_reuse_keys():
+    from nmt.pipeline.stages.evaluate import evaluate_params
+    from nmt.pipeline.stages.train import train_params
+    auto, forced = load_config([]), load_config(["evaluate.bleu_tokenize=char"])
+    assert "tok:13a" in train_params(auto, "p")["metric.signature"]
+    zh = load_config(["data=files", "data.src_lang=en", "data.tgt_lang=zh", "data.train=[c.tsv]"])
+    assert "bleu.tok:zh|" in train_params(zh, "p")["metric.signature"]
+    assert train_params(auto, "p") != train_params(forced, "p")
+    assert evaluate_params(auto, "p", "t")["metric.signature"] != evaluate_params(forced, "p", "t")["metric.signature"]
+
+
+def test_the_significance_gate_scores_with_the_tokenizer():
+    refs = [ZH_REF, "两个孩子在草地上玩。", "一个男人在骑自行车。"]
+    a, b = ["狗。", "孩子。", "男人。"], [ZH_HYP, "两个孩子在草上玩。", "一个人在骑车。"]
+    plain = paired_bootstrap(a, b, refs, n_samples=100)
+    zh = paired_bootstrap(a, b, refs, n_samples=100, tokenize="zh")
+    assert plain.bleu_b == 0.0 and zh.bleu_b > 30 and zh.bleu_b > zh.bleu_a
 
 
 def test_bleu_matches_sacrebleu_cli(tmp_path, multi30k_dir):

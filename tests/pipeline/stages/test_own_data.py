@@ -95,16 +95,18 @@ def test_an_unchanged_corpus_reuses_prepare_and_a_changed_file_reruns_it(nmt_hom
 
 @pytest.mark.parametrize("case", ["misaligned", "emptied"])
 def test_bad_corpus_through_nmt_fails_in_one_line_and_leaves_nothing_running(nmt_home, tmp_path, capsys, case):
+    (tmp_path / "v.qx").write_text("held\n")
+    (tmp_path / "v.qy").write_text("held\n")
     if case == "misaligned":
         (tmp_path / "c.qx").write_text("a\nb\nc\n")
         (tmp_path / "c.qy").write_text("a\nb\n")
         expected = "line counts differ"
-    else:  # every pair over max_words: cleaning empties the corpus inside the prepare run
-        (tmp_path / "c.qx").write_text("x y z\n" * 30)
-        (tmp_path / "c.qy").write_text("x y z\n" * 30)
-        expected = "cleaning left no pairs in split 'train' (30 read; removed: long 30"
+    else:  # every pair over max_tokens: cleaning empties the corpus inside the prepare run
+        (tmp_path / "c.qx").write_text("".join(f"x y z {i}\n" for i in range(30)))
+        (tmp_path / "c.qy").write_text("".join(f"x y z {i}\n" for i in range(30)))
+        expected = "cleaning left no pairs in split 'train' (30 read; removed: long 30); raise data.max_tokens"
     code = main(["prepare", "data=files", f"data.dir={tmp_path}", "data.src_lang=qx", "data.tgt_lang=qy",
-                 "data.train=[c]", "data.max_words=2", "data.val=c", "data.test={t: c}"])
+                 "data.train=[c]", "data.max_tokens=2", "data.val=v", "data.test={t: v}"])
     err = capsys.readouterr().err
     (line,) = [x for x in err.splitlines() if x.startswith("nmt: error")]
     assert code == 2 and expected in line and "Traceback" not in err

@@ -119,6 +119,8 @@ ALIAS = re.compile(r"^\s*(\w+) = cfg\.(\w+)\s*$", re.M)  # t = cfg.trainer, then
 NOT_KEYED = {  # config read by a stage's module that its params need not hold, and why
     ("train", "tracking", "*"): "how metrics reach the store (deadline, buffer), not what is trained",
     ("evaluate", "data", ""): "only resolves evaluate.splits, which the params hold",
+    ("train", "data", ""): "only its target language, resolved with evaluate.bleu_tokenize into metric.signature",
+    ("train", "evaluate", "metric"): "a method: what it resolves to is held as metric.signature",
     ("register", "model_name", ""): "held as register.model_name",
 }
 

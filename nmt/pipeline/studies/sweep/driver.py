@@ -91,9 +91,6 @@ def _scheduler(cfg: PipelineConfig, data_dir: Path) -> RecordingASHA | None:
     if s.type == "fifo":
         return None
     if s.time_attr == "tokens":  # rungs at target tokens: the same work for every trial, however busy the machine
-        if not cfg.trainer.max_target_tokens:
-            raise ConfigError("sweep.scheduler.time_attr=tokens: set trainer.max_target_tokens, each trial's budget "
-                              "(ASHA's last rung)")
         return RecordingASHA(time_attr=TUNE_TOKENS, max_t=cfg.trainer.max_target_tokens,
                              grace_period=s.grace_period, reduction_factor=s.reduction_factor)
     from datasets import load_from_disk  # memory-mapped: the length is metadata
@@ -103,8 +100,7 @@ def _scheduler(cfg: PipelineConfig, data_dir: Path) -> RecordingASHA | None:
 
 
 def _searcher(cfg: PipelineConfig) -> Any:
-    """The search, seeded by ``sweep.search.seed``: the same seed and space, the same draws
-    (so a recipe sweep is reproduced by its command, and every arm meets the same trials)."""
+    """The search, seeded by ``sweep.search.seed``: the same seed and space, the same draws."""
     if cfg.sweep.search.algorithm == "optuna":
         import optuna
         from ray.tune.search.optuna import OptunaSearch

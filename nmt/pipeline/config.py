@@ -195,9 +195,6 @@ class PipelineConfig:
 
     def validate(self, prefix: str) -> None:
         self.evaluate.resolve(self.data)  # evaluate.splits against the source's test splits
-        if self.sweep.scheduler.time_attr == "tokens" and not self.trainer.max_target_tokens:
-            raise ConfigError("sweep.scheduler.time_attr=tokens: set trainer.max_target_tokens, each trial's budget "
-                              "(ASHA's last rung), e.g. profile=recipe")
         if self.promote.split not in self.data.test_splits() and self.promote.split != PRIMARY:
             raise ConfigError(f"promote.split={self.promote.split!r}: not a test split of the data; valid: "
                               f"{PRIMARY}, {', '.join(self.data.test_splits())}")

@@ -138,7 +138,7 @@ def test_asha_on_tokens_compares_trials_at_token_rungs(tmp_path):
 
     from nmt.components.system.typed_config import ConfigError
     from nmt.pipeline.config import load_config
-    from nmt.pipeline.studies.sweep.driver import _scheduler
+    from nmt.pipeline.studies.sweep.driver import _scheduler, validate_sweep
 
     cfg = load_config(["sweep=recipe", "trainer.max_target_tokens=4000", "sweep.scheduler.grace_period=1000"])
     asha = _scheduler(cfg, tmp_path)
@@ -151,7 +151,7 @@ def test_asha_on_tokens_compares_trials_at_token_rungs(tmp_path):
     assert asha.on_trial_result(None, b, {"tokens_seen": 1200.0, "val_bleu": 5.0}) == TrialScheduler.STOP
     assert asha.on_trial_result(None, a, {"tokens_seen": 4000.0, "val_bleu": 12.0}) == TrialScheduler.STOP  # budget
     with pytest.raises(ConfigError, match="trainer.max_target_tokens"):
-        load_config(["sweep=recipe"])  # refused with the config, before Ray starts
+        validate_sweep(load_config(["sweep=recipe"]), ["sweep=recipe"])  # before Ray starts
 
 
 def test_random_search_is_seeded_by_sweep_search_seed(tmp_path):

@@ -1,8 +1,7 @@
 """``run_sweep``: prepare (reused) -> Ray Tune trials -> evaluate + register the winner.
 
 The sweep parent run holds one child run per trial (written by the driver), the prepare,
-evaluate and register stage runs, and tags naming the winning trial.
-"""
+evaluate and register stage runs, and tags naming the winning trial."""
 
 from __future__ import annotations
 
@@ -52,6 +51,9 @@ class SweepOutputs:
 def validate_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> dict[str, dict[str, Any]]:
     """Compose a trial config for every architecture and choice in the space: an unknown
     key or a value the model rejects fails here, before Ray starts."""
+    if cfg.sweep.scheduler.time_attr == "tokens" and not cfg.trainer.max_target_tokens:
+        raise ConfigError("sweep.scheduler.time_attr=tokens: set trainer.max_target_tokens, each trial's budget "
+                          "(ASHA's last rung), e.g. profile=recipe")
     space = parse_space(cfg.sweep.space)
     corners = []
     for sample in corner_samples(space):

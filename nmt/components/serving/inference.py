@@ -14,7 +14,7 @@ from typing import Any
 from nmt.components.serving import limits
 from nmt.components.serving.bounds import (MEMORY_ENV, Shape, batch_size_for, decode_bytes, decode_work, fit_sources,
                                    memory_budget, source_limit)
-from nmt.components.data.datamodule import source_batch
+from nmt.components.data.batching import source_batch
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.decoding.search import step_budget, translate_ids
 from nmt.components.models.base import Seq2SeqModel

@@ -68,11 +68,17 @@ class Context:
                             str(err).splitlines()[0][:120])
 
 
+# Record keeping, not results: how runs are stored, named and found, and this runner. A stage's
+# params and upstream run ids already key what it computed, so an edit here re-runs nothing.
+BOOKKEEPING = ("nmt.components.tracking", "nmt.components.system.code_version", __name__)
+
+
 def stage_code(body: Callable[[str], None], ships: tuple[str, ...] = ()) -> str:
     """A stage's code version: the sources of the module holding its ``body`` and of every
     ``nmt`` module that one imports, at module level or in a function (``nmt.components.system.code_version``),
-    plus the closures of ``ships``, modules its output carries without importing them."""
-    return running_code_version(body.__module__, *ships)
+    plus the closures of ``ships``, modules its output carries without importing them; never
+    :data:`BOOKKEEPING` nor what only it imports."""
+    return running_code_version(body.__module__, *ships, outside=BOOKKEEPING)
 
 
 def execute(stage: str, ctx: Context, cfg: PipelineConfig, params: Mapping[str, str],

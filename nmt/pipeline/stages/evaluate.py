@@ -26,7 +26,8 @@ from nmt.components.models.base import Seq2SeqModel
 from nmt.components.tracking.runlog import RunLog
 from nmt.components.evaluation.figures import explorer_entry, log_attention_maps, log_explorer, log_length_analysis
 from nmt.pipeline.stages.common import Context, execute
-from nmt.pipeline.upstream import PreparedData, trained_model
+from nmt.pipeline.upstream import PreparedData
+from nmt.pipeline.trained import trained_model
 
 if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
     from nmt.pipeline.config import EvaluateConfig, PipelineConfig

@@ -22,7 +22,7 @@ from nmt.components.tracking.store import ModelVersion, RunStore, StoreError
 from nmt.components.serving.translator import log_translator
 from nmt.pipeline.promotion.aliases import aliases, swap
 from nmt.pipeline.stages.common import Context, execute
-from nmt.pipeline.upstream import trained_model
+from nmt.pipeline.trained import trained_model
 
 if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
     from nmt.pipeline.config import PipelineConfig

@@ -112,6 +112,39 @@ def test_code_version_follows_the_closure_only(tmp_path):
     assert code_version(train, "nmt.pipeline.studies.compare", root=tmp_path) != edited  # a shipped module counts
 
 
+def _stage_versions(root: Path) -> dict[str, str]:
+    """Each stage's code version over the sources under ``root``, as ``execute`` computes it."""
+    from nmt.pipeline.stages.common import BOOKKEEPING
+    from nmt.pipeline.stages.register import TRANSLATOR_MODEL
+    ships = {"register": (TRANSLATOR_MODEL,)}
+    return {s: code_version(f"nmt.pipeline.stages.{s}", *ships.get(s, ()), root=root, outside=BOOKKEEPING)
+            for s in STAGES}
+
+
+@pytest.fixture
+def package_copy(tmp_path):
+    shutil.copytree(ROOT / "nmt", tmp_path / "nmt", ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path
+
+
+@pytest.mark.parametrize("module", ["nmt/components/tracking/store.py", "nmt/components/tracking/names.py",
+                                    "nmt/components/tracking/runlog.py", "nmt/pipeline/stages/common.py"])
+def test_a_comment_in_the_run_store_or_names_reruns_no_stage(package_copy, module):
+    before = _stage_versions(package_copy)
+    _append(package_copy / module, "# a one-line comment")
+    assert _stage_versions(package_copy) == before
+
+
+def test_a_comment_in_a_model_reruns_train_and_what_follows_not_prepare(package_copy):
+    before = _stage_versions(package_copy)
+    _append(package_copy / "nmt" / "components" / "models" / "transformer.py", "# a one-line comment")
+    after = _stage_versions(package_copy)
+    assert after["prepare"] == before["prepare"]
+    assert all(after[s] != before[s] for s in ("train", "evaluate", "register"))
+    _append(package_copy / "nmt" / "components" / "data" / "clean.py", "# and one in the data code")
+    assert _stage_versions(package_copy)["prepare"] != before["prepare"]  # prepare's version does cover its code
+
+
 # -- reuse keys cover what a stage's body reads --------------------------------------------
 
 READ = re.compile(r"\bcfg\.(\w+)(?:\.(\w+))?")

@@ -26,7 +26,8 @@ from nmt.pipeline.stages.common import Context
 from nmt.pipeline.stages.evaluate import run_evaluate
 from nmt.pipeline.stages.prepare import run_prepare
 from nmt.pipeline.stages.register import run_register
-from nmt.pipeline.upstream import TrainedModel, model_spec, PreparedData
+from nmt.pipeline.upstream import PreparedData
+from nmt.pipeline.trained import TrainedModel, model_spec
 from nmt.pipeline.studies.sweep.insight import log_insight
 from nmt.pipeline.studies.sweep.packing import guard_packing
 from nmt.pipeline.studies.sweep.credentials import remove, write_for_trials

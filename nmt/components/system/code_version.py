@@ -137,39 +137,3 @@ def running_code_version(module: str, *also: str, outside: tuple[str, ...] = ())
     graph, sources = _this_process()
     return _digest((module, *also), graph, sources, outside)
 
-
-def cycles(graph: dict[str, Imports], *, lazy: bool = False) -> list[list[str]]:
-    """The import circles of ``graph``: one sorted list per strongly connected component of
-    more than one module; empty when there are none. ``lazy``: through function-level imports too."""
-    edges = {m: sorted(i.top | (i.lazy if lazy else frozenset())) for m, i in graph.items()}
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-
-    def visit(v: str) -> None:  # Tarjan's algorithm; the graph has ~100 nodes, so recursion is fine
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on_stack.add(v)
-        for w in edges[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                component.append(w)
-                if w == v:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for v in sorted(edges):
-        if v not in index:
-            visit(v)
-    return found

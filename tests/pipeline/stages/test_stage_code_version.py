@@ -1,7 +1,7 @@
 """A stage's code version covers the modules its body can run, and no others: editing the
 comparison report reuses every stage, editing evaluate's figures re-runs evaluate alone.
-Also: the import graph behind it, the graph's lack of circles, and reuse keys that cover
-every config value a stage's body reads."""
+Also: the import graph behind it, and reuse keys that cover every config value a stage's body
+reads (import circles are lint-imports' contracts, tests/test_lint.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from nmt.components.system.typed_config import flatten, to_dict
-from nmt.components.system.code_version import Imports, closure, code_version, cycles, import_graph
+from nmt.components.system.code_version import Imports, closure, code_version, import_graph
 from nmt.components.models.factory import model_dict
 from nmt.pipeline.cli import main
 from nmt.pipeline.stages import table as stage_table
@@ -48,12 +48,6 @@ def test_the_figures_belong_to_evaluate_alone():
     assert "nmt.components.training.lit_module" in _stage("train")  # the closure does reach what a stage runs
 
 
-def test_the_package_has_no_import_circles():
-    graph = import_graph()
-    assert cycles(graph) == []
-    assert cycles(graph, lazy=True) == []  # nor through imports inside functions
-
-
 # -- the graph on a package of our own making ------------------------------------------------
 
 def _package(root: Path, files: dict[str, str]) -> Path:
@@ -81,14 +75,6 @@ def test_the_graph_separates_module_level_lazy_and_type_checking_imports(tmp_pat
     assert closure("nmt.a", graph) == {"nmt", "nmt.a", "nmt.b", "nmt.sub", "nmt.sub.c"}
     with pytest.raises(KeyError, match="nmt.nope"):
         closure("nmt.nope", graph)
-
-
-def test_cycles_finds_a_circle_through_a_lazy_import(tmp_path):
-    root = _package(tmp_path, {"nmt/a.py": "import nmt.b\n", "nmt/b.py": "import nmt.c\ndef f():\n    import nmt.a\n",
-                               "nmt/c.py": "", "nmt/d.py": "import nmt.e\n", "nmt/e.py": "from nmt import d\n"})
-    graph = import_graph(root)
-    assert cycles(graph) == [["nmt.d", "nmt.e"]]
-    assert sorted(cycles(graph, lazy=True)) == [["nmt.a", "nmt.b"], ["nmt.d", "nmt.e"]]
 
 
 def test_code_version_follows_the_closure_only(tmp_path):

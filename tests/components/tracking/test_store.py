@@ -60,6 +60,18 @@ def test_a_run_never_stays_running(nmt_home, raised, status):
     assert got.data.tags.get(N.TAG_ERROR) == ("RuntimeError: disk full" if status == "FAILED" else None)
 
 
+def test_a_resumed_run_is_running_and_ours_again_then_ends_by_its_block(nmt_home):
+    store = RunStore.open(None, "nmt")
+    with pytest.raises(RuntimeError), store.run("sweep") as first:
+        raise RuntimeError("the driver died")
+    store.set_tag(first.run_id, N.TAG_OWNER, "another-host:1")
+    with store.run("ignored", resume=first.run_id, patient=True) as again:
+        got = store.get_run(again.run_id)
+        assert again.run_id == first.run_id and got.info.status == "RUNNING"
+        assert got.data.tags[N.TAG_OWNER] != "another-host:1"
+    assert store.get_run(first.run_id).info.status == "FINISHED"
+
+
 def test_runs_nest_and_batches_split_at_the_stores_limits(nmt_home):
     store = RunStore.open(None, "nmt")
     parent = store.start("parent")

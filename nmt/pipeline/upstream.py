@@ -31,6 +31,11 @@ class PreparedData:
     codec: TextCodec
     stats: dict[str, Any]    # data_stats.json: pairs read, kept and dropped per split, the corpora
 
+    @property
+    def tokenizer_dir(self) -> Path:
+        """``tokenizer/``: the source and target tokenizers' files (what a logged model ships)."""
+        return self.data_dir.parent / N.TOKENIZER_DIR
+
     @staticmethod
     def publish(run: RunLog, built: Built, tmp: Path) -> None:
         """Log ``built`` (prepare's result) as ``data/``, ``tokenizer/`` and ``data_stats.json``."""

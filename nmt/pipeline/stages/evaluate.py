@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,18 +25,13 @@ from nmt.components.evaluation.scoring import MetricChoice, corpus_scores, warn
 from nmt.components.models.base import Seq2SeqModel
 from nmt.components.tracking.runlog import RunLog
 from nmt.components.evaluation.figures import explorer_entry, log_attention_maps, log_explorer, log_length_analysis
+from nmt.pipeline.evaluated import EvaluateOutputs, hypotheses_path
 from nmt.pipeline.stages.common import Context, execute
 from nmt.pipeline.upstream import PreparedData
 from nmt.pipeline.trained import trained_model
 
 if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
     from nmt.pipeline.config import EvaluateConfig, PipelineConfig
-
-
-@dataclass(frozen=True)
-class EvaluateOutputs:
-    run_id: str
-    scores: dict[str, float]
 
 
 def searches(beam_size: int) -> list[tuple[str, int]]:
@@ -82,8 +77,8 @@ def evaluate_params(cfg: PipelineConfig, prepare_run_id: str, train_run_id: str)
 
 def score_splits(run: RunLog, model: Seq2SeqModel, dm: TranslationDataModule, codec: TextCodec,
                  splits: list[str], e: EvaluateConfig, metric: MetricChoice,
-                 hyp_dir: Path) -> tuple[dict[str, float], tuple | None]:
-    """Decode every split with every search into ``hyp_dir`` and score it. Returns the scores
+                 out_dir: Path) -> tuple[dict[str, float], tuple | None]:
+    """Decode every split with every search into ``out_dir``'s hypotheses and score it. Returns the scores
     and what the figures show: the first split's key and (sources, their token counts,
     references, hypotheses)."""
     scores: dict[str, float] = {}
@@ -96,7 +91,7 @@ def score_splits(run: RunLog, model: Seq2SeqModel, dm: TranslationDataModule, co
         for search, k in searches(e.beam_size):
             hyps = decode_split(model, dm, split, codec, beam_size=k,
                                 length_penalty=e.length_penalty, max_len_ratio=e.max_len_ratio)
-            (hyp_dir / f"{split}.{search}.txt").write_text("\n".join(hyps) + "\n")
+            (out_dir / hypotheses_path(split, search)).write_text("\n".join(hyps) + "\n")
             for name, s in corpus_scores(hyps, refs, metric).items():
                 key = EvalKey(split, search, name)
                 scores[key.key] = s.score
@@ -123,7 +118,7 @@ def evaluate_body(run: RunLog, cfg: PipelineConfig, prepare_run_id: str, train_r
         # the primary split first: the figures and compare read it
         metric = e.metric(cfg.data)
         warn(metric)
-        scores, figures_from = score_splits(run, model, dm, data.codec, e.resolve(cfg.data), e, metric, hyp_dir)
+        scores, figures_from = score_splits(run, model, dm, data.codec, e.resolve(cfg.data), e, metric, Path(tmp))
         if figures_from:
             key, shown = figures_from
             _log_samples_and_figures(run, model, data.codec, shown, label, e, metric, Path(tmp))

@@ -29,7 +29,7 @@ from tokenizers import Tokenizer
 from nmt.components.data import clean
 from nmt.components.data.source_config import DataConfig
 from nmt.components.data.encode import encode_column
-from nmt.components.data.sources import DataError, Plan
+from nmt.components.data.sources import Plan
 from nmt.components.data.tokenizer import train_tokenizer
 
 log = logging.getLogger("nmt")

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from nmt.components.system.errors import NmtError
-from nmt.components.tracking.store import RunStore, not_found
+from nmt.components.tracking.retry import not_found
+from nmt.components.tracking.store import RunStore
 
 
 class AliasMoved(NmtError):

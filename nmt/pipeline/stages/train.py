@@ -38,7 +38,8 @@ from nmt.components.tracking.store import Run, RunStore, StoreError
 from nmt.components.tracking.uri import project_home, reuse_key
 from nmt.components.tracking.writer import TrackingUnavailable, run_writer
 from nmt.pipeline.stages.common import Context, execute, stage_code
-from nmt.pipeline.upstream import TrainedModel, model_spec, PreparedData
+from nmt.pipeline.upstream import PreparedData
+from nmt.pipeline.trained import TrainedModel, model_spec
 
 if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
     from nmt.pipeline.config import PipelineConfig

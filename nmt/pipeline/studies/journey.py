@@ -29,6 +29,7 @@ from nmt.pipeline.studies.journey_report import curve_figures, recipe_rows, writ
 from nmt.pipeline.stages.runner import run_pipeline
 from nmt.pipeline.stages.common import Context
 from nmt.pipeline.stages.evaluate import searches
+from nmt.pipeline.evaluated import EvaluateOutputs
 from nmt.pipeline.upstream import test_split
 
 log = logging.getLogger("nmt")
@@ -114,7 +115,7 @@ def _train_all(store: RunStore, configs: dict[tuple[str, int], PipelineConfig],
 
 
 def _hypotheses(store: RunStore, evaluate_run_id: str, split: str, search: str) -> list[str]:
-    return store.download(evaluate_run_id, f"{N.HYPOTHESES_DIR}/{split}.{search}.txt").read_text().splitlines()
+    return EvaluateOutputs(evaluate_run_id, {}).hypotheses(store, split, search)
 
 
 def _analyse(store: RunStore, cfg: PipelineConfig, configs: dict, runs: dict) -> tuple[dict, list[PairResult], str]:

@@ -182,7 +182,8 @@ def write_report(store: RunStore, cfg: PipelineConfig, systems: dict[str, System
     budget = budget_line(store, cfg, runs)
     md = [f"# The journey, measured: {j.name}", "",
           f"{len(j.arms)} arms x {len(j.seeds)} seeds; budget: {budget}; whole journey {wall_s / 60:.1f} minutes wall time.",
-          ""] + _tables(cfg, systems, pairs, search) + [""] + _recipe_table(recipes) + HOW_TO_READ + ["", "## Learning curves", ""]
+          ""] + _tables(cfg, systems, pairs, search) + [""] + _recipe_table(recipes)
+    md += HOW_TO_READ + ["", "## Learning curves", ""]
     md += [f"![{name}]({name})" for name in figures] + [""]
     (out / N.JOURNEY_MD).write_text("\n".join(md) + "\n")
     data = {"name": j.name, "split": j.split, "search": search, "wall_s": wall_s, "alpha": j.alpha, "budget": budget,

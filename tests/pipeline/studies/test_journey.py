@@ -15,6 +15,7 @@ from nmt.pipeline.cli import main
 from nmt.pipeline.config import load_config
 from nmt.pipeline.studies.journey import arm_configs
 from nmt.components.tracking.store import RunStore
+from nmt.pipeline.evaluated import hypotheses_path
 from nmt.pipeline.upstream import test_split
 from tests.conftest import TINY
 
@@ -64,7 +65,7 @@ def test_journey_smoke_end_to_end_and_resumable(nmt_home, capsys):
     # the report's interval is the one recomputed from the logged hypotheses
     gru = next(r for r in report["runs"] if r["arm"] == "gru" and r["seed"] == 1)
     _, refs = test_split(store, gru["prepare"], "test_2016_flickr", 15)
-    hyps = [store.download(r["evaluate"], f"{N.HYPOTHESES_DIR}/test_2016_flickr.greedy.txt").read_text().splitlines()
+    hyps = [store.download(r["evaluate"], hypotheses_path("test_2016_flickr", "greedy")).read_text().splitlines()
             for r in report["runs"] if r["arm"] == "gru"]
     again = system_interval(hyps, refs, n_samples=200, seed=12345)
     assert report["systems"]["gru"]["ci"] == pytest.approx(again.ci) and again.bleu == pytest.approx(

@@ -61,6 +61,10 @@ class Registry:
         where = "".join(f" and tags.{k} = '{v}'" for k, v in (tags or {}).items())
         return list(self.client.search_model_versions(f"name = '{name}'{where}"))
 
+    def model_names(self) -> list[str]:
+        """Every registered model's name, sorted."""
+        return sorted(m.name for m in self.client.search_registered_models(max_results=1000))
+
     def aliases(self, name: str) -> dict[str, str]:
         return {a: str(v) for a, v in self.client.get_registered_model(name).aliases.items()}
 

@@ -98,7 +98,7 @@ class RunStore(Registry):
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
-            self._client = MlflowClient(self.uri)
+            self._client = MlflowClient(self.uri, registry_uri=self.uri)  # not $MLFLOW_REGISTRY_URI's
         return self._client
 
     @classmethod
@@ -110,7 +110,7 @@ class RunStore(Registry):
         Raises ServiceError when a server does not answer or refuses our credentials."""
         uri = resolve_tracking_uri(uri)
         check_server(uri)
-        client = MlflowClient(uri)
+        client = MlflowClient(uri, registry_uri=uri)
         exp = client.get_experiment_by_name(experiment)
         if exp is not None:
             if N.TAG_EXPERIMENT_KIND not in exp.tags:  # made by hand or by an older version: first use
@@ -134,11 +134,19 @@ class RunStore(Registry):
 
     @contextlib.contextmanager
     def pinned(self) -> Iterator[None]:
-        """MLflow's global tracking URI set to ours for the length of a library call that reads
-        only that (``pyfunc.log_model``, ``register_model``, ``models:/`` loads), then put back."""
+        """MLflow's global tracking and registry URIs set to ours for the length of a library
+        call that reads only those (``pyfunc.log_model``, ``register_model``, ``models:/``
+        loads: MLflow resolves a ``models:/`` name through its globals even when given a URI,
+        and its default is an ``mlflow.db`` in the current folder), then put back."""
+        from mlflow.tracking._model_registry import utils as registry_utils
         from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-        with _use_tracking_uri(self.uri):
-            yield
+        before = registry_utils._registry_uri
+        registry_utils._registry_uri = self.uri  # not set_registry_uri(): that exports it to subprocesses
+        try:
+            with _use_tracking_uri(self.uri):
+                yield
+        finally:
+            registry_utils._registry_uri = before
 
     # -- the run lifecycle ---------------------------------------------------------------
     def start(self, name: str, *, parent: str | None = None, tags: Mapping[str, str] | None = None,
@@ -247,8 +255,9 @@ class RunStore(Registry):
     def download_uri(self, uri: str, dst: str | Path | None = None) -> Path:
         """A ``runs:/``, ``models:/`` or artifact URI on local disk."""
         from mlflow.artifacts import download_artifacts
-        return Path(download_artifacts(artifact_uri=uri, dst_path=None if dst is None else str(dst),
-                                       tracking_uri=self.uri))
+        with self.pinned():
+            return Path(download_artifacts(artifact_uri=uri, dst_path=None if dst is None else str(dst),
+                                           tracking_uri=self.uri, registry_uri=self.uri))
 
     # -- writes, by run id ---------------------------------------------------------------
     def log(self, run_id: str, *, metrics: Iterable[Metric] = (), params: Mapping[str, Any] | None = None,

@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
         if command.flags:
             command.flags(sp)
         sp.add_argument("overrides", nargs="*", help=command.example)
+        sp.add_argument("--overrides-line", default="", metavar="'K=V K=V'",
+                        help="several overrides in one string, split by Hydra's grammar (MLproject's)")
         sp.set_defaults(handler=command.handler, groups=command.groups)
     return p
 
@@ -151,7 +153,7 @@ def command_uri(args: argparse.Namespace) -> str:
     else what the config resolves (``$MLFLOW_TRACKING_URI``, else the embedded store)."""
     from nmt.components.tracking.uri import resolve_tracking_uri
     configured = getattr(args, "tracking_uri", None)
-    for o in getattr(args, "overrides", None) or []:
+    for o in expand_overrides(args):
         if o.lstrip("+").startswith("tracking.uri="):
             configured = configured or o.split("=", 1)[1].strip("'\"") or None
     return resolve_tracking_uri(configured)

@@ -5,7 +5,8 @@ rules are exactly the installed MLflow's, its reserved names included."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from mlflow.exceptions import MlflowException
@@ -43,6 +44,19 @@ def model_uri_name(uri: str) -> str | None:
         return _parse_model_uri(uri).name
     except MlflowException:
         return None
+
+
+@contextlib.contextmanager
+def use_registry_uri(uri: str) -> Iterator[None]:
+    """MLflow's global registry URI set to ``uri`` for a while (not ``set_registry_uri``:
+    that also exports it to every subprocess), then put back."""
+    from mlflow.tracking._model_registry import utils as registry_utils
+    before = registry_utils._registry_uri
+    registry_utils._registry_uri = uri
+    try:
+        yield
+    finally:
+        registry_utils._registry_uri = before
 
 
 class Registry:

@@ -27,8 +27,9 @@ from mlflow.tracking import MlflowClient
 from nmt.components.tracking import names as N
 from nmt.components.system.errors import TrackingUnavailable
 from nmt.components.system.procs import owner, owner_is_dead
-from nmt.components.tracking.registry import Registry
+from nmt.components.tracking.registry import Registry, use_registry_uri
 from nmt.components.tracking.runlog import RunLog
+from nmt.components.tracking.login import credentials
 from nmt.components.tracking.uri import check_server, error_line, project_home, resolve_tracking_uri, reuse_key
 
 log = logging.getLogger("nmt")
@@ -109,7 +110,7 @@ class RunStore(Registry):
         an absolute artifact folder beside an SQLite store, when it is new.
         Raises ServiceError when a server does not answer or refuses our credentials."""
         uri = resolve_tracking_uri(uri)
-        check_server(uri)
+        check_server(uri, *credentials(uri))  # MLflow's own order: env, ~/.mlflow/credentials, token
         client = MlflowClient(uri, registry_uri=uri)
         exp = client.get_experiment_by_name(experiment)
         if exp is not None:
@@ -134,19 +135,12 @@ class RunStore(Registry):
 
     @contextlib.contextmanager
     def pinned(self) -> Iterator[None]:
-        """MLflow's global tracking and registry URIs set to ours for the length of a library
-        call that reads only those (``pyfunc.log_model``, ``register_model``, ``models:/``
-        loads: MLflow resolves a ``models:/`` name through its globals even when given a URI,
-        and its default is an ``mlflow.db`` in the current folder), then put back."""
-        from mlflow.tracking._model_registry import utils as registry_utils
+        """MLflow's global tracking and registry URIs set to ours while a library call reads
+        only those (``log_model``, ``register_model``, ``models:/`` names: MLflow resolves these
+        through its globals even when given a URI, else ``./mlflow.db``), then put back."""
         from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-        before = registry_utils._registry_uri
-        registry_utils._registry_uri = self.uri  # not set_registry_uri(): that exports it to subprocesses
-        try:
-            with _use_tracking_uri(self.uri):
-                yield
-        finally:
-            registry_utils._registry_uri = before
+        with _use_tracking_uri(self.uri), use_registry_uri(self.uri):
+            yield
 
     # -- the run lifecycle ---------------------------------------------------------------
     def start(self, name: str, *, parent: str | None = None, tags: Mapping[str, str] | None = None,

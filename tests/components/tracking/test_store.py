@@ -15,7 +15,8 @@ from nmt.components.tracking.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[3]
 # model packaging (loaded inside `mlflow models serve`) and the server's own auth database
-MAY_IMPORT_MLFLOW = {"nmt/components/tracking/store.py", "nmt/components/tracking/registry.py", "nmt/components/serving/translator.py",
+MAY_IMPORT_MLFLOW = {"nmt/components/tracking/store.py", "nmt/components/tracking/registry.py",
+                     "nmt/components/tracking/login.py", "nmt/components/serving/translator.py",
                      "nmt/components/serving/translator_model.py", "nmt/components/serving/requests.py", "nmt/components/serving/rest.py",
                      "nmt/pipeline/services/server.py"}
 

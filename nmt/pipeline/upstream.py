@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from nmt.components.models.base import Seq2SeqModel, Vocabulary
 from nmt.components.models.factory import ModelSpec, build, load_spec, save_spec
 from nmt.components.tracking.runlog import RunLog
 from nmt.components.tracking.uri import project_home
+from nmt.components.system.scratch import scratch
 
 if TYPE_CHECKING:  # annotations only: the stages that read here do not run the config loader
     from nmt.components.data.build import Built
@@ -107,7 +107,7 @@ class TrainedModel:
         run = RunLog(store, run_id)
         if best_val_bleu is not None:
             run.log_metric(N.BEST_VAL_BLEU, best_val_bleu)
-        with tempfile.TemporaryDirectory() as tmp:
+        with scratch("train") as tmp:
             run.log_artifact(save_spec(spec, Path(tmp) / N.MODEL_CONFIG))
             shutil.copy(checkpoint, Path(tmp) / N.BEST_CKPT)
             run.log_artifact(Path(tmp) / N.BEST_CKPT, N.CHECKPOINT_DIR)

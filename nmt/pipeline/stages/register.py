@@ -23,6 +23,7 @@ from nmt.components.serving.translator import log_translator
 from nmt.pipeline.promotion.aliases import aliases, swap
 from nmt.pipeline.stages.common import Context, execute
 from nmt.pipeline.upstream import trained_model
+from nmt.components.system.scratch import scratch
 
 if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
     from nmt.pipeline.config import PipelineConfig
@@ -47,7 +48,9 @@ def register_version(store: RunStore, name: str, train_run_id: str, prepare_run_
     new version of ``name``, tagged with where it came from; moves no alias.
     Returns the version (with its tags) and the logged model's URI."""
     model, spec = trained_model(store, train_run_id)
-    info = log_translator(store, run_id, model, spec, store.download(prepare_run_id, N.TOKENIZER_DIR), EXAMPLE)
+    with scratch("register") as tmp:  # a server's copy of the tokenizers, gone once logged
+        info = log_translator(store, run_id, model, spec, store.download(prepare_run_id, N.TOKENIZER_DIR, tmp),
+                              EXAMPLE)
     mv = store.register(info.model_uri, name)
     bleu = store.get_run(train_run_id).data.metrics.get(N.BEST_VAL_BLEU, float("-inf"))
     tags = {N.VTAG_VAL_BLEU: f"{bleu:.4f}", N.VTAG_TRAIN_RUN: train_run_id, N.VTAG_PREPARE_RUN: prepare_run_id}

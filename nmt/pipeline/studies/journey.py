@@ -29,6 +29,7 @@ from nmt.pipeline.stages.runner import run_pipeline
 from nmt.pipeline.stages.common import Context
 from nmt.pipeline.stages.evaluate import searches
 from nmt.pipeline.upstream import test_split
+from nmt.components.system.scratch import scratch
 
 log = logging.getLogger("nmt")
 
@@ -88,7 +89,8 @@ def _train_all(store: RunStore, configs: dict[tuple[str, int], PipelineConfig],
 
 
 def _hypotheses(store: RunStore, evaluate_run_id: str, split: str, search: str) -> list[str]:
-    return store.download(evaluate_run_id, f"{N.HYPOTHESES_DIR}/{split}.{search}.txt").read_text().splitlines()
+    with scratch("journey") as tmp:  # a server's copy: read, then gone
+        return store.download(evaluate_run_id, f"{N.HYPOTHESES_DIR}/{split}.{search}.txt", tmp).read_text().splitlines()
 
 
 def _analyse(store: RunStore, cfg: PipelineConfig, configs: dict, runs: dict) -> tuple[dict, list[PairResult], str]:

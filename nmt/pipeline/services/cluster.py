@@ -225,9 +225,24 @@ def loopback_cluster(address: str | None) -> bool:
     return host.startswith("127.") and host != "127.0.0.1"
 
 
+# The shell's own choice, read before any ray.init() of this process writes its mode there
+SHELL_AUTH_MODE = os.environ.get("RAY_AUTH_MODE")
+
+
 def auth_env_for(address: str | None) -> None:
-    """Before Ray is imported: a driver joining an `nmt cluster` (loopback, Ray's token auth
+    """Before a sweep's ray.init(): a driver joining an `nmt cluster` (loopback, Ray's token auth
     off) must not be in token mode, which Ray turns on for its own local instances and which
-    a shell may carry; else the cluster's calls to it are refused and its trials cancelled."""
-    if loopback_cluster(address):
-        os.environ["RAY_AUTH_MODE"] = "disabled"
+    a shell may carry; else the cluster's calls to it are refused and its trials cancelled.
+    Any other sweep gets the shell's choice back. Ray caches the mode per process (its first
+    local ray.init() writes token into os.environ and its config), so a process that ran one
+    kind of sweep and then the other (a notebook, the tests) had its next cluster started in
+    one mode while the driver spoke the other, and every trial failed: refresh that cache."""
+    mode = "disabled" if loopback_cluster(address) else SHELL_AUTH_MODE
+    if mode is None:
+        os.environ.pop("RAY_AUTH_MODE", None)
+    else:
+        os.environ["RAY_AUTH_MODE"] = mode
+    if "ray._raylet" in sys.modules:  # Ray already ran here: make it read the mode again
+        from ray._raylet import AuthenticationTokenLoader, Config
+        Config.initialize("")
+        AuthenticationTokenLoader.instance().reset_cache()

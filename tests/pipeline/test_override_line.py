@@ -22,6 +22,14 @@ NAMES = [("de-en (run 2)", "k=v"), ("Übersetzung 实验", "a+b=c"), ("a, b", "x
          ("it's \"quoted\"", "q=it")]
 
 
+@pytest.fixture(scope="module")
+def store_uri(tmp_path_factory):
+    """One SQLite store for every name (making its tables takes seconds)."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('names') / 'mlflow.db'}"
+    RunStore.open(uri, "setup")
+    return uri
+
+
 def _config(argv: list[str]):
     return command_config(build_parser().parse_args(argv))[0]
 
@@ -33,11 +41,11 @@ def test_the_issue_s_quoted_values_reach_the_config():
 
 
 @pytest.mark.parametrize("name, sweep", NAMES)
-def test_names_round_trip_from_the_shell_into_mlflow(name, sweep, tmp_path):
+def test_names_round_trip_from_the_shell_into_mlflow(name, sweep, store_uri):
     q = override_value(name)
     cfg = _config(["sweep", f"tracking.experiment={q}", f"register.model_name={q}", f"sweep.name={override_value(sweep)}"])
     assert (cfg.tracking.experiment, cfg.register.model_name, cfg.sweep.name) == (name, name, sweep)
-    store = RunStore.open(f"sqlite:///{tmp_path / 'mlflow.db'}", cfg.tracking.experiment)
+    store = RunStore.open(store_uri, cfg.tracking.experiment)
     store.client.create_registered_model(cfg.register.model_name)
     with store.run(cfg.sweep.name) as run:
         pass

@@ -5,6 +5,8 @@ default first, as in a fresh ``nmt`` process (the other tests pin it to their st
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from mlflow.tracking._model_registry import utils as registry_utils
 from mlflow.tracking._tracking_service import utils as tracking_utils
@@ -15,27 +17,31 @@ from nmt.pipeline.cli import main
 MODEL = "nmt-en-ar"
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    """A store in ``home`` with one registered version that is not a translator (loading it
-    fails after the registry found it), and an empty folder to run commands from."""
-    home = tmp_path / "home"
+@pytest.fixture(scope="module")
+def store_home(tmp_path_factory):
+    """A store with one registered version that is not a translator (loading it fails after
+    the registry found it); built once (making the tables takes seconds)."""
+    home = tmp_path_factory.mktemp("named") / "home"
     home.mkdir()
     store = RunStore.open(f"sqlite:///{home / 'mlflow.db'}", "nmt")
     with store.run("train") as run:
-        (tmp_path / "MLmodel").write_text("flavors: {}\n")
-        store.client.log_artifact(run.run_id, str(tmp_path / "MLmodel"), "model")
+        (home.parent / "MLmodel").write_text("flavors: {}\n")
+        store.client.log_artifact(run.run_id, str(home.parent / "MLmodel"), "model")
     version = store.register(f"runs:/{run.run_id}/model", MODEL).version
     store.set_alias(MODEL, "champion", version)
+    return home
+
+
+@pytest.fixture
+def home(store_home, tmp_path, monkeypatch):
+    """The store, MLflow's in-process defaults, and an empty folder to run commands from."""
     for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NMT_HOME", str(tmp_path / "elsewhere"))  # not the store, unless a case says so
     monkeypatch.setattr(tracking_utils, "_tracking_uri", None)  # MLflow's default: ./mlflow.db
     monkeypatch.setattr(registry_utils, "_registry_uri", None)
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    monkeypatch.chdir(empty)
-    return home
+    monkeypatch.chdir(tmp_path)
+    return store_home
 
 
 def _ways(home):
@@ -54,7 +60,7 @@ def test_translate_loads_models_uri_from_the_named_store(home, way, monkeypatch,
     err = capsys.readouterr().err
     # found in the named store: the registry answered, and the version's files were read
     assert f"models:/{MODEL}@champion is not an nmt translator" in err, err[-2000:]
-    assert list(home.parent.joinpath("empty").iterdir()) == []
+    assert list(Path.cwd().iterdir()) == []
 
 
 def test_rollback_and_promote_use_the_named_store(home, monkeypatch, capsys):
@@ -65,7 +71,7 @@ def test_rollback_and_promote_use_the_named_store(home, monkeypatch, capsys):
     assert "has no upstream.prepare_run_id param" in capsys.readouterr().err  # found version 1 and its run
     assert main(["compare"]) == 2
     assert "no finished evaluate runs" in capsys.readouterr().err
-    assert list(home.parent.joinpath("empty").iterdir()) == []
+    assert list(Path.cwd().iterdir()) == []
 
 
 @pytest.mark.parametrize("command", [["rollback"], ["promote", "--version", "1"]])

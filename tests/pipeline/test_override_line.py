@@ -43,7 +43,8 @@ def test_the_issue_s_quoted_values_reach_the_config():
 @pytest.mark.parametrize("name, sweep", NAMES)
 def test_names_round_trip_from_the_shell_into_mlflow(name, sweep, store_uri):
     q = override_value(name)
-    cfg = _config(["sweep", f"tracking.experiment={q}", f"register.model_name={q}", f"sweep.name={override_value(sweep)}"])
+    cfg = _config(["sweep", f"tracking.experiment={q}", f"register.model_name={q}",
+                   f"sweep.name={override_value(sweep)}"])
     assert (cfg.tracking.experiment, cfg.register.model_name, cfg.sweep.name) == (name, name, sweep)
     store = RunStore.open(store_uri, cfg.tracking.experiment)
     store.client.create_registered_model(cfg.register.model_name)

@@ -70,7 +70,8 @@ def check_server(uri: str, auth: tuple[str, str] | None = None, token: str | Non
                      auth=auth, headers=headers, timeout=30)
     if r.status_code == 401:
         raise ServiceError(f"the tracking server {redact(uri)} refused {source} (HTTP 401): {CREDENTIALS_HINT}")
-    if r.status_code >= 500 and (auth or token):  # e.g. a basic-auth server given a token: MLflow would retry for minutes
+    # e.g. a basic-auth server given a token answers 500, which MLflow's client retries for minutes
+    if r.status_code >= 500 and (auth or token):
         raise ServiceError(f"the tracking server {redact(uri)} failed on a request with {source} (HTTP "
                            f"{r.status_code}); see the server's log, or {CREDENTIALS_HINT}")
 
@@ -78,7 +79,8 @@ def check_server(uri: str, auth: tuple[str, str] | None = None, token: str | Non
 # MLflow's own order (mlflow.utils.credentials): the environment, then the file, then a token
 CREDENTIALS_HINT = ("give an account on that server the way MLflow reads it, first found first: "
                     "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, else ~/.mlflow/credentials "
-                    "([mlflow] mlflow_tracking_username = ..., mlflow_tracking_password = ...), else MLFLOW_TRACKING_TOKEN")
+                    "([mlflow] mlflow_tracking_username = ..., mlflow_tracking_password = ...), "
+                    "else MLFLOW_TRACKING_TOKEN")
 
 
 def reuse_key(stage: str, params: Mapping[str, str], code: str) -> str:

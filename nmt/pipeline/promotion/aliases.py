@@ -38,8 +38,8 @@ def require_model(store: RunStore, name: str) -> dict[str, str]:
             raise
     names = store.model_names()
     shown = ", ".join(names[:20]) + (f" (and {len(names) - 20} more)" if len(names) > 20 else "")
-    raise ConfigError(f"registered model {name!r} does not exist in {store.uri}; "
-                      + (f"registered models: {shown} (--model-name NAME)" if names else "no model is registered there yet"))
+    which = f"registered models: {shown} (--model-name NAME)" if names else "no model is registered there yet"
+    raise ConfigError(f"registered model {name!r} does not exist in {store.uri}; {which}")
 
 
 def check_unmoved(store: RunStore, name: str, read: Mapping[str, str | None], command: str) -> None:

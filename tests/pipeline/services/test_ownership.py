@@ -18,7 +18,8 @@ from nmt.pipeline.config import load_config
 from nmt.pipeline.services import cluster
 from tests.conftest import free_port
 
-CHILD = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); time.sleep(300)"
+CHILD = ("import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); "
+         "time.sleep(300)")
 
 
 def _proc(*argv: str, code: str = "import time; time.sleep(300)") -> subprocess.Popen:

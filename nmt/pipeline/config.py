@@ -45,6 +45,22 @@ class OptimConfig:
 
 
 @dataclass(frozen=True)
+class RecipeConfig:
+    """Where a training recipe came from (``conf/recipe/<arch>.yaml``, which also sets the
+    optim.*, model.dropout and trainer.* values it names): the sweep that tuned it, at what
+    budget, and what its winner reached there, so a run below it can be flagged."""
+    name: str                         # the architecture it was tuned for, or shared
+    tuned_by: str                     # the sweep (command, run id) that found it, or why untuned
+    budget_tokens: int | None         # target tokens each tuning trial trained
+    trials: int | None                # how many configurations the sweep tried
+    reference_val_bleu: float | None  # the winner's val/bleu at budget_tokens
+
+    def validate(self, prefix: str) -> None:
+        if (self.budget_tokens is None) != (self.reference_val_bleu is None):
+            raise ConfigError(f"{prefix}: budget_tokens and reference_val_bleu go together (both or neither)")
+
+
+@dataclass(frozen=True)
 class TrainerConfig:
     max_epochs: int
     max_minutes: float | None         # wall-clock cap (Lightning max_time)
@@ -100,6 +116,9 @@ class EvaluateConfig:
     attention_samples: int            # test sentences drawn as attention heatmaps
     train_run_id: str | None          # `nmt evaluate` of this finished train run (its own prepare run)
     bleu_tokenize: str                # auto (by data.tgt_lang) or a sacreBLEU tokenizer: zh, 13a, char, ...
+    # BLEU under papers' conventions too, beside the standard score (scoring.paper_bleu):
+    # moses_lc (lowercased Moses tokens: Wu et al. 2021, bentrevett), lc (sacreBLEU lowercased)
+    paper_bleu: tuple[Literal["moses_lc", "lc"], ...]
 
     def validate(self, prefix: str) -> None:
         if self.bleu_tokenize != "auto":  # auto needs no check: no sacreBLEU import for every command
@@ -178,6 +197,7 @@ class PipelineConfig:
     data: DataConfig                  # parsed by the source `data.kind` names
     model: ArchConfig                 # parsed by the architecture `model.arch` names
     optim: OptimConfig
+    recipe: RecipeConfig | None       # None: the optim/model/trainer values as composed, untracked
     trainer: TrainerConfig
     evaluate: EvaluateConfig
     register: RegisterConfig
@@ -271,7 +291,7 @@ def load_config(overrides: list[str] | tuple[str, ...] = (), groups: tuple[str, 
     container = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(container, dict)
     container.pop("hydra", None)
-    for group in ON_DEMAND:
+    for group in (*ON_DEMAND, "recipe"):  # groups that may be null
         container.setdefault(group, None)
     container["stage_settings"] = _stage_settings(container)
     return parse(PipelineConfig, container)

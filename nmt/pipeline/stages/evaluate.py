@@ -20,7 +20,7 @@ from nmt.components.data.tokenizer import TextCodec
 from nmt.components.decoding.search import translate_ids
 from nmt.components.training.devices import describe, inference_device
 from nmt.components.evaluation.evalkey import EvalKey
-from nmt.components.evaluation.scoring import MetricChoice, corpus_scores, warn
+from nmt.components.evaluation.scoring import MetricChoice, corpus_scores, paper_bleu, warn
 from nmt.components.models.base import Seq2SeqModel
 from nmt.components.tracking.runlog import RunLog
 from nmt.components.evaluation.figures import explorer_entry, log_attention_maps, log_explorer, log_length_analysis
@@ -81,8 +81,9 @@ def evaluate_params(cfg: PipelineConfig, prepare_run_id: str, train_run_id: str)
 
 def score_splits(run: RunLog, model: Seq2SeqModel, dm: TranslationDataModule, codec: TextCodec,
                  splits: list[str], e: EvaluateConfig, metric: MetricChoice,
-                 hyp_dir: Path) -> tuple[dict[str, float], tuple | None]:
-    """Decode every split with every search into ``hyp_dir`` and score it. Returns the scores
+                 hyp_dir: Path, lang: str) -> tuple[dict[str, float], tuple | None]:
+    """Decode every split with every search into ``hyp_dir`` and score it (``lang``: the
+    target language, for the papers' Moses tokens). Returns the scores
     and what the figures show: the first split's key and (sources, their token counts,
     references, hypotheses)."""
     scores: dict[str, float] = {}
@@ -96,7 +97,8 @@ def score_splits(run: RunLog, model: Seq2SeqModel, dm: TranslationDataModule, co
             hyps = decode_split(model, dm, split, codec, beam_size=k,
                                 length_penalty=e.length_penalty, max_len_ratio=e.max_len_ratio)
             (hyp_dir / f"{split}.{search}.txt").write_text("\n".join(hyps) + "\n")
-            for name, s in corpus_scores(hyps, refs, metric).items():
+            paper = {f"bleu_{c}": paper_bleu(hyps, refs, c, lang) for c in e.paper_bleu}
+            for name, s in {**corpus_scores(hyps, refs, metric), **paper}.items():
                 key = EvalKey(split, search, name)
                 scores[key.key] = s.score
                 run.set_tag(f"signature.{name}", s.signature)
@@ -122,7 +124,8 @@ def evaluate_body(run: RunLog, cfg: PipelineConfig, prepare_run_id: str, train_r
         # the primary split first: the figures and compare read it
         metric = e.metric(cfg.data)
         warn(metric)
-        scores, figures_from = score_splits(run, model, dm, data.codec, e.resolve(cfg.data), e, metric, hyp_dir)
+        scores, figures_from = score_splits(run, model, dm, data.codec, e.resolve(cfg.data), e, metric, hyp_dir,
+                                                cfg.data.tgt_lang)
         if figures_from:
             key, shown = figures_from
             _log_samples_and_figures(run, model, data.codec, shown, label, e, metric, Path(tmp))

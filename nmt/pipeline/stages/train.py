@@ -60,6 +60,8 @@ def train_params(cfg: PipelineConfig, prepare_run_id: str) -> dict[str, str]:
     params = {**flatten(model_dict(cfg.model), "model."), **flatten(to_dict(cfg.optim), "optim."),
               **flatten(to_dict(cfg.trainer), "trainer."), "evaluate.max_len_ratio": cfg.evaluate.max_len_ratio,
               N.PARAM_METRIC: cfg.evaluate.metric(cfg.data).key}  # what val/bleu scores selects the weights
+    if cfg.recipe is not None:  # its values are keyed above; the name says where they came from
+        params[N.PARAM_RECIPE] = cfg.recipe.name
     params[N.PARAM_PREPARE_RUN] = prepare_run_id
     return params
 

@@ -122,6 +122,8 @@ NOT_KEYED = {  # config read by a stage's module that its params need not hold, 
     ("train", "data", ""): "only its target language, resolved with evaluate.bleu_tokenize into metric.signature",
     ("train", "evaluate", "metric"): "a method: what it resolves to is held as metric.signature",
     ("register", "model_name", ""): "held as register.model_name",
+    ("train", "recipe", "*"): "its name, held as recipe.name when one is chosen; its values as optim/model/trainer",
+    ("evaluate", "data", "tgt_lang"): "the prepare run's (its id is in the key): which Moses rules the papers' BLEU uses",
 }
 
 

@@ -49,6 +49,12 @@ def test_journey_smoke_end_to_end_and_resumable(nmt_home, capsys):
                                 f"'{parent.info.run_id}'")
     assert sorted((r.data.tags[N.TAG_ARM], r.data.tags[N.TAG_SEED]) for r in trains) == sorted(
         (a, s) for a in ("gru", "attention", "transformer") for s in ("1", "2"))
+    own = {"gru": "gru", "attention": "attention", "transformer": "transformer_tiny"}
+    for r in trains:  # each arm trained at its own architecture's tuned recipe, as its params record
+        recipe = load_config([f"recipe={own[r.data.tags[N.TAG_ARM]]}"])
+        assert r.data.params[N.PARAM_RECIPE] == own[r.data.tags[N.TAG_ARM]]
+        assert float(r.data.params["optim.lr"]) == recipe.optim.lr
+        assert r.data.params["optim.schedule"] == recipe.optim.schedule
     seen = [m.value for m in client.get_metric_history(trains[0].info.run_id, N.TOKENS_SEEN)]
     assert len(seen) > 2 and seen == sorted(seen) and seen[0] > 0  # counted beside the steps
     for r in trains:  # each run trained to the token budget and stopped there (not at an epoch's end)
@@ -67,6 +73,8 @@ def test_journey_smoke_end_to_end_and_resumable(nmt_home, capsys):
     assert {f"{N.JOURNEY_DIR}/{n}" for n in (N.JOURNEY_MD, N.CURVES_TOKENS, N.CURVES_TIME, N.CURVES_FLOPS)} <= arts
     md = store.download(parent.info.run_id, f"{N.JOURNEY_DIR}/{N.JOURNEY_MD}").read_text()
     assert "Holm" in md and md.count("| ") > 10 and "budget: 3,000 target tokens" in md
+    assert "## Recipes" in md and "| transformer | transformer_tiny |" in md and "not reached" in md
+    assert [r["recipe"] for r in report["recipes"]] == ["gru", "attention", "transformer_tiny"]
     # run again: every finished run is reused, nothing trains
     assert main(["journey", *BASE, *TOKENS]) == 0
     second = _journey(client, exp)

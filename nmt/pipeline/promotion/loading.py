@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from nmt.components.system.scratch import scratch
+from nmt.components.tracking.registry import model_uri_name
 from nmt.components.system.typed_config import ConfigError
 from nmt.components.serving.translator import Translator
+from nmt.pipeline.promotion.aliases import require_model
 
 if TYPE_CHECKING:
     from nmt.components.tracking.store import RunStore
@@ -37,7 +39,14 @@ class LocalTranslator:
 
 def load_translator(store: RunStore, uri: str) -> LocalTranslator:
     """``models:/<name>@<alias>`` (or any model URI) of ``store`` -> a translator built by
-    today's code from that model's files; ConfigError when it is not an nmt translator."""
+    today's code from that model's files; ConfigError when it is not an nmt translator, or
+    names a registered model that does not exist (listing those that do)."""
+    name = model_uri_name(uri) if uri.startswith("models:/") else None
+    if name:
+        try:
+            require_model(store, name)
+        except ConfigError as err:
+            raise ConfigError(f"--model {uri}: {err}") from None
     with scratch("model") as tmp:  # a server's files are copied: gone once the model is in memory
         local = store.download_uri(uri, tmp)
         meta = yaml.safe_load((local / "MLmodel").read_text()) if (local / "MLmodel").is_file() else {}

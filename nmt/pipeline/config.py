@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from hydra.errors import HydraException
+from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -24,6 +24,7 @@ from nmt.components.data.source_config import MULTI30K_TESTS, DataConfig
 from nmt.components.evaluation.evalkey import PRIMARY, resolve_split
 from nmt.components.data.multi30k import LANGUAGES
 from nmt.components.models.factory import ARCHITECTURES, ArchConfig  # importing the factory registers every architecture
+from nmt.pipeline.override_line import quote_hint
 from nmt.pipeline.services.settings import ClusterConfig, ServerConfig
 from nmt.pipeline.studies.study_config import (  # noqa: F401  (re-exported)
     SchedulerConfig, SearchConfig, ResourcesConfig, FOLDER_NAME, check_folder_name, SweepConfig, JourneyConfig)
@@ -260,6 +261,8 @@ def _explain(err: Exception, overrides: list[str] | tuple[str, ...]) -> str:
     """Hydra says "Could not override 'trainer.foo'"; say why: the key does not exist
     (listing the keys that do), or the value does not fit (Hydra's cause)."""
     message = str(err).strip()
+    if isinstance(err, OverrideParseException):
+        return quote_hint(err.override, message)
     m = re.search(r"Could not override '([^']+)'", message)
     if not m:
         return message

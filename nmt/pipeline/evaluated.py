@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nmt.components.tracking import names as N
+from nmt.components.system.scratch import scratch
 
 if TYPE_CHECKING:  # annotations only
     from nmt.components.tracking.store import RunStore
@@ -30,4 +31,5 @@ class EvaluateOutputs:
         return cls(run_id, dict(store.get_run(run_id).data.metrics))
 
     def hypotheses(self, store: RunStore, split: str, search: str) -> list[str]:
-        return store.download(self.run_id, hypotheses_path(split, search)).read_text().splitlines()
+        with scratch("hypotheses") as tmp:  # a server's copy: read, then gone
+            return store.download(self.run_id, hypotheses_path(split, search), tmp).read_text().splitlines()

@@ -5,7 +5,6 @@ Kept apart from :mod:`nmt.pipeline.upstream` so that prepare's code version leav
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from nmt.components.tracking import names as N
+from nmt.components.system.scratch import scratch
 from nmt.components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, TextCodec
 from nmt.components.models.base import Seq2SeqModel, Vocabulary
 from nmt.components.models.factory import ModelSpec, build, load_spec, save_spec
@@ -48,7 +48,7 @@ class TrainedModel:
         run = RunLog(store, run_id)
         if best_val_bleu is not None:
             run.log_metric(N.BEST_VAL_BLEU, best_val_bleu)
-        with tempfile.TemporaryDirectory() as tmp:
+        with scratch("train") as tmp:  # removed on any exit, swept after a kill
             run.log_artifact(save_spec(spec, Path(tmp) / N.MODEL_CONFIG))
             shutil.copy(checkpoint, Path(tmp) / N.BEST_CKPT)
             run.log_artifact(Path(tmp) / N.BEST_CKPT, N.CHECKPOINT_DIR)

@@ -27,9 +27,10 @@ from mlflow.tracking import MlflowClient
 from nmt.components.tracking import names as N
 from nmt.components.system.errors import TrackingUnavailable
 from nmt.components.system.procs import owner, owner_is_dead
-from nmt.components.tracking.registry import Registry
+from nmt.components.tracking.registry import Registry, use_registry_uri
 from nmt.components.tracking.retry import retrying
 from nmt.components.tracking.runlog import RunLog
+from nmt.components.tracking.login import credentials
 from nmt.components.tracking.uri import check_server, error_line, project_home, resolve_tracking_uri, reuse_key
 
 log = logging.getLogger("nmt")
@@ -63,7 +64,7 @@ class RunStore(Registry):
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
-            self._client = MlflowClient(self.uri)
+            self._client = MlflowClient(self.uri, registry_uri=self.uri)  # not $MLFLOW_REGISTRY_URI's
         return self._client
 
     @classmethod
@@ -74,8 +75,8 @@ class RunStore(Registry):
         an absolute artifact folder beside an SQLite store, when it is new.
         Raises ServiceError when a server does not answer or refuses our credentials."""
         uri = resolve_tracking_uri(uri)
-        check_server(uri)
-        client = MlflowClient(uri)
+        check_server(uri, *credentials(uri))  # MLflow's own order: env, ~/.mlflow/credentials, token
+        client = MlflowClient(uri, registry_uri=uri)
         exp = client.get_experiment_by_name(experiment)
         if exp is not None:
             if N.TAG_EXPERIMENT_KIND not in exp.tags:  # made by hand or by an older version: first use
@@ -99,10 +100,11 @@ class RunStore(Registry):
 
     @contextlib.contextmanager
     def pinned(self) -> Iterator[None]:
-        """MLflow's global tracking URI set to ours for the length of a library call that reads
-        only that (``pyfunc.log_model``, ``register_model``, ``models:/`` loads), then put back."""
+        """MLflow's global tracking and registry URIs set to ours while a library call reads
+        only those (``log_model``, ``register_model``, ``models:/`` names: MLflow resolves these
+        through its globals even when given a URI, else ``./mlflow.db``), then put back."""
         from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-        with _use_tracking_uri(self.uri):
+        with _use_tracking_uri(self.uri), use_registry_uri(self.uri):
             yield
 
     # -- the run lifecycle ---------------------------------------------------------------
@@ -222,8 +224,9 @@ class RunStore(Registry):
     def download_uri(self, uri: str, dst: str | Path | None = None) -> Path:
         """A ``runs:/``, ``models:/`` or artifact URI on local disk."""
         from mlflow.artifacts import download_artifacts
-        return Path(download_artifacts(artifact_uri=uri, dst_path=None if dst is None else str(dst),
-                                       tracking_uri=self.uri))
+        with self.pinned():
+            return Path(download_artifacts(artifact_uri=uri, dst_path=None if dst is None else str(dst),
+                                           tracking_uri=self.uri, registry_uri=self.uri))
 
     # -- writes, by run id ---------------------------------------------------------------
     def log(self, run_id: str, *, metrics: Iterable[Metric] = (), params: Mapping[str, Any] | None = None,

@@ -9,7 +9,6 @@ tokenized for the target language, ``evaluate.bleu_tokenize``) with signatures a
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +28,7 @@ from nmt.pipeline.evaluated import EvaluateOutputs, hypotheses_path
 from nmt.pipeline.stages.common import Context, execute
 from nmt.pipeline.upstream import PreparedData
 from nmt.pipeline.trained import trained_model
+from nmt.components.system.scratch import scratch
 
 if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
     from nmt.pipeline.config import EvaluateConfig, PipelineConfig
@@ -114,7 +114,7 @@ def evaluate_body(run: RunLog, cfg: PipelineConfig, prepare_run_id: str, train_r
     dm = TranslationDataModule(data.data_dir, max_tokens=cfg.trainer.batch_tokens,
                                max_positions=model.max_positions)  # a longer source is cut, as translate cuts it
     dm.setup()
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch("evaluate") as tmp:
         hyp_dir = Path(tmp) / N.HYPOTHESES_DIR
         hyp_dir.mkdir()
         # the primary split first: the figures and compare read it

@@ -62,7 +62,7 @@ def register_version(store: RunStore, name: str, train_run_id: str, prepare_run_
     new version of ``name``, tagged with where it came from; moves no alias.
     Returns the version (with its tags) and the logged model's URI."""
     trained = TrainedModel.load(store, train_run_id)
-    tokenizer_dir = PreparedData.load(store, prepare_run_id).tokenizer_dir
+    tokenizer_dir = PreparedData.load(store, prepare_run_id).tokenizer_dir  # the prepare run's cached copy
     info = log_translator(store, run_id, trained.model(), trained.spec, tokenizer_dir, EXAMPLE)
     mv = store.register(info.model_uri, name)
     bleu = float("-inf") if trained.best_val_bleu is None else trained.best_val_bleu

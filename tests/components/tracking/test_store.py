@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[3]
 # model packaging (loaded inside `mlflow models serve`) and the server's own auth database
 MAY_IMPORT_MLFLOW = {"nmt/components/tracking/store.py", "nmt/components/tracking/registry.py",
                      "nmt/components/tracking/retry.py",  # MLflow's exception, to tell a 4xx from an outage
+                     "nmt/components/tracking/login.py",  # MLflow's own credentials reader
                      "nmt/components/serving/translator.py", "nmt/components/serving/translator_model.py",
                      "nmt/components/serving/requests.py", "nmt/components/serving/rest.py",
                      "nmt/pipeline/services/server.py"}

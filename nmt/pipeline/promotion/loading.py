@@ -20,8 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from nmt.components.system.scratch import scratch
+from nmt.components.tracking.registry import model_uri_name
 from nmt.components.system.typed_config import ConfigError
 from nmt.components.serving.translator import Translator
+from nmt.pipeline.promotion.aliases import require_model
 
 if TYPE_CHECKING:
     from nmt.components.tracking.store import RunStore
@@ -43,28 +46,40 @@ class LocalTranslator:
 
 def load_translator(store: RunStore, uri: str) -> LocalTranslator:
     """``models:/<name>@<alias>`` (or any model URI) of ``store`` -> a translator built by
-    today's code from that model's files; ConfigError when it is not an nmt translator."""
-    local = local_copy(store, uri)
-    meta = yaml.safe_load((local / "MLmodel").read_text()) if (local / "MLmodel").is_file() else {}
-    found = ((meta or {}).get("flavors", {}).get("python_function", {}) or {}).get("artifacts") or {}
-    missing = [k for k in ARTIFACT_KEYS if k not in found]
-    if missing:
-        raise ConfigError(f"{uri} is not an nmt translator (its MLmodel lists no {', '.join(missing)} artifact); "
-                          "give a version registered by nmt")
-    model = Translator()
-    # load_context reads only the context's artifacts: MLflow's PythonModelContext is not needed
-    model.load_context(SimpleNamespace(artifacts={k: str(local / found[k]["path"]) for k in ARTIFACT_KEYS}))
+    today's code from that model's files; ConfigError when it is not an nmt translator, or
+    names a registered model that does not exist (listing those that do)."""
+    with scratch("model") as tmp:  # any other URI's files are copied here: gone once the model is in memory
+        try:
+            local = local_copy(store, uri, tmp)
+        except Exception:
+            name = model_uri_name(uri) if uri.startswith("models:/") else None
+            if name:  # asked only on failure: a successful load makes no extra registry read
+                try:
+                    require_model(store, name)
+                except ConfigError as err:
+                    raise ConfigError(f"--model {uri}: {err}") from None
+            raise
+        meta = yaml.safe_load((local / "MLmodel").read_text()) if (local / "MLmodel").is_file() else {}
+        found = ((meta or {}).get("flavors", {}).get("python_function", {}) or {}).get("artifacts") or {}
+        missing = [k for k in ARTIFACT_KEYS if k not in found]
+        if missing:
+            raise ConfigError(f"{uri} is not an nmt translator (its MLmodel lists no {', '.join(missing)} artifact); "
+                              "give a version registered by nmt")
+        model = Translator()
+        # load_context reads only the context's artifacts: MLflow's PythonModelContext is not needed
+        model.load_context(SimpleNamespace(artifacts={k: str(local / found[k]["path"]) for k in ARTIFACT_KEYS}))
     return LocalTranslator(model, uri)
 
 
-def local_copy(store: RunStore, uri: str) -> Path:
+def local_copy(store: RunStore, uri: str, scratch_dir: Path) -> Path:
     """The files of ``uri`` on local disk. A registered version (``models:/<name>@<alias>`` or
     ``/<version>``) is downloaded once into ``<home>/.nmt/models/``: its files never change. The
-    alias is resolved again on every call (one registry read), so a moved alias is seen at once."""
+    alias is resolved again on every call (one registry read), so a moved alias is seen at once.
+    Any other URI is downloaded into ``scratch_dir``."""
     from nmt.components.tracking.uri import project_home
     m = REGISTERED.fullmatch(uri)
     if not m:
-        return store.download_uri(uri)
+        return store.download_uri(uri, scratch_dir)
     name, alias, number = m.groups()
     mv = store.version_by_alias(name, alias) if alias else store.version(name, number)
     # the source and run id too: a model deleted and registered again gets the same numbers

@@ -58,7 +58,9 @@ def test_nmt_command_reads_stdin(store_uri):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--model", "models:/nope@champion"], "--model models:/nope@champion: cannot load it from"),
+    (["--model", "models:/nope@champion"], "--model models:/nope@champion: registered model 'nope' does not exist "
+                                           "in sqlite:"),
+    (["--model", "models:/nmt-de-en@nope"], "--model models:/nmt-de-en@nope: cannot load it from"),
     (["--file", "/nonexistent"], "--file /nonexistent: no such file; give a text file with one sentence per line"),
 ])
 def test_bad_model_or_file_is_one_line_that_says_what_to_do(store_uri, monkeypatch, capsys, argv, message):
@@ -76,7 +78,9 @@ def test_a_plain_translate_follows_the_store_s_language_pair(store_uri, monkeypa
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store_uri)
     monkeypatch.setattr(sys, "stdin", io.StringIO("Ein Hund.\n"))
     assert main(["translate", "data.src_lang=fr"]) == 2
-    assert "--model models:/nmt-fr-en@champion: cannot load it" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--model models:/nmt-fr-en@champion: registered model 'nmt-fr-en' does not exist" in err
+    assert "registered models: nmt-de-en (--model-name NAME)" in err
 
 
 def test_a_registered_version_is_downloaded_once_and_a_moved_alias_is_seen(store_uri, tmp_path, monkeypatch):
@@ -90,17 +94,17 @@ def test_a_registered_version_is_downloaded_once_and_a_moved_alias_is_seen(store
     import mlflow
     monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", store_uri)  # MLflow's in-process
     store = RunStore.open(store_uri, "nmt")  # URI: create_model_version resolves the version's source with it
-    first = local_copy(store, "models:/nmt-de-en@champion")
+    first = local_copy(store, "models:/nmt-de-en@champion", tmp_path)
     assert first.is_relative_to(tmp_path / ".nmt" / "models") and (first / "MLmodel").is_file()
     (first / "marker").write_text("")  # the next call serves this very folder, not a new download
-    assert local_copy(store, "models:/nmt-de-en@champion") == first and (first / "marker").is_file()
+    assert local_copy(store, "models:/nmt-de-en@champion", tmp_path) == first and (first / "marker").is_file()
     one = store.version_by_alias("nmt-de-en", "champion")
     two = store.client.create_model_version("nmt-de-en", one.source, one.run_id)
     try:
         store.set_alias("nmt-de-en", "champion", two.version)
-        moved = local_copy(store, "models:/nmt-de-en@champion")
+        moved = local_copy(store, "models:/nmt-de-en@champion", tmp_path)
         assert moved != first and not (moved / "marker").exists()
         assert load_translator(store, "models:/nmt-de-en@champion").predict(["Ein Hund."])[0] is not None
     finally:
         store.set_alias("nmt-de-en", "champion", one.version)
-    assert local_copy(store, "models:/nmt-de-en@champion") == first
+    assert local_copy(store, "models:/nmt-de-en@champion", tmp_path) == first

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
-import torch
 from datasets import DatasetDict, load_from_disk
 from numpy.typing import ArrayLike
 from torch import Tensor

@@ -17,6 +17,9 @@ from typing import Any
 from nmt.components.system.typed_config import to_dict
 from nmt.components.models.arch_configs import ARCHITECTURES, ArchConfig, model_class, parse_model, register
 from nmt.components.models.base import Seq2SeqModel, Vocabulary
+# the built-ins' model modules, which arch_configs names by path: imported here, so that every
+# stage that builds a model has them in its code version (a static reading of its imports)
+from nmt.components.models import attention_seq2seq, seq2seq, transformer  # noqa: F401
 
 
 @dataclass(frozen=True)

@@ -91,13 +91,17 @@ def readout_name(layer: str | int | None, head: int | None) -> str | None:
     return str(layer)
 
 
-def readout(attn: Tensor, name: str, model: Seq2SeqModel) -> Tensor:
-    """One sentence's attention, (T, S) or (L, nh, T, S) -> the (T, S) map ``name`` names;
-    ConfigError listing the valid names for another."""
+def check_readout(name: str, model: Seq2SeqModel) -> None:
+    """ConfigError listing the valid names when ``name`` is not a readout of ``model``."""
     valid = readouts(model)
     if name not in valid:
         shown = valid if len(valid) <= 8 else [*valid[:4], "layer N head H"]
         raise ConfigError(f"--layer {name!r}: not a readout of this {model.cfg.label}; valid: {', '.join(shown)}")
+
+
+def readout(attn: Tensor, name: str, model: Seq2SeqModel) -> Tensor:
+    """One sentence's attention, (T, S) or (L, nh, T, S) -> the (T, S) map ``name`` names."""
+    check_readout(name, model)
     if attn.dim() == 2:
         return attn
     if name == MEAN:

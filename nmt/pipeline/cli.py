@@ -57,6 +57,8 @@ def _translate_flags(tp: argparse.ArgumentParser) -> None:
     tp.add_argument("--model", help="model URI (default models:/<model name>@<register.alias>)")
     tp.add_argument("--file", help="input file, one sentence per line (default stdin)")
     tp.add_argument("--beam", type=int, help="beam size, 1 = greedy (evaluate.beam_size)")
+    tp.add_argument("--align", action="store_true",
+                    help="print each translation with its word alignment: translation ||| i-j ... (Pharaoh, 0-indexed)")
     _model_flags(tp)
 
 

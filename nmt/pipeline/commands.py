@@ -147,7 +147,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
                           "or pipe the sentences to stdin")
     cfg, pinned = command_config(args, beam_key="evaluate.beam_size")
     e = cfg.evaluate  # the evaluate stage's decoding, so translate reproduces its scores
-    params = {"beam_size": e.beam_size, "max_len_ratio": e.max_len_ratio, "length_penalty": e.length_penalty}
+    params = {"beam_size": e.beam_size, "max_len_ratio": e.max_len_ratio, "length_penalty": e.length_penalty,
+              "align": bool(getattr(args, "align", False))}
     try:
         parse_params(params)  # bounds before any work
     except RequestError as err:

@@ -3,7 +3,9 @@ AER table against a gold file (logged to an align run)."""
 
 from __future__ import annotations
 
+import io
 import re
+import sys
 
 import mlflow
 import pytest
@@ -82,3 +84,15 @@ def test_bad_input_is_one_line(store, pairs, capsys, extra, message):
     assert main(["align", "--src", str(src), "--tgt", str(tgt), *extra]) == 2
     err = capsys.readouterr().err
     assert err.startswith("nmt: error: ") and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_translate_align_prints_each_translation_with_its_links(store, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("".join(s + "\n" for s in SRC)))
+    capsys.readouterr()
+    assert main(["translate", "--align", "--beam", "1"]) == 0
+    lines = capsys.readouterr().out.split("\n")[:-1]
+    assert len(lines) == len(SRC) and lines[2] == " ||| "  # a blank line: an empty translation, no links
+    for line, s in zip(lines, SRC):
+        hyp, links = line.split(" ||| ")
+        assert sorted(j for _, j in _links(links)) == list(range(len(hyp.split())))
+        assert all(i < len(s.split()) for i, _ in _links(links))

@@ -127,6 +127,9 @@ def cmd_align(args: argparse.Namespace) -> int:
     net, codec = loaded.model.model, loaded.model.codec
     out = run_align(net, codec, sources, targets, name=name, gold=Path(args.gold) if args.gold else None,
                     encoding=args.encoding, store=store, model_uri=loaded.uri)
+    what = ("gradient saliency: what each output is sensitive to, not attention" if out.readout == "saliency"
+            else "attention, " + ("alpha" if out.readout == "alpha" else f"cross-attention {out.readout}"))
+    print(f"nmt align: {len(out.lines)} lines, links from {what}", file=sys.stderr)
     text = "".join(line + "\n" for line in out.lines)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")

@@ -45,6 +45,7 @@ def test_pharaoh_lines_on_the_words_given(store, pairs, tmp_path, capsys):
     src, tgt = pairs
     out = tmp_path / "out.talp"
     assert main(["align", "--src", str(src), "--tgt", str(tgt), "--out", str(out), "--layer", "1", "--head", "2"]) == 0
+    assert "links from attention, cross-attention layer 1 head 2" in capsys.readouterr().err  # what was read
     lines = out.read_text(encoding="utf-8").split("\n")
     assert lines[-1] == "" and len(lines[:-1]) == len(SRC)
     for line, s, t in zip(lines, SRC, TGT):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 from tokenizers import Tokenizer
@@ -69,19 +70,17 @@ def word_matrix(attn: Tensor, src_words: Sequence[int | None], tgt_words: Sequen
     over a target word's rows (module docstring). Rows and columns past ``tgt_words`` /
     ``src_words`` (EOS, padding) and those mapped to None are left out."""
     T, S = len(tgt_words), len(src_words)
-    attn = attn[:T, :S].float()
-    ws = 1 + max((w for w in src_words if w is not None), default=-1)
-    wt = 1 + max((w for w in tgt_words if w is not None), default=-1)
-    to_src = torch.zeros(S, ws)  # (S, Ws) one-hot: piece -> word
-    for s, w in enumerate(src_words):
-        if w is not None:
-            to_src[s, w] = 1.0
-    to_tgt = torch.zeros(wt, T)  # (Wt, T): mean over a word's rows
-    for t, w in enumerate(tgt_words):
-        if w is not None:
-            to_tgt[w, t] = 1.0
-    to_tgt = to_tgt / to_tgt.sum(1, keepdim=True).clamp_min(1.0)
-    return to_tgt @ attn.cpu() @ to_src  # (Wt, Ws)
+    a = attn[:T, :S].float().cpu().numpy()
+    src_idx = np.array([-1 if w is None else w for w in src_words], dtype=np.int64)
+    tgt_idx = np.array([-1 if w is None else w for w in tgt_words], dtype=np.int64)
+    ks, kt = np.flatnonzero(src_idx >= 0), np.flatnonzero(tgt_idx >= 0)
+    ws, wt = int(src_idx.max(initial=-1)) + 1, int(tgt_idx.max(initial=-1)) + 1
+    to_src = np.zeros((S, ws), dtype=np.float32)  # (S, Ws) one-hot: a piece's word (numpy: small
+    to_src[ks, src_idx[ks]] = 1.0                 # matrices, where torch's per-call cost dominates)
+    to_tgt = np.zeros((wt, T), dtype=np.float32)  # (Wt, T): the mean over a word's rows
+    to_tgt[tgt_idx[kt], kt] = 1.0
+    to_tgt /= np.maximum(to_tgt.sum(1, keepdims=True), 1.0)
+    return torch.from_numpy(to_tgt @ a @ to_src)  # (Wt, Ws)
 
 
 def links(attn: Tensor, src_words: Sequence[int | None], tgt_words: Sequence[int | None]) -> set[Link]:
@@ -89,4 +88,4 @@ def links(attn: Tensor, src_words: Sequence[int | None], tgt_words: Sequence[int
     m = word_matrix(attn, src_words, tgt_words)
     if m.numel() == 0:
         return set()
-    return {(int(m[j].argmax()), j) for j in range(m.shape[0])}
+    return {(i, j) for j, i in enumerate(m.argmax(1).tolist())}

@@ -97,3 +97,20 @@ def test_translate_align_prints_each_translation_with_its_links(store, monkeypat
         hyp, links = line.split(" ||| ")
         assert sorted(j for _, j in _links(links)) == list(range(len(hyp.split())))
         assert all(i < len(s.split()) for i, _ in _links(links))
+
+
+def test_the_rwth_gold_set_is_scored_in_latin1(store, alignment_gold, tmp_path, capsys):
+    """The research gold set, read in place (never copied into the project): 508 lines on its
+    own words, and an AER for every readout."""
+    out = tmp_path / "rwth.talp"
+    capsys.readouterr()
+    assert main(["align", "--src", str(alignment_gold / "de"), "--tgt", str(alignment_gold / "en"),
+                 "--encoding", "latin-1", "--gold", str(alignment_gold / "alignmentDeEn.talp"),
+                 "--out", str(out)]) == 0
+    assert "AER of transformer (508 pairs" in capsys.readouterr().err
+    de = (alignment_gold / "de").read_text(encoding="latin-1").split("\n")
+    en = (alignment_gold / "en").read_text(encoding="latin-1").split("\n")
+    lines = out.read_text(encoding="utf-8").split("\n")[:-1]
+    assert len(lines) == 508 and sum(bool(line) for line in lines) == 508
+    for line, s, t in zip(lines, de, en):
+        assert all(i < len(s.split()) and j < len(t.split()) for i, j in _links(line))

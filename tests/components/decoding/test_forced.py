@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nmt.components.decoding.forced import forced_attention, readout, readout_name, readouts
+from nmt.components.data.tokenizer import TextCodec, train_tokenizer
+from nmt.components.decoding.alignment import given_words
+from nmt.components.decoding.forced import align_pairs, forced_attention, readout, readout_name, readouts
 from nmt.components.evaluation.saliency import saliency
 from nmt.components.system.errors import ConfigError
-from tests.conftest import EOS, batch, make, step_through
+from tests.conftest import EOS, batch, make, step_through, tiny_net
 
 
 def _reference():
@@ -54,3 +56,21 @@ def test_transformer_readouts():
         readout(attn, "layer 3", model)
     with pytest.raises(ConfigError, match="--head 1 needs --layer N"):
         readout_name("mean", 1)
+
+
+def test_align_pairs_cuts_at_max_positions_and_leaves_empty_pairs_empty():
+    tok = train_tokenizer(["ein hund läuft .", "a dog runs ."] * 10, kind="bpe", vocab_size=40)
+    torch.manual_seed(0)
+    v = tok.get_vocab_size()
+    model = tiny_net({"arch": "transformer", "d_model": 8, "num_encoder_layers": 1, "num_decoder_layers": 2,
+                      "num_heads": 2, "ff_dim": 12, "dropout": 0.0, "max_positions": 6}, v, v, shared=True).eval()
+    src, tgt = "ein hund läuft . ein hund läuft .", "a dog runs . a dog runs ."  # > 5 pieces a side
+    assert len(tok.encode(tgt).ids) > 5
+    out = align_pairs(model, TextCodec(tok, tok), [src, "", "ein"], [tgt, "a dog", ""], ["mean", "layer 2 head 1"])
+    kept = len(set(given_words(tok, tok.encode(tgt).ids[:5])))  # the words within the first 5 pieces
+    assert 0 < kept < len(tgt.split())
+    for links in out.values():
+        assert sorted(j for _, j in links[0]) == list(range(kept))
+        assert links[1] == links[2] == set()
+    with pytest.raises(ConfigError, match="2 source lines for 1 target lines"):
+        align_pairs(model, TextCodec(tok, tok), [src, src], [tgt], ["mean"])

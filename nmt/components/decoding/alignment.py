@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch import Tensor
 from tokenizers import Tokenizer
+from torch import Tensor
 
 WORD_START = "\u2581"  # ▁, Metaspace's mark of a word's first piece
 

@@ -34,7 +34,7 @@ class Alignment:
     possible: frozenset[Link]
 
     @classmethod
-    def of(cls, links: Iterable[Link]) -> "Alignment":
+    def of(cls, links: Iterable[Link]) -> Alignment:
         s = frozenset(links)
         return cls(s, s)
 

@@ -24,7 +24,7 @@ from nmt.components.data.tokenizer import PAD_ID
 from nmt.components.training.devices import native_bf16
 from nmt.components.models.factory import build
 from nmt.pipeline.config import load_config
-from nmt.pipeline.upstream import model_spec
+from nmt.pipeline.trained import model_spec
 
 
 def matmul_peak(bf16: bool, n: int = 2048, repeats: int = 10) -> float:

@@ -23,8 +23,8 @@ from nmt.components.decoding.search import translate_ids
 from nmt.components.tracking.uri import resolve_tracking_uri
 from nmt.components.models.factory import build
 from nmt.pipeline.config import load_config
-from nmt.pipeline.upstream import model_spec
-from nmt.pipeline.upstream import trained_model
+from nmt.pipeline.trained import model_spec
+from nmt.pipeline.trained import trained_model
 
 ARCH_OF = {"gru": "seq2seq", "attention": "attention", "transformer": "transformer"}
 

@@ -30,7 +30,7 @@ from nmt.components.training.devices import native_bf16
 from nmt.components.training.lit_module import TranslationModule
 from nmt.components.models.factory import build
 from nmt.pipeline.config import load_config
-from nmt.pipeline.upstream import model_spec
+from nmt.pipeline.trained import model_spec
 
 
 class RefTransformer(nn.Module):

@@ -163,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
         if command.flags:
             command.flags(sp)
         sp.add_argument("overrides", nargs="*", help=command.example)
+        sp.add_argument("--overrides-line", default="", metavar="'K=V K=V'",
+                        help="several overrides in one string, split by Hydra's grammar (MLproject's)")
         sp.set_defaults(handler=command.handler, groups=command.groups)
     return p
 
@@ -172,7 +174,7 @@ def command_uri(args: argparse.Namespace) -> str:
     else what the config resolves (``$MLFLOW_TRACKING_URI``, else the embedded store)."""
     from nmt.components.tracking.uri import resolve_tracking_uri
     configured = getattr(args, "tracking_uri", None)
-    for o in getattr(args, "overrides", None) or []:
+    for o in expand_overrides(args):
         if o.lstrip("+").startswith("tracking.uri="):
             configured = configured or o.split("=", 1)[1].strip("'\"") or None
     return resolve_tracking_uri(configured)
@@ -180,19 +182,20 @@ def command_uri(args: argparse.Namespace) -> str:
 
 def _store_error(err: Exception, args: argparse.Namespace) -> str | None:
     """A tracking server's refusal, in one line: what was refused and what to do."""
+    from nmt.components.tracking.login import credentials
     from nmt.components.tracking.store import StoreError  # here: `nmt --help` does not wait for MLflow
+    from nmt.components.tracking.uri import CREDENTIALS_HINT
 
     if not isinstance(err, StoreError):
         return None
     first = str(err).strip().splitlines()[0][:300] if str(err).strip() else err.error_code
     uri = command_uri(args)
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    who = credentials(uri)[2]
     if err.error_code == "PERMISSION_DENIED":
-        return (f"{uri} refused this for user {user!r} (HTTP 403: {first}); ask the server's admin for "
+        return (f"{uri} refused this for {who} (HTTP 403: {first}); ask the server's admin for "
                 "EDIT (runs) or MANAGE (model registry) permission")
     if err.error_code == "UNAUTHENTICATED":
-        return (f"{uri} refused the credentials (HTTP 401); set MLFLOW_TRACKING_USERNAME and "
-                "MLFLOW_TRACKING_PASSWORD")
+        return f"{uri} refused {who} (HTTP 401); {CREDENTIALS_HINT}"
     if err.error_code == "RESOURCE_DOES_NOT_EXIST":
         return f"{first}; check the name, version or run id against {uri}"
     return None

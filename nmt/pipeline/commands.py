@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -23,14 +22,12 @@ def last_stage(command: str) -> str:
     return stage_table.STAGES[-1].name if command == "run" else command
 
 
-def expand_overrides(args: list[str]) -> list[str]:
-    """`mlflow run -P overrides="a=1 b=2"` arrives as one argument: split such an argument
-    when every piece is itself an override (``evaluate.splits=[a, b]`` stays whole)."""
-    out: list[str] = []
-    for arg in args:
-        parts = shlex.split(arg) if " " in arg else [arg]
-        out += parts if all("=" in p or p.startswith("~") for p in parts) else [arg]
-    return out
+def expand_overrides(args: argparse.Namespace) -> list[str]:
+    """The command's overrides: each argument exactly as the shell gave it (Hydra reads its
+    quotes), then those of ``--overrides-line`` (MLproject's one string of several), split
+    by Hydra's override grammar."""
+    from nmt.pipeline.override_line import split_overrides
+    return [*(getattr(args, "overrides", None) or []), *split_overrides(getattr(args, "overrides_line", None) or "")]
 
 
 # flag -> config key: the commands' flags are shorthands for keys of the one composed config
@@ -47,7 +44,7 @@ def command_config(args: argparse.Namespace, beam_key: str = "promote.beam_size"
     from nmt.pipeline.config import load_config
     from nmt.pipeline.studies.sweep.space import override_value
 
-    overrides = expand_overrides(getattr(args, "overrides", []) or [])
+    overrides = expand_overrides(args)
     keys = {**FLAG_KEYS, "beam": beam_key}
     for flag, key in keys.items():
         value = getattr(args, flag, None)
@@ -214,7 +211,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from nmt.pipeline.services.cluster import auth_env_for  # before Ray is imported
     auth_env_for(cfg.sweep.ray_address)
     from nmt.pipeline.studies.sweep.driver import format_summary, run_sweep
-    out = run_sweep(cfg, expand_overrides(args.overrides))
+    out = run_sweep(cfg, expand_overrides(args))
     print("\n" + format_summary(out.rows))
     r = out.register
     print(f"\nbest trial run {out.best_trial_run_id}: val/bleu {out.best_val_bleu:.2f}; "
@@ -227,7 +224,7 @@ def cmd_journey(args: argparse.Namespace) -> int:
     from nmt.pipeline.studies.journey_report import verdict
 
     cfg, _ = command_config(args)
-    out = run_journey(cfg, expand_overrides(args.overrides))
+    out = run_journey(cfg, expand_overrides(args))
     for arm, s in out.systems.items():
         print(f"{arm:20s} BLEU {s.bleu:6.2f}  95% [{s.mean - s.ci:.2f}, {s.mean + s.ci:.2f}]  seeds "
               + ", ".join(f"{b:.2f}" for b in s.seeds))

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from hydra.errors import HydraException
+from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -24,6 +24,7 @@ from nmt.components.data.source_config import MULTI30K_TESTS, DataConfig
 from nmt.components.evaluation.evalkey import PRIMARY, resolve_split
 from nmt.components.data.multi30k import LANGUAGES
 from nmt.components.models.factory import ARCHITECTURES, ArchConfig  # importing the factory registers every architecture
+from nmt.pipeline.override_line import quote_hint
 from nmt.pipeline.services.settings import ClusterConfig, ServerConfig
 from nmt.pipeline.studies.study_config import (  # noqa: F401  (re-exported)
     SchedulerConfig, SearchConfig, ResourcesConfig, FOLDER_NAME, check_folder_name, SweepConfig, JourneyConfig)
@@ -41,6 +42,22 @@ class OptimConfig:
     label_smoothing: float            # Szegedy et al. 2016; 0.1 in Vaswani et al. 2017
     weight_decay: float
     betas: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class RecipeConfig:
+    """Where a training recipe came from (``conf/recipe/<arch>.yaml``, which also sets the
+    optim.*, model.dropout and trainer.* values it names): the sweep that tuned it, at what
+    budget, and what its winner reached there, so a run below it can be flagged."""
+    name: str                         # the architecture it was tuned for, or shared
+    tuned_by: str                     # the sweep (command, run id) that found it, or why untuned
+    budget_tokens: int | None         # target tokens each tuning trial trained
+    trials: int | None                # how many configurations the sweep tried
+    reference_val_bleu: float | None  # the winner's val/bleu at budget_tokens
+
+    def validate(self, prefix: str) -> None:
+        if (self.budget_tokens is None) != (self.reference_val_bleu is None):
+            raise ConfigError(f"{prefix}: budget_tokens and reference_val_bleu go together (both or neither)")
 
 
 @dataclass(frozen=True)
@@ -99,6 +116,9 @@ class EvaluateConfig:
     attention_samples: int            # test sentences drawn as attention heatmaps
     train_run_id: str | None          # `nmt evaluate` of this finished train run (its own prepare run)
     bleu_tokenize: str                # auto (by data.tgt_lang) or a sacreBLEU tokenizer: zh, 13a, char, ...
+    # BLEU under papers' conventions too, beside the standard score (scoring.paper_bleu):
+    # moses_lc (lowercased Moses tokens: Wu et al. 2021, bentrevett), lc (sacreBLEU lowercased)
+    paper_bleu: tuple[Literal["moses_lc", "lc"], ...]
 
     def validate(self, prefix: str) -> None:
         if self.bleu_tokenize != "auto":  # auto needs no check: no sacreBLEU import for every command
@@ -177,6 +197,7 @@ class PipelineConfig:
     data: DataConfig                  # parsed by the source `data.kind` names
     model: ArchConfig                 # parsed by the architecture `model.arch` names
     optim: OptimConfig
+    recipe: RecipeConfig | None       # None: the optim/model/trainer values as composed, untracked
     trainer: TrainerConfig
     evaluate: EvaluateConfig
     register: RegisterConfig
@@ -240,6 +261,8 @@ def _explain(err: Exception, overrides: list[str] | tuple[str, ...]) -> str:
     """Hydra says "Could not override 'trainer.foo'"; say why: the key does not exist
     (listing the keys that do), or the value does not fit (Hydra's cause)."""
     message = str(err).strip()
+    if isinstance(err, OverrideParseException):
+        return quote_hint(err.override, message)
     m = re.search(r"Could not override '([^']+)'", message)
     if not m:
         return message
@@ -268,7 +291,7 @@ def load_config(overrides: list[str] | tuple[str, ...] = (), groups: tuple[str, 
     container = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(container, dict)
     container.pop("hydra", None)
-    for group in ON_DEMAND:
+    for group in (*ON_DEMAND, "recipe"):  # groups that may be null
         container.setdefault(group, None)
     container["stage_settings"] = _stage_settings(container)
     return parse(PipelineConfig, container)

@@ -73,8 +73,3 @@ def test_unknown_language_lists_valid_codes():
         load_config(["data.tgt_lang=xx"])
 
 
-def test_mlflow_run_overrides_string_is_split_into_overrides():
-    from nmt.pipeline.cli import expand_overrides
-    assert expand_overrides(["model=gru", "data.train_limit=200 trainer.max_epochs=1"]) == \
-        ["model=gru", "data.train_limit=200", "trainer.max_epochs=1"]
-    assert expand_overrides(["evaluate.splits=[a, b]"]) == ["evaluate.splits=[a, b]"]

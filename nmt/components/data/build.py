@@ -29,7 +29,7 @@ from tokenizers import Tokenizer
 from nmt.components.data import clean
 from nmt.components.data.source_config import DataConfig
 from nmt.components.data.encode import encode_column
-from nmt.components.data.sources import DataError, Plan
+from nmt.components.data.sources import Plan
 from nmt.components.data.tokenizer import train_tokenizer
 
 log = logging.getLogger("nmt")
@@ -67,7 +67,7 @@ def write_raw(plan: Plan, split: str, path: Path, corpora: dict[str, int]) -> Pa
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, RAW_SCHEMA) as writer:
         for corpus in plan.splits[split]:
             n = 0
-            for src, tgt in corpus.batches():
+            for src, tgt in corpus.pairs():  # every value checked before any work
                 writer.write_batch(pa.record_batch([pa.array(src, pa.string()), pa.array(tgt, pa.string())],
                                                    schema=RAW_SCHEMA))
                 n += len(src)

@@ -66,9 +66,10 @@ def _columns(dset, d: HFData, split: str) -> tuple[tuple[str, ...], tuple[str, .
     return out[0], out[1]
 
 
-def _pick(batch: dict, path: tuple[str, ...]) -> list[str]:
+def _pick(batch: dict, path: tuple[str, ...]) -> list:
+    """The side's values as they are (a row's null ``translation`` gives None): Corpus.pairs checks them."""
     col = batch[path[0]]
-    return [row[path[1]] for row in col] if len(path) == 2 else list(col)
+    return [row.get(path[1]) if isinstance(row, dict) else None for row in col] if len(path) == 2 else list(col)
 
 
 def _corpus(dset, d: HFData, split: str, limit: int | None) -> Corpus:
@@ -81,7 +82,10 @@ def _corpus(dset, d: HFData, split: str, limit: int | None) -> Corpus:
         for b in part.iter(batch_size=BATCH):
             yield _pick(b, src), _pick(b, tgt)
 
-    return Corpus(name=f"{d.path}:{split}", batches=batches)
+    files = (d.data_files or {}).get(split) if isinstance(d.data_files, dict) else None
+    where = f"{d.path}:{split}" + (f" ({files})" if isinstance(files, str) else "")
+    return Corpus(name=f"{d.path}:{split}", batches=batches, fields=(".".join(src), ".".join(tgt)), row="row",
+                  label=where)
 
 
 def _split(ds, name: str, setting: str):

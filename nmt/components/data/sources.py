@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from pathlib import Path
 from nmt.components.system.errors import NmtError
 from nmt.components.data.text import TextDecodeError, read_lines
 
+log = logging.getLogger(__name__)
 BATCH = 10_000                        # pairs per Arrow record batch: bounds the memory of reading
 Batch = tuple[list[str], list[str]]   # (sources, targets), raw text
 TABULAR = (".tsv", ".jsonl")
@@ -28,12 +30,43 @@ class DataError(NmtError, ValueError):
     """Bad or missing input data; the message names the file (and line) at fault."""
 
 
+def not_text(value: object) -> str:
+    """What a value that should be a sentence is, in a user's words."""
+    if value is None:
+        return "null"
+    if isinstance(value, (bool, int, float)):
+        return f"a {'boolean' if isinstance(value, bool) else 'number'} ({value!r})"
+    return {list: "a list", tuple: "a list", dict: "a nested object"}.get(type(value), type(value).__name__)
+
+
+def not_text_error(where: object, row: str, n: int, field_name: str, value: object) -> DataError:
+    return DataError(f"{where}: {row} {n}, field {field_name!r} is {not_text(value)}, not a string; "
+                     f"fix or remove that {row}")
+
+
 @dataclass(frozen=True)
 class Corpus:
-    """One corpus of a split: ``batches()`` streams its raw pairs (at most ``BATCH`` at a time)."""
+    """One corpus of a split: ``batches()`` streams its raw pairs (at most ``BATCH`` at a time);
+    :meth:`pairs` is what prepare reads: the same pairs, every value checked."""
     name: str                         # for messages and per-corpus counts
     batches: Callable[[], Iterator[Batch]]
     files: tuple[Path, ...] = ()      # what its checksum covers (empty for an in-memory dataset)
+    fields: tuple[str, str] = ("source", "target")  # each side's field, for messages
+    row: str = "line"                 # what a pair is called in messages: a file's line, a dataset's row
+    label: str = ""                   # the corpus in messages, when more than its name (a split's file)
+
+    def pairs(self) -> Iterator[Batch]:
+        """``batches()``, each value checked to be a string before any work: whatever a file,
+        ``datasets`` or Arrow hands us (null, a number, a list, a nested object) is one
+        :class:`DataError` naming the corpus, the row and the field."""
+        n = 0
+        for src, tgt in self.batches():
+            for values, field_name in ((src, self.fields[0]), (tgt, self.fields[1])):
+                if not all(type(v) is str for v in values):
+                    i, bad = next((i, v) for i, v in enumerate(values) if type(v) is not str)
+                    raise not_text_error(self.label or self.name, self.row, n + i + 1, field_name, bad)
+            n += len(src)
+            yield src, tgt
 
 
 @dataclass(frozen=True)
@@ -99,9 +132,19 @@ def _parallel(src_path: Path, tgt_path: Path, limit: int | None) -> Iterator[tup
             yield s, t
 
 
-def _tsv(path: Path) -> Iterator[tuple[str, str]]:
+def _is_header(n: int, pair: tuple[object, object], names: set[tuple[str, str]], path: Path) -> bool:
+    """Line 1 that names the columns (the language codes or the fields): skipped, with a warning."""
+    if n != 1 or tuple(str(v).strip() for v in pair) not in names:
+        return False
+    log.warning("%s: line 1 is a header row (%s), not a sentence pair: skipped", path, " / ".join(map(str, pair)))
+    return True
+
+
+def _tsv(path: Path, names: set[tuple[str, str]]) -> Iterator[tuple[str, str]]:
     for n, line in enumerate(_lines(path, "TSV file"), 1):
         parts = line.split("\t")
+        if len(parts) == 2 and _is_header(n, (parts[0], parts[1]), names, path):
+            continue
         if len(parts) != 2:
             raise DataError(f"{path}: line {n} has {len(parts)} tab-separated fields, expected 2 "
                             "(source<TAB>target); fix or remove that line")
@@ -118,12 +161,13 @@ def _field(row: dict, key: str, path: Path, n: int, setting: str) -> str:
         have = sorted(row) + [f"translation.{k}" for k in sorted(row.get("translation") or {})]
         raise DataError(f"{path}: line {n} has no field {key!r} (it has: {', '.join(have) or 'none'}); "
                         f"set {setting} to one of them")
-    if not isinstance(value, str):
-        raise DataError(f"{path}: line {n}, field {key!r} is {type(value).__name__}, not a string")
+    if type(value) is not str:  # here too, for the file's own line number (a skipped header shifts rows)
+        raise not_text_error(path, "line", n, key, value)
     return value
 
 
-def _jsonl(path: Path, src_key: str, tgt_key: str, settings: tuple[str, str]) -> Iterator[tuple[str, str]]:
+def _jsonl(path: Path, src_key: str, tgt_key: str, settings: tuple[str, str],
+           names: set[tuple[str, str]]) -> Iterator[tuple[str, str]]:
     for n, line in enumerate(_lines(path, "JSONL file"), 1):
         try:
             row = json.loads(line)
@@ -132,7 +176,9 @@ def _jsonl(path: Path, src_key: str, tgt_key: str, settings: tuple[str, str]) ->
                             "fix or remove that line") from None
         if not isinstance(row, dict):
             raise DataError(f"{path}: line {n} is a JSON {type(row).__name__}, expected an object")
-        yield _field(row, src_key, path, n, settings[0]), _field(row, tgt_key, path, n, settings[1])
+        pair = _field(row, src_key, path, n, settings[0]), _field(row, tgt_key, path, n, settings[1])
+        if not _is_header(n, pair, names, path):
+            yield pair
 
 
 def _side_file(base: Path, stem: str, lang: str, setting: str) -> Path:
@@ -154,10 +200,11 @@ def file_corpus(base: Path, entry: str, src: str, tgt: str, *, setting: str,
         if not path.exists():
             raise DataError(f"{setting}: missing data file {path}; check the path and data.dir")
         keys = (fields[0] or src, fields[1] or tgt)
-        read = (lambda: itertools.islice(_tsv(path), limit)) if kind == ".tsv" else (
-            lambda: itertools.islice(_jsonl(path, *keys, ("data.src_field", "data.tgt_field")), limit))
-        files = (path,)
+        names = {(src, tgt), keys}  # a header row holds the language codes or the field names
+        read = (lambda: itertools.islice(_tsv(path, names), limit)) if kind == ".tsv" else (
+            lambda: itertools.islice(_jsonl(path, *keys, ("data.src_field", "data.tgt_field"), names), limit))
+        files, labels = (path,), (("source", "target") if kind == ".tsv" else keys)
     else:
         sp, tp = _side_file(path.parent, path.name, src, setting), _side_file(path.parent, path.name, tgt, setting)
-        read, files = (lambda: _parallel(sp, tp, limit)), (sp, tp)
-    return Corpus(name=str(path), files=files, batches=lambda: _batched(read()))
+        read, files, labels = (lambda: _parallel(sp, tp, limit)), (sp, tp), (src, tgt)
+    return Corpus(name=str(path), files=files, batches=lambda: _batched(read()), fields=labels)

@@ -49,7 +49,7 @@ dark = high. Rows of attention sum to 1; saliency is scaled to its largest value
 <script>
 const D = __DATA__;
 let sent = 0, t = 0;
-const h = /s=(\d+).*t=(\d+)/.exec(location.hash);  // #s=1&t=2: a sentence and step to open at
+const h = /s=(\\d+).*t=(\\d+)/.exec(location.hash);  // #s=1&t=2: a sentence and step to open at
 if (h) { sent = +h[1]; t = +h[2]; }
 const pick = document.getElementById('pick');
 D.sentences.forEach((s, i) => { const o = document.createElement('option'); o.value = i;

@@ -124,7 +124,8 @@ def choose_metric(lang: str, setting: str = AUTO) -> MetricChoice:
     if wanted is not None and installed(wanted):
         return MetricChoice(wanted, "bleu", asian)
     why = (f"sacreBLEU's tokenizer for {lang!r}, {wanted}, is not installed "
-           f"(pip install 'sacrebleu[{MECAB_EXTRA[wanted]}]')" if wanted else f"sacreBLEU has no word tokenizer for {lang!r}, written without spaces")
+           f"(pip install 'sacrebleu[{MECAB_EXTRA[wanted]}]')" if wanted
+           else f"sacreBLEU has no word tokenizer for {lang!r}, written without spaces")
     return MetricChoice("char", "chrf", asian, f"{why}: BLEU is scored on characters (tok:char), and val/bleu, "
                         "which selects checkpoints and models, holds chrF; evaluate.bleu_tokenize overrides this")
 
@@ -177,7 +178,8 @@ def paper_bleu(hyps: list[str], refs: list[str], convention: Convention, lang: s
     if len(hyps) != len(refs):
         raise ValueError(f"{len(hyps)} hypotheses for {len(refs)} references")
     if convention == "moses_lc":
-        metric, pre = BLEU(tokenize="none", lowercase=True, force=True), "|pre:moses-norm+moses-tok"  # force: tokenized on purpose
+        # force: tokenized on purpose
+        metric, pre = BLEU(tokenize="none", lowercase=True, force=True), "|pre:moses-norm+moses-tok"
         hyps, refs = [moses_lc(h, lang) for h in hyps], [moses_lc(r, lang) for r in refs]
     elif convention == "lc":
         metric, pre = BLEU(lowercase=True), ""

@@ -23,7 +23,6 @@ with MLflow's warning.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +39,7 @@ from nmt.components.serving.inference import BATCH_SIZE, DecodeParams, parse_par
 from nmt.components.models.factory import ModelSpec, build, load_spec, save_spec
 from nmt.components.serving.requests import (MAX_CHARS, MAX_SENTENCES, SERVE_LIMIT_ENV, RequestError, check_input,
                                     internal_error, request_limit)
+from nmt.components.system.scratch import scratch
 
 if TYPE_CHECKING:
     from nmt.components.tracking.store import RunStore
@@ -95,7 +95,7 @@ def log_translator(store: RunStore, run_id: str, model: torch.nn.Module, spec: M
                    example: list[str]) -> ModelInfo:
     """Log ``model`` (``spec``) with prepare's ``tokenizers`` folder as run ``run_id``'s
     pyfunc translator; returns its ModelInfo (``models:/m-<id>``)."""
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch("register") as tmp:
         weights, cfg_path = Path(tmp) / N.WEIGHTS, save_spec(spec, Path(tmp) / N.MODEL_CONFIG)
         torch.save(model.state_dict(), weights)
         artifacts = {"weights": str(weights), "model_config": str(cfg_path),

@@ -81,17 +81,19 @@ def import_graph(root: Path = ROOT) -> dict[str, Imports]:
     return graph
 
 
-def closure(module: str, graph: dict[str, Imports], *, lazy: bool = True) -> set[str]:
+def closure(module: str, graph: dict[str, Imports], *, lazy: bool = True, outside: tuple[str, ...] = ()
+            ) -> set[str]:
     """``module`` and every ``nmt`` module it imports, transitively; ``lazy=False`` follows
     module-level imports only (what ``import module`` runs), else function-level ones too
     (what the module's functions may run). Each module's packages count too: importing
-    ``nmt.a.b`` runs ``nmt/__init__.py`` and ``nmt/a/__init__.py``."""
+    ``nmt.a.b`` runs ``nmt/__init__.py`` and ``nmt/a/__init__.py``. ``outside``: modules
+    and packages left out and not followed (what they alone import is left out too)."""
     if module not in graph:
         raise KeyError(f"{module} is not a module of {PACKAGE}")
     seen, todo = set(), [module]
     while todo:
         name = todo.pop()
-        if name in seen:
+        if name in seen or is_within(name, outside):
             continue
         seen.add(name)
         parts = name.split(".")
@@ -100,18 +102,25 @@ def closure(module: str, graph: dict[str, Imports], *, lazy: bool = True) -> set
     return seen
 
 
-def code_version(module: str, *also: str, root: Path = ROOT) -> str:
+def is_within(module: str, names: tuple[str, ...]) -> bool:
+    """Whether ``module`` is one of ``names`` or inside a package among them."""
+    return any(module == n or module.startswith(n + ".") for n in names)
+
+
+def code_version(module: str, *also: str, root: Path = ROOT, outside: tuple[str, ...] = ()) -> str:
     """Content hash (16 hex digits) of the sources in ``module``'s closure (module-level and
     lazy imports alike: function bodies run) and in the closures of ``also`` (modules a stage
-    ships without importing them). It changes when code the module can run changes, committed
-    or not, and not when any other module does. Raises KeyError for a name that is no module."""
+    ships without importing them), less ``outside`` (see :func:`closure`). It changes when code
+    the module can run changes, committed or not, and not when any other module does. Raises
+    KeyError for a name that is no module."""
     files = module_files(root)
-    return _digest((module, *also), import_graph(root), {n: p.read_bytes() for n, p in files.items()})
+    return _digest((module, *also), import_graph(root), {n: p.read_bytes() for n, p in files.items()}, outside)
 
 
-def _digest(modules: tuple[str, ...], graph: dict[str, Imports], sources: dict[str, bytes]) -> str:
+def _digest(modules: tuple[str, ...], graph: dict[str, Imports], sources: dict[str, bytes],
+            outside: tuple[str, ...] = ()) -> str:
     h = hashlib.sha256()
-    for name in sorted(set().union(*(closure(m, graph) for m in modules))):
+    for name in sorted(set().union(*(closure(m, graph, outside=outside) for m in modules))):
         h.update(name.encode())
         h.update(sources[name])
     return h.hexdigest()[:16]
@@ -122,45 +131,9 @@ def _this_process() -> tuple[dict[str, Imports], dict[str, bytes]]:
     return import_graph(), {n: p.read_bytes() for n, p in module_files().items()}
 
 
-def running_code_version(module: str, *also: str) -> str:
+def running_code_version(module: str, *also: str, outside: tuple[str, ...] = ()) -> str:
     """:func:`code_version` of this process's own ``nmt``, its sources read once per process:
     the code that runs is what the process imported, not what the files say an hour later."""
     graph, sources = _this_process()
-    return _digest((module, *also), graph, sources)
+    return _digest((module, *also), graph, sources, outside)
 
-
-def cycles(graph: dict[str, Imports], *, lazy: bool = False) -> list[list[str]]:
-    """The import circles of ``graph``: one sorted list per strongly connected component of
-    more than one module; empty when there are none. ``lazy``: through function-level imports too."""
-    edges = {m: sorted(i.top | (i.lazy if lazy else frozenset())) for m, i in graph.items()}
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-
-    def visit(v: str) -> None:  # Tarjan's algorithm; the graph has ~100 nodes, so recursion is fine
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on_stack.add(v)
-        for w in edges[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                component.append(w)
-                if w == v:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for v in sorted(edges):
-        if v not in index:
-            visit(v)
-    return found

@@ -52,7 +52,7 @@ class ProcessId:
                     return None
                 if abs(p.create_time() - self.start) > START_TOLERANCE_S:
                     return None
-                if self.argv and tuple(p.cmdline()) != self.argv:
+                if not self.argv or tuple(p.cmdline()) != self.argv:  # no argv recorded proves nothing
                     return None
             return p
         except psutil.Error:

@@ -106,6 +106,7 @@ VTAG_ROLLBACK_RUN = "rollback.run_id"
 PARAM_PREPARE_RUN = "upstream.prepare_run_id"
 PARAM_TRAIN_RUN = "upstream.train_run_id"
 PARAM_SRC_LANG, PARAM_TGT_LANG = "data.src_lang", "data.tgt_lang"
+PARAM_RECIPE = "recipe.name"              # train: the tuned recipe (conf/recipe/<name>.yaml) its values came from
 PARAM_METRIC = "metric.signature"      # train, evaluate, promotion: the resolved BLEU signature (reuse key)
 
 ENV_COMMAND = "NMT_COMMAND"            # the `nmt ...` command line being run (version descriptions name it)

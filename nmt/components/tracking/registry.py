@@ -5,7 +5,8 @@ rules are exactly the installed MLflow's, its reserved names included."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from mlflow.exceptions import MlflowException
@@ -45,6 +46,19 @@ def model_uri_name(uri: str) -> str | None:
         return None
 
 
+@contextlib.contextmanager
+def use_registry_uri(uri: str) -> Iterator[None]:
+    """MLflow's global registry URI set to ``uri`` for a while (not ``set_registry_uri``:
+    that also exports it to every subprocess), then put back."""
+    from mlflow.tracking._model_registry import utils as registry_utils
+    before = registry_utils._registry_uri
+    registry_utils._registry_uri = uri
+    try:
+        yield
+    finally:
+        registry_utils._registry_uri = before
+
+
 class Registry:
     """Mixed into the run store; ``client`` is its ``MlflowClient``."""
 
@@ -60,6 +74,10 @@ class Registry:
         """``name``'s versions, those with every one of ``tags`` only (filtered by the store)."""
         where = "".join(f" and tags.{k} = '{v}'" for k, v in (tags or {}).items())
         return list(self.client.search_model_versions(f"name = '{name}'{where}"))
+
+    def model_names(self) -> list[str]:
+        """Every registered model's name, sorted."""
+        return sorted(m.name for m in self.client.search_registered_models(max_results=1000))
 
     def aliases(self, name: str) -> dict[str, str]:
         return {a: str(v) for a, v in self.client.get_registered_model(name).aliases.items()}

@@ -1,20 +1,19 @@
 """One run's writes, bound to its store: what a stage body, a journey, a sweep's parent or a
-compare run logs into (:meth:`nmt.components.tracking.store.RunStore.start` makes them)."""
+compare run logs into (:meth:`nmt.components.tracking.store.RunStore.run` makes them)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from nmt.components.tracking.store import RunStore
+from typing import Any
 
 
 class RunLog:
-    """One run's writes: what a stage body, a journey or a compare run logs into."""
+    """One run's writes: what a stage body, a journey or a compare run logs into. The store
+    owns its runs and makes these; ``store`` is that :class:`~nmt.components.tracking.store.RunStore`
+    (typed loosely, so that this module imports nothing back)."""
 
-    def __init__(self, store: RunStore, run_id: str):
+    def __init__(self, store: Any, run_id: str):
         self.store, self.run_id = store, run_id
 
     def set_tag(self, key: str, value: Any) -> None:

@@ -3,11 +3,11 @@
 
 A :class:`RunStore` is built once per command from the config (:meth:`RunStore.open`): an
 explicit tracking URI and experiment, one ``MlflowClient``, no process-global tracking state.
-It owns the one run lifecycle every kind of run uses (stage, pipeline parent, journey, sweep,
-trial, promotion, compare): :meth:`RunStore.start` and :meth:`RunStore.end`, or
-:meth:`RunStore.run` around a body, which ends FINISHED, FAILED (tagged with its one-line
-error) or KILLED, so nothing is left RUNNING; :meth:`RunStore.recover_orphans` ends what a
-dead process left; :meth:`RunStore.reuse_or_run` is the MLflow multistep example's cache.
+Every kind of run (stage, pipeline parent, journey, sweep, promotion, compare) lives inside
+:meth:`RunStore.run`, which ends it FINISHED, FAILED (with its one-line error) or KILLED, so
+nothing is left RUNNING (Tune's trials start and end in callbacks: ``start``/``set_terminated``);
+:meth:`RunStore.recover_orphans` ends what a dead process left; :meth:`RunStore.reuse_or_run`
+is the MLflow multistep example's cache.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from mlflow.entities import Metric, Param, Run, RunTag  # noqa: F401 - the store's row and run types
 from mlflow.entities.model_registry import ModelVersion  # noqa: F401
@@ -27,48 +27,14 @@ from mlflow.tracking import MlflowClient
 from nmt.components.tracking import names as N
 from nmt.components.system.errors import TrackingUnavailable
 from nmt.components.system.procs import owner, owner_is_dead
-from nmt.components.tracking.registry import Registry
+from nmt.components.tracking.registry import Registry, use_registry_uri
+from nmt.components.tracking.retry import retrying
 from nmt.components.tracking.runlog import RunLog
+from nmt.components.tracking.login import credentials
 from nmt.components.tracking.uri import check_server, error_line, project_home, resolve_tracking_uri, reuse_key
 
 log = logging.getLogger("nmt")
-T = TypeVar("T")
-_PERMANENT = {"PERMISSION_DENIED", "UNAUTHENTICATED", "INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST",
-              "BAD_REQUEST", "INVALID_STATE"}
 BATCH_ROWS, PARAM_CHARS = 1000, 6000  # MLflow's log_batch rows and param value length
-
-
-def is_transient(err: BaseException) -> bool:
-    """A refused connection, a timeout or a 5xx may pass; a 4xx answer will not."""
-    if isinstance(err, StoreError):
-        return err.error_code not in _PERMANENT
-    return isinstance(err, (OSError, ConnectionError, TimeoutError))
-
-
-def not_found(err: BaseException) -> bool:  # e.g. no such run, model or alias
-    return isinstance(err, StoreError) and err.error_code == "RESOURCE_DOES_NOT_EXIST"
-
-
-def retrying(call: Callable[[], T], what: str, deadline_s: float, uri: str = "") -> T:
-    """``call()`` until it succeeds, backing off 0.5 s -> 10 s, for at most ``deadline_s``
-    seconds of failure; a permanent error (4xx) is raised at once."""
-    start, delay, warned = time.monotonic(), 0.5, False
-    while True:
-        try:
-            return call()
-        except Exception as err:  # noqa: BLE001 - classified just below
-            if not is_transient(err):
-                raise
-            if time.monotonic() - start > deadline_s:
-                raise TrackingUnavailable(
-                    f"the tracking store {uri or ''} did not answer for {deadline_s:g} s "
-                    f"(tracking.outage_deadline_s) while trying to {what}: {str(err).splitlines()[0][:200]}"
-                ) from None
-            if not warned:
-                log.warning("tracking store unreachable (%s); retrying for up to %g s", what, deadline_s)
-                warned = True
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
 
 
 def metric_rows(metrics: Mapping[str, Any], step: int, timestamp_ms: int | None = None) -> list[Metric]:
@@ -98,7 +64,7 @@ class RunStore(Registry):
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
-            self._client = MlflowClient(self.uri)
+            self._client = MlflowClient(self.uri, registry_uri=self.uri)  # not $MLFLOW_REGISTRY_URI's
         return self._client
 
     @classmethod
@@ -109,8 +75,8 @@ class RunStore(Registry):
         an absolute artifact folder beside an SQLite store, when it is new.
         Raises ServiceError when a server does not answer or refuses our credentials."""
         uri = resolve_tracking_uri(uri)
-        check_server(uri)
-        client = MlflowClient(uri)
+        check_server(uri, *credentials(uri))  # MLflow's own order: env, ~/.mlflow/credentials, token
+        client = MlflowClient(uri, registry_uri=uri)
         exp = client.get_experiment_by_name(experiment)
         if exp is not None:
             if N.TAG_EXPERIMENT_KIND not in exp.tags:  # made by hand or by an older version: first use
@@ -134,10 +100,11 @@ class RunStore(Registry):
 
     @contextlib.contextmanager
     def pinned(self) -> Iterator[None]:
-        """MLflow's global tracking URI set to ours for the length of a library call that reads
-        only that (``pyfunc.log_model``, ``register_model``, ``models:/`` loads), then put back."""
+        """MLflow's global tracking and registry URIs set to ours while a library call reads
+        only those (``log_model``, ``register_model``, ``models:/`` names: MLflow resolves these
+        through its globals even when given a URI, else ``./mlflow.db``), then put back."""
         from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-        with _use_tracking_uri(self.uri):
+        with _use_tracking_uri(self.uri), use_registry_uri(self.uri):
             yield
 
     # -- the run lifecycle ---------------------------------------------------------------
@@ -158,38 +125,48 @@ class RunStore(Registry):
                 self.client.set_tag(run_id, N.TAG_ERROR, error_line(error))
         self.client.set_terminated(run_id, status)
 
-    def end_quietly(self, run_id: str, status: str, error: BaseException | None = None) -> None:
-        """:meth:`end` while an error is on its way out: if the store is unreachable too, say
-        so and let the original error through (the next command here marks the run)."""
-        try:
-            self.end(run_id, status, error)
-        except Exception as err:  # noqa: BLE001 - the original error matters more
-            log.warning("could not mark run %s %s (%s); the next nmt command here marks it",
-                        run_id, status, str(err).splitlines()[0][:120])
-
     @contextlib.contextmanager
     def run(self, name: str, *, parent: str | None = None, tags: Mapping[str, str] | None = None,
-            params: Mapping[str, Any] | None = None) -> Iterator[RunLog]:
+            params: Mapping[str, Any] | None = None, resume: str | None = None, patient: bool = False
+            ) -> Iterator[RunLog]:
         """A run around a body: FINISHED on success, FAILED with ``nmt.error`` on an exception,
         KILLED on Ctrl-C (Lightning turns it into SystemExit); with ``tracking.system_metrics``
-        MLflow's own monitor samples beside it."""
-        handle = self.start(name, parent=parent, tags=tags, params=params)
+        MLflow's own monitor samples beside it. ``resume``: that unfinished run, RUNNING again
+        and ours, instead of a new one. ``patient``: the end waits out a store outage (a sweep)."""
+        if resume:
+            self.mark_running(resume)
+            self.set_tag(resume, N.TAG_OWNER, owner())  # this process writes it now
+        handle = RunLog(self, resume) if resume else self.start(name, parent=parent, tags=tags, params=params)
         monitor = system_monitor(handle.run_id, self.uri) if self.system_metrics else None
         if monitor is not None:
             monitor.start()
         try:
             yield handle
         except (KeyboardInterrupt, SystemExit):
-            self.end_quietly(handle.run_id, "KILLED")
+            self._end(handle.run_id, "KILLED", None, patient)
             raise
         except BaseException as err:
-            self.end_quietly(handle.run_id, "FAILED", err)
+            self._end(handle.run_id, "FAILED", err, patient)
             raise
         else:
-            self.end(handle.run_id, "FINISHED")
+            self._end(handle.run_id, "FINISHED", None, patient)
         finally:
             if monitor is not None:
                 monitor.finish()
+
+    def _end(self, run_id: str, status: str, error: BaseException | None, patient: bool) -> None:
+        """A success's end must reach the store, a failure's is reported when it cannot; ``patient``:
+        first retry an outage, for the deadline after a success and 10 s after a failure."""
+        try:
+            if not patient:
+                return self.end(run_id, status, error)
+            deadline = self.deadline_s if status == "FINISHED" else 10.0
+            retrying(lambda: self.end(run_id, status, error), f"end run {run_id}", deadline, self.uri)
+        except Exception as err:  # noqa: BLE001 - while an error is on its way out, it matters more
+            if (status == "FINISHED" or patient) and not isinstance(err, TrackingUnavailable):
+                raise
+            log.warning("could not mark run %s %s (%s); the next nmt command here marks it",
+                        run_id, status, str(err).splitlines()[0][:200])
 
     def recover_orphans(self) -> list[str]:
         """Runs left RUNNING by a process of this machine that died (kill -9, a store outage
@@ -247,8 +224,9 @@ class RunStore(Registry):
     def download_uri(self, uri: str, dst: str | Path | None = None) -> Path:
         """A ``runs:/``, ``models:/`` or artifact URI on local disk."""
         from mlflow.artifacts import download_artifacts
-        return Path(download_artifacts(artifact_uri=uri, dst_path=None if dst is None else str(dst),
-                                       tracking_uri=self.uri))
+        with self.pinned():
+            return Path(download_artifacts(artifact_uri=uri, dst_path=None if dst is None else str(dst),
+                                           tracking_uri=self.uri, registry_uri=self.uri))
 
     # -- writes, by run id ---------------------------------------------------------------
     def log(self, run_id: str, *, metrics: Iterable[Metric] = (), params: Mapping[str, Any] | None = None,
@@ -286,10 +264,10 @@ class RunStore(Registry):
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
         self.client.set_tag(run_id, key, str(value))
 
-    def set_terminated(self, run_id: str, status: str) -> None:
+    def set_terminated(self, run_id: str, status: str) -> None:  # a Tune trial's end (its callbacks)
         self.client.set_terminated(run_id, status)
 
-    def mark_running(self, run_id: str) -> None:
+    def mark_running(self, run_id: str) -> None:  # a resumed run
         self.client.update_run(run_id, status="RUNNING")
 
     # -- the model registry ----------------------------------------------------------------

@@ -51,9 +51,12 @@ def _credentials_out(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=host))
 
 
-def check_server(uri: str) -> None:
+def check_server(uri: str, auth: tuple[str, str] | None = None, token: str | None = None,
+                 source: str = "no credentials") -> None:
     """Fail fast, in one line, when a tracking server is down or refuses our credentials
-    (MLflow's own client would retry for minutes, then print a traceback)."""
+    (MLflow's own client would retry for minutes, then print a traceback). ``auth`` or
+    ``token``: what MLflow's client would send (:func:`nmt.components.tracking.store.credentials`),
+    ``source``: where they came from, for the message."""
     import requests
     if not uri.startswith(("http://", "https://")):
         return
@@ -62,14 +65,22 @@ def check_server(uri: str) -> None:
     except requests.RequestException as err:
         raise ServiceError(f"the tracking server {redact(uri)} does not answer ({type(err).__name__}); start it "
                           "(`nmt server up`) or fix MLFLOW_TRACKING_URI / tracking.uri") from None
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
-    auth = (user, os.environ.get("MLFLOW_TRACKING_PASSWORD", "")) if user else None
+    headers = {"Authorization": f"Bearer {token}"} if token and not auth else {}
     r = requests.get(f"{uri.rstrip('/')}/api/2.0/mlflow/experiments/search", params={"max_results": 1},
-                     auth=auth, timeout=30)
+                     auth=auth, headers=headers, timeout=30)
     if r.status_code == 401:
-        who = f"user {user!r}" if user else "no credentials"
-        raise ServiceError(f"the tracking server {redact(uri)} refused {who} (HTTP 401): set MLFLOW_TRACKING_USERNAME "
-                          "and MLFLOW_TRACKING_PASSWORD to an account on that server")
+        raise ServiceError(f"the tracking server {redact(uri)} refused {source} (HTTP 401): {CREDENTIALS_HINT}")
+    # e.g. a basic-auth server given a token answers 500, which MLflow's client retries for minutes
+    if r.status_code >= 500 and (auth or token):
+        raise ServiceError(f"the tracking server {redact(uri)} failed on a request with {source} (HTTP "
+                           f"{r.status_code}); see the server's log, or {CREDENTIALS_HINT}")
+
+
+# MLflow's own order (mlflow.utils.credentials): the environment, then the file, then a token
+CREDENTIALS_HINT = ("give an account on that server the way MLflow reads it, first found first: "
+                    "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, else ~/.mlflow/credentials "
+                    "([mlflow] mlflow_tracking_username = ..., mlflow_tracking_password = ...), "
+                    "else MLFLOW_TRACKING_TOKEN")
 
 
 def reuse_key(stage: str, params: Mapping[str, str], code: str) -> str:

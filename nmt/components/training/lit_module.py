@@ -3,8 +3,8 @@
 Metric keys: ``train/loss``, ``val/loss``, ``val/bleu`` (greedy, sacreBLEU on a val
 subset, tokenized for the target language; chrF where the language has no tokenizer:
 :func:`~nmt.components.evaluation.scoring.choose_metric`), ``val/bleu_best``, ``train/lr``,
-``train/tokens_per_s``, ``train/tokens_seen`` (target tokens trained on so far, all ranks: the x axis of compute curves); on a GPU also
-``gpu/peak_mem_mb`` (peak allocated memory so far).
+``train/tokens_per_s``, ``train/tokens_seen`` (target tokens trained on so far, all ranks: the x axis of compute
+curves); on a GPU also ``gpu/peak_mem_mb`` (peak allocated memory so far).
 """
 
 from __future__ import annotations

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from nmt.components.system.errors import NmtError
-from nmt.components.tracking.store import RunStore, not_found
+from nmt.components.system.typed_config import ConfigError
+from nmt.components.tracking.retry import not_found
+from nmt.components.tracking.store import RunStore
 
 
 class AliasMoved(NmtError):
@@ -26,6 +28,19 @@ def aliases(store: RunStore, name: str) -> dict[str, str]:
         if not_found(err):
             return {}
         raise
+
+
+def require_model(store: RunStore, name: str) -> dict[str, str]:
+    """``name``'s aliases; ConfigError naming the registered models when ``name`` is not one."""
+    try:
+        return store.aliases(name)
+    except Exception as err:
+        if not not_found(err):
+            raise
+    names = store.model_names()
+    shown = ", ".join(names[:20]) + (f" (and {len(names) - 20} more)" if len(names) > 20 else "")
+    which = f"registered models: {shown} (--model-name NAME)" if names else "no model is registered there yet"
+    raise ConfigError(f"registered model {name!r} does not exist in {store.uri}; {which}")
 
 
 def check_unmoved(store: RunStore, name: str, read: Mapping[str, str | None], command: str) -> None:

@@ -15,6 +15,7 @@ from nmt.components.tracking import names as N
 from nmt.components.system.typed_config import ConfigError
 from nmt.components.tracking.store import ModelVersion, Run, RunStore, StoreError
 from nmt.pipeline.config import PipelineConfig
+from nmt.pipeline.promotion.aliases import require_model
 
 log = logging.getLogger("nmt")
 CANDIDATE_STAGES = ("train", "trial")   # runs that hold a checkpoint and best/val_bleu
@@ -88,6 +89,7 @@ def _best_run(store: RunStore, runs: list[Run], where: str, pair: str | None) ->
 
 
 def from_version(store: RunStore, name: str, version: str) -> Candidate:
+    require_model(store, name)  # "no such model, these exist" before "no version N"
     try:
         mv = store.version(name, version)
     except StoreError:

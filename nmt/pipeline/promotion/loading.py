@@ -15,8 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from nmt.components.system.scratch import scratch
+from nmt.components.tracking.registry import model_uri_name
 from nmt.components.system.typed_config import ConfigError
 from nmt.components.serving.translator import Translator
+from nmt.pipeline.promotion.aliases import require_model
 
 if TYPE_CHECKING:
     from nmt.components.tracking.store import RunStore
@@ -36,15 +39,23 @@ class LocalTranslator:
 
 def load_translator(store: RunStore, uri: str) -> LocalTranslator:
     """``models:/<name>@<alias>`` (or any model URI) of ``store`` -> a translator built by
-    today's code from that model's files; ConfigError when it is not an nmt translator."""
-    local = store.download_uri(uri)
-    meta = yaml.safe_load((local / "MLmodel").read_text()) if (local / "MLmodel").is_file() else {}
-    found = ((meta or {}).get("flavors", {}).get("python_function", {}) or {}).get("artifacts") or {}
-    missing = [k for k in ARTIFACT_KEYS if k not in found]
-    if missing:
-        raise ConfigError(f"{uri} is not an nmt translator (its MLmodel lists no {', '.join(missing)} artifact); "
-                          "give a version registered by nmt")
-    model = Translator()
-    # load_context reads only the context's artifacts: MLflow's PythonModelContext is not needed
-    model.load_context(SimpleNamespace(artifacts={k: str(local / found[k]["path"]) for k in ARTIFACT_KEYS}))
+    today's code from that model's files; ConfigError when it is not an nmt translator, or
+    names a registered model that does not exist (listing those that do)."""
+    name = model_uri_name(uri) if uri.startswith("models:/") else None
+    if name:
+        try:
+            require_model(store, name)
+        except ConfigError as err:
+            raise ConfigError(f"--model {uri}: {err}") from None
+    with scratch("model") as tmp:  # a server's files are copied: gone once the model is in memory
+        local = store.download_uri(uri, tmp)
+        meta = yaml.safe_load((local / "MLmodel").read_text()) if (local / "MLmodel").is_file() else {}
+        found = ((meta or {}).get("flavors", {}).get("python_function", {}) or {}).get("artifacts") or {}
+        missing = [k for k in ARTIFACT_KEYS if k not in found]
+        if missing:
+            raise ConfigError(f"{uri} is not an nmt translator (its MLmodel lists no {', '.join(missing)} artifact); "
+                              "give a version registered by nmt")
+        model = Translator()
+        # load_context reads only the context's artifacts: MLflow's PythonModelContext is not needed
+        model.load_context(SimpleNamespace(artifacts={k: str(local / found[k]["path"]) for k in ARTIFACT_KEYS}))
     return LocalTranslator(model, uri)

@@ -43,7 +43,7 @@ from nmt.components.evaluation.scoring import MetricChoice, choose_metric, warn
 from nmt.components.evaluation.significance import paired_bootstrap
 from nmt.components.tracking.store import RunStore
 from nmt.components.tracking.uri import reuse_key
-from nmt.pipeline.promotion.aliases import aliases, check_unmoved, swap  # noqa: F401 - aliases: re-exported
+from nmt.pipeline.promotion.aliases import aliases, check_unmoved, require_model, swap  # noqa: F401 - aliases: re-exported
 from nmt.pipeline.promotion.candidates import Candidate, model_name, resolve_candidate
 from nmt.pipeline.config import PipelineConfig, PromoteConfig
 from nmt.pipeline.promotion.loading import load_translator
@@ -200,7 +200,7 @@ def _registered(run: RunLog, name: str, cand: Candidate) -> str:
 def run_rollback(cfg: PipelineConfig, *, pinned: bool = True) -> RollbackOutputs:
     store = RunStore.from_config(cfg.tracking)
     name, _ = model_name(cfg, store, pinned)
-    current = aliases(store, name)
+    current = require_model(store, name)
     champion, previous = current.get(CHAMPION), current.get(PREVIOUS)
     if previous is None:
         raise ConfigError(f"{name} has no @{PREVIOUS} version to roll back to")

@@ -3,7 +3,8 @@
 A head node and ``cluster.workers`` worker nodes, each a separate ``ray start`` with its
 own raylet, ports, CPU count and a custom resource naming it (``nmt_head``,
 ``nmt_worker_1``, ...). Trials see the node's name through that resource, and runs are
-tagged with it. ``down`` stops exactly this cluster's processes, not every Ray on the host.
+tagged with it. ``down`` stops exactly this cluster's processes, not every Ray on the host:
+those ``up`` recorded (pid, start time, whole argv) and still match that record, with their children.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psutil
 
 from nmt.components.system.errors import ConfigError, ServiceError
 from nmt.components.system.paths import local_path
-from nmt.components.system.private import private_dir, private_log
+from nmt.components.system.private import private_dir, private_log, write_private
+from nmt.components.system.procs import ProcessId
 from nmt.components.tracking.uri import project_home
 from nmt.pipeline.services.daemons import daemon_env, stop_all
 from nmt.pipeline.services.settings import ClusterConfig
@@ -104,9 +106,11 @@ def up(cfg: ClusterConfig) -> list[Node]:
         for i in range(1, cfg.workers + 1):
             _start(cfg, f"worker_{i}", cfg.worker_cpus, cfg.worker_gpus, head=False)
         end = time.monotonic() + 60
-        while len(nodes(cfg)) < cfg.workers + 1 and time.monotonic() < end:
+        while len(_raylets(_started(cfg))) < cfg.workers + 1 and time.monotonic() < end:
             time.sleep(0.5)
+        _record(cfg)
     except BaseException:
+        _record(cfg)  # what did start, so that down stops it
         down(cfg)
         raise
     found = nodes(cfg)
@@ -116,22 +120,55 @@ def up(cfg: ClusterConfig) -> list[Node]:
     return found
 
 
-def _is_ours(args: list[str], cfg: ClusterConfig) -> bool:
-    """Whether a command line names this cluster's GCS: compared item by item (a process
-    whose arguments merely contain the address, say ``--port=63901``, is not ours)."""
-    items = {f"--gcs-address={cfg.address}", f"--gcs_address={cfg.address}", f"--address={cfg.address}",
-             f"--gcs_server_port={cfg.port}"}
+def _names_our_gcs(args: list[str], cfg: ClusterConfig) -> bool:
+    """Whether a command line names this cluster's GCS, item by item: its address whole, or
+    (the GCS server itself) its port *and* its address; a port alone is another cluster's too."""
+    items = {f"--gcs-address={cfg.address}", f"--gcs_address={cfg.address}", f"--address={cfg.address}"}
     pairs = {("--gcs-address", cfg.address), ("--gcs_address", cfg.address), ("--address", cfg.address)}
-    return any(a in items for a in args) or any(p in pairs for p in zip(args, args[1:]))
+    gcs = {f"--gcs_server_port={cfg.port}", f"--node-ip-address={cfg.host}"}
+    return (any(a in items for a in args) or any(p in pairs for p in zip(args, args[1:]))
+            or gcs <= set(args))
 
 
-def _processes(cfg: ClusterConfig) -> list[psutil.Process]:
-    """Every process of this cluster that this user runs: the daemons naming its GCS address
-    on their command line, and their children (workers rename themselves ray::...)."""
+def _record_file(cfg: ClusterConfig) -> Path:
+    return state_dir(cfg) / "processes.json"
+
+
+def _started(cfg: ClusterConfig) -> list[psutil.Process]:
+    """The daemons ``up`` just started (``ray start`` detaches them, so they are found by
+    this cluster's address on their command line, of this user), not yet their children."""
     found = []
     for p in psutil.process_iter(["cmdline", "uids"]):
         uids = p.info["uids"]
-        if uids is None or uids.real != os.getuid() or not _is_ours(p.info["cmdline"] or [], cfg):
+        if uids is not None and uids.real == os.getuid() and _names_our_gcs(p.info["cmdline"] or [], cfg):
+            found.append(p)
+    return found
+
+
+def _record(cfg: ClusterConfig) -> None:
+    """What ``down`` and ``status`` will trust: each daemon's pid, start time and whole argv."""
+    ids = []
+    for p in _started(cfg):
+        try:
+            ids.append(asdict(ProcessId.of(p.pid)))
+        except psutil.Error:
+            continue
+    write_private(_record_file(cfg), json.dumps(ids))
+
+
+def _processes(cfg: ClusterConfig) -> list[psutil.Process]:
+    """This cluster's processes: those ``up`` recorded that still match their record whole
+    (pid, start time, argv), and their children (workers rename themselves ray::...).
+    Nothing recorded, nothing ours: a matching port or address is no proof."""
+    try:
+        raw = json.loads(_record_file(cfg).read_text())
+        recorded = [ProcessId(int(r["pid"]), float(r["start"]), tuple(r["argv"])) for r in raw]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    found = []
+    for rid in recorded:
+        p = rid.process()
+        if p is None:
             continue
         found.append(p)
         try:
@@ -141,10 +178,9 @@ def _processes(cfg: ClusterConfig) -> list[psutil.Process]:
     return list({p.pid: p for p in found}.values())
 
 
-def nodes(cfg: ClusterConfig) -> list[Node]:
-    """The raylets of this cluster, named by their ``nmt_*`` resource."""
+def _raylets(procs: list[psutil.Process]) -> list[Node]:
     out = []
-    for p in _processes(cfg):
+    for p in procs:
         try:
             args = p.cmdline()
         except psutil.Error:
@@ -156,6 +192,11 @@ def nodes(cfg: ClusterConfig) -> list[Node]:
         name = next((r[len(NODE_PREFIX):] for r in resources if r.startswith(NODE_PREFIX)), "?")
         out.append(Node(name, p.pid, int(opts.get("node_manager_port", 0))))
     return sorted(out, key=lambda n: n.name)
+
+
+def nodes(cfg: ClusterConfig) -> list[Node]:
+    """The raylets of this cluster (as ``up`` recorded it), named by their ``nmt_*`` resource."""
+    return _raylets(_processes(cfg))
 
 
 def kill_node(cfg: ClusterConfig, name: str) -> int:
@@ -170,6 +211,7 @@ def kill_node(cfg: ClusterConfig, name: str) -> int:
 def down(cfg: ClusterConfig) -> int:
     """Stop this cluster's processes (TERM, then KILL); returns how many there were."""
     n = stop_all(_processes(cfg), timeout=10)
+    _record_file(cfg).unlink(missing_ok=True)
     # `ray start` leaves the address for later `ray.init()` calls to find: not ours any more
     current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
     if current.exists() and current.read_text().strip() == cfg.address:
@@ -183,9 +225,24 @@ def loopback_cluster(address: str | None) -> bool:
     return host.startswith("127.") and host != "127.0.0.1"
 
 
+# The shell's own choice, read before any ray.init() of this process writes its mode there
+SHELL_AUTH_MODE = os.environ.get("RAY_AUTH_MODE")
+
+
 def auth_env_for(address: str | None) -> None:
-    """Before Ray is imported: a driver joining an `nmt cluster` (loopback, Ray's token auth
+    """Before a sweep's ray.init(): a driver joining an `nmt cluster` (loopback, Ray's token auth
     off) must not be in token mode, which Ray turns on for its own local instances and which
-    a shell may carry; else the cluster's calls to it are refused and its trials cancelled."""
-    if loopback_cluster(address):
-        os.environ["RAY_AUTH_MODE"] = "disabled"
+    a shell may carry; else the cluster's calls to it are refused and its trials cancelled.
+    Any other sweep gets the shell's choice back. Ray caches the mode per process (its first
+    local ray.init() writes token into os.environ and its config), so a process that ran one
+    kind of sweep and then the other (a notebook, the tests) had its next cluster started in
+    one mode while the driver spoke the other, and every trial failed: refresh that cache."""
+    mode = "disabled" if loopback_cluster(address) else SHELL_AUTH_MODE
+    if mode is None:
+        os.environ.pop("RAY_AUTH_MODE", None)
+    else:
+        os.environ["RAY_AUTH_MODE"] = mode
+    if "ray._raylet" in sys.modules:  # Ray already ran here: make it read the mode again
+        from ray._raylet import AuthenticationTokenLoader, Config
+        Config.initialize("")
+        AuthenticationTokenLoader.instance().reset_cache()

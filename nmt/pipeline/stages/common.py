@@ -3,6 +3,7 @@ and :func:`execute`, which reuses a finished identical run or runs the stage's b
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,8 +22,9 @@ log = logging.getLogger("nmt")
 
 @dataclass
 class Context:
-    """Tracking context of one ``nmt`` invocation. The pipeline parent run is created the
-    first time a stage actually runs: when every stage is reused, nothing new is logged."""
+    """Tracking context of one ``nmt`` invocation, used as ``with ctx:``. The pipeline parent
+    run is created the first time a stage actually runs (when every stage is reused, nothing
+    new is logged), inside :meth:`RunStore.run`, and ends with the ``with`` block."""
 
     store: RunStore
     code: str                         # the command's code version (its parent run's tag); stages have their own
@@ -30,6 +32,7 @@ class Context:
     owns_parent: bool = False
     reused: dict[str, str] = field(default_factory=dict)
     label: str = "pipeline"           # the parent run's name: what it ran, e.g. "gru de-en quick"
+    _runs: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
     @property
     def experiment_id(self) -> str:
@@ -50,29 +53,43 @@ class Context:
 
     def parent(self) -> str:
         if self.parent_run_id is None:
-            run = self.store.start(self.label, tags={N.TAG_PIPELINE: "true", N.TAG_CODE_VERSION: self.code})
+            tags = {N.TAG_PIPELINE: "true", N.TAG_CODE_VERSION: self.code}
+            run = self._runs.enter_context(self.store.run(self.label, tags=tags))
+            self._runs.push(self._log_reused)  # runs before the parent ends
             self.parent_run_id, self.owns_parent = run.run_id, True
             log.info("pipeline parent run %s", self.parent_run_id)
         return self.parent_run_id
 
-    def close(self, status: str) -> None:
-        """End the parent run we created, recording which finished runs were reused."""
-        if self.owns_parent and self.parent_run_id:
-            try:
-                self.store.log(self.parent_run_id, tags={f"reused.{k}": v for k, v in self.reused.items()})
-                self.store.set_terminated(self.parent_run_id, status)
-            except Exception as err:  # noqa: BLE001 - store unreachable: a later command ends it
-                if status == "FINISHED":
-                    raise
-                log.warning("could not mark the pipeline run %s %s (%s)", self.parent_run_id, status,
-                            str(err).splitlines()[0][:120])
+    def __enter__(self) -> Context:
+        return self
+
+    def __exit__(self, *exc: object) -> bool:
+        """End the parent run we created: FINISHED, or FAILED/KILLED by what left the block."""
+        return self._runs.__exit__(*exc)
+
+    def _log_reused(self, kind: type | None, *_: object) -> bool:
+        """Record on the parent which finished runs were reused; an unreachable store fails a
+        success, and is only reported while an error is on its way out."""
+        try:
+            self.store.log(self.parent_run_id, tags={f"reused.{k}": v for k, v in self.reused.items()})
+        except Exception as err:  # noqa: BLE001 - store unreachable: a later command ends it
+            if kind is None:
+                raise
+            log.warning("could not tag the pipeline run %s (%s)", self.parent_run_id, str(err).splitlines()[0][:120])
+        return False
+
+
+# Record keeping, not results: how runs are stored, named and found, and this runner. A stage's
+# params and upstream run ids already key what it computed, so an edit here re-runs nothing.
+BOOKKEEPING = ("nmt.components.tracking", "nmt.components.system.code_version", __name__)
 
 
 def stage_code(body: Callable[[str], None], ships: tuple[str, ...] = ()) -> str:
     """A stage's code version: the sources of the module holding its ``body`` and of every
     ``nmt`` module that one imports, at module level or in a function (``nmt.components.system.code_version``),
-    plus the closures of ``ships``, modules its output carries without importing them."""
-    return running_code_version(body.__module__, *ships)
+    plus the closures of ``ships``, modules its output carries without importing them; never
+    :data:`BOOKKEEPING` nor what only it imports."""
+    return running_code_version(body.__module__, *ships, outside=BOOKKEEPING)
 
 
 def execute(stage: str, ctx: Context, cfg: PipelineConfig, params: Mapping[str, str],

@@ -9,8 +9,7 @@ tokenized for the target language, ``evaluate.bleu_tokenize``) with signatures a
 from __future__ import annotations
 
 import json
-import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,21 +20,18 @@ from nmt.components.data.tokenizer import TextCodec
 from nmt.components.decoding.search import translate_ids
 from nmt.components.training.devices import describe, inference_device
 from nmt.components.evaluation.evalkey import EvalKey
-from nmt.components.evaluation.scoring import MetricChoice, corpus_scores, warn
+from nmt.components.evaluation.scoring import MetricChoice, corpus_scores, paper_bleu, warn
 from nmt.components.models.base import Seq2SeqModel
 from nmt.components.tracking.runlog import RunLog
 from nmt.components.evaluation.figures import explorer_entry, log_attention_maps, log_explorer, log_length_analysis
+from nmt.pipeline.evaluated import EvaluateOutputs, hypotheses_path
 from nmt.pipeline.stages.common import Context, execute
-from nmt.pipeline.upstream import PreparedData, trained_model
+from nmt.pipeline.upstream import PreparedData
+from nmt.pipeline.trained import trained_model
+from nmt.components.system.scratch import scratch
 
 if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
     from nmt.pipeline.config import EvaluateConfig, PipelineConfig
-
-
-@dataclass(frozen=True)
-class EvaluateOutputs:
-    run_id: str
-    scores: dict[str, float]
 
 
 def searches(beam_size: int) -> list[tuple[str, int]]:
@@ -81,8 +77,9 @@ def evaluate_params(cfg: PipelineConfig, prepare_run_id: str, train_run_id: str)
 
 def score_splits(run: RunLog, model: Seq2SeqModel, dm: TranslationDataModule, codec: TextCodec,
                  splits: list[str], e: EvaluateConfig, metric: MetricChoice,
-                 hyp_dir: Path) -> tuple[dict[str, float], tuple | None]:
-    """Decode every split with every search into ``hyp_dir`` and score it. Returns the scores
+                 out_dir: Path, lang: str) -> tuple[dict[str, float], tuple | None]:
+    """Decode every split with every search into ``out_dir``'s hypotheses and score it (``lang``:
+    the target language, for the papers' Moses tokens). Returns the scores
     and what the figures show: the first split's key and (sources, their token counts,
     references, hypotheses)."""
     scores: dict[str, float] = {}
@@ -95,8 +92,9 @@ def score_splits(run: RunLog, model: Seq2SeqModel, dm: TranslationDataModule, co
         for search, k in searches(e.beam_size):
             hyps = decode_split(model, dm, split, codec, beam_size=k,
                                 length_penalty=e.length_penalty, max_len_ratio=e.max_len_ratio)
-            (hyp_dir / f"{split}.{search}.txt").write_text("\n".join(hyps) + "\n")
-            for name, s in corpus_scores(hyps, refs, metric).items():
+            (out_dir / hypotheses_path(split, search)).write_text("\n".join(hyps) + "\n")
+            paper = {f"bleu_{c}": paper_bleu(hyps, refs, c, lang) for c in e.paper_bleu}
+            for name, s in {**corpus_scores(hyps, refs, metric), **paper}.items():
                 key = EvalKey(split, search, name)
                 scores[key.key] = s.score
                 run.set_tag(f"signature.{name}", s.signature)
@@ -116,13 +114,14 @@ def evaluate_body(run: RunLog, cfg: PipelineConfig, prepare_run_id: str, train_r
     dm = TranslationDataModule(data.data_dir, max_tokens=cfg.trainer.batch_tokens,
                                max_positions=model.max_positions)  # a longer source is cut, as translate cuts it
     dm.setup()
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch("evaluate") as tmp:
         hyp_dir = Path(tmp) / N.HYPOTHESES_DIR
         hyp_dir.mkdir()
         # the primary split first: the figures and compare read it
         metric = e.metric(cfg.data)
         warn(metric)
-        scores, figures_from = score_splits(run, model, dm, data.codec, e.resolve(cfg.data), e, metric, hyp_dir)
+        scores, figures_from = score_splits(run, model, dm, data.codec, e.resolve(cfg.data), e, metric, Path(tmp),
+                                            cfg.data.tgt_lang)
         if figures_from:
             key, shown = figures_from
             _log_samples_and_figures(run, model, data.codec, shown, label, e, metric, Path(tmp))

@@ -9,7 +9,6 @@ and the counts.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +22,7 @@ from nmt.components.tracking.runlog import RunLog
 from nmt.components.tracking.store import Run
 from nmt.pipeline.stages.common import Context, execute
 from nmt.pipeline.upstream import PreparedData
+from nmt.components.system.scratch import scratch
 
 if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
     from nmt.pipeline.config import PipelineConfig
@@ -67,7 +67,7 @@ def run_prepare(cfg: PipelineConfig, ctx: Context) -> PrepareOutputs:
     plan, params = prepare_inputs(cfg)
 
     def body(run: RunLog) -> None:
-        with tempfile.TemporaryDirectory() as tmp:
+        with scratch("prepare") as tmp:  # removed on any exit; swept by the next run after kill -9
             work = Path(tmp) / "work"
             work.mkdir()
             built = build(plan, cfg.data, work)

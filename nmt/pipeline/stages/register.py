@@ -13,16 +13,18 @@ import os
 import shlex
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from nmt.components.tracking import names as N
 from nmt.components.evaluation.evalkey import EvalKey
 from nmt.components.tracking.runlog import RunLog
-from nmt.components.tracking.store import ModelVersion, RunStore, StoreError
+from nmt.components.tracking.store import ModelVersion, Run, RunStore, StoreError
 from nmt.components.serving.translator import log_translator
 from nmt.pipeline.promotion.aliases import aliases, swap
 from nmt.pipeline.stages.common import Context, execute
-from nmt.pipeline.upstream import trained_model
+from nmt.pipeline.evaluated import EvaluateOutputs
+from nmt.pipeline.trained import TrainedModel
+from nmt.pipeline.upstream import PreparedData
 
 if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
     from nmt.pipeline.config import PipelineConfig
@@ -34,11 +36,24 @@ EXAMPLE = ["Ein Mann fährt Fahrrad.", "Zwei Hunde spielen im Schnee."]
 
 @dataclass(frozen=True)
 class RegisterOutputs:
+    """What a register run hands on: written into its params and tag by :meth:`publish`, read
+    back (from a reused run too) by :meth:`of`."""
     run_id: str
     model_name: str
     version: str
     model_uri: str
     champion: bool
+    VERSION: ClassVar[str] = "registered.version"
+    MODEL_URI: ClassVar[str] = "registered.model_uri"
+
+    def publish(self, run: RunLog) -> None:
+        run.log_params({self.VERSION: self.version, self.MODEL_URI: self.model_uri})
+        run.set_tag(N.TAG_CHAMPION, str(self.champion).lower())
+
+    @classmethod
+    def of(cls, run: Run, model_name: str) -> RegisterOutputs:
+        p = run.data.params
+        return cls(run.info.run_id, model_name, p[cls.VERSION], p[cls.MODEL_URI], run.data.tags.get(N.TAG_CHAMPION) == "true")
 
 
 def register_version(store: RunStore, name: str, train_run_id: str, prepare_run_id: str, *, run_id: str,
@@ -46,16 +61,17 @@ def register_version(store: RunStore, name: str, train_run_id: str, prepare_run_
     """Log the train (or winning trial) run's model into run ``run_id`` and register it as a
     new version of ``name``, tagged with where it came from; moves no alias.
     Returns the version (with its tags) and the logged model's URI."""
-    model, spec = trained_model(store, train_run_id)
-    info = log_translator(store, run_id, model, spec, store.download(prepare_run_id, N.TOKENIZER_DIR), EXAMPLE)
+    trained = TrainedModel.load(store, train_run_id)
+    tokenizer_dir = PreparedData.load(store, prepare_run_id).tokenizer_dir  # the prepare run's cached copy
+    info = log_translator(store, run_id, trained.model(), trained.spec, tokenizer_dir, EXAMPLE)
     mv = store.register(info.model_uri, name)
-    bleu = store.get_run(train_run_id).data.metrics.get(N.BEST_VAL_BLEU, float("-inf"))
+    bleu = float("-inf") if trained.best_val_bleu is None else trained.best_val_bleu
     tags = {N.VTAG_VAL_BLEU: f"{bleu:.4f}", N.VTAG_TRAIN_RUN: train_run_id, N.VTAG_PREPARE_RUN: prepare_run_id}
     if arch:
         tags[N.TAG_ARCH] = arch
     if evaluate_run_id:
         tags["evaluate_run_id"] = evaluate_run_id
-        for k, v in store.get_run(evaluate_run_id).data.metrics.items():
+        for k, v in EvaluateOutputs.load(store, evaluate_run_id).scores.items():
             if EvalKey.is_key(k) and EvalKey.parse(k).metric == "bleu":
                 tags[k] = f"{v:.4f}"
     store.describe_version(name, mv.version, tags, describe(store, tags, arch))
@@ -115,11 +131,8 @@ def run_register(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_r
             swap(store, name, {alias: read.get(alias), N.PREVIOUS: read.get(N.PREVIOUS)},
                  {**moves, alias: str(mv.version)}, "register")
         log.info("register: %s version %s%s", name, mv.version, f" is now @{alias}" if promote else "")
-        run.log_params({"registered.version": mv.version, "registered.model_uri": model_uri})
-        run.set_tag(N.TAG_CHAMPION, str(promote).lower())
+        RegisterOutputs(run.run_id, name, str(mv.version), model_uri, promote).publish(run)
 
     # the logged model runs translator_model.py, which log_translator reads as a file, not an import
     run = execute("register", ctx, cfg, params, body, ships=(TRANSLATOR_MODEL,))
-    version = run.data.params["registered.version"]
-    return RegisterOutputs(run.info.run_id, name, version, run.data.params["registered.model_uri"],
-                           run.data.tags.get(N.TAG_CHAMPION) == "true")
+    return RegisterOutputs.of(run, name)

@@ -47,7 +47,7 @@ def run_pipeline(cfg: PipelineConfig, until: str = "register", parent_run_id: st
     ctx = Context.create(cfg, parent_run_id)
     startup.mark("tracking store")  # the store, the experiment, orphaned runs
     out: dict[str, Any] = {}
-    try:
+    with ctx:
         if given:  # evaluate a model trained earlier, on the data its own prepare run made
             train, prepare_run_id = existing_train(ctx.store, given)
             out["prepare"], out["train"] = prepare_outputs(ctx.store.get_run(prepare_run_id)), train
@@ -55,11 +55,4 @@ def run_pipeline(cfg: PipelineConfig, until: str = "register", parent_run_id: st
             if s.name not in out:
                 out[s.name] = s.function()(cfg, ctx, **{f"{n}_run_id": out[n].run_id for n in s.needs})
                 startup.mark(s.name)
-    except (KeyboardInterrupt, SystemExit):
-        ctx.close("KILLED")
-        raise
-    except BaseException:
-        ctx.close("FAILED")
-        raise
-    ctx.close("FINISHED")
     return PipelineOutputs(ctx.parent_run_id if ctx.owns_parent else None, ctx.store, out, tuple(ctx.reused))

@@ -38,7 +38,8 @@ from nmt.components.tracking.store import Run, RunStore, StoreError
 from nmt.components.tracking.uri import project_home, reuse_key
 from nmt.components.tracking.writer import TrackingUnavailable, run_writer
 from nmt.pipeline.stages.common import Context, execute, stage_code
-from nmt.pipeline.upstream import TrainedModel, model_spec, PreparedData
+from nmt.pipeline.upstream import PreparedData
+from nmt.pipeline.trained import TrainedModel, model_spec
 
 if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
     from nmt.pipeline.config import PipelineConfig
@@ -60,6 +61,8 @@ def train_params(cfg: PipelineConfig, prepare_run_id: str) -> dict[str, str]:
     params = {**flatten(model_dict(cfg.model), "model."), **flatten(to_dict(cfg.optim), "optim."),
               **flatten(to_dict(cfg.trainer), "trainer."), "evaluate.max_len_ratio": cfg.evaluate.max_len_ratio,
               N.PARAM_METRIC: cfg.evaluate.metric(cfg.data).key}  # what val/bleu scores selects the weights
+    if cfg.recipe is not None:  # its values are keyed above; the name says where they came from
+        params[N.PARAM_RECIPE] = cfg.recipe.name
     params[N.PARAM_PREPARE_RUN] = prepare_run_id
     return params
 

@@ -26,6 +26,7 @@ from nmt.components.evaluation.explorer import render
 from nmt.components.evaluation.plots import length_plot, scatter_plot
 from nmt.components.tracking.store import Run, RunStore
 from nmt.components.tracking.uri import project_home
+from nmt.pipeline.evaluated import hypotheses_path
 from nmt.pipeline.upstream import test_split
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ def collect(store: RunStore, run: Run, n_samples: int) -> ModelRow:
     row.map_kind = tags.get(N.TAG_MAP, "attention")
     explorer = _artifact(store, run.info.run_id, f"{N.ATTENTION_DIR}/{N.EXPLORER_JSON}")
     row.explorer = {**json.loads(explorer.read_text()), "label": row.label} if explorer else None
-    hyp = _artifact(store, run.info.run_id, f"{N.HYPOTHESES_DIR}/{split}.{search}.txt")
+    hyp = _artifact(store, run.info.run_id, hypotheses_path(split, search))
     row.hypotheses = hyp.read_text().splitlines()[:n_samples] if hyp else []
     return row
 

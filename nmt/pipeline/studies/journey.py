@@ -18,16 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nmt.components.tracking import names as N
+from nmt.components.system.paths import CONF_DIR
 from nmt.components.system.typed_config import ConfigError, flatten, to_dict
 from nmt.components.evaluation.evalkey import PRIMARY, resolve_split
 from nmt.components.tracking.runlog import RunLog
 from nmt.components.evaluation.significance import PairResult, SystemInterval, compare_pairs, system_interval
 from nmt.components.tracking.store import RunStore
 from nmt.pipeline.config import PipelineConfig, load_config
-from nmt.pipeline.studies.journey_report import curve_figures, write_report
+from nmt.pipeline.studies.journey_report import curve_figures, recipe_rows, write_report
 from nmt.pipeline.stages.runner import run_pipeline
 from nmt.pipeline.stages.common import Context
 from nmt.pipeline.stages.evaluate import searches
+from nmt.pipeline.evaluated import EvaluateOutputs
 from nmt.pipeline.upstream import test_split
 
 log = logging.getLogger("nmt")
@@ -42,6 +44,30 @@ class JourneyOutputs:
     wall_s: float
 
 
+def arm_recipe(cfg: PipelineConfig, overrides: list[str]) -> list[str]:
+    """The recipe an arm trains at: with journey.recipe=own its architecture's tuned one
+    (``conf/recipe/<model>.yaml``, the model group the arm's overrides choose), with shared the
+    one shared recipe; none added when the arm chooses its own ``recipe=``."""
+    keys = {o.split("=", 1)[0].lstrip("+~"): o.split("=", 1)[-1] for o in overrides}
+    if "recipe" in keys:
+        return []
+    if cfg.journey.recipe == "shared":
+        return ["recipe=shared"]
+    model = keys.get("model") or _default_model()
+    if not (CONF_DIR / "recipe" / f"{model}.yaml").is_file():
+        raise ConfigError(f"journey.recipe=own: model {model!r} has no tuned recipe conf/recipe/{model}.yaml; tune "
+                          f"one (nmt sweep sweep=recipe profile=recipe model={model}, then write its winner there), "
+                          "give the arm a recipe=..., or run journey.recipe=shared")
+    return [f"recipe={model}"]
+
+
+def _default_model() -> str:
+    """The model group conf/config.yaml chooses when no override does."""
+    from omegaconf import OmegaConf
+    entries = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "config.yaml").defaults)
+    return next(str(e["model"]) for e in entries if isinstance(e, dict) and "model" in e)
+
+
 def arm_configs(cfg: PipelineConfig, base_overrides: list[str]) -> dict[tuple[str, int], PipelineConfig]:
     """Every (arm, seed)'s config, composed before anything runs: a bad override fails here."""
     j, out = cfg.journey, {}
@@ -52,7 +78,8 @@ def arm_configs(cfg: PipelineConfig, base_overrides: list[str]) -> dict[tuple[st
     for arm, overrides in j.arms.items():
         for seed in j.seeds:
             try:
-                out[arm, seed] = load_config([*base_overrides, *overrides, *budget, f"trainer.seed={seed}",
+                recipe = arm_recipe(cfg, [*base_overrides, *overrides])
+                out[arm, seed] = load_config([*base_overrides, *overrides, *recipe, *budget, f"trainer.seed={seed}",
                                               f"evaluate.splits=[{j.split}]"])
             except ConfigError as err:
                 raise ConfigError(f"journey.arms.{arm}: {err}") from None
@@ -88,7 +115,7 @@ def _train_all(store: RunStore, configs: dict[tuple[str, int], PipelineConfig],
 
 
 def _hypotheses(store: RunStore, evaluate_run_id: str, split: str, search: str) -> list[str]:
-    return store.download(evaluate_run_id, f"{N.HYPOTHESES_DIR}/{split}.{search}.txt").read_text().splitlines()
+    return EvaluateOutputs(evaluate_run_id, {}).hypotheses(store, split, search)
 
 
 def _analyse(store: RunStore, cfg: PipelineConfig, configs: dict, runs: dict) -> tuple[dict, list[PairResult], str]:
@@ -113,7 +140,8 @@ def _journey(cfg: PipelineConfig, configs: dict, run: RunLog) -> JourneyOutputs:
     out = Path(tempfile.mkdtemp(prefix="journey-"))
     train_runs = {arm: [runs[arm, s][1] for s in cfg.journey.seeds] for arm in cfg.journey.arms}
     figures = curve_figures(store, train_runs, out)
-    report = write_report(store, cfg, systems, pairs, search, wall, figures, out, runs)
+    recipes = recipe_rows(store, configs, runs)
+    report = write_report(store, cfg, systems, pairs, search, wall, figures, out, runs, recipes)
     run.log_metrics({f"{N.JOURNEY_BLEU}/{arm}": s.bleu for arm, s in systems.items()})
     run.log_artifacts(out, N.JOURNEY_DIR)
     return JourneyOutputs(run.run_id, report, systems, pairs, wall)

@@ -63,6 +63,59 @@ def curve_figures(store: RunStore, train_runs: dict[str, list[str]], out: Path) 
     return figs
 
 
+SHORTFALL = 1.0  # val BLEU below the recipe's reference by more than this flags the arm (seed noise is ~0.5)
+
+
+def at_tokens(curve: tuple[np.ndarray, np.ndarray], tokens: int) -> float | None:
+    """val BLEU at the first validation that had seen ``tokens`` target tokens (None: never)."""
+    x, y = curve
+    hit = np.nonzero(x >= tokens * 0.99)[0]  # the last validation lands a few batches short of it
+    return float(y[hit[0]]) if hit.size else None
+
+
+def recipe_rows(store: RunStore, configs: dict, runs: dict) -> list[dict]:
+    """Each arm's recipe, its tuning budget and reference, and the arm's own val BLEU at that
+    budget (mean over seeds) with a flag when it falls short: an arm below what its recipe
+    reached when tuned is handicapped by something other than its architecture."""
+    rows = {}
+    for (arm, seed), c in configs.items():
+        r = c.recipe
+        row = rows.setdefault(arm, {"arm": arm, "recipe": r.name if r else "(none)", "lr": c.optim.lr,
+                                    "schedule": c.optim.schedule, "warmup": c.optim.warmup_steps,
+                                    "label_smoothing": c.optim.label_smoothing,
+                                    "dropout": getattr(c.model, "dropout", None),
+                                    "batch_tokens": c.trainer.batch_tokens,
+                                    "tuned_by": r.tuned_by if r else "", "budget_tokens": r.budget_tokens if r else None,
+                                    "reference": r.reference_val_bleu if r else None, "at_budget": []})
+        if row["budget_tokens"]:
+            v = at_tokens(run_curves(store, runs[arm, seed][1]).get("tokens", (np.array([]), np.array([]))),
+                          row["budget_tokens"])
+            if v is not None:
+                row["at_budget"].append(v)
+    for row in rows.values():
+        got = row.pop("at_budget")
+        row["val_bleu_at_budget"] = float(np.mean(got)) if got else None
+        row["short"] = bool(got) and row["reference"] is not None and row["val_bleu_at_budget"] < row["reference"] - SHORTFALL
+    return list(rows.values())
+
+
+def _recipe_table(rows: list[dict]) -> list[str]:
+    md = ["## Recipes", "",
+          "| arm | recipe | lr | schedule | warm-up | label smoothing | dropout | batch tokens | tuning budget | "
+          "recipe's val BLEU there | this arm's there | |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        budget = f"{r['budget_tokens']:,} tokens" if r["budget_tokens"] else "untuned"
+        ref = f"{r['reference']:.2f}" if r["reference"] is not None else "-"
+        got = f"{r['val_bleu_at_budget']:.2f}" if r["val_bleu_at_budget"] is not None else "not reached"
+        flag = f"**below its recipe's reference by > {SHORTFALL:g}**" if r["short"] else ""
+        md.append(f"| {r['arm']} | {r['recipe']} | {r['lr']:g} | {r['schedule']} | {r['warmup']} | "
+                  f"{r['label_smoothing']:g} | {r['dropout'] if r['dropout'] is not None else '-'} | {r['batch_tokens']} | "
+                  f"{budget} | {ref} | {got} | {flag} |")
+    md += ["", "Each recipe is `conf/recipe/<name>.yaml`; where it came from: "
+           + "; ".join(f"{r['recipe']}: {r['tuned_by']}" for r in {r['recipe']: r for r in rows}.values()), ""]
+    return md
+
+
 def verdict(p: PairResult, alpha: float) -> str:
     """What the report may claim about a pair: an ordering only where the Holm p is below
     ``alpha`` *and* the paired interval of the difference excludes 0 (sacreBLEU's test alone
@@ -121,18 +174,21 @@ def budget_line(store: RunStore, cfg: PipelineConfig, runs: dict) -> str:
 
 
 def write_report(store: RunStore, cfg: PipelineConfig, systems: dict[str, SystemInterval], pairs: list[PairResult],
-                 search: str, wall_s: float, figures: dict[str, Path], out: Path, runs: dict) -> Path:
+                 search: str, wall_s: float, figures: dict[str, Path], out: Path, runs: dict,
+                 recipes: list[dict]) -> Path:
     """journey.md (figures beside it) and journey.json (every number, and the runs) under ``out``;
     ``store``: where the budget line reads how far each train run got."""
     j = cfg.journey
     budget = budget_line(store, cfg, runs)
     md = [f"# The journey, measured: {j.name}", "",
           f"{len(j.arms)} arms x {len(j.seeds)} seeds; budget: {budget}; whole journey {wall_s / 60:.1f} minutes wall time.",
-          ""] + _tables(cfg, systems, pairs, search) + [""] + HOW_TO_READ + ["", "## Learning curves", ""]
+          ""] + _tables(cfg, systems, pairs, search) + [""] + _recipe_table(recipes)
+    md += HOW_TO_READ + ["", "## Learning curves", ""]
     md += [f"![{name}]({name})" for name in figures] + [""]
     (out / N.JOURNEY_MD).write_text("\n".join(md) + "\n")
     data = {"name": j.name, "split": j.split, "search": search, "wall_s": wall_s, "alpha": j.alpha, "budget": budget,
             "systems": {a: s._asdict() for a, s in systems.items()}, "pairs": [p._asdict() for p in pairs],
+            "recipe": j.recipe, "recipes": recipes,
             "runs": [{"arm": a, "seed": s, "prepare": r[0], "train": r[1], "evaluate": r[2]}
                      for (a, s), r in runs.items()]}
     (out / N.JOURNEY_JSON).write_text(json.dumps(data, indent=2))

@@ -100,6 +100,9 @@ class JourneyConfig:
     # each run's budget in target tokens (trainer.max_target_tokens): the same work however busy
     # the machine; with budget_minutes too, whichever comes first
     budget_tokens: int | None
+    # own: each arm trains at its architecture's tuned recipe (conf/recipe/<model>.yaml); shared:
+    # every arm at conf/recipe/shared.yaml, to show how much the recipe moves the verdict
+    recipe: Literal["own", "shared"]
     split: str                        # a test split by name; primary: data.primary_test_split
     resamples: int
     seed: int                         # the bootstrap's, as SACREBLEU_SEED

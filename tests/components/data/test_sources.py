@@ -111,11 +111,12 @@ def test_a_corpus_that_cleaning_empties_says_which_filter(tmp_path):
 
 
 BAD_FILES = {  # file name -> (content, the message expected)
-    "counts": ({"c.qa": ["a", "b", "c"], "c.qb": ["a", "b"]}, r"line counts differ: .*c\.qa has 3 lines, .*c\.qb has 2; the first unpaired line is line 3"),
+    "counts": ({"c.qa": ["a", "b", "c"], "c.qb": ["a", "b"]},
+               r"line counts differ: .*c\.qa has 3 lines, .*c\.qb has 2; the first unpaired line is line 3"),
     "tsv": ({"c.tsv": ["a\tb", "a\tb\tc"]}, r"c\.tsv: line 2 has 3 tab-separated fields, expected 2"),
     "json": ({"c.jsonl": ['{"qa": "a", "qb": "b"}', '{"qa": "a", ']}, r"c\.jsonl: line 2 is not valid JSON"),
     "field": ({"c.jsonl": ['{"de": "a", "en": "b"}']}, r"line 1 has no field 'qa' \(it has: de, en\); set data.src_field"),
-    "json_type": ({"c.jsonl": ['{"qa": null, "qb": "b"}']}, r"c\.jsonl: line 1, field 'qa' is NoneType, not a string"),
+    "json_type": ({"c.jsonl": ['{"qa": null, "qb": "b"}']}, r"c\.jsonl: line 1, field 'qa' is null, not a string"),
     "json_list": ({"c.jsonl": ['["a", "b"]']}, r"c\.jsonl: line 1 is a JSON list, expected an object"),
     "encoding": ({"c.tsv": None}, r"c\.tsv: line 2, byte 4 \(0xe9\) is not UTF-8"),
 }

@@ -33,7 +33,7 @@ def test_the_metric_follows_the_target_language(lang, tokenize, selection):
     choice = choose_metric(lang)
     assert (choice.tokenize, choice.selection) == (tokenize, selection)
     assert (choice.warning is not None) == (tokenize == "char")
-    assert choice.selection_signature().startswith("chrF2|" if selection == "chrf" else f"BLEU|nrefs:1")
+    assert choice.selection_signature().startswith("chrF2|" if selection == "chrf" else "BLEU|nrefs:1")
     assert f"tok:{tokenize}" in choice.key and "version:" in choice.key
 
 

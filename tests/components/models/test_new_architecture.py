@@ -18,7 +18,7 @@ from nmt.components.models.base import ArchConfig, Seq2SeqModel, State, Vocabula
 from nmt.pipeline.cli import main
 from nmt.pipeline.config import CONF_DIR
 from nmt.components.tracking.store import RunStore
-from nmt.pipeline.upstream import trained_model
+from nmt.pipeline.trained import trained_model
 from tests.conftest import TINY
 
 

@@ -27,7 +27,7 @@ from nmt.pipeline.config import load_config
 from nmt.pipeline.services import cluster, server
 from nmt.pipeline.services.daemons import daemon_env
 from nmt.pipeline.studies.sweep.trainable import _completed
-from nmt.pipeline.upstream import trained_model
+from nmt.pipeline.trained import trained_model
 from tests.conftest import TINY, TINY_NETS, free_port
 
 ROOT = Path(__file__).resolve().parents[3]

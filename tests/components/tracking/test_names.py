@@ -1,10 +1,9 @@
 """Names live in one module: no quoted copy of an artifact, tag, alias or metric name
-elsewhere in the package, and no module or function past the size the style allows."""
+elsewhere in the package, and no module past the size the style allows."""
 
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
 import pytest
@@ -52,25 +51,12 @@ def test_the_check_would_catch_a_copy(tmp_path):
     assert [v for _, v in _literals(leaky)] == ["best/val_bleu"]
 
 
-MAX_MODULE_LINES, MAX_FUNCTION_LINES = 300, 40
-WHY_LONG = re.compile(r"#\s*long:")   # a comment on the def line, or the line above, says why
-
-
-def _long_functions(path: Path) -> list[str]:
-    lines = path.read_text().splitlines()
-    out = []
-    for node in ast.walk(ast.parse("\n".join(lines))):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            length = node.end_lineno - node.lineno + 1
-            around = " ".join(lines[max(0, node.lineno - 2): node.lineno])
-            if length > MAX_FUNCTION_LINES and not WHY_LONG.search(around):
-                out.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {length} lines")
-    return out
+# Ruff counts a function's statements (pyproject.toml); no tool counts a module's lines.
+MAX_MODULE_LINES = 300
 
 
 @pytest.mark.parametrize("path", [*PACKAGE, *sorted((ROOT / "benchmarks").glob("*.py"))],
                          ids=lambda p: str(p.relative_to(ROOT)))
-def test_module_and_function_sizes(path):
+def test_module_sizes(path):
     n = len(path.read_text().splitlines())
     assert n <= MAX_MODULE_LINES, f"{path.relative_to(ROOT)}: {n} lines (at most {MAX_MODULE_LINES})"
-    assert not _long_functions(path)

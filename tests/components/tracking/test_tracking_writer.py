@@ -9,7 +9,7 @@ import pytest
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from nmt.components.tracking.store import is_transient, retrying
+from nmt.components.tracking.retry import is_transient, retrying
 from nmt.components.tracking.writer import MetricWriter, TrackingUnavailable
 from tests.conftest import free_port
 

@@ -33,8 +33,8 @@ def test_run_and_promote_register_versions_that_describe_themselves(nmt_home):
     assert f"test_2016_flickr greedy {float(v1.tags['test_2016_flickr/greedy/bleu']):.2f}" in text
     assert "Made by: nmt run data.train_limit=200" in text and v1.tags[N.VTAG_TRAIN_RUN] in text
 
-    other = [*(o for o in TINY_RUN if not o.startswith("model")), "trainer.seed=7", "model=attention", "model.emb_dim=16", "model.enc_hidden_dim=12",
-             "model.dec_hidden_dim=24", "model.attn_dim=16"]
+    other = [*(o for o in TINY_RUN if not o.startswith("model")), "trainer.seed=7", "model=attention", "model.emb_dim=16",
+             "model.enc_hidden_dim=12", "model.dec_hidden_dim=24", "model.attn_dim=16"]
     assert main(["train", *other]) == 0
     train = client.search_runs([exp.experiment_id], f"tags.`{N.TAG_STAGE}` = 'train'", order_by=["start_time DESC"])[0]
     assert main(["promote", "--run", train.info.run_id, "--force", "--limit", "5", "--beam", "1",

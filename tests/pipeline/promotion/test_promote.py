@@ -208,7 +208,8 @@ def test_failure_part_way_never_moves_champion(store, monkeypatch, step):
 @pytest.mark.parametrize("argv, message", [
     (["--version", "99"], "nmt-de-en has no version 99"),
     (["--run", "0123456789abcdef0123456789abcdef"], "run 0123456789abcdef0123456789abcdef not found"),
-    (["--run", "{other}", "--split", "test_2099"], "promote.split='test_2099': not a test split of the data; valid: primary, test_2016_flickr"),
+    (["--run", "{other}", "--split", "test_2099"],
+     "promote.split='test_2099': not a test split of the data; valid: primary, test_2016_flickr"),
     (["--run", "{other}", "--p-threshold", "0"], "promote.p_threshold must be in (0, 1], got 0.0"),
     (["--run", "{other}", "--seed", "0"], "promote.seed must be >= 1"),
     (["--run", "{other}", "promote.resamples=0"], "promote.resamples must be >= 1"),

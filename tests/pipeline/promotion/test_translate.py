@@ -58,7 +58,9 @@ def test_nmt_command_reads_stdin(store_uri):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--model", "models:/nope@champion"], "--model models:/nope@champion: cannot load it from"),
+    (["--model", "models:/nope@champion"], "--model models:/nope@champion: registered model 'nope' does not exist "
+                                           "in sqlite:"),
+    (["--model", "models:/nmt-de-en@nope"], "--model models:/nmt-de-en@nope: cannot load it from"),
     (["--file", "/nonexistent"], "--file /nonexistent: no such file; give a text file with one sentence per line"),
 ])
 def test_bad_model_or_file_is_one_line_that_says_what_to_do(store_uri, monkeypatch, capsys, argv, message):
@@ -76,4 +78,6 @@ def test_a_plain_translate_follows_the_store_s_language_pair(store_uri, monkeypa
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store_uri)
     monkeypatch.setattr(sys, "stdin", io.StringIO("Ein Hund.\n"))
     assert main(["translate", "data.src_lang=fr"]) == 2
-    assert "--model models:/nmt-fr-en@champion: cannot load it" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--model models:/nmt-fr-en@champion: registered model 'nmt-fr-en' does not exist" in err
+    assert "registered models: nmt-de-en (--model-name NAME)" in err

@@ -85,3 +85,26 @@ def test_a_wrong_password_fails_before_any_run(secured, monkeypatch, capsys):
         runs = json.loads(resp.read()).get("runs", [])
     assert not any(p.get("value") == "5" for r in runs for p in r["data"].get("params", [])
                    if p["key"] == "trainer.seed")
+
+
+def test_mlflow_s_own_credentials_file_logs_in_and_a_refusal_names_the_source(secured, tmp_path, monkeypatch, capsys):
+    """A plain MlflowClient logs in with ~/.mlflow/credentials alone: so does nmt."""
+    url, _ = secured
+    for var in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    creds = tmp_path / ".mlflow" / "credentials"
+    creds.parent.mkdir()
+    argv = ["compare", "--experiment", "from-file", "--tracking-uri", url]
+    for password, expected in [(ADMIN_PASSWORD, "no finished evaluate runs to compare in experiment 'from-file'"),
+                               ("wrong", f"refused user 'admin' (from {creds}) (HTTP 401)")]:
+        creds.write_text(f"[mlflow]\nmlflow_tracking_username = admin\nmlflow_tracking_password = {password}\n")
+        assert main(argv) == 2
+        assert expected in capsys.readouterr().err
+    creds.unlink()
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "not-a-token")
+    assert main(argv) == 2
+    assert "the token in MLFLOW_TRACKING_TOKEN (HTTP" in capsys.readouterr().err  # basic auth has no tokens
+    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN")
+    assert main(argv) == 2
+    assert f"refused no credentials (none in MLFLOW_TRACKING_USERNAME/PASSWORD, {creds} or" in capsys.readouterr().err

@@ -64,9 +64,11 @@ def test_train_run_records_metrics_precision_and_device(first_run):
 def test_evaluate_scores_every_search_with_signatures(first_run):
     evaluate = first_run.stages["evaluate"]
     for search in ("greedy", "beam2"):
-        for metric in ("bleu", "chrf", "ter"):
+        for metric in ("bleu", "chrf", "ter", "bleu_moses_lc", "bleu_lc"):  # the papers' conventions beside
             assert f"test_2016_flickr/{search}/{metric}" in evaluate.data.metrics
     assert evaluate.data.tags["signature.bleu"].startswith("nrefs:1|case:mixed")
+    assert "case:lc" in evaluate.data.tags["signature.bleu_moses_lc"] and "moses-tok" in evaluate.data.tags[
+        "signature.bleu_moses_lc"]
     assert evaluate.data.tags["arch"] == "seq2seq-gru"
 
 

@@ -1,7 +1,7 @@
 """A stage's code version covers the modules its body can run, and no others: editing the
 comparison report reuses every stage, editing evaluate's figures re-runs evaluate alone.
-Also: the import graph behind it, the graph's lack of circles, and reuse keys that cover
-every config value a stage's body reads."""
+Also: the import graph behind it, and reuse keys that cover every config value a stage's body
+reads (import circles are lint-imports' contracts, tests/test_lint.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from nmt.components.system.typed_config import flatten, to_dict
-from nmt.components.system.code_version import Imports, closure, code_version, cycles, import_graph
+from nmt.components.system.code_version import Imports, closure, code_version, import_graph
 from nmt.components.models.factory import model_dict
 from nmt.pipeline.cli import main
 from nmt.pipeline.stages import table as stage_table
@@ -46,12 +46,6 @@ def test_the_figures_belong_to_evaluate_alone():
     assert "nmt.components.evaluation.plots" in _stage("evaluate")
     assert "nmt.components.evaluation.plots" not in _stage("prepare") | _stage("train")
     assert "nmt.components.training.lit_module" in _stage("train")  # the closure does reach what a stage runs
-
-
-def test_the_package_has_no_import_circles():
-    graph = import_graph()
-    assert cycles(graph) == []
-    assert cycles(graph, lazy=True) == []  # nor through imports inside functions
 
 
 # -- the graph on a package of our own making ------------------------------------------------
@@ -83,14 +77,6 @@ def test_the_graph_separates_module_level_lazy_and_type_checking_imports(tmp_pat
         closure("nmt.nope", graph)
 
 
-def test_cycles_finds_a_circle_through_a_lazy_import(tmp_path):
-    root = _package(tmp_path, {"nmt/a.py": "import nmt.b\n", "nmt/b.py": "import nmt.c\ndef f():\n    import nmt.a\n",
-                               "nmt/c.py": "", "nmt/d.py": "import nmt.e\n", "nmt/e.py": "from nmt import d\n"})
-    graph = import_graph(root)
-    assert cycles(graph) == [["nmt.d", "nmt.e"]]
-    assert sorted(cycles(graph, lazy=True)) == [["nmt.a", "nmt.b"], ["nmt.d", "nmt.e"]]
-
-
 def test_code_version_follows_the_closure_only(tmp_path):
     for d in ("nmt", "tests"):
         shutil.copytree(ROOT / d, tmp_path / d, ignore=shutil.ignore_patterns("__pycache__"))
@@ -112,6 +98,39 @@ def test_code_version_follows_the_closure_only(tmp_path):
     assert code_version(train, "nmt.pipeline.studies.compare", root=tmp_path) != edited  # a shipped module counts
 
 
+def _stage_versions(root: Path) -> dict[str, str]:
+    """Each stage's code version over the sources under ``root``, as ``execute`` computes it."""
+    from nmt.pipeline.stages.common import BOOKKEEPING
+    from nmt.pipeline.stages.register import TRANSLATOR_MODEL
+    ships = {"register": (TRANSLATOR_MODEL,)}
+    return {s: code_version(f"nmt.pipeline.stages.{s}", *ships.get(s, ()), root=root, outside=BOOKKEEPING)
+            for s in STAGES}
+
+
+@pytest.fixture
+def package_copy(tmp_path):
+    shutil.copytree(ROOT / "nmt", tmp_path / "nmt", ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path
+
+
+@pytest.mark.parametrize("module", ["nmt/components/tracking/store.py", "nmt/components/tracking/names.py",
+                                    "nmt/components/tracking/runlog.py", "nmt/pipeline/stages/common.py"])
+def test_a_comment_in_the_run_store_or_names_reruns_no_stage(package_copy, module):
+    before = _stage_versions(package_copy)
+    _append(package_copy / module, "# a one-line comment")
+    assert _stage_versions(package_copy) == before
+
+
+def test_a_comment_in_a_model_reruns_train_and_what_follows_not_prepare(package_copy):
+    before = _stage_versions(package_copy)
+    _append(package_copy / "nmt" / "components" / "models" / "transformer.py", "# a one-line comment")
+    after = _stage_versions(package_copy)
+    assert after["prepare"] == before["prepare"]
+    assert all(after[s] != before[s] for s in ("train", "evaluate", "register"))
+    _append(package_copy / "nmt" / "components" / "data" / "clean.py", "# and one in the data code")
+    assert _stage_versions(package_copy)["prepare"] != before["prepare"]  # prepare's version does cover its code
+
+
 # -- reuse keys cover what a stage's body reads --------------------------------------------
 
 READ = re.compile(r"\bcfg\.(\w+)(?:\.(\w+))?")
@@ -122,6 +141,8 @@ NOT_KEYED = {  # config read by a stage's module that its params need not hold, 
     ("train", "data", ""): "only its target language, resolved with evaluate.bleu_tokenize into metric.signature",
     ("train", "evaluate", "metric"): "a method: what it resolves to is held as metric.signature",
     ("register", "model_name", ""): "held as register.model_name",
+    ("train", "recipe", "*"): "its name, held as recipe.name when one is chosen; its values as optim/model/trainer",
+    ("evaluate", "data", "tgt_lang"): "the prepare run's (its id is in the key): which Moses rules the papers' BLEU uses",
 }
 
 

@@ -21,7 +21,7 @@ from nmt.components.models.factory import build
 from nmt.pipeline.cli import main
 from nmt.pipeline.config import load_config
 from nmt.pipeline.stages.prepare import build_dataset
-from nmt.pipeline.upstream import model_spec
+from nmt.pipeline.trained import model_spec
 from tests.conftest import EOS, ROOT, TINY_RUN
 from tests.components.decoding.test_decoding import BigramModel
 

@@ -9,7 +9,7 @@ from nmt.components.training.lit_module import TranslationModule, lr_lambda
 from nmt.pipeline.config import load_config
 from nmt.pipeline.stages.prepare import build_dataset
 from nmt.components.models.factory import build
-from nmt.pipeline.upstream import model_spec
+from nmt.pipeline.trained import model_spec
 
 
 def test_inverse_sqrt_schedule_peaks_at_warmup():

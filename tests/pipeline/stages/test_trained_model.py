@@ -8,7 +8,7 @@ from mlflow.tracking import MlflowClient
 from nmt.components.models.base import Vocabulary
 from nmt.components.models.factory import ModelSpec, build, parse_model
 from nmt.components.tracking.store import RunStore
-from nmt.pipeline.upstream import TrainedModel, trained_model
+from nmt.pipeline.trained import TrainedModel, trained_model
 from tests.conftest import TINY_NETS
 
 

@@ -15,6 +15,7 @@ from nmt.pipeline.cli import main
 from nmt.pipeline.config import load_config
 from nmt.pipeline.studies.journey import arm_configs
 from nmt.components.tracking.store import RunStore
+from nmt.pipeline.evaluated import hypotheses_path
 from nmt.pipeline.upstream import test_split
 from tests.conftest import TINY
 
@@ -49,6 +50,12 @@ def test_journey_smoke_end_to_end_and_resumable(nmt_home, capsys):
                                 f"'{parent.info.run_id}'")
     assert sorted((r.data.tags[N.TAG_ARM], r.data.tags[N.TAG_SEED]) for r in trains) == sorted(
         (a, s) for a in ("gru", "attention", "transformer") for s in ("1", "2"))
+    own = {"gru": "gru", "attention": "attention", "transformer": "transformer_tiny"}
+    for r in trains:  # each arm trained at its own architecture's tuned recipe, as its params record
+        recipe = load_config([f"recipe={own[r.data.tags[N.TAG_ARM]]}"])
+        assert r.data.params[N.PARAM_RECIPE] == own[r.data.tags[N.TAG_ARM]]
+        assert float(r.data.params["optim.lr"]) == recipe.optim.lr
+        assert r.data.params["optim.schedule"] == recipe.optim.schedule
     seen = [m.value for m in client.get_metric_history(trains[0].info.run_id, N.TOKENS_SEEN)]
     assert len(seen) > 2 and seen == sorted(seen) and seen[0] > 0  # counted beside the steps
     for r in trains:  # each run trained to the token budget and stopped there (not at an epoch's end)
@@ -58,7 +65,7 @@ def test_journey_smoke_end_to_end_and_resumable(nmt_home, capsys):
     # the report's interval is the one recomputed from the logged hypotheses
     gru = next(r for r in report["runs"] if r["arm"] == "gru" and r["seed"] == 1)
     _, refs = test_split(store, gru["prepare"], "test_2016_flickr", 15)
-    hyps = [store.download(r["evaluate"], f"{N.HYPOTHESES_DIR}/test_2016_flickr.greedy.txt").read_text().splitlines()
+    hyps = [store.download(r["evaluate"], hypotheses_path("test_2016_flickr", "greedy")).read_text().splitlines()
             for r in report["runs"] if r["arm"] == "gru"]
     again = system_interval(hyps, refs, n_samples=200, seed=12345)
     assert report["systems"]["gru"]["ci"] == pytest.approx(again.ci) and again.bleu == pytest.approx(
@@ -67,6 +74,8 @@ def test_journey_smoke_end_to_end_and_resumable(nmt_home, capsys):
     assert {f"{N.JOURNEY_DIR}/{n}" for n in (N.JOURNEY_MD, N.CURVES_TOKENS, N.CURVES_TIME, N.CURVES_FLOPS)} <= arts
     md = store.download(parent.info.run_id, f"{N.JOURNEY_DIR}/{N.JOURNEY_MD}").read_text()
     assert "Holm" in md and md.count("| ") > 10 and "budget: 3,000 target tokens" in md
+    assert "## Recipes" in md and "| transformer | transformer_tiny |" in md and "not reached" in md
+    assert [r["recipe"] for r in report["recipes"]] == ["gru", "attention", "transformer_tiny"]
     # run again: every finished run is reused, nothing trains
     assert main(["journey", *BASE, *TOKENS]) == 0
     second = _journey(client, exp)

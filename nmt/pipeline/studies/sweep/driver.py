@@ -5,8 +5,10 @@ evaluate and register stage runs, and tags naming the winning trial."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,17 +18,17 @@ from ray import tune
 
 from nmt.components.tracking import names as N
 from nmt.components.system.typed_config import ConfigError, flatten, to_dict
-from nmt.components.system.errors import SweepError, TrackingUnavailable
-from nmt.components.system.procs import owner
+from nmt.components.system.errors import SweepError
 from nmt.components.tracking.runlog import RunLog
-from nmt.components.tracking.store import RunStore, metric_rows, retrying
+from nmt.components.tracking.store import metric_rows
 from nmt.components.tracking.uri import error_line
 from nmt.pipeline.config import PipelineConfig, load_config
 from nmt.pipeline.stages.common import Context
 from nmt.pipeline.stages.evaluate import run_evaluate
 from nmt.pipeline.stages.prepare import run_prepare
 from nmt.pipeline.stages.register import run_register
-from nmt.pipeline.upstream import TrainedModel, model_spec, PreparedData
+from nmt.pipeline.upstream import PreparedData
+from nmt.pipeline.trained import TrainedModel, model_spec
 from nmt.pipeline.studies.sweep.insight import log_insight
 from nmt.pipeline.studies.sweep.packing import guard_packing
 from nmt.pipeline.studies.sweep.credentials import remove, write_for_trials
@@ -124,18 +126,18 @@ def _resumable(ctx: Context, cfg: PipelineConfig, storage: str) -> tuple[str, st
                       f"from {storage}/{cfg.sweep.name}; start it afresh (sweep.resume=false)")
 
 
-def _parent_run(ctx: Context, cfg: PipelineConfig, storage: str, resumed: tuple[str, str] | None) -> tuple[str, str]:
+@contextlib.contextmanager
+def _parent_run(ctx: Context, cfg: PipelineConfig, storage: str, resumed: tuple[str, str] | None
+                ) -> Iterator[tuple[str, str]]:
     """The sweep parent and its folder ``<storage>/<name>/<parent run id>``: this sweep's
-    alone, so a second sweep of the same name never touches it. The resumed one when resuming."""
-    if resumed is not None:
-        ctx.store.mark_running(resumed[0])
-        ctx.store.set_tag(resumed[0], N.TAG_OWNER, owner())  # this driver writes it now
-        return resumed
-    run = ctx.store.start(f"sweep {cfg.sweep.name}", tags={N.TAG_SWEEP: cfg.sweep.name, N.TAG_CODE_VERSION: ctx.code})
-    sweep_dir = f"{storage}/{cfg.sweep.name}/{run.run_id}"
-    params = flatten(to_dict(cfg.sweep), "sweep.")
-    ctx.store.log(run.run_id, params=params, tags={N.TAG_SWEEP_DIR: sweep_dir})
-    return run.run_id, sweep_dir
+    alone, so a second sweep of the same name never touches it. The resumed one when resuming.
+    Its end waits out a store outage (``patient``): hours of trials hang on it."""
+    tags = {N.TAG_SWEEP: cfg.sweep.name, N.TAG_CODE_VERSION: ctx.code}
+    with ctx.store.run(f"sweep {cfg.sweep.name}", tags=tags, resume=resumed and resumed[0], patient=True) as run:
+        if resumed is None:
+            sweep_dir = f"{storage}/{cfg.sweep.name}/{run.run_id}"
+            ctx.store.log(run.run_id, params=flatten(to_dict(cfg.sweep), "sweep."), tags={N.TAG_SWEEP_DIR: sweep_dir})
+        yield run.run_id, resumed[1] if resumed else sweep_dir
 
 
 def _arch(base: PipelineConfig, params: dict[str, Any]) -> str:
@@ -168,43 +170,25 @@ def _tuner(cfg: PipelineConfig, base_overrides: list[str], space: dict, ctx: Con
                                                   scheduler=scheduler, search_alg=_searcher(cfg)))
 
 
-def _start(cfg: PipelineConfig, ctx: Context) -> tuple[str, str]:
-    """Checks that need no run, then Ray, then the parent run: -> (parent run id, this sweep's folder).
-    Nothing is deleted: a fresh sweep gets a folder of its own."""
-    storage = storage_root(cfg)  # fails before any run exists when it is not writable
-    resumed = _resumable(ctx, cfg, storage) if cfg.sweep.resume else None
-    try:
-        init_ray(cfg)  # resource checks fail here, before any run or trial exists
-    except BaseException:
-        ray.shutdown()
-        raise
-    return _parent_run(ctx, cfg, storage, resumed)
-
-
 def run_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> SweepOutputs:
+    """Checks that need no run, then Ray, then the parent run around the sweep. Nothing is
+    deleted: a fresh sweep gets a folder of its own."""
     space = validate_sweep(cfg, base_overrides)
     ctx = Context.create(cfg, command=__name__)  # the parent run is tagged with this module's code version
-    parent, sweep_dir = _start(cfg, ctx)
-    ctx.parent_run_id = parent
-    status, error, secrets = "FAILED", None, None
+    storage = storage_root(cfg)  # fails before any run exists when it is not writable
+    resumed = _resumable(ctx, cfg, storage) if cfg.sweep.resume else None
+    secrets = None
     try:
-        secrets = write_for_trials(sweep_dir)
-        out = _sweep(cfg, base_overrides, space, ctx, sweep_dir, secrets)
-        status = "FINISHED"
-        return out
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    except BaseException as err:
-        error = err
-        raise
+        init_ray(cfg)  # resource checks fail here, before any run or trial exists
+        with _parent_run(ctx, cfg, storage, resumed) as (parent, sweep_dir):
+            ctx.parent_run_id = parent
+            try:
+                secrets = write_for_trials(sweep_dir)
+                return _sweep(cfg, base_overrides, space, ctx, sweep_dir, secrets)
+            finally:
+                remove(secrets)  # a resume writes them again
     finally:
-        remove(secrets)  # a resume writes them again
-        try:
-            _end(ctx.store, parent, status, error)
-        finally:
-            if ray.is_initialized():
-                ray.shutdown()
+        ray.shutdown()
 
 
 def _sweep(cfg: PipelineConfig, base_overrides: list[str], space: dict, ctx: Context, sweep_dir: str,
@@ -227,17 +211,6 @@ def _sweep(cfg: PipelineConfig, base_overrides: list[str], space: dict, ctx: Con
     ctx.store.log(parent, metrics=metric_rows({N.BEST_VAL_BLEU: best["val_bleu"]}, 0),
                   tags={"best_trial_id": best["trial_id"], N.TAG_BEST_TRIAL: best["run_id"]})
     return SweepOutputs(parent, best["run_id"], best["val_bleu"], rows, reg)
-
-
-def _end(store: RunStore, parent: str, status: str, error: BaseException | None) -> None:
-    """End the sweep parent (with ``nmt.error`` on a failure), retrying a store that is down for
-    the outage deadline after a success, 10 s after a failure; then a later nmt command here
-    marks it (``recover_orphans``)."""
-    deadline = store.deadline_s if status == "FINISHED" else 10.0
-    try:
-        retrying(lambda: store.end(parent, status, error), "end the sweep run", deadline, store.uri)
-    except TrackingUnavailable as err:
-        log.warning("%s", err)
 
 
 def _insight(parent: RunLog, rows: list[dict[str, Any]], space: dict, seed: int) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 from nmt.components.tracking import names as N
 from nmt.components.tracking.runlog import RunLog
+from nmt.components.system.scratch import scratch
 
 log = logging.getLogger("nmt")
 
@@ -62,7 +62,7 @@ def log_insight(parent: RunLog, rows: list[dict[str, Any]], space: dict[str, dic
         return None
     from optuna.visualization.matplotlib import plot_param_importances, plot_parallel_coordinate
     scores = importance(study, seed)
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+    with scratch("sweep-insight") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna's matplotlib plots are "experimental"
         out = Path(tmp)
         (out / N.IMPORTANCE_JSON).write_text(json.dumps(scores, indent=2))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from nmt.pipeline.config import load_config
 from nmt.pipeline.studies.sweep.credentials import load_in_trial
 from nmt.pipeline.studies.sweep.tune_metrics import EPOCH_METRICS, LAST_REPORT, TUNE_METRICS, find_trial_run
 from nmt.pipeline.studies.sweep.space import to_overrides
+from nmt.components.system.scratch import scratch
 
 CHECKPOINT_FILE = "checkpoint.ckpt"
 PENDING_ROWS = "pending_metrics.json"  # step rows the store had not acknowledged at the checkpoint
@@ -139,7 +139,7 @@ class ReportAndCommit(TuneReportCheckpointCallback):
         report[LAST_REPORT] = _last_validation(trainer)
         if self.system is not None:
             report[SYSTEM_ROWS] = to_json(self.system.take())
-        with tempfile.TemporaryDirectory() as d:
+        with scratch("trial") as d:
             trainer.save_checkpoint(os.path.join(d, CHECKPOINT_FILE))
             if self.writer is not None and self.steps is not None:
                 rows = self.steps.take()
@@ -219,15 +219,14 @@ def _report_each_validation() -> Callback:
 
 def _ddp_worker(config: dict[str, Any]) -> None:
     """One Ray Train worker: the same ``fit`` under RayDDPStrategy; reports each validation."""
-    import tempfile
-
     from nmt.pipeline.stages.train import fit
     cfg = load_config(config["overrides"])
     torch.set_num_threads(max(1, int(cfg.sweep.resources.cpu)))
     tok = Path(config["tokenizer_dir"])
     codec = TextCodec.from_files(tok / SRC_TOKENIZER, tok / TGT_TOKENIZER)
-    fit(cfg, None, None, Path(config["data_dir"]), codec, Path(tempfile.mkdtemp(prefix="nmt-ddp-")),
-        [_report_each_validation()], accelerator="gpu" if config["use_gpu"] else "cpu", ray_ddp=True)
+    with scratch("ddp") as work:  # the worker's own checkpoints: Tune keeps what it reports
+        fit(cfg, None, None, Path(config["data_dir"]), codec, work,
+            [_report_each_validation()], accelerator="gpu" if config["use_gpu"] else "cpu", ray_ddp=True)
 
 
 def train_trial_ddp(overrides: list[str], cfg: Any, data_dir: str, tokenizer_dir: str) -> None:

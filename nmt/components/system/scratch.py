@@ -1,0 +1,64 @@
+"""Scratch folders: what a stage writes outside its run's own folder (prepare's Arrow work
+files, evaluate's hypotheses, a model's files before they are logged).
+
+Each lives under one per-user root in the system's temp folder and holds an ``owner`` file
+(host, boot id, pid, start time: :func:`nmt.components.system.procs.owner`). It is removed
+when its ``with`` block ends, however it ends; a process killed by ``kill -9`` cannot do that,
+so every new scratch folder first sweeps those whose owner surely died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from nmt.components.system.private import private_dir
+from nmt.components.system.procs import owner, owner_is_dead
+
+log = logging.getLogger("nmt")
+OWNER = "owner"
+UNCLAIMED_S = 3600  # a folder with no owner file yet: being made now, or its maker died at once
+
+
+def scratch_root() -> Path:
+    uid = os.getuid() if hasattr(os, "getuid") else os.getlogin()
+    return private_dir(Path(tempfile.gettempdir()) / f"nmt-scratch-{uid}")
+
+
+def sweep(root: Path | None = None) -> list[Path]:
+    """Remove the scratch folders of processes that died without removing them; returns them."""
+    root = root or scratch_root()
+    gone = []
+    for d in root.iterdir():
+        try:
+            tag = (d / OWNER).read_text() if (d / OWNER).exists() else None
+            dead = owner_is_dead(tag) if tag is not None else time.time() - d.stat().st_mtime > UNCLAIMED_S
+        except OSError:  # removed meanwhile by another sweep, or not ours to read
+            continue
+        if dead:
+            shutil.rmtree(d, ignore_errors=True)
+            gone.append(d)
+    if gone:
+        log.info("removed %d scratch folder(s) of killed runs under %s", len(gone), root)
+    return gone
+
+
+@contextlib.contextmanager
+def scratch(what: str) -> Iterator[Path]:
+    """An empty folder for ``what`` (e.g. ``prepare``), removed when the block ends."""
+    root = scratch_root()
+    sweep(root)
+    d = Path(tempfile.mkdtemp(prefix=f"{what}-", dir=root))
+    try:
+        (d / OWNER).write_text(owner())
+        work = d / "work"
+        work.mkdir()
+        yield work
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

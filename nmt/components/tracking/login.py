@@ -1,0 +1,21 @@
+"""How we log in to a tracking server: exactly as MLflow's own client does, read by MLflow
+(``mlflow.utils.credentials``), so whatever logs a plain ``MlflowClient`` in logs ``nmt`` in."""
+
+from __future__ import annotations
+
+from mlflow.utils import credentials as mc
+
+
+def credentials(uri: str) -> tuple[tuple[str, str] | None, str | None, str]:
+    """What MLflow's own client sends to ``uri``, read by MLflow (the environment, else
+    ``~/.mlflow/credentials``; a token when there is no user and password):
+    -> (user and password, token, where they came from, in words)."""
+    creds = mc.get_default_host_creds(uri)
+    if creds.username and creds.password:
+        env_user = mc._read_mlflow_creds_from_env()[0]
+        where = "MLFLOW_TRACKING_USERNAME/PASSWORD" if env_user else mc._get_credentials_path()
+        return (creds.username, creds.password), None, f"user {creds.username!r} (from {where})"
+    if creds.token:
+        return None, creds.token, "the token in MLFLOW_TRACKING_TOKEN"
+    return None, None, ("no credentials (none in MLFLOW_TRACKING_USERNAME/PASSWORD, "
+                        f"{mc._get_credentials_path()} or MLFLOW_TRACKING_TOKEN)")

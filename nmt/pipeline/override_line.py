@@ -1,0 +1,59 @@
+"""Several Hydra overrides in one string, split as Hydra's override grammar reads them.
+
+Only the MLproject path needs this: ``mlflow run -P overrides="a=1 b='x y'"`` hands the
+whole string to ``nmt --overrides-line``. Arguments from a shell reach Hydra as the shell
+gave them, never split (a quoted value such as ``tracking.experiment='de-en (run 2)'`` keeps
+its quotes for Hydra to read). An override starts where whitespace, outside quotes and
+brackets, is followed by a key (``key=``, ``+key=``, ``++key=``, ``~key``); any other
+whitespace belongs to the value before it, as it does in Hydra's grammar."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from nmt.components.system.typed_config import ConfigError
+
+# Hydra's key: a config path or group (ID, DOT_PATH, '/', '@package'), then '=' (or a bare ~key)
+_KEY = r"[A-Za-z0-9_$][\w$\-./@]*"
+_START = re.compile(rf"(?:\+\+|\+)?{_KEY}=|~{_KEY}(?:=|\s|$)")
+_OPEN, _CLOSE = "[{(", "]})"
+
+
+def split_overrides(line: str) -> list[str]:
+    """``"a=1 b='x y' c=[1, 2]"`` -> ``["a=1", "b='x y'", "c=[1, 2]"]``; quotes kept for Hydra."""
+    out: list[str] = []
+    start, depth, quote, i = 0, 0, "", 0
+    text = line.strip()
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 1  # an escaped character, the quote included
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth = max(depth - 1, 0)
+        elif ch.isspace() and depth == 0 and _START.match(text, i + 1):
+            out.append(text[start:i].strip())
+            start = i + 1
+        i += 1
+    if quote:
+        raise ConfigError(f"--overrides-line {line!r}: a {quote} quote is not closed; close it, or quote "
+                          "the whole value the other way (key=\"it's\")")
+    out.append(text[start:].strip())
+    return [o for o in out if o]
+
+
+def quote_hint(override: str, message: str) -> str:
+    """Hydra's grammar refused a value (``~``, spaces, parentheses, commas): say how to quote it."""
+    key, _, value = override.partition("=")
+    lines = [ln.strip() for ln in message.splitlines()[1:] if ln.strip() and not ln.strip().startswith(("^", "See "))]
+    quoted = f"{key}='{value}'" if "'" not in value else f'{key}="{value}"'
+    shell = f'"{quoted}"' if '"' not in quoted else shlex.quote(quoted)
+    return (f"cannot read the override {override!r}" + (f" ({lines[0]})" if lines else "")
+            + f"; quote the value as Hydra's grammar asks: {quoted} (in a shell: {shell})")

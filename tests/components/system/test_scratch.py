@@ -1,0 +1,80 @@
+"""What a stage writes outside its run's own folder lives in a scratch folder: removed when
+the stage ends, however it ends, and swept by the next run when a ``kill -9`` left it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from nmt.components.system.scratch import scratch, scratch_root
+
+HOLD = """
+import sys, time
+from nmt.components.system.scratch import scratch
+with scratch(sys.argv[1]) as work:
+    (work / "clean-train.arrow").write_bytes(b"x" * 4096)
+    print(work, flush=True)
+    time.sleep(300)
+"""
+
+
+@pytest.fixture
+def tmp_root(tmp_path, monkeypatch):
+    """The system temp folder, this test's own (in this process and its children)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    return tmp_path
+
+
+def _holder(what: str) -> tuple[subprocess.Popen, Path]:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, what], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])})
+    return proc, Path(proc.stdout.readline().strip())
+
+
+@pytest.mark.parametrize("ending", [None, RuntimeError("disk full"), KeyboardInterrupt()])
+def test_removed_however_the_block_ends(tmp_root, ending):
+    with pytest.raises(type(ending)) if ending else contextlib.nullcontext():
+        with scratch("prepare") as work:
+            (work / "raw-train.arrow").write_bytes(b"x")
+            if ending:
+                raise ending
+    assert not work.exists() and list(scratch_root().iterdir()) == []
+
+
+def test_a_killed_run_s_folder_is_swept_by_the_next_and_a_live_one_kept(tmp_root):
+    killed, left = _holder("prepare")
+    live, kept = _holder("evaluate")
+    try:
+        assert (left / "clean-train.arrow").is_file()
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        assert left.exists()  # kill -9: nothing could remove it
+        with scratch("prepare") as mine:
+            assert not left.parent.exists(), "the next run did not sweep the killed run's scratch"
+            assert kept.exists(), "a running process's scratch was swept"
+        assert not mine.exists()
+    finally:
+        live.kill()
+        live.wait()
+        killed.stdout.close()
+        live.stdout.close()
+
+
+def test_a_folder_without_an_owner_is_kept_while_young(tmp_root):
+    young = scratch_root() / "prepare-young"
+    young.mkdir()
+    old = scratch_root() / "prepare-old"
+    old.mkdir()
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    with scratch("train"):
+        pass
+    assert young.exists() and not old.exists()

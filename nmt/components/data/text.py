@@ -128,7 +128,8 @@ def decode_line(raw: bytes, *, source: str, line_no: int, binary: bool = False, 
     except UnicodeDecodeError as err:
         bad = raw[err.start:err.start + 1].hex()
         hint = _BINARY_HINT if binary or b"\0" in raw else _CONVERT_HINT  # NUL and bytes not UTF-8: not text
-        raise TextDecodeError(f"{source}: line {line_no}, byte {err.start + 1} (0x{bad}) is not {'UTF-8' if encoding == ENCODING else encoding}; {hint}") from None
+        name = "UTF-8" if encoding == ENCODING else encoding
+        raise TextDecodeError(f"{source}: line {line_no}, byte {err.start + 1} (0x{bad}) is not {name}; {hint}") from None
 
 
 def iter_lines(stream: BinaryIO, *, source: str, head: bytes = b"", encoding: str = ENCODING) -> Iterator[str]:

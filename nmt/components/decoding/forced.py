@@ -28,7 +28,6 @@ from nmt.components.data.tokenizer import EOS_ID, TextCodec
 from nmt.components.decoding.alignment import Link, given_words, links
 from nmt.components.evaluation.saliency import saliency
 from nmt.components.models.base import Seq2SeqModel
-from nmt.components.serving.bounds import source_limit
 from nmt.components.system.errors import ConfigError
 from nmt.components.training.devices import device_of
 
@@ -120,7 +119,8 @@ def align_pairs(model: Seq2SeqModel, codec: TextCodec, sources: list[str], targe
     side has no links; text past the model's ``max_positions`` is cut, and its words get none."""
     if len(sources) != len(targets):
         raise ConfigError(f"{len(sources)} source lines for {len(targets)} target lines; give one target per source")
-    limit = source_limit(model)
+    # pieces a side may keep, EOS being added after them (serving's source_limit, which decoding may not import)
+    limit = None if model.max_positions is None else model.max_positions - 1
     src_ids = [ids[:limit] for ids in codec.encode_src([normalize(t) for t in sources])]
     tgt_ids = [e.ids[:limit] for e in codec.tgt.encode_batch([normalize(t) for t in targets])]
     out: dict[str, list[set[Link]]] = {n: [set() for _ in sources] for n in names}

@@ -5,6 +5,12 @@ long sources truncated with a warning, and batches sized to the memory budget.
 Bounds (the REST endpoint, ``predict`` and ``nmt translate`` alike):
 ``1 <= beam_size <= 16``, ``0 < max_len_ratio <= 4``, ``0 <= length_penalty <= 10``; in the
 REST endpoint also the decoding work of the whole request (:func:`_check_work`).
+
+``align: true`` adds each translation's word alignment, ``translation ||| i-j ...`` (as
+OpenNMT-py's ``-report_align``): Pharaoh links, 0-indexed source word i (of the input as
+given) to target word j (of the translation as shown), read from the attention the search
+used (:mod:`nmt.components.decoding.alignment`; the Transformer's penultimate layer, heads
+averaged; the plain Seq2Seq's gradient saliency). A blank line gives `` ||| ``.
 """
 
 from __future__ import annotations
@@ -13,12 +19,19 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from nmt.components.serving.bounds import (MEMORY_ENV, Shape, batch_size_for, decode_bytes, decode_work, fit_sources,
                                    memory_budget, source_limit)
 from nmt.components.data.datamodule import source_batch
 from nmt.components.data.tokenizer import TextCodec
-from nmt.components.decoding.search import step_budget, translate_ids
+from nmt.components.decoding.alignment import given_words, links, output_words
+from nmt.components.decoding.forced import SALIENCY, default_readout, forced_attention, kind, readout
+from nmt.components.decoding.search import (beam_search, greedy_decode, max_target_len, step_budget, strip_special,
+                                            translate_ids)
+from nmt.components.evaluation.aer import pharaoh
 from nmt.components.models.base import Seq2SeqModel
+from nmt.components.training.devices import device_of
 from nmt.components.serving.requests import (WORK_ENV, RequestError, past_deadline, request_deadline, request_timeout,
                                     work_limit)
 from nmt.components.data.text import normalize
@@ -28,6 +41,7 @@ MAX_LEN_RATIO = 4.0
 MAX_LENGTH_PENALTY = 10.0
 BATCH_SIZE = 64             # sentences decoded together at most (fewer when memory says so)
 LEN_EXTRA = 10              # decoding budget: max_len_ratio x source tokens + this
+ALIGN_SEP = " ||| "         # translation ||| its Pharaoh links (align: true)
 
 
 @dataclass(frozen=True)
@@ -35,9 +49,10 @@ class DecodeParams:
     beam_size: int = 5            # 1 = greedy
     max_len_ratio: float = 1.5    # decoding budget per source token
     length_penalty: float = 0.6   # GNMT alpha (Wu et al. 2016)
+    align: bool = False           # add each translation's word alignment (module docstring)
 
 
-DEFAULT_PARAMS = {"beam_size": 5, "max_len_ratio": 1.5, "length_penalty": 0.6}
+DEFAULT_PARAMS = {"beam_size": 5, "max_len_ratio": 1.5, "length_penalty": 0.6, "align": False}
 
 
 def _number(key: str, value: Any, integer: bool = False) -> float:
@@ -61,6 +76,8 @@ def parse_params(params: dict[str, Any] | None) -> DecodeParams:
     beam = int(_number("beam_size", p["beam_size"], integer=True))
     ratio = float(_number("max_len_ratio", p["max_len_ratio"]))
     penalty = float(_number("length_penalty", p["length_penalty"]))
+    if not isinstance(p["align"], bool):
+        raise RequestError(f"params.align must be true or false, got {type(p['align']).__name__}", "params.align")
     for key, value, ok, bound in (("beam_size", beam, 1 <= beam <= MAX_BEAM, f"1 <= beam_size <= {MAX_BEAM}"),
                                   ("max_len_ratio", ratio, 0 < ratio <= MAX_LEN_RATIO,
                                    f"0 < max_len_ratio <= {MAX_LEN_RATIO:g}"),
@@ -68,7 +85,7 @@ def parse_params(params: dict[str, Any] | None) -> DecodeParams:
                                    f"0 <= length_penalty <= {MAX_LENGTH_PENALTY:g}")):
         if not ok:
             raise RequestError(f"params.{key}={value:g} is out of bounds: {bound}", f"params.{key}")
-    return DecodeParams(beam, ratio, penalty)
+    return DecodeParams(beam, ratio, penalty, p["align"])
 
 
 def _batch_size(shape: Shape, p: DecodeParams, longest: int, steps: int) -> int:
@@ -104,7 +121,7 @@ def translate_texts(model: Seq2SeqModel, codec: TextCodec, texts: list[str], p: 
     Sentences of similar length are decoded together; over-long sources are truncated
     (a warning names the 1-based line)."""
     clean = [normalize(t) for t in texts]
-    out = [""] * len(texts)
+    out = [ALIGN_SEP if p.align else ""] * len(texts)
     todo = [i for i, t in enumerate(clean) if t]
     if not todo:
         return out
@@ -122,8 +139,37 @@ def translate_texts(model: Seq2SeqModel, codec: TextCodec, texts: list[str], p: 
             past_deadline(deadline, start, len(todo))
         chunk = todo[start:start + size]
         src, src_mask = source_batch([ids[i] for i in chunk])
-        hyp = translate_ids(model, src, src_mask, beam_size=p.beam_size, max_len_ratio=p.max_len_ratio,
-                            max_len_extra=LEN_EXTRA, length_penalty=p.length_penalty)
-        for i, h in zip(chunk, codec.decode_tgt(hyp)):
-            out[i] = h
+        if p.align:
+            hyp, aligned = _aligned(model, codec, src, src_mask, [ids[i] for i in chunk], p)
+        else:
+            hyp = translate_ids(model, src, src_mask, beam_size=p.beam_size, max_len_ratio=p.max_len_ratio,
+                                max_len_extra=LEN_EXTRA, length_penalty=p.length_penalty)
+        for k, (i, h) in enumerate(zip(chunk, codec.decode_tgt(hyp))):
+            out[i] = h + ALIGN_SEP + aligned[k] if p.align else h
     return out
+
+
+def _aligned(model: Seq2SeqModel, codec: TextCodec, src, src_mask, src_ids: list[list[int]],
+             p: DecodeParams) -> tuple[list[list[int]], list[str]]:
+    """As :func:`translate_ids`, plus each output's Pharaoh line from the attention its search
+    used (row t: the step that produced piece t); the plain Seq2Seq's saliency on its output."""
+    device = device_of(model)
+    src, src_mask = src.to(device), src_mask.to(device)
+    max_len = max_target_len(src_mask, p.max_len_ratio, LEN_EXTRA)
+    if p.beam_size == 1:
+        ids, attn = greedy_decode(model, src, src_mask, max_len)  # attn (B, *A, T) with time at -2
+        rows = [(strip_special(r, model), attn[b]) for b, r in enumerate(ids.tolist())]
+    else:
+        hyps = beam_search(model, src, src_mask, p.beam_size, max_len, p.length_penalty)
+        rows = [(strip_special(h[0].tokens, model), h[0].attention) if h else ([], None) for h in hyps]
+    name, hyp, lines = default_readout(model), [], []
+    for b, (toks, att) in enumerate(rows):
+        found = set()
+        if toks:
+            if kind(model) == SALIENCY:
+                tgt = torch.tensor([toks + [model.eos_id]], device=device)
+                att = forced_attention(model, src[b:b + 1], src_mask[b:b + 1], tgt)[0]
+            found = links(readout(att, name, model), given_words(codec.src, src_ids[b]), output_words(codec.tgt, toks))
+        hyp.append(toks)
+        lines.append(pharaoh(found))
+    return hyp, lines

@@ -178,6 +178,16 @@ def transformer_store(tmp_path_factory, multi30k_dir) -> str:
     return uri
 
 
+@pytest.fixture(scope="session")
+def alignment_gold() -> Path:
+    """The RWTH German-English gold alignments (research use: read in place, never copied
+    into the project); skipped where they are not on this machine."""
+    path = Path(os.environ.get("NMT_ALIGNMENT_GOLD") or ROOT.parent / "shared" / "data" / "alignment-deen")
+    if not (path / "alignmentDeEn.talp").is_file():
+        pytest.skip(f"the RWTH alignment gold set is not at {path} (set NMT_ALIGNMENT_GOLD)")
+    return path
+
+
 @pytest.fixture
 def tiny() -> list[str]:
     return list(TINY)

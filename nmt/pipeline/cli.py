@@ -58,6 +58,8 @@ def _translate_flags(tp: argparse.ArgumentParser) -> None:
     tp.add_argument("--model", help="model URI (default models:/<model name>@<register.alias>)")
     tp.add_argument("--file", help="input file, one sentence per line (default stdin)")
     tp.add_argument("--beam", type=int, help="beam size, 1 = greedy (evaluate.beam_size)")
+    tp.add_argument("--align", action="store_true",
+                    help="print each translation with its word alignment: translation ||| i-j ... (Pharaoh, 0-indexed)")
     _model_flags(tp)
 
 
@@ -74,6 +76,23 @@ def _promote_flags(pp: argparse.ArgumentParser) -> None:
     pp.add_argument("--p-threshold", type=float, help="promote only when p < this (promote.p_threshold)")
     pp.add_argument("--force", action="store_true", help="promote even when the gate says no (promote.force)")
     _model_flags(pp)
+
+
+def _align_flags(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--src", required=True, help="source sentences, one a line")
+    ap.add_argument("--tgt", required=True, help="their translations (references), one a line")
+    ap.add_argument("--layer", help="Transformer: mean | penultimate (default, Garg et al. 2019) | N (1-based)")
+    ap.add_argument("--head", type=int, help="Transformer: head H (1-based) of --layer N (default: heads averaged)")
+    ap.add_argument("--encoding", default="utf-8", help="of --src, --tgt and --gold (the RWTH gold set: latin-1)")
+    ap.add_argument("--gold", help="gold links, 1-indexed i-j sure / ipj possible: print and log every readout's AER")
+    ap.add_argument("--out", help="write the Pharaoh lines here (default stdout)")
+    ap.add_argument("--model", help="model URI (default models:/<model name>@<register.alias>)")
+    _model_flags(ap)
+
+
+def _align(args: argparse.Namespace) -> int:
+    from nmt.pipeline.commands import cmd_align
+    return cmd_align(args)
 
 
 def _model_flags(sp: argparse.ArgumentParser) -> None:
@@ -98,6 +117,8 @@ TOOLS: dict[str, Command] = {  # the commands besides the stages'
                        "Hydra overrides", _compare_flags),
     "translate": Command(cmd_translate, "translate sentences from a file or stdin with a registered model",
                          ("data", "evaluate", "register", "tracking"), flags=_translate_flags),
+    "align": Command(_align, "word alignments of given sentence pairs (forced decoding), Pharaoh i-j; AER with --gold",
+                     ("data", "register", "tracking"), flags=_align_flags),
     "promote": Command(cmd_promote, "move @champion to a better model, through a significance gate",
                        ("data", "promote", "register", "tracking"), flags=_promote_flags),
     "rollback": Command(cmd_rollback, "move @champion back to @previous (the rolled-back one: @challenger)",

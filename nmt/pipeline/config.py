@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from hydra.errors import HydraException, OverrideParseException
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -24,7 +24,7 @@ from nmt.components.data.source_config import MULTI30K_TESTS, DataConfig
 from nmt.components.evaluation.evalkey import PRIMARY, resolve_split
 from nmt.components.data.multi30k import LANGUAGES
 from nmt.components.models.arch_configs import ARCHITECTURES, ArchConfig  # torch-free: checked before torch loads
-from nmt.pipeline.override_line import quote_hint
+from nmt.pipeline.config_errors import explain
 from nmt.pipeline.services.settings import ClusterConfig, ServerConfig
 from nmt.pipeline.studies.study_config import (  # noqa: F401  (re-exported)
     SchedulerConfig, SearchConfig, ResourcesConfig, FOLDER_NAME, check_folder_name, SweepConfig, JourneyConfig)
@@ -258,39 +258,7 @@ def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             return compose(config_name="config", overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(_explain(err, overrides)) from None
-
-
-def _explain(err: Exception, overrides: list[str] | tuple[str, ...]) -> str:
-    """Hydra says "Could not override 'trainer.foo'"; say why: the key does not exist
-    (listing the keys that do), or the value does not fit (Hydra's cause)."""
-    message = str(err).strip()
-    if isinstance(err, OverrideParseException):
-        return quote_hint(err.override, message)
-    missing = re.search(r"Could not find '([\w-]+)/([^']+)'\s+Available options in '[\w-]+':\s+(.*?)\n\S",
-                        message + "\nX", re.S)
-    if missing:  # Hydra's answer lists the options over many lines and adds its search path: one line
-        group, option, options = missing.group(1), missing.group(2), missing.group(3).split()
-        return f"{group}={option}: no such option; valid: {', '.join(options)} (conf/{group}/*.yaml)"
-    m = re.search(r"Could not override '([^']+)'", message)
-    if not m:
-        return message
-    key = m.group(1)
-    parent, _, leaf = key.rpartition(".")
-    if parent == "data" and leaf in DataConfig.RENAMED:
-        return DataConfig.renamed(key)
-    try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            base = compose(config_name="config", overrides=[o for o in overrides if not o.startswith(key + "=")])
-        node = OmegaConf.select(base, parent) if parent else base
-        valid = ", ".join(sorted(node.keys())) if isinstance(node, DictConfig) else "?"
-        exists = isinstance(node, DictConfig) and leaf in node
-    except Exception:  # the explanation must never hide the original error
-        return message
-    if exists:
-        cause = str(err.__cause__ or "").strip().splitlines()
-        return f"cannot set {key!r}: {cause[0] if cause else message}"
-    return f"unknown config key {key!r}; valid keys under '{parent or '<root>'}': {valid}"
+        raise ConfigError(explain(err, overrides)) from None
 
 
 def load_config(overrides: list[str] | tuple[str, ...] = (), groups: tuple[str, ...] = ()) -> PipelineConfig:

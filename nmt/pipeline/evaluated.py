@@ -31,5 +31,5 @@ class EvaluateOutputs:
         return cls(run_id, dict(store.get_run(run_id).data.metrics))
 
     def hypotheses(self, store: RunStore, split: str, search: str) -> list[str]:
-        with scratch("hypotheses") as tmp:  # a server's copy: read, then gone
+        with scratch(N.HYPOTHESES_DIR) as tmp:  # a server's copy: read, then gone
             return store.download(self.run_id, hypotheses_path(split, search), tmp).read_text().splitlines()

@@ -120,20 +120,22 @@ def is_blank(text: str) -> bool:
     return not normalize(text)
 
 
-def decode_line(raw: bytes, *, source: str, line_no: int, binary: bool = False) -> str:
+def decode_line(raw: bytes, *, source: str, line_no: int, binary: bool = False, encoding: str = ENCODING) -> str:
     """One line's bytes as text; :class:`TextDecodeError` names source, line and byte
     (``binary``: the source's first block held NUL bytes, so the hint is not iconv's)."""
     try:
-        return raw.decode(ENCODING)
+        return raw.decode(encoding)
     except UnicodeDecodeError as err:
         bad = raw[err.start:err.start + 1].hex()
         hint = _BINARY_HINT if binary or b"\0" in raw else _CONVERT_HINT  # NUL and bytes not UTF-8: not text
-        raise TextDecodeError(f"{source}: line {line_no}, byte {err.start + 1} (0x{bad}) is not UTF-8; {hint}") from None
+        name = "UTF-8" if encoding == ENCODING else encoding
+        raise TextDecodeError(f"{source}: line {line_no}, byte {err.start + 1} (0x{bad}) is not {name}; {hint}") from None
 
 
-def iter_lines(stream: BinaryIO, *, source: str, head: bytes = b"") -> Iterator[str]:
+def iter_lines(stream: BinaryIO, *, source: str, head: bytes = b"", encoding: str = ENCODING) -> Iterator[str]:
     """Decoded lines of a binary stream, without their ``\\n``/``\\r\\n``; BOM dropped
-    (``head``: the stream's first bytes, to tell a binary file in an error).
+    (``head``: the stream's first bytes, to tell a binary file in an error; ``encoding``: UTF-8
+    unless a file is known to be another, e.g. the Latin-1 alignment gold set).
 
     Streams: one line in memory at a time."""
     binary = b"\0" in head[:HEAD_BYTES]
@@ -142,7 +144,7 @@ def iter_lines(stream: BinaryIO, *, source: str, head: bytes = b"") -> Iterator[
             raw = raw[:-1]
         if raw.endswith(b"\r"):
             raw = raw[:-1]
-        line = decode_line(raw, source=source, line_no=n, binary=binary)
+        line = decode_line(raw, source=source, line_no=n, binary=binary, encoding=encoding)
         if n == 1 and line.startswith(BOM):
             line = line[1:]
         yield line
@@ -153,7 +155,7 @@ def open_binary(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
-def read_lines(path: Path, *, what: str = "file") -> Iterator[str]:
+def read_lines(path: Path, *, what: str = "file", encoding: str = ENCODING) -> Iterator[str]:
     """Stream the lines of a text file (plain or ``.gz``), with one-line errors for a missing
     file, bytes that are not UTF-8 and a damaged gzip stream."""
     path = Path(path)
@@ -163,7 +165,7 @@ def read_lines(path: Path, *, what: str = "file") -> Iterator[str]:
         with open_binary(path) as f:
             head = f.read(HEAD_BYTES)
             f.seek(0)
-            yield from iter_lines(f, source=str(path), head=head)
+            yield from iter_lines(f, source=str(path), head=head, encoding=encoding)
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:
         raise TextDecodeError(f"{path}: a damaged gzip file ({err}); replace it with a fresh copy") from None
 

@@ -5,19 +5,32 @@ long sources truncated with a warning, and batches sized to the memory budget.
 Bounds (the REST endpoint, ``predict`` and ``nmt translate`` alike):
 ``1 <= beam_size <= 16``, ``0 < max_len_ratio <= 4``, ``0 <= length_penalty <= 10``; in the
 REST endpoint also the decoding work of the whole request (:func:`_check_work`).
+
+``align: true`` adds each translation's word alignment, ``translation ||| i-j ...`` (as
+OpenNMT-py's ``-report_align``): Pharaoh links, 0-indexed source word i (of the input as
+given) to target word j (of the translation as shown), read from the attention the search
+used (:mod:`nmt.components.decoding.alignment`; the Transformer's penultimate layer, heads
+averaged; the plain Seq2Seq's gradient saliency). A blank line gives `` ||| ``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from nmt.components.serving import limits
 from nmt.components.serving.bounds import (MEMORY_ENV, Shape, batch_size_for, decode_bytes, decode_work, fit_sources,
                                    memory_budget, source_limit)
 from nmt.components.data.batching import source_batch
 from nmt.components.data.tokenizer import TextCodec
-from nmt.components.decoding.search import step_budget, translate_ids
+from nmt.components.decoding.alignment import given_words, links, output_words
+from nmt.components.decoding.forced import SALIENCY, default_readout, forced_attention, kind, readout
+from nmt.components.decoding.search import (beam_search, greedy_decode, max_target_len, step_budget, strip_special,
+                                            translate_ids)
+from nmt.components.evaluation.aer import pharaoh
 from nmt.components.models.base import Seq2SeqModel
+from nmt.components.training.devices import device_of
 from nmt.components.serving.requests import (WORK_ENV, RequestError, past_deadline, request_deadline, request_timeout,
                                     work_limit)
 from nmt.components.data.text import normalize
@@ -26,6 +39,7 @@ from nmt.components.serving.limits import (DEFAULT_PARAMS, MAX_BEAM, MAX_LEN_RAT
 
 BATCH_SIZE = 64             # sentences decoded together at most (fewer when memory says so)
 LEN_EXTRA = 10              # decoding budget: max_len_ratio x source tokens + this
+ALIGN_SEP = " ||| "         # translation ||| its Pharaoh links (align: true)
 
 
 def parse_params(params: dict[str, Any] | None) -> DecodeParams:
@@ -70,7 +84,7 @@ def translate_texts(model: Seq2SeqModel, codec: TextCodec, texts: list[str], p: 
     Sentences of similar length are decoded together; over-long sources are truncated
     (a warning names the 1-based line)."""
     clean = [normalize(t) for t in texts]
-    out = [""] * len(texts)
+    out = [ALIGN_SEP if p.align else ""] * len(texts)
     todo = [i for i, t in enumerate(clean) if t]
     if not todo:
         return out
@@ -88,8 +102,37 @@ def translate_texts(model: Seq2SeqModel, codec: TextCodec, texts: list[str], p: 
             past_deadline(deadline, start, len(todo))
         chunk = todo[start:start + size]
         src, src_mask = source_batch([ids[i] for i in chunk])
-        hyp = translate_ids(model, src, src_mask, beam_size=p.beam_size, max_len_ratio=p.max_len_ratio,
-                            max_len_extra=LEN_EXTRA, length_penalty=p.length_penalty)
-        for i, h in zip(chunk, codec.decode_tgt(hyp)):
-            out[i] = h
+        if p.align:
+            hyp, aligned = _aligned(model, codec, src, src_mask, [ids[i] for i in chunk], p)
+        else:
+            hyp = translate_ids(model, src, src_mask, beam_size=p.beam_size, max_len_ratio=p.max_len_ratio,
+                                max_len_extra=LEN_EXTRA, length_penalty=p.length_penalty)
+        for k, (i, h) in enumerate(zip(chunk, codec.decode_tgt(hyp))):
+            out[i] = h + ALIGN_SEP + aligned[k] if p.align else h
     return out
+
+
+def _aligned(model: Seq2SeqModel, codec: TextCodec, src, src_mask, src_ids: list[list[int]],
+             p: DecodeParams) -> tuple[list[list[int]], list[str]]:
+    """As :func:`translate_ids`, plus each output's Pharaoh line from the attention its search
+    used (row t: the step that produced piece t); the plain Seq2Seq's saliency on its output."""
+    device = device_of(model)
+    src, src_mask = src.to(device), src_mask.to(device)
+    max_len = max_target_len(src_mask, p.max_len_ratio, LEN_EXTRA)
+    if p.beam_size == 1:
+        ids, attn = greedy_decode(model, src, src_mask, max_len)  # attn (B, *A, T) with time at -2
+        rows = [(strip_special(r, model), attn[b]) for b, r in enumerate(ids.tolist())]
+    else:
+        hyps = beam_search(model, src, src_mask, p.beam_size, max_len, p.length_penalty)
+        rows = [(strip_special(h[0].tokens, model), h[0].attention) if h else ([], None) for h in hyps]
+    name, hyp, lines = default_readout(model), [], []
+    for b, (toks, att) in enumerate(rows):
+        found = set()
+        if toks:
+            if kind(model) == SALIENCY:
+                tgt = torch.tensor([toks + [model.eos_id]], device=device)
+                att = forced_attention(model, src[b:b + 1], src_mask[b:b + 1], tgt)[0]
+            found = links(readout(att, name, model), given_words(codec.src, src_ids[b]), output_words(codec.tgt, toks))
+        hyp.append(toks)
+        lines.append(pharaoh(found))
+    return hyp, lines

@@ -19,9 +19,10 @@ class DecodeParams:
     beam_size: int = 5            # 1 = greedy
     max_len_ratio: float = 1.5    # decoding budget per source token
     length_penalty: float = 0.6   # GNMT alpha (Wu et al. 2016)
+    align: bool = False           # add each translation's word alignment (serving.inference)
 
 
-DEFAULT_PARAMS = {"beam_size": 5, "max_len_ratio": 1.5, "length_penalty": 0.6}
+DEFAULT_PARAMS = {"beam_size": 5, "max_len_ratio": 1.5, "length_penalty": 0.6, "align": False}
 
 
 class ParamError(ValueError):
@@ -53,6 +54,8 @@ def parse_params(params: dict[str, Any] | None) -> DecodeParams:
     beam = int(_number("beam_size", p["beam_size"], integer=True))
     ratio = float(_number("max_len_ratio", p["max_len_ratio"]))
     penalty = float(_number("length_penalty", p["length_penalty"]))
+    if not isinstance(p["align"], bool):
+        raise ParamError(f"params.align must be true or false, got {type(p['align']).__name__}", "params.align")
     for key, value, ok, bound in (("beam_size", beam, 1 <= beam <= MAX_BEAM, f"1 <= beam_size <= {MAX_BEAM}"),
                                   ("max_len_ratio", ratio, 0 < ratio <= MAX_LEN_RATIO,
                                    f"0 < max_len_ratio <= {MAX_LEN_RATIO:g}"),
@@ -60,4 +63,4 @@ def parse_params(params: dict[str, Any] | None) -> DecodeParams:
                                    f"0 <= length_penalty <= {MAX_LENGTH_PENALTY:g}")):
         if not ok:
             raise ParamError(f"params.{key}={value:g} is out of bounds: {bound}", f"params.{key}")
-    return DecodeParams(beam, ratio, penalty)
+    return DecodeParams(beam, ratio, penalty, p["align"])

@@ -47,10 +47,10 @@ if TYPE_CHECKING:
 __all__ = ["Translator", "DEFAULT_PARAMS", "MAX_CHARS", "MAX_SENTENCES", "SERVE_LIMIT_ENV", "BATCH_SIZE",
            "check_input", "request_limit", "log_translator"]
 
-# The params of the logged signature (register's input example): every one declared a
-# number (double), so MLflow's own check lets any number through to parse_params, which
-# answers an out-of-bounds or fractional beam_size with the field and its bound.
-DEFAULT_PARAMS = {k: float(v) for k, v in inference.DEFAULT_PARAMS.items()}
+# The params of the logged signature (register's input example): every number declared a
+# double, so MLflow's own check lets any number through to parse_params, which answers an
+# out-of-bounds or fractional beam_size with the field and its bound; align a boolean.
+DEFAULT_PARAMS = {k: v if isinstance(v, bool) else float(v) for k, v in inference.DEFAULT_PARAMS.items()}
 
 
 class Translator(mlflow.pyfunc.PythonModel):
@@ -64,17 +64,21 @@ class Translator(mlflow.pyfunc.PythonModel):
         self.codec = TextCodec.from_files(a["src_tokenizer"], a["tgt_tokenizer"])
         rest.install()  # in mlflow models serve only: every request read by our code first
 
-    def translate(self, texts: list[str], beam_size: int, max_len_ratio: float, length_penalty: float) -> list[str]:
-        """Translations in input order; a line blank after normalisation stays blank."""
-        return translate_texts(self.model, self.codec, texts, DecodeParams(beam_size, max_len_ratio, length_penalty))
+    def translate(self, texts: list[str], beam_size: int, max_len_ratio: float, length_penalty: float,
+                  align: bool = False) -> list[str]:
+        """Translations in input order; a line blank after normalisation stays blank (with
+        ``align``, each is ``translation ||| i-j ...``)."""
+        return translate_texts(self.model, self.codec, texts,
+                               DecodeParams(beam_size, max_len_ratio, length_penalty, align))
 
     def predict(self, context: Any, model_input: list[str], params: dict[str, Any] | None = None) -> list[str]:
         """Raw sentences -> translations, one each; params ``beam_size``, ``max_len_ratio``,
-        ``length_penalty`` within :mod:`nmt.components.serving.inference`'s bounds, else RequestError."""
+        ``length_penalty`` within :mod:`nmt.components.serving.inference`'s bounds, else RequestError;
+        ``align: true`` adds each one's word alignment (``translation ||| i-j ...``)."""
         try:
             texts = check_input(model_input)
             p = parse_params(params)  # bounds first: no work starts for a request out of them
-            return self.translate(texts, p.beam_size, p.max_len_ratio, p.length_penalty)
+            return self.translate(texts, p.beam_size, p.max_len_ratio, p.length_penalty, p.align)
         except RequestError:
             raise
         except Exception as err:  # a 500 with a request id, never a stack trace in the answer

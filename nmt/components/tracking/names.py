@@ -55,6 +55,10 @@ IMPORTANCE_TABLE = "importance_table.json"  # the same numbers as an MLflow tabl
 EXPLORER_HTML = "explorer.html"
 EXPLORER_JSON = "explorer.json"        # one model's explorer data, beside it (compare merges them)
 
+# `nmt align --gold`: the AER of every readout (alpha, each layer and head) against a gold set
+ALIGNMENT_DIR = "alignment"
+AER_TABLE = "aer.json"                 # mlflow.log_table file: readout, precision, recall, aer, links
+
 # ------------------------------------------------------------------ run tags
 TAG_STAGE = "nmt.stage"                # prepare | train | evaluate | register | trial | promotion | ...
 TAG_CODE_VERSION = "nmt.code_version"
@@ -132,12 +136,13 @@ JOURNEY_BLEU = "journey/bleu"          # journey parent: + "/<arm>", the pooled-
 TRAIN_TIME = "train_time_s"
 DROPPED_POSITIONS = "train/dropped_positions"  # training pairs left out: longer than model.max_positions
 NUM_PARAMS = "num_params"
+AER_PREFIX = "aer/"                    # align run: + readout ("aer/penultimate", "aer/layer_2_head_1"), 0-100
 
 ARTIFACTS = (DATA_DIR, TOKENIZER_DIR, SRC_TOKENIZER, TGT_TOKENIZER, DATA_STATS, CHECKPOINT_DIR, BEST_CKPT, LAST_CKPT,
              EPOCHS_DIR, AVERAGED_CKPT, MODEL_CONFIG, HYPOTHESES_DIR, SAMPLES_TABLE, SCORES, ATTENTION_DIR, LENGTH_DIR,
              LENGTH_JSON, LENGTH_PNG, LENGTH_TABLE, MODEL_NAME, WEIGHTS, REPORT_DIR, REPORT_MD, REPORT_HTML,
              JOURNEY_MD, JOURNEY_JSON, CURVES_TOKENS, CURVES_TIME, CURVES_FLOPS, IMPORTANCE_JSON, IMPORTANCE_PNG,
-             PARALLEL_PNG, IMPORTANCE_TABLE, EXPLORER_HTML, EXPLORER_JSON)
+             PARALLEL_PNG, IMPORTANCE_TABLE, EXPLORER_HTML, EXPLORER_JSON, ALIGNMENT_DIR, AER_TABLE)
 TAGS = tuple(v for k, v in dict(globals()).items() if k.startswith(("TAG_", "VTAG_")))
 ALIASES = (CHAMPION, PREVIOUS, CHALLENGER)
 METRICS = (VAL_BLEU, VAL_BLEU_BEST, VAL_BLEU_AVERAGED, VAL_LOSS, TRAIN_LOSS, TRAIN_LOSS_STEP, TRAIN_LR, TOKENS_PER_S,

@@ -60,6 +60,25 @@ def test_serves_translations(server):
     assert len(body["predictions"]) == 2 and all(isinstance(p, str) for p in body["predictions"])
 
 
+def test_the_align_param_gives_pharaoh_links(server, store_uri, monkeypatch):
+    """REST and in-process predict: ``align`` (declared in the signature) adds ``||| i-j ...``,
+    on the words of the input and of the translation; anything but a boolean is a 400."""
+    texts = ["Ein Hund läuft im Park.", "", "Zwei Männer spielen Fußball."]
+    status, body = _post(f"{server}/invocations", json.dumps({"inputs": texts,
+                                                               "params": {"beam_size": 2, "align": True}}).encode())
+    assert status == 200, body
+    plain = _post(f"{server}/invocations", json.dumps({"inputs": texts, "params": {"beam_size": 2}}).encode())[1]
+    for line, text, hyp in zip(body["predictions"], texts, plain["predictions"]):
+        out, links = line.split(" ||| ")
+        pairs = [tuple(map(int, link.split("-"))) for link in links.split()]
+        assert out == hyp and sorted(j for _, j in pairs) == list(range(len(hyp.split())))
+        assert all(i < len(text.split()) for i, _ in pairs)
+    status, body = _post(f"{server}/invocations", json.dumps({"inputs": texts, "params": {"align": "yes"}}).encode())
+    assert status == 400 and body["field"] == "params.align" and "true or false" in body["message"]
+    monkeypatch.delenv("_MLFLOW_IS_IN_SERVING_ENVIRONMENT", raising=False)
+    assert _champion(store_uri, monkeypatch).predict(texts[1:2], params={"align": True}) == [" ||| "]
+
+
 @pytest.mark.parametrize("payload, message", [
     ({"inputs": "Ein Hund läuft."}, "inputs must be a list of strings, got str"),
     ({"inputs": [1, 2]}, "inputs[0] is int, not a string"),
@@ -233,4 +252,4 @@ def test_the_signature_is_list_of_strings_with_numeric_params(store_uri, monkeyp
     assert meta._is_signature_from_type_hint()
     assert [c["type"] for c in meta.get_input_schema().to_dict()] == ["string"]  # one string per row
     assert {p.name: p.dtype.name for p in meta.get_params_schema().params} == {
-        "beam_size": "double", "max_len_ratio": "double", "length_penalty": "double"}
+        "beam_size": "double", "max_len_ratio": "double", "length_penalty": "double", "align": "boolean"}

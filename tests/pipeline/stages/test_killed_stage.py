@@ -17,7 +17,7 @@ from nmt.pipeline.cli import main
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[3]
-ARGS = ["prepare", "data.vocab_size=300", "data.val_limit=40", "data.test_limit=30"]
+ARGS = ["prepare", "data.train_limit=3000", "data.vocab_size=300", "data.val_limit=40", "data.test_limit=30"]
 
 
 def test_a_prepare_killed_mid_stage_is_swept_by_the_next(nmt_home, tmp_path, monkeypatch):

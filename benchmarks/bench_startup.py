@@ -1,7 +1,10 @@
 """Start-up: from the process's start to the first training step of `nmt train`, with
-prepare reused, and where those seconds go (the ``time/startup/<phase>_s`` breakdown).
+prepare reused, and where those seconds go (the ``time/startup/<phase>_s`` breakdown); and
+what a person waits for besides: a config typo until its one-line error, and `nmt translate`
+of one sentence with the champion (``--rows``).
 
     python -m benchmarks.bench_startup [--data-dir DIR] [--runs 3] [--steps 30] [--threads 1]
+    python -m benchmarks.bench_startup --rows errors,translate [--checkout OTHER]
     python -m benchmarks.bench_startup --make-corpus /tmp/nmt-300k --pairs 300000
 
 Each run is a fresh ``nmt train model=transformer_tiny trainer.max_steps=<steps>`` process
@@ -21,6 +24,7 @@ import gzip
 import os
 import random
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -59,6 +63,51 @@ def nmt(args: list[str], env: dict, checkout: Path) -> tuple[str, float]:
     if out.returncode != 0:
         raise SystemExit(f"nmt {' '.join(args)} failed:\n{out.stdout[-2000:]}{out.stderr[-3000:]}")
     return out.stdout + out.stderr, time.perf_counter() - start
+
+
+def timed(args: list[str], env: dict, checkout: Path, stdin: str | None = None) -> tuple[float, float, int, str]:
+    """One ``nmt`` process: -> (wall s, CPU s of the process, exit status, stderr)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "nmt.pipeline.cli", *args], cwd=checkout, env=env, input=stdin,
+                         capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall, cpu, out.returncode, out.stderr
+
+
+TYPOS = (["train", "model=transfomer"], ["train", "trainer.max_epochs=ten"])
+
+
+def quick_rows(args: argparse.Namespace, env: dict) -> list[str]:
+    """A config typo until its error (exit 2), and one sentence translated by the champion: the
+    first call after registering, then the others (a local copy of the version where there is one)."""
+    rows = []
+    if "errors" in args.rows:
+        for typo in TYPOS:
+            runs = [timed(typo, env, args.checkout) for _ in range(args.runs)]
+            assert all(r[2] == 2 for r in runs), runs[0][3][-2000:]
+            rows.append(_row(f"nmt {' '.join(typo)}", runs))
+    if "translate" in args.rows:
+        register = ["register", "model=transformer_tiny", "trainer.max_steps=5", "trainer.num_threads=1",
+                    "evaluate.beam_size=1", "evaluate.splits=[primary]", "evaluate.attention_samples=0",
+                    "evaluate.num_samples=0", "demo_sentences=0", *args.extra]
+        nmt(register, env, args.checkout)
+        # the store named as users name it (older code resolved models:/ through this variable only)
+        env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{Path(env['NMT_HOME']) / 'mlflow.db'}"}
+        runs = [timed(["translate", "--beam", "1"], env, args.checkout, "Ein Hund läuft im Park.\n")
+                for _ in range(args.runs + 1)]
+        assert all(r[2] == 0 for r in runs), runs[0][3][-2000:]
+        rows.append(_row("nmt translate (1 sentence), first", runs[:1]))
+        rows.append(_row("nmt translate (1 sentence), then", runs[1:]))
+    return rows
+
+
+def _row(name: str, runs: list[tuple[float, float, int, str]]) -> str:
+    walls, cpus = [r[0] for r in runs], [r[1] for r in runs]
+    return (f"{name:44s} {statistics.median(walls):9.2f} {statistics.median(cpus):9.2f}   "
+            + " ".join(f"{w:.2f}" for w in walls))
 
 
 def first_step_metric(env: dict, text: str) -> float | None:
@@ -110,6 +159,7 @@ def main() -> None:
     ap.add_argument("--home", type=Path, default=None, help="NMT_HOME (default a fresh temporary folder)")
     ap.add_argument("--make-corpus", type=Path, default=None, help="write a synthetic corpus here and stop")
     ap.add_argument("--pairs", type=int, default=300_000)
+    ap.add_argument("--rows", default="train", help="comma-separated: train (the first step), errors, translate")
     ap.add_argument("extra", nargs="*", help="more overrides for every train run")
     args = ap.parse_args()
     multi30k = Path(os.environ.get("MULTI30K_DIR", ROOT.parent / "shared" / "data" / "multi30k"))
@@ -121,11 +171,18 @@ def main() -> None:
     env = {**os.environ, "NMT_HOME": str(home), "MULTI30K_DIR": str(args.data_dir or multi30k),
            "PYTHONPATH": str(args.checkout)}
     env.pop("MLFLOW_TRACKING_URI", None)
+    if "train" not in args.rows:  # no prepare of its own: translate's registration makes one
+        print(f"# {machine_line()}\n# load average {os.getloadavg()[0]:.1f}\n")
+        print("\n".join(quick_rows(args, env)))
+        return
     _, prep = nmt(["prepare"], env, args.checkout)
     print(f"# {machine_line()}\n# data {env['MULTI30K_DIR']}; prepare (once, then reused): {prep:.1f} s; "
           f"load average {os.getloadavg()[0]:.1f}\n")
-    rows = [one_run(args, env, seed) for seed in range(args.runs)]
-    print(table(rows))
+    if "train" in args.rows:
+        print(table([one_run(args, env, seed) for seed in range(args.runs)]))
+    quick = quick_rows(args, env)
+    if quick:
+        print(f"\n{'what':44s} {'wall s':>9s} {'cpu s':>9s}   runs (wall)   (medians)\n" + "\n".join(quick))
 
 
 def machine_line() -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from nmt.components.tracking import names as N
 from nmt.components.training import startup
+from nmt.components.system import progress
 from nmt.components.system.errors import NmtError
 from nmt.components.system.private import RedactingFilter, redact
 from nmt.components.system.paths import CONF_DIR
@@ -162,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
                             formatter_class=argparse.RawDescriptionHelpFormatter)
         if command.flags:
             command.flags(sp)
+        sp.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress: neither bars (on a terminal) nor progress lines (in logs)")
         sp.add_argument("overrides", nargs="*", help=command.example)
         sp.add_argument("--overrides-line", default="", metavar="'K=V K=V'",
                         help="several overrides in one string, split by Hydra's grammar (MLproject's)")
@@ -218,7 +221,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     startup.reset()
     quiet()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # "Saving the dataset" bars, 5 per prepare
     # MLflow's client retries an unreachable server for ~4 minutes per call; keep each call
     # short and let our writers retry with their own deadline (tracking.outage_deadline_s)
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
@@ -229,6 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler.addFilter(RedactingFilter())
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if progress.choose(args.quiet) != progress.BARS:  # datasets' "Saving the dataset" bars, 5 per prepare
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    if args.quiet:
+        logging.getLogger().setLevel(logging.WARNING)
     before = os.environ.get(N.ENV_COMMAND)
     os.environ[N.ENV_COMMAND] = redact(shlex.join(["nmt", *argv]))  # what registered versions say made them
     try:
@@ -246,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nmt: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
         return 130
     finally:  # main() called again in one process (tests, notebooks) names its own command
+        progress.reset()
         if before is None:
             os.environ.pop(N.ENV_COMMAND, None)
         else:

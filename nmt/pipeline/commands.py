@@ -56,8 +56,8 @@ def command_config(args: argparse.Namespace, beam_key: str = "promote.beam_size"
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from nmt.pipeline.studies.compare import run_compare
     cfg, _ = command_config(args)
+    from nmt.pipeline.studies.compare import run_compare
     md, page, run_id = run_compare(cfg.tracking, sweep_run_id=args.sweep_run, run_ids=args.runs or None,
                                    out=args.out)
     print(f"report: {md}\n        {page}\nlogged to compare run {run_id}")
@@ -65,18 +65,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from nmt.pipeline.promotion.promote import outcome_text, run_promote
-
     cfg, pinned = command_config(args)
+    from nmt.pipeline.promotion.promote import outcome_text, run_promote
     out = run_promote(cfg, version=args.version, run_id=args.run, sweep_run_id=args.sweep_run, pinned=pinned)
     print(outcome_text(out, cfg.promote))
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from nmt.pipeline.promotion.promote import run_rollback
-
     cfg, pinned = command_config(args)
+    from nmt.pipeline.promotion.promote import run_rollback
     out = run_rollback(cfg, pinned=pinned)
     print(f"rolled back {out.model_name}: @champion is version {out.to_version} again"
           + (f", version {out.from_version} is @challenger" if out.from_version else "")
@@ -138,9 +136,7 @@ def cmd_align(args: argparse.Namespace) -> int:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from nmt.components.serving.inference import parse_params
-    from nmt.components.serving.requests import RequestError
-    from nmt.components.tracking.store import RunStore, StoreError
+    from nmt.components.serving.limits import ParamError, parse_params
     if args.file and not Path(args.file).is_file():
         what = "is a directory" if Path(args.file).is_dir() else "no such file"
         raise ConfigError(f"--file {args.file}: {what}; give a text file with one sentence per line, "
@@ -150,10 +146,11 @@ def cmd_translate(args: argparse.Namespace) -> int:
     params = {"beam_size": e.beam_size, "max_len_ratio": e.max_len_ratio, "length_penalty": e.length_penalty,
               "align": bool(getattr(args, "align", False))}
     try:
-        parse_params(params)  # bounds before any work
-    except RequestError as err:
+        parse_params(params)  # bounds before any work (and before torch and MLflow load)
+    except ParamError as err:
         raise ConfigError(f"{err.message} (--beam / evaluate.*)") from None
     lines = _read_input(args.file)
+    from nmt.components.tracking.store import RunStore, StoreError
     store = RunStore.from_config(cfg.tracking)
     model = _load_model(args, cfg, pinned, store)
     try:
@@ -172,11 +169,10 @@ def _adopt_mlflow_run_env() -> str | None:
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
-    from nmt.pipeline.stages.runner import run_pipeline  # with the config's modules: startup's "imports"
-
-    startup.mark("imports")
-    cfg, _ = command_config(args)
+    cfg, _ = command_config(args)  # first: a config error is answered before torch, MLflow or Ray load
     startup.mark("config")
+    from nmt.pipeline.stages.runner import run_pipeline
+    startup.mark("imports")
     command = args.command
     out = run_pipeline(cfg, until=last_stage(command), parent_run_id=_adopt_mlflow_run_env())
     for stage, o in out.runs.items():
@@ -220,10 +216,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_journey(args: argparse.Namespace) -> int:
+    cfg, _ = command_config(args)
     from nmt.pipeline.studies.journey import run_journey
     from nmt.pipeline.studies.journey_report import verdict
-
-    cfg, _ = command_config(args)
     out = run_journey(cfg, expand_overrides(args))
     for arm, s in out.systems.items():
         print(f"{arm:20s} BLEU {s.bleu:6.2f}  95% [{s.mean - s.ci:.2f}, {s.mean + s.ci:.2f}]  seeds "

@@ -8,6 +8,7 @@ inside the YAML files themselves.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,7 +23,7 @@ from nmt.components.system.paths import CONF_DIR
 from nmt.components.data.source_config import MULTI30K_TESTS, DataConfig
 from nmt.components.evaluation.evalkey import PRIMARY, resolve_split
 from nmt.components.data.multi30k import LANGUAGES
-from nmt.components.models.factory import ARCHITECTURES, ArchConfig  # importing the factory registers every architecture
+from nmt.components.models.arch_configs import ARCHITECTURES, ArchConfig  # torch-free: checked before torch loads
 from nmt.pipeline.config_errors import explain
 from nmt.pipeline.services.settings import ClusterConfig, ServerConfig
 from nmt.pipeline.studies.study_config import (  # noqa: F401  (re-exported)
@@ -166,7 +167,7 @@ class PromoteConfig:
     force: bool                       # promote even when the gate says no
 
     def validate(self, prefix: str) -> None:
-        from nmt.components.serving.inference import MAX_BEAM  # the registered model's own bound
+        from nmt.components.serving.limits import MAX_BEAM  # the registered model's own bound
         for key, ok, need in (("beam_size", 1 <= self.beam_size <= MAX_BEAM, f"in 1..{MAX_BEAM}"),
                               ("limit", self.limit is None or self.limit >= 1, ">= 1 or null"),
                               ("resamples", self.resamples >= 1, ">= 1"),
@@ -228,6 +229,10 @@ def _store_architectures() -> None:
     """``/arch/<name>``: each registered architecture's defaults, read from its config class, the
     one place they are written (they are also what an older model_config.json without a newer
     field means). ``conf/model/*.yaml`` start from one and list only what they change."""
+    named = {m.group(1) for path in (CONF_DIR / "model").glob("*.yaml")  # arch: x, or /arch/x@_here_
+             for m in re.finditer(r"(?:/arch/|^arch:\s*)(\w+)", path.read_text(), re.M)}
+    if not named <= ARCHITECTURES.keys():  # one registered in the factory (README): it imports torch
+        import nmt.components.models.factory  # noqa: F401
     store = ConfigStore.instance()
     for arch, (cls, _) in ARCHITECTURES.items():
         defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}

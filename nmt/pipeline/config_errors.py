@@ -19,6 +19,11 @@ def explain(err: Exception, overrides: list[str] | tuple[str, ...]) -> str:
     message = str(err).strip()
     if isinstance(err, OverrideParseException):
         return quote_hint(err.override, message)
+    missing = re.search(r"Could not find '([\w-]+)/([^']+)'\s+Available options in '[\w-]+':\s+(.*?)\n\S",
+                        message + "\nX", re.S)
+    if missing:  # Hydra's answer lists the options over many lines and adds its search path: one line
+        group, option, options = missing.group(1), missing.group(2), missing.group(3).split()
+        return f"{group}={option}: no such option; valid: {', '.join(options)} (conf/{group}/*.yaml)"
     m = re.search(r"Could not override '([^']+)'", message)
     if not m:
         return message

@@ -27,6 +27,7 @@ from datasets import Dataset, DatasetDict, Features, List, Value, disable_progre
 from tokenizers import Tokenizer
 
 from nmt.components.data import clean
+from nmt.components.system import progress
 from nmt.components.data.source_config import DataConfig
 from nmt.components.data.encode import encode_column
 from nmt.components.data.sources import Plan
@@ -64,13 +65,15 @@ def batches(path: Path) -> Iterator[pa.RecordBatch]:
 
 def write_raw(plan: Plan, split: str, path: Path, corpora: dict[str, int]) -> Path:
     """Stream a split's corpora into one Arrow file, batch by batch; counts pairs per corpus."""
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, RAW_SCHEMA) as writer:
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, RAW_SCHEMA) as writer, \
+            progress.counter(f"prepare: read {split}") as bar:
         for corpus in plan.splits[split]:
             n = 0
             for src, tgt in corpus.pairs():  # every value checked before any work
                 writer.write_batch(pa.record_batch([pa.array(src, pa.string()), pa.array(tgt, pa.string())],
                                                    schema=RAW_SCHEMA))
                 n += len(src)
+                bar.update(len(src))
             corpora[corpus.name] = n
     return path
 
@@ -78,8 +81,10 @@ def write_raw(plan: Plan, split: str, path: Path, corpora: dict[str, int]) -> Pa
 def clean_file(raw: Path, out: Path) -> dict[str, np.ndarray]:
     """Normalised pairs of ``raw`` into ``out``; :data:`clean.WORK_COLS` of every pair, as numpy."""
     parts: dict[str, list[np.ndarray]] = {k: [np.empty(0, t)] for k, t in clean.WORK_COLS.items()}
-    with pa.OSFile(str(out), "wb") as sink, pa.ipc.new_stream(sink, RAW_SCHEMA) as writer:
+    with pa.OSFile(str(out), "wb") as sink, pa.ipc.new_stream(sink, RAW_SCHEMA) as writer, \
+            progress.counter(f"prepare: clean {raw.stem}") as bar:
         for batch in batches(raw):
+            bar.update(batch.num_rows)
             text, work = clean.clean_batch(batch)
             writer.write_batch(text)
             for k, v in work.items():
@@ -224,7 +229,10 @@ def tokenize(splits: dict[str, Selected], src_tok: Tokenizer, tgt_tok: Tokenizer
             writers = {s: stack.enter_context(pa.ipc.new_stream(stack.enter_context(pa.OSFile(str(paths[s]), "wb")),
                                                                 FEATURES.arrow_schema)) for s in wanted}
             done = dict.fromkeys(wanted, 0)
+            bar = stack.enter_context(progress.counter(f"prepare: tokenize {'+'.join(wanted)}",
+                                                       sum(len(r) for r in wanted.values())))
             for split, table in selected_batches(path, wanted, ENCODE_ROWS):
+                bar.update(table.num_rows)
                 bound = d.max_tokens if split == "train" else None
                 batch = encoded(table, done[split], src_tok, tgt_tok, bound, tallies[split].counts)
                 writers[split].write_batch(batch)
@@ -267,7 +275,8 @@ def save_to_disk(data: DatasetDict, path: Path) -> None:
 
 def build(plan: Plan, d: DataConfig, work: Path) -> Built:
     """Everything prepare produces, with its Arrow files under ``work``."""
-    disable_progress_bars()  # the stage's save_to_disk would print a bar per split
+    if not progress.bars():
+        disable_progress_bars()  # the stage's save_to_disk would print a bar per split
     stats: dict[str, float] = {}
     corpora: dict[str, int] = {}
     splits, tallies = clean_splits(plan, d, work, corpora, stats)

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
-import torch
 from datasets import DatasetDict, load_from_disk
 from numpy.typing import ArrayLike
 from torch import Tensor
 from torch.utils.data import DataLoader, Sampler
 
+from nmt.components.data.batching import pad, source_batch  # noqa: F401 (imported from here too)
 from nmt.components.data.sources import DataError
 from nmt.components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
@@ -115,13 +115,6 @@ class TokenBudgetSampler(Sampler[list[int]]):
         return self._len
 
 
-def pad(seqs: list[list[int]]) -> Tensor:
-    out = torch.full((len(seqs), max(len(s) for s in seqs)), PAD_ID, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-    return out
-
-
 def collate(rows: list[dict], limit: int | None = None) -> dict[str, Tensor | list[str]]:
     """src (B, S); tgt_in = BOS y (B, T); tgt_out = y EOS (B, T); masks True at real tokens.
     ``limit``: tokens a side keeps (EOS or BOS takes one more position); the reference
@@ -131,12 +124,6 @@ def collate(rows: list[dict], limit: int | None = None) -> dict[str, Tensor | li
     tgt_out = pad([r["tgt_ids"][:limit] + [EOS_ID] for r in rows])
     return {"src": src, "src_mask": src != PAD_ID, "tgt_in": tgt_in, "tgt_out": tgt_out,
             "ref": [r["tgt"] for r in rows], "idx": [r["idx"] for r in rows]}
-
-
-def source_batch(codec_src_ids: list[list[int]]) -> tuple[Tensor, Tensor]:
-    """Raw source ids -> (src (B, S), src_mask) exactly as training sees them (EOS added)."""
-    src = pad([ids + [EOS_ID] for ids in codec_src_ids])
-    return src, src != PAD_ID
 
 
 def _column(d: Any, name: str) -> np.ndarray:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
+from nmt.components.system import progress
+
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIALS = [PAD, BOS, EOS, UNK]  # ids 0..3 in every vocabulary
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(4)
@@ -19,11 +21,11 @@ def train_tokenizer(texts: Iterable[str], *, kind: str, vocab_size: int) -> Toke
     if kind == "bpe":
         tok = Tokenizer(models.BPE(unk_token=UNK))
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
-                                      show_progress=False)
+                                      show_progress=progress.bars())
     elif kind == "unigram":
         tok = Tokenizer(models.Unigram())
         trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
-                                          unk_token=UNK, show_progress=False)
+                                          unk_token=UNK, show_progress=progress.bars())
     else:  # guarded by the config's Literal; kept for direct callers
         raise ValueError(f"tokenizer kind {kind!r}; valid: bpe, unigram")
     tok.normalizer = normalizers.NFC()

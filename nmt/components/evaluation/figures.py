@@ -19,7 +19,7 @@ import torch
 
 from nmt.components.tracking import names as N
 from nmt.components.evaluation.analysis import bleu_by_length
-from nmt.components.data.datamodule import source_batch
+from nmt.components.data.batching import source_batch
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.decoding.search import beam_search, greedy_decode, max_target_len, translate_ids
 from nmt.components.training.devices import device_of

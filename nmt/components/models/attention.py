@@ -15,12 +15,11 @@ Shapes: ``B`` batch, ``S`` source length, ``Hq`` query (decoder state) size,
 from __future__ import annotations
 
 import abc
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-Score = Literal["bahdanau", "dot", "general"]
+from nmt.components.models.arch_configs import Score
 
 
 def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:

@@ -17,41 +17,12 @@ hidden per direction, ``Hd`` decoder hidden, ``V`` target vocabulary.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
-
 import torch
 from torch import Tensor, nn
 
-from nmt.components.models.attention import Score, make_attention
-from nmt.components.models.base import ArchConfig, Seq2SeqModel, State, Vocabulary, check_config, run_packed, unroll
-
-
-@dataclass(frozen=True)
-class AttentionConfig(ArchConfig):
-    arch: ClassVar[str] = "attention"
-    score: Score = "bahdanau"
-    emb_dim: int = 256
-    enc_hidden_dim: int = 256  # per direction: annotations h_j have 2 * enc_hidden_dim
-    dec_hidden_dim: int = 512  # ``dot`` needs dec_hidden_dim == 2 * enc_hidden_dim
-    attn_dim: int = 512  # size of v_a / W_a s / U_a h (``bahdanau`` only)
-    dropout: float = 0.5  # on embeddings
-    teacher_forcing: float = 1.0  # P(feed the gold y_{i-1}) in training; else own argmax
-
-    def validate(self, prefix: str) -> None:
-        check_config(prefix, {
-            "emb_dim": (self.emb_dim > 0, "must be > 0"),
-            "enc_hidden_dim": (self.enc_hidden_dim > 0, "must be > 0"),
-            "dec_hidden_dim": (self.dec_hidden_dim > 0, "must be > 0"),
-            "attn_dim": (self.attn_dim > 0, "must be > 0"),
-            "dropout": (0.0 <= self.dropout < 1.0, "must be in [0, 1)"),
-            "teacher_forcing": (0.0 <= self.teacher_forcing <= 1.0, "must be in [0, 1]"),
-            "score": (
-                self.score != "dot" or self.dec_hidden_dim == 2 * self.enc_hidden_dim,
-                f"'dot' needs dec_hidden_dim == 2 * enc_hidden_dim, got "
-                f"{self.dec_hidden_dim} != 2 * {self.enc_hidden_dim}",
-            ),
-        })
+from nmt.components.models.arch_configs import AttentionConfig  # torch-free: the config loader reads it
+from nmt.components.models.attention import make_attention
+from nmt.components.models.base import Seq2SeqModel, State, Vocabulary, run_packed, unroll
 
 
 class AttentionSeq2Seq(Seq2SeqModel):

@@ -11,35 +11,17 @@ That one convention lets :func:`select_state` reorder any model's state for beam
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from nmt.components.system.typed_config import ConfigError, parse
+# the torch-free half of the interface, imported from here too
+from nmt.components.models.arch_configs import (ARCHITECTURES, ArchConfig, check_config,  # noqa: F401
+                                                parse_model, register)
 
 State = Any  # nested dict/list/tuple of tensors with batch first
-
-
-@dataclass(frozen=True)
-class ArchConfig:
-    """The base of every architecture's frozen config. ``arch`` is its name in
-    :data:`ARCHITECTURES`; subclasses add their own fields and ``validate``."""
-
-    arch: ClassVar[str] = ""
-
-    @property
-    def label(self) -> str:
-        """How runs and reports name the model: ``transformer``, ``seq2seq-gru``."""
-        return self.arch
-
-    @classmethod
-    def from_mapping(cls, value: Any, key: str) -> "ArchConfig":
-        """The config loader's hook: ``{"arch": ..., **fields}`` -> that architecture's config
-        (of the architectures registered so far: ``nmt.components.models.factory`` registers ours)."""
-        return value if isinstance(value, ArchConfig) else parse_model(value, prefix=key)
 
 
 @dataclass(frozen=True)
@@ -112,29 +94,6 @@ class Seq2SeqModel(nn.Module, abc.ABC):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
 
-# arch -> (config class, model class). Here, beside the interface, so that the config hook above
-# reads it without importing the models (which import this module); filled by `register`.
-ARCHITECTURES: dict[str, tuple[type[ArchConfig], type[Seq2SeqModel]]] = {}
-
-
-def register(config_cls: type[ArchConfig], model_cls: type[Seq2SeqModel]) -> None:
-    """Make ``model.arch=<config_cls.arch>`` build ``model_cls(config, vocab)``."""
-    if not config_cls.arch:
-        raise ValueError(f"{config_cls.__name__} needs a class attribute arch = '<name>'")
-    ARCHITECTURES[config_cls.arch] = (config_cls, model_cls)
-
-
-def parse_model(mapping: Mapping[str, Any], prefix: str = "model") -> ArchConfig:
-    """``{"arch": ..., **fields}`` -> that architecture's frozen config; raises ConfigError."""
-    if not isinstance(mapping, Mapping):
-        raise ConfigError(f"{prefix}: expected a mapping with an arch key, got {mapping!r}")
-    fields = dict(mapping)
-    arch = fields.pop("arch", None)
-    if arch not in ARCHITECTURES:
-        raise ConfigError(f"{prefix}.arch: invalid choice {arch!r}; valid choices: {', '.join(ARCHITECTURES)}")
-    return parse(ARCHITECTURES[arch][0], fields, prefix=prefix)
-
-
 def unroll(model: Seq2SeqModel, state: State, tgt_in: Tensor, p_gold: float) -> tuple[Tensor, Tensor]:
     """Teacher forcing one ``decode_step`` at a time: the next input is the gold token with
     probability ``p_gold``, else the model's own argmax (scheduled sampling, Bengio et al.
@@ -169,14 +128,3 @@ def run_packed(rnn: nn.RNNBase, x: Tensor, mask: Tensor) -> tuple[Tensor, Any]:
     out, final = rnn(packed)
     out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
     return out, final
-
-
-def check_config(prefix: str, rules: dict[str, tuple[bool, str]]) -> None:
-    """Raise ConfigError naming the first key whose rule fails; for the configs' ``validate``.
-
-    >>> check_config("model", {"hidden_dim": (cfg.hidden_dim > 0, "must be > 0")})
-    """
-    where = f"{prefix}." if prefix else ""
-    for key, (ok, requirement) in rules.items():
-        if not ok:
-            raise ConfigError(f"{where}{key}: {requirement}")

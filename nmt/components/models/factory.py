@@ -3,8 +3,8 @@ load the :class:`ModelSpec` that training and serving share.
 
 Adding an architecture is one model file (a config subclassing ``ArchConfig`` with an
 ``arch`` name, and a ``Seq2SeqModel``), one YAML in ``conf/model/`` and one line below:
-``register(MyConfig, MyModel)``. The registry itself lives in ``base`` (the config loader reads
-it there); importing this module fills it with ours, in the order errors list them.
+``register(MyConfig, MyModel)``. The registry itself lives in ``arch_configs``, with ours
+registered there by their classes' paths, so that the config loader reads it without torch.
 """
 
 from __future__ import annotations
@@ -15,14 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from nmt.components.system.typed_config import to_dict
-from nmt.components.models.attention_seq2seq import AttentionConfig, AttentionSeq2Seq
-from nmt.components.models.base import ARCHITECTURES, ArchConfig, Seq2SeqModel, Vocabulary, parse_model, register
-from nmt.components.models.seq2seq import Seq2Seq, Seq2SeqConfig
-from nmt.components.models.transformer import Transformer, TransformerConfig
-
-register(Seq2SeqConfig, Seq2Seq)
-register(AttentionConfig, AttentionSeq2Seq)
-register(TransformerConfig, Transformer)
+from nmt.components.models.arch_configs import ARCHITECTURES, ArchConfig, model_class, parse_model, register
+from nmt.components.models.base import Seq2SeqModel, Vocabulary
+# the built-ins' model modules, which arch_configs names by path: imported here, so that every
+# stage that builds a model has them in its code version (a static reading of its imports)
+from nmt.components.models import attention_seq2seq, seq2seq, transformer  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -41,7 +38,7 @@ def model_dict(config: ArchConfig) -> dict[str, Any]:
 
 def build(spec: ModelSpec) -> Seq2SeqModel:
     """A freshly initialised network of ``spec``'s architecture."""
-    return ARCHITECTURES[spec.config.arch][1](spec.config, spec.vocab)
+    return model_class(spec.config.arch)(spec.config, spec.vocab)
 
 
 # model_config.json keeps the layout of the first releases, so registered models still load

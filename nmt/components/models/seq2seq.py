@@ -21,37 +21,11 @@ Shapes: ``B`` batch, ``S`` source, ``T`` target, ``E`` embedding, ``H`` hidden,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar, Literal
-
 import torch
 from torch import Tensor, nn
 
-from nmt.components.models.base import ArchConfig, Seq2SeqModel, State, Vocabulary, check_config, run_packed, unroll
-
-
-@dataclass(frozen=True)
-class Seq2SeqConfig(ArchConfig):
-    arch: ClassVar[str] = "seq2seq"
-    cell: Literal["gru", "lstm"] = "gru"  # GRU: Cho et al. 2014; LSTM: Sutskever et al. 2014
-    emb_dim: int = 256
-    hidden_dim: int = 512  # shared by encoder and decoder: the state is handed over as is
-    num_layers: int = 1
-    dropout: float = 0.5  # on embeddings and between stacked layers
-    teacher_forcing: float = 1.0  # P(feed the gold y_{t-1}) in training; else own argmax
-
-    @property
-    def label(self) -> str:
-        return f"{self.arch}-{self.cell}"
-
-    def validate(self, prefix: str) -> None:
-        check_config(prefix, {
-            "emb_dim": (self.emb_dim > 0, "must be > 0"),
-            "hidden_dim": (self.hidden_dim > 0, "must be > 0"),
-            "num_layers": (self.num_layers > 0, "must be > 0"),
-            "dropout": (0.0 <= self.dropout < 1.0, "must be in [0, 1)"),
-            "teacher_forcing": (0.0 <= self.teacher_forcing <= 1.0, "must be in [0, 1]"),
-        })
+from nmt.components.models.arch_configs import Seq2SeqConfig  # torch-free: the config loader reads it
+from nmt.components.models.base import Seq2SeqModel, State, Vocabulary, run_packed, unroll
 
 
 class Seq2Seq(Seq2SeqModel):

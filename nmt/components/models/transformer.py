@@ -27,42 +27,13 @@ Shapes: ``B`` batch, ``S`` source, ``T`` target, ``d`` d_model, ``nh`` heads,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nmt.components.models.base import ArchConfig, Seq2SeqModel, State, Vocabulary, check_config
-
-
-@dataclass(frozen=True)
-class TransformerConfig(ArchConfig):
-    arch: ClassVar[str] = "transformer"
-    d_model: int = 256
-    num_encoder_layers: int = 3
-    num_decoder_layers: int = 3
-    num_heads: int = 8  # d_model must divide by it
-    ff_dim: int = 1024
-    dropout: float = 0.1  # P_drop, section 5.4 (residuals, embeddings, attention weights)
-    norm: Literal["pre", "post"] = "pre"  # the paper: post (section 3.1); see module docstring
-    positional: Literal["sinusoidal", "learned", "none"] = "sinusoidal"  # the paper: sinusoidal (3.5)
-    residual: bool = True  # the paper: x + Sublayer(x) around every sub-layer (section 3.1)
-    share_embeddings: bool = True  # section 3.4; src too only with a joint vocabulary
-    max_positions: int = 512  # longest sequence the position table covers
-
-    def validate(self, prefix: str) -> None:
-        check_config(prefix, {
-            "d_model": (self.d_model > 0, "must be > 0"),
-            "num_encoder_layers": (self.num_encoder_layers > 0, "must be > 0"),
-            "num_decoder_layers": (self.num_decoder_layers > 0, "must be > 0"),
-            "num_heads": (self.num_heads > 0 and self.d_model % self.num_heads == 0,
-                          f"must be > 0 and divide d_model={self.d_model}"),
-            "ff_dim": (self.ff_dim > 0, "must be > 0"),
-            "dropout": (0.0 <= self.dropout < 1.0, "must be in [0, 1)"),
-            "max_positions": (self.max_positions > 0, "must be > 0"),
-        })
+from nmt.components.models.arch_configs import TransformerConfig  # torch-free: the config loader reads it
+from nmt.components.models.base import Seq2SeqModel, State, Vocabulary
 
 
 def sinusoidal_table(length: int, d: int) -> Tensor:

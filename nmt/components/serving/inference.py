@@ -15,15 +15,14 @@ averaged; the plain Seq2Seq's gradient saliency). A blank line gives `` ||| ``.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from nmt.components.serving import limits
 from nmt.components.serving.bounds import (MEMORY_ENV, Shape, batch_size_for, decode_bytes, decode_work, fit_sources,
                                    memory_budget, source_limit)
-from nmt.components.data.datamodule import source_batch
+from nmt.components.data.batching import source_batch
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.decoding.alignment import given_words, links, output_words
 from nmt.components.decoding.forced import SALIENCY, default_readout, forced_attention, kind, readout
@@ -35,57 +34,21 @@ from nmt.components.training.devices import device_of
 from nmt.components.serving.requests import (WORK_ENV, RequestError, past_deadline, request_deadline, request_timeout,
                                     work_limit)
 from nmt.components.data.text import normalize
+from nmt.components.serving.limits import (DEFAULT_PARAMS, MAX_BEAM, MAX_LEN_RATIO,  # noqa: F401 (imported from here too)
+                                          MAX_LENGTH_PENALTY, DecodeParams)
 
-MAX_BEAM = 16
-MAX_LEN_RATIO = 4.0
-MAX_LENGTH_PENALTY = 10.0
 BATCH_SIZE = 64             # sentences decoded together at most (fewer when memory says so)
 LEN_EXTRA = 10              # decoding budget: max_len_ratio x source tokens + this
 ALIGN_SEP = " ||| "         # translation ||| its Pharaoh links (align: true)
 
 
-@dataclass(frozen=True)
-class DecodeParams:
-    beam_size: int = 5            # 1 = greedy
-    max_len_ratio: float = 1.5    # decoding budget per source token
-    length_penalty: float = 0.6   # GNMT alpha (Wu et al. 2016)
-    align: bool = False           # add each translation's word alignment (module docstring)
-
-
-DEFAULT_PARAMS = {"beam_size": 5, "max_len_ratio": 1.5, "length_penalty": 0.6, "align": False}
-
-
-def _number(key: str, value: Any, integer: bool = False) -> float:
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 1e300:
-        value = 1e300 if value > 0 else -1e300  # a JSON integer of 400 digits: out of bounds, no OverflowError
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (integer and value != int(value)):
-        kind = "a whole number" if integer else "a finite number"
-        raise RequestError(f"params.{key} must be {kind}, got {type(value).__name__}", f"params.{key}")
-    return value
-
-
 def parse_params(params: dict[str, Any] | None) -> DecodeParams:
     """``predict``'s params -> :class:`DecodeParams`; :class:`RequestError` names the field
     and its bound (``params.beam_size=100000: at most 16``)."""
-    params = dict(params or {})
-    unknown = sorted(set(params) - set(DEFAULT_PARAMS))
-    if unknown:
-        raise RequestError(f"params.{unknown[0]}: unknown; valid: {', '.join(DEFAULT_PARAMS)}", f"params.{unknown[0]}")
-    p = {**DEFAULT_PARAMS, **{k: v for k, v in params.items() if v is not None}}
-    beam = int(_number("beam_size", p["beam_size"], integer=True))
-    ratio = float(_number("max_len_ratio", p["max_len_ratio"]))
-    penalty = float(_number("length_penalty", p["length_penalty"]))
-    if not isinstance(p["align"], bool):
-        raise RequestError(f"params.align must be true or false, got {type(p['align']).__name__}", "params.align")
-    for key, value, ok, bound in (("beam_size", beam, 1 <= beam <= MAX_BEAM, f"1 <= beam_size <= {MAX_BEAM}"),
-                                  ("max_len_ratio", ratio, 0 < ratio <= MAX_LEN_RATIO,
-                                   f"0 < max_len_ratio <= {MAX_LEN_RATIO:g}"),
-                                  ("length_penalty", penalty, 0 <= penalty <= MAX_LENGTH_PENALTY,
-                                   f"0 <= length_penalty <= {MAX_LENGTH_PENALTY:g}")):
-        if not ok:
-            raise RequestError(f"params.{key}={value:g} is out of bounds: {bound}", f"params.{key}")
-    return DecodeParams(beam, ratio, penalty, p["align"])
+    try:
+        return limits.parse_params(params)
+    except limits.ParamError as err:
+        raise RequestError(err.message, err.field) from None
 
 
 def _batch_size(shape: Shape, p: DecodeParams, longest: int, steps: int) -> int:

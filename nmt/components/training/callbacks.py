@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.callbacks import Callback, TQDMProgressBar
+from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 
 from nmt.components.tracking import names as N
 from nmt.components.training import startup
@@ -71,6 +73,21 @@ class EpochLine(Callback):
         log.info("train: epoch %d, step %d: val/bleu %s, %s target tokens/s, %.0f s elapsed",
                  trainer.current_epoch + 1, trainer.global_step, "-" if bleu is None else f"{float(bleu):.2f}",
                  "-" if speed is None else f"{float(speed):,.0f}", time.perf_counter() - self.start)
+
+
+class TerminalBar(TQDMProgressBar):
+    """Lightning's bar (steps of the epoch, rate, ETA, the logged ``prog_bar`` metrics) on
+    stderr, where a terminal shows it; Lightning draws it on stdout, which holds results."""
+
+    def init_train_tqdm(self) -> Tqdm:
+        return Tqdm(desc=self.train_description, position=2 * self.process_position, disable=self.is_disabled,
+                    leave=True, dynamic_ncols=True, file=sys.stderr, smoothing=0, bar_format=self.BAR_FORMAT)
+
+    def init_validation_tqdm(self) -> Tqdm:
+        main_bar = self.trainer.state.fn != "validate"  # no training bar under trainer.validate
+        return Tqdm(desc=self.validation_description, position=2 * self.process_position + main_bar,
+                    disable=self.is_disabled, leave=not main_bar, dynamic_ncols=True, file=sys.stderr,
+                    bar_format=self.BAR_FORMAT)
 
 
 class StopOnCtrlC(Callback):

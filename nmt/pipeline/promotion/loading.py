@@ -10,6 +10,11 @@ files today's code cannot read fails in one line. ``mlflow models serve`` and
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
+import shutil
+from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +30,8 @@ if TYPE_CHECKING:
     from nmt.components.tracking.store import RunStore
 
 ARTIFACT_KEYS = ("weights", "model_config", "src_tokenizer", "tgt_tokenizer")
+REGISTERED = re.compile(r"models:/([^/@]+)(?:@([\w-]+)|/(\d+))")  # models:/<name>@<alias>, models:/<name>/<n>
+COMPLETE = ".complete"  # written last: a folder without it is a download that died half-way
 
 
 class LocalTranslator:
@@ -41,14 +48,17 @@ def load_translator(store: RunStore, uri: str) -> LocalTranslator:
     """``models:/<name>@<alias>`` (or any model URI) of ``store`` -> a translator built by
     today's code from that model's files; ConfigError when it is not an nmt translator, or
     names a registered model that does not exist (listing those that do)."""
-    name = model_uri_name(uri) if uri.startswith("models:/") else None
-    if name:
+    with scratch("model") as tmp:  # any other URI's files are copied here: gone once the model is in memory
         try:
-            require_model(store, name)
-        except ConfigError as err:
-            raise ConfigError(f"--model {uri}: {err}") from None
-    with scratch("model") as tmp:  # a server's files are copied: gone once the model is in memory
-        local = store.download_uri(uri, tmp)
+            local = local_copy(store, uri, tmp)
+        except Exception:
+            name = model_uri_name(uri) if uri.startswith("models:/") else None
+            if name:  # asked only on failure: a successful load makes no extra registry read
+                try:
+                    require_model(store, name)
+                except ConfigError as err:
+                    raise ConfigError(f"--model {uri}: {err}") from None
+            raise
         meta = yaml.safe_load((local / "MLmodel").read_text()) if (local / "MLmodel").is_file() else {}
         found = ((meta or {}).get("flavors", {}).get("python_function", {}) or {}).get("artifacts") or {}
         missing = [k for k in ARTIFACT_KEYS if k not in found]
@@ -59,3 +69,35 @@ def load_translator(store: RunStore, uri: str) -> LocalTranslator:
         # load_context reads only the context's artifacts: MLflow's PythonModelContext is not needed
         model.load_context(SimpleNamespace(artifacts={k: str(local / found[k]["path"]) for k in ARTIFACT_KEYS}))
     return LocalTranslator(model, uri)
+
+
+def local_copy(store: RunStore, uri: str, scratch_dir: Path) -> Path:
+    """The files of ``uri`` on local disk. A registered version (``models:/<name>@<alias>`` or
+    ``/<version>``) is downloaded once into ``<home>/.nmt/models/``: its files never change. The
+    alias is resolved again on every call (one registry read), so a moved alias is seen at once.
+    Any other URI is downloaded into ``scratch_dir``."""
+    from nmt.components.tracking.uri import project_home
+    m = REGISTERED.fullmatch(uri)
+    if not m:
+        return store.download_uri(uri, scratch_dir)
+    name, alias, number = m.groups()
+    mv = store.version_by_alias(name, alias) if alias else store.version(name, number)
+    # the source and run id too: a model deleted and registered again gets the same numbers
+    key = hashlib.sha256("\n".join((store.uri, name, str(mv.version), str(mv.source), str(mv.run_id))).encode())
+    dst = project_home() / ".nmt" / "models" / key.hexdigest()[:20]
+    if (dst / COMPLETE).is_file():  # it holds the files' folder, relative to dst
+        return dst / (dst / COMPLETE).read_text().strip()
+    tmp = dst.with_name(f"{dst.name}.{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    # the version's artifact location, asked of our own client: MLflow's models:/ resolver reads
+    # the process's default registry, not this store's
+    source = store.client.get_model_version_download_uri(name, str(mv.version))
+    files = store.download_uri(source, tmp).resolve()
+    (tmp / COMPLETE).write_text(str(files.relative_to(tmp.resolve())) + "\n")
+    shutil.rmtree(dst, ignore_errors=True)  # a half-finished copy of an earlier try
+    try:
+        os.replace(tmp, dst)
+    except OSError:  # another process finished first: its copy is the same files
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dst / (dst / COMPLETE).read_text().strip()

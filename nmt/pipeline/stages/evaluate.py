@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nmt.components.tracking import names as N
+from nmt.components.system import progress
 from nmt.components.system.typed_config import flatten, to_dict
 from nmt.components.data.datamodule import TranslationDataModule
 from nmt.components.data.tokenizer import TextCodec
@@ -47,7 +48,8 @@ def decode_split(model: Seq2SeqModel, dm: TranslationDataModule, split: str, cod
                  *, beam_size: int, length_penalty: float, max_len_ratio: float) -> list[str]:
     """Detokenized hypotheses for every sentence of ``split``, in corpus order."""
     out: dict[int, str] = {}
-    for batch in dm.split_loader(split):
+    loader = dm.split_loader(split)
+    for batch in progress.track(loader, f"evaluate {split} beam {beam_size}", len(loader), "batch"):
         ids = translate_ids(model, batch["src"], batch["src_mask"], beam_size=beam_size,
                             length_penalty=length_penalty, max_len_ratio=max_len_ratio)
         out.update(zip(batch["idx"], codec.decode_tgt(ids)))

@@ -22,14 +22,15 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from nmt.components.tracking import names as N
 from nmt.components.training import startup
 from nmt.components.training.averaging import average_checkpoints
-from nmt.components.training.callbacks import (BatchLog, ContinueSteps, EpochLine, FirstStep, StopOnCtrlC, TokenBudget,
-                                      ValidationSchedule)
+from nmt.components.training.callbacks import (BatchLog, ContinueSteps, EpochLine, FirstStep, StopOnCtrlC, TerminalBar,
+                                               TokenBudget, ValidationSchedule)
 from nmt.components.system.typed_config import ConfigError, flatten, to_dict
 from nmt.components.data.datamodule import TranslationDataModule
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.evaluation.scoring import warn
 from nmt.components.training.devices import describe, native_bf16, resolve_precision
 from nmt.components.training.lit_module import TranslationModule
+from nmt.components.system import progress
 from nmt.components.system.allocator import keep_freed_memory
 from nmt.components.system.locks import folder_lock, note
 from nmt.components.models.factory import build, model_dict
@@ -121,8 +122,9 @@ def _trainer(cfg: PipelineConfig, ckpt_dir: Path, accelerator: str, precision: s
                    ContinueSteps(), *([BatchLog(t.batch_log)] if t.batch_log else []),
                    *([TokenBudget(t.max_target_tokens)] if t.max_target_tokens else []),
                    EarlyStopping(N.VAL_BLEU, mode="max", patience=t.patience, strict=False,
-                                 check_on_train_epoch_end=False), *callbacks],
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=str(ckpt_dir))
+                                 check_on_train_epoch_end=False), *callbacks,
+                   *([TerminalBar(refresh_rate=5)] if progress.bars() else [])],
+        enable_progress_bar=progress.bars(), enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=str(ckpt_dir))
     if ray_ddp:
         from ray.train.lightning import prepare_trainer
         trainer = prepare_trainer(trainer)

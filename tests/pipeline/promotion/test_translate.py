@@ -81,3 +81,30 @@ def test_a_plain_translate_follows_the_store_s_language_pair(store_uri, monkeypa
     err = capsys.readouterr().err
     assert "--model models:/nmt-fr-en@champion: registered model 'nmt-fr-en' does not exist" in err
     assert "registered models: nmt-de-en (--model-name NAME)" in err
+
+
+def test_a_registered_version_is_downloaded_once_and_a_moved_alias_is_seen(store_uri, tmp_path, monkeypatch):
+    """``nmt translate`` keeps each version's files under <home>/.nmt/models; the alias is
+    resolved on every call, so moving @champion loads the other version at once."""
+    from nmt.components.tracking.store import RunStore
+    from nmt.pipeline.promotion.loading import load_translator, local_copy
+
+    monkeypatch.setenv("NMT_HOME", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store_uri)
+    import mlflow
+    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", store_uri)  # MLflow's in-process
+    store = RunStore.open(store_uri, "nmt")  # URI: create_model_version resolves the version's source with it
+    first = local_copy(store, "models:/nmt-de-en@champion", tmp_path)
+    assert first.is_relative_to(tmp_path / ".nmt" / "models") and (first / "MLmodel").is_file()
+    (first / "marker").write_text("")  # the next call serves this very folder, not a new download
+    assert local_copy(store, "models:/nmt-de-en@champion", tmp_path) == first and (first / "marker").is_file()
+    one = store.version_by_alias("nmt-de-en", "champion")
+    two = store.client.create_model_version("nmt-de-en", one.source, one.run_id)
+    try:
+        store.set_alias("nmt-de-en", "champion", two.version)
+        moved = local_copy(store, "models:/nmt-de-en@champion", tmp_path)
+        assert moved != first and not (moved / "marker").exists()
+        assert load_translator(store, "models:/nmt-de-en@champion").predict(["Ein Hund."])[0] is not None
+    finally:
+        store.set_alias("nmt-de-en", "champion", one.version)
+    assert local_copy(store, "models:/nmt-de-en@champion", tmp_path) == first

@@ -178,7 +178,7 @@ def test_a_damaged_gz_fails_naming_the_file(nmt_home, tiny, tmp_path, multi30k_d
     ("trainer.max_epochs=-1", "trainer.max_epochs=-1 would train for ever: set trainer.max_minutes"),
     ("data.src_lang=klingon", "unknown language code 'klingon'; valid: en, de, fr, cs"),
     ("trainer.max_epochz=3", "unknown config key 'trainer.max_epochz'; valid keys under 'trainer'"),
-    ("model=rnn", "Available options in 'model'"),
+    ("model=rnn", "model=rnn: no such option; valid: attention"),
 ])
 def test_bad_input_exits_nonzero_with_clear_message(nmt_home, tiny, override, message, capsys):
     assert main(["run", *tiny, override]) == 2

@@ -77,6 +77,23 @@ def test_the_graph_separates_module_level_lazy_and_type_checking_imports(tmp_pat
         closure("nmt.nope", graph)
 
 
+def test_the_cached_graph_is_the_parsed_one_and_follows_edits(tmp_path):
+    """The parse cache (keyed by content and the set of modules) never answers for an edited
+    file, nor for an import that a new module makes resolve differently."""
+    root = _package(tmp_path / "src", {"nmt/a.py": "from nmt import b\n", "nmt/b.py": "X = 1\n"})
+    cache = tmp_path / "graph.json"
+    fresh = import_graph(root)
+    assert import_graph(root, cache=cache) == fresh and cache.is_file()
+    assert import_graph(root, cache=cache) == fresh  # read back from the cache
+    (root / "nmt/a.py").write_text("def f():\n    from nmt import b\n")
+    assert import_graph(root, cache=cache)["nmt.a"] == Imports(top=frozenset(), lazy=frozenset({"nmt.b"}))
+    (root / "nmt/c.py").write_text("")
+    (root / "nmt/a.py").write_text("from nmt import c\n")
+    assert import_graph(root, cache=cache)["nmt.a"].top == {"nmt.c"}
+    cache.write_text("{not json")  # a half-written cache is parsed over
+    assert import_graph(root, cache=cache) == import_graph(root)
+
+
 def test_code_version_follows_the_closure_only(tmp_path):
     for d in ("nmt", "tests"):
         shutil.copytree(ROOT / d, tmp_path / d, ignore=shutil.ignore_patterns("__pycache__"))

@@ -104,9 +104,17 @@ def log_translator(store: RunStore, run_id: str, model: torch.nn.Module, spec: M
         # the signature comes from predict's type hints (list[str] -> list[str]) and the
         # example's params: the scoring server then hands predict the raw JSON list, so a
         # malformed payload is a 400 with a message, never silently coerced to strings.
-        # Model.log is what pyfunc.log_model calls, with the run to log into (it has no run_id)
+        # Model.log is what pyfunc.log_model calls, with the run to log into (it has no run_id).
+        # The logged model is made here, in the run's experiment: left to MLflow it goes to the
+        # process's current experiment (Default, 0), whose artifacts MLflow puts under
+        # <cwd>/mlruns/0 of whoever created the store: the model's files landed in a user's
+        # working folder, outside the project home, and went when that folder was cleaned
         with store.pinned():
-            return Model.log(None, mlflow.pyfunc, name=N.MODEL_NAME, run_id=run_id, python_model=str(MODEL_FILE),
+            run = store.get_run(run_id)
+            logged = store.client.create_logged_model(experiment_id=run.info.experiment_id, name=N.MODEL_NAME,
+                                                      source_run_id=run_id, params=dict(run.data.params))
+            return Model.log(None, mlflow.pyfunc, name=N.MODEL_NAME, run_id=run_id, model_id=logged.model_id,
+                             python_model=str(MODEL_FILE),
                              flavor_name="pyfunc.ModelFromCode", artifacts=artifacts,
                              code_paths=[str(Path(__file__).resolve().parents[2])],
                              input_example=(example, DEFAULT_PARAMS), pip_requirements=_requirements())

@@ -5,6 +5,7 @@ import gzip
 import io
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -70,6 +71,16 @@ def test_evaluate_scores_every_search_with_signatures(first_run):
     assert "case:lc" in evaluate.data.tags["signature.bleu_moses_lc"] and "moses-tok" in evaluate.data.tags[
         "signature.bleu_moses_lc"]
     assert evaluate.data.tags["arch"] == "seq2seq-gru"
+
+
+def test_the_registered_model_lives_in_the_runs_experiment_under_the_home(first_run):
+    """Not in MLflow's Default experiment, whose artifacts go to <cwd>/mlruns/0: the model's
+    files stay with the store, whatever folder the command ran in."""
+    register = first_run.stages["register"]
+    model_id = register.data.params["registered.model_uri"].removeprefix("models:/")
+    logged = MlflowClient().get_logged_model(model_id)
+    assert logged.experiment_id == register.info.experiment_id != "0"
+    assert not logged.artifact_location.startswith((str(Path.cwd() / "mlruns"), "file://" + str(Path.cwd() / "mlruns")))
 
 
 def test_prepare_counts_the_pairs_it_kept(first_run):

@@ -17,7 +17,11 @@ import psutil
 from nmt.components.system.private import write_private
 
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
-START_TOLERANCE_S = 0.05  # psutil's create_time is derived from clock ticks: equal to ~10 ms
+# psutil's create_time is the process's clock ticks since boot plus /proc/stat's btime, a whole
+# second computed from the wall clock: a clock adjusted by a few ms (NTP, a VM's clock sync) can
+# move it by 1 s between the record and the check (the likely reason a server just started read
+# as not ours once, in CI). A pid reused within 1.5 s by a process with our whole argv is not a case.
+START_TOLERANCE_S = 1.5
 
 
 def boot_id() -> str:

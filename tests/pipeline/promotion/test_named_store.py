@@ -37,10 +37,13 @@ def home(store_home, tmp_path, monkeypatch):
     """The store, MLflow's in-process defaults, and an empty folder to run commands from."""
     for var in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NMT_HOME", str(tmp_path / "elsewhere"))  # not the store, unless a case says so
+    # not the store, unless a case says so; beside the working folder, not in it (translate keeps
+    # its copies of registered versions under the home)
+    monkeypatch.setenv("NMT_HOME", str(tmp_path / "elsewhere"))
     monkeypatch.setattr(tracking_utils, "_tracking_uri", None)  # MLflow's default: ./mlflow.db
     monkeypatch.setattr(registry_utils, "_registry_uri", None)
-    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
     return store_home
 
 

@@ -77,7 +77,7 @@ def test_a_wrong_password_fails_before_any_run(secured, monkeypatch, capsys):
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "wrong")
     assert main(["run", *TINY_RUN, "trainer.seed=5"]) == 2
     err = capsys.readouterr().err
-    assert f"the tracking server {url} refused user 'admin' (HTTP 401)" in err
+    assert f"the tracking server {url} refused user 'admin' (from MLFLOW_TRACKING_USERNAME/PASSWORD) (HTTP 401)" in err
     req = urllib.request.Request(f"{url}/api/2.0/mlflow/runs/search", data=b'{"experiment_ids": ["1"]}',
                                  headers={"Content-Type": "application/json",
                                           "Authorization": _basic("admin", ADMIN_PASSWORD)})

@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -87,17 +88,17 @@ def local_copy(store: RunStore, uri: str, scratch_dir: Path) -> Path:
     dst = project_home() / ".nmt" / "models" / key.hexdigest()[:20]
     if (dst / COMPLETE).is_file():  # it holds the files' folder, relative to dst
         return dst / (dst / COMPLETE).read_text().strip()
-    tmp = dst.with_name(f"{dst.name}.{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{dst.name}.", dir=dst.parent))  # this call's alone
     # the version's artifact location, asked of our own client: MLflow's models:/ resolver reads
     # the process's default registry, not this store's
     source = store.client.get_model_version_download_uri(name, str(mv.version))
     files = store.download_uri(source, tmp).resolve()
     (tmp / COMPLETE).write_text(str(files.relative_to(tmp.resolve())) + "\n")
-    shutil.rmtree(dst, ignore_errors=True)  # a half-finished copy of an earlier try
     try:
         os.replace(tmp, dst)
-    except OSError:  # another process finished first: its copy is the same files
-        shutil.rmtree(tmp, ignore_errors=True)
+    except OSError:  # dst is there: another process's copy, never ours to remove
+        if not (dst / COMPLETE).is_file():  # still being written: use our own copy
+            return tmp / (tmp / COMPLETE).read_text().strip()
+        shutil.rmtree(tmp, ignore_errors=True)  # finished first: the same files
     return dst / (dst / COMPLETE).read_text().strip()

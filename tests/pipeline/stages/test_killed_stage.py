@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from nmt.components.system.scratch import scratch_root
 from nmt.pipeline.cli import main
 
 pytestmark = pytest.mark.slow
@@ -30,7 +31,7 @@ def test_a_prepare_killed_mid_stage_is_swept_by_the_next(nmt_home, tmp_path, mon
     try:
         work = None
         while proc.poll() is None and work is None:  # until prepare has written its first work file
-            work = next(iter(tmp.glob(f"nmt-scratch-{os.getuid()}/prepare-*/work/*/*.arrow")), None)
+            work = next(iter(scratch_root().glob("prepare-*/work/*/*.arrow")), None)
             time.sleep(0.02)  # poll gently: two shared cores
         assert work is not None, f"prepare ended (code {proc.returncode}) before writing a work file"
         proc.send_signal(signal.SIGKILL)

@@ -9,6 +9,7 @@ so every new scratch folder first sweeps those whose owner surely died.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -62,3 +63,23 @@ def scratch(what: str) -> Iterator[Path]:
         yield work
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+_HELD: dict[str, Path] = {}
+
+
+def held_scratch(what: str) -> Path:
+    """A fresh empty folder for files this process hands to its caller (e.g. a download from a
+    tracking server): it lives as long as the process, under one folder per process and ``what``
+    that is removed at exit and swept by the next run after a kill. MLflow would otherwise put
+    each download in a temp folder of its own that nothing ever removes."""
+    d = _HELD.get(what)
+    if d is None or not d.is_dir():
+        root = scratch_root()
+        sweep(root)
+        d = Path(tempfile.mkdtemp(prefix=f"{what}-", dir=root))
+        (d / OWNER).write_text(owner())
+        pid = os.getpid()
+        atexit.register(lambda: os.getpid() == pid and shutil.rmtree(d, ignore_errors=True))  # not a fork's
+        _HELD[what] = d
+    return Path(tempfile.mkdtemp(dir=d))

@@ -27,6 +27,7 @@ from mlflow.tracking import MlflowClient
 from nmt.components.tracking import names as N
 from nmt.components.system.errors import TrackingUnavailable
 from nmt.components.system.procs import owner, owner_is_dead
+from nmt.components.system.scratch import held_scratch
 from nmt.components.tracking.registry import Registry, use_registry_uri
 from nmt.components.tracking.retry import retrying
 from nmt.components.tracking.runlog import RunLog
@@ -218,12 +219,22 @@ class RunStore(Registry):
         return list(self.client.get_metric_history(run_id, key))
 
     def download(self, run_id: str, path: str, dst: str | Path | None = None) -> Path:
-        """A run's artifact (file or folder) on local disk; a local store's is read in place."""
+        """A run's artifact (file or folder) on local disk: a local store's is read in place; a
+        server's goes to ``dst``, or to a folder of this process's, removed when it exits."""
+        if dst is None and self.is_server:
+            dst = held_scratch("downloads")
         return Path(self.client.download_artifacts(run_id, path, None if dst is None else str(dst)))
 
+    @property
+    def is_server(self) -> bool:
+        """A tracking server (artifacts come over the network), not a store on this disk."""
+        return self.uri.startswith(("http://", "https://"))
+
     def download_uri(self, uri: str, dst: str | Path | None = None) -> Path:
-        """A ``runs:/``, ``models:/`` or artifact URI on local disk."""
+        """A ``runs:/``, ``models:/`` or artifact URI on local disk (a server's: as :meth:`download`)."""
         from mlflow.artifacts import download_artifacts
+        if dst is None and self.is_server:
+            dst = held_scratch("downloads")
         with self.pinned():
             return Path(download_artifacts(artifact_uri=uri, dst_path=None if dst is None else str(dst),
                                            tracking_uri=self.uri, registry_uri=self.uri))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from nmt.components.system.scratch import scratch, scratch_root
+from nmt.components.system.scratch import held_scratch, scratch, scratch_root, sweep
 
 HOLD = """
 import sys, time
@@ -78,3 +78,33 @@ def test_a_folder_without_an_owner_is_kept_while_young(tmp_root):
     with scratch("train"):
         pass
     assert young.exists() and not old.exists()
+
+
+HELD = """
+import sys, time
+from nmt.components.system.scratch import held_scratch
+a, b = held_scratch("downloads"), held_scratch("downloads")
+(a / "best.ckpt").write_bytes(b"x")
+print(a, b, flush=True)
+if sys.argv[1] == "hold":
+    time.sleep(300)
+"""
+
+
+def test_a_held_folder_outlives_its_call_until_the_process_exits_or_is_killed(tmp_root):
+    """What a call hands back (a download) stays while the process runs; one call's folder is
+    not another's; the process's exit removes them, and a kill leaves them to the next sweep."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    done = subprocess.run([sys.executable, "-c", HELD, "exit"], capture_output=True, text=True, env=env, check=True)
+    a, b = map(Path, done.stdout.split())
+    assert a != b and a.parent == b.parent
+    assert not a.parent.exists(), "the process's exit did not remove its held folder"
+    killed = subprocess.Popen([sys.executable, "-c", HELD, "hold"], stdout=subprocess.PIPE, text=True, env=env)
+    a, _ = map(Path, killed.stdout.readline().split())
+    assert (a / "best.ckpt").is_file()
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    killed.stdout.close()
+    assert sweep() == [a.parent] and list(scratch_root().iterdir()) == []
+    mine = held_scratch("downloads")  # and this process's own
+    assert mine.is_dir() and mine.parent.parent == scratch_root()

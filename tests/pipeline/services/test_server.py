@@ -5,6 +5,9 @@ second project home that knows nothing but the server's URL."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -16,6 +19,7 @@ from nmt.pipeline.config import load_config
 from tests.conftest import TINY, TINY_RUN, free_port, module_home, post_json, serving, tracking_server
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +88,19 @@ def test_promote_rollback_translate_compare_and_serve(served, tmp_path, capsys):
     with serving(url, tmp_path / "serve.log") as base:
         status, body = post_json(f"{base}/invocations", json.dumps({"inputs": ["Ein Hund läuft."]}).encode())
     assert status == 200 and len(body["predictions"]) == 1
+
+
+def test_commands_on_the_server_leave_no_download_behind(served, tmp_path):
+    """A server's artifact downloaded without a destination lands, by MLflow, in a temp folder
+    that nothing removes: compare (every run's samples and plots) leaves nothing in $TMPDIR."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(ROOT), "MPLCONFIGDIR": str(tmp_path / "mpl")}
+    done = subprocess.run([sys.executable, "-m", "nmt.pipeline.cli", "compare", "--out", str(tmp_path / "report")],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "report" / "report.html").is_file()
+    assert [str(p.relative_to(tmp)) for p in tmp.rglob("*") if not p.is_dir()] == []
 
 
 def test_a_fresh_home_loads_the_champion_and_promotes_from_the_server_alone(served, tmp_path, monkeypatch):

@@ -60,7 +60,7 @@ class MlflowTrialLogger(Callback):
     @property
     def trials_write_steps(self) -> bool:
         """Trials write their own step rows to a server; to SQLite only the driver writes."""
-        return self.store.uri.startswith(("http://", "https://"))
+        return self.store.is_server
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "runs": {}}

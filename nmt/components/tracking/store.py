@@ -219,11 +219,11 @@ class RunStore(Registry):
         return list(self.client.get_metric_history(run_id, key))
 
     def download(self, run_id: str, path: str, dst: str | Path | None = None) -> Path:
-        """A run's artifact (file or folder) on local disk: a local store's is read in place; a
-        server's goes to ``dst``, or to a folder of this process's, removed when it exits."""
-        if dst is None and self.is_server:
-            dst = held_scratch("downloads")
-        return Path(self.client.download_artifacts(run_id, path, None if dst is None else str(dst)))
+        """A run's artifact (file or folder) copied to ``dst``, or to a folder of this process's,
+        removed when it exits (MLflow copies even a local store's, into a temp folder that
+        nothing removes)."""
+        dst = held_scratch("downloads") if dst is None else dst
+        return Path(self.client.download_artifacts(run_id, path, str(dst)))
 
     @property
     def is_server(self) -> bool:
@@ -231,12 +231,11 @@ class RunStore(Registry):
         return self.uri.startswith(("http://", "https://"))
 
     def download_uri(self, uri: str, dst: str | Path | None = None) -> Path:
-        """A ``runs:/``, ``models:/`` or artifact URI on local disk (a server's: as :meth:`download`)."""
+        """A ``runs:/``, ``models:/`` or artifact URI on local disk, where :meth:`download` puts it."""
         from mlflow.artifacts import download_artifacts
-        if dst is None and self.is_server:
-            dst = held_scratch("downloads")
+        dst = held_scratch("downloads") if dst is None else dst
         with self.pinned():
-            return Path(download_artifacts(artifact_uri=uri, dst_path=None if dst is None else str(dst),
+            return Path(download_artifacts(artifact_uri=uri, dst_path=str(dst),
                                            tracking_uri=self.uri, registry_uri=self.uri))
 
     # -- writes, by run id ---------------------------------------------------------------

@@ -17,11 +17,32 @@ import psutil
 from nmt.components.system.private import write_private
 
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
-# psutil's create_time is the process's clock ticks since boot plus /proc/stat's btime, a whole
-# second computed from the wall clock: a clock adjusted by a few ms (NTP, a VM's clock sync) can
-# move it by 1 s between the record and the check (the likely reason a server just started read
-# as not ours once, in CI). A pid reused within 1.5 s by a process with our whole argv is not a case.
+# A process's start is read from /proc/<pid>/stat: clock ticks since boot, which nothing moves.
+# psutil's create_time adds /proc/stat's btime, a whole second computed from the wall clock, so
+# a clock stepped after boot (NTP, a VM's clock sync or restore) moves it: a server started a
+# moment before read as not ours, and was left running, in CI on a freshly booted machine.
+# Without /proc (macOS), or for a start recorded as seconds since the epoch (before since-boot
+# starts), the wall-clock start is compared within START_TOLERANCE_S.
 START_TOLERANCE_S = 1.5
+TICK_TOLERANCE_S = 0.02
+EPOCH_LIKE = 1e8  # a recorded start this large is seconds since the epoch (1973 on), not since boot
+
+
+def start_time(pid: int) -> float:
+    """When ``pid`` started: seconds since boot where /proc has it, else since the epoch."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ticks = int(stat[stat.rindex(")") + 2:].split()[19])  # field 22; the name may hold spaces
+        return ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return psutil.Process(pid).create_time()
+
+
+def same_start(p: psutil.Process, recorded: float) -> bool:
+    """Whether ``p`` started when ``recorded`` says (a value from :func:`start_time`)."""
+    if recorded > EPOCH_LIKE:
+        return abs(p.create_time() - recorded) <= START_TOLERANCE_S
+    return abs(start_time(p.pid) - recorded) <= TICK_TOLERANCE_S
 
 
 def boot_id() -> str:
@@ -34,7 +55,7 @@ def boot_id() -> str:
 
 @dataclass(frozen=True)
 class ProcessId:
-    """pid + start time (s since the epoch) + argv: what a recorded process must still match."""
+    """pid + start time (:func:`start_time`) + argv: what a recorded process must still match."""
     pid: int
     start: float
     argv: tuple[str, ...]
@@ -44,7 +65,7 @@ class ProcessId:
         """The identity of the running process ``pid``; raises psutil.Error when there is none."""
         p = psutil.Process(pid)
         with p.oneshot():
-            return cls(pid, p.create_time(), tuple(p.cmdline()))
+            return cls(pid, start_time(pid), tuple(p.cmdline()))
 
     def process(self) -> psutil.Process | None:
         """The live process this identity names, or None: gone, a zombie, or its pid reused by
@@ -54,7 +75,7 @@ class ProcessId:
             with p.oneshot():
                 if p.status() == psutil.STATUS_ZOMBIE:
                     return None
-                if abs(p.create_time() - self.start) > START_TOLERANCE_S:
+                if not same_start(p, self.start):
                     return None
                 if not self.argv or tuple(p.cmdline()) != self.argv:  # no argv recorded proves nothing
                     return None
@@ -94,7 +115,7 @@ def owner_is_dead(owner_tag: str | None) -> bool:
         return True
     try:
         p = psutil.Process(pid)
-        return p.status() == psutil.STATUS_ZOMBIE or abs(p.create_time() - float(start)) > START_TOLERANCE_S
+        return p.status() == psutil.STATUS_ZOMBIE or not same_start(p, float(start))
     except psutil.NoSuchProcess:
         return True
     except (psutil.Error, ValueError):  # another user's process with that pid: cannot tell

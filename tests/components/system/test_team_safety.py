@@ -110,6 +110,28 @@ def test_a_run_owner_is_host_boot_pid_and_start_time():
     assert owner_is_dead(f"{host}|{boot_id()}|{gone.pid}|{time.time():.2f}")
 
 
+def test_a_process_s_identity_survives_a_stepped_wall_clock(monkeypatch):
+    """psutil's create_time moves with the wall clock (it adds btime, computed from it): after
+    a clock step a server just started must still read as ours, and an owner still alive."""
+    import psutil
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        recorded, tag = ProcessId.of(child.pid), owner()
+        real = psutil.Process.create_time
+        monkeypatch.setattr(psutil.Process, "create_time", lambda self: real(self) + 2.0)  # the clock stepped 2 s
+        assert recorded.process() is not None and recorded.process().pid == child.pid
+        assert not owner_is_dead(tag)
+        assert ProcessId(child.pid, recorded.start + 0.5, recorded.argv).process() is None  # another start
+        # a start recorded as seconds since the epoch (an older record) is still read, by the wall clock
+        epoch = ProcessId(child.pid, real(psutil.Process(child.pid)), recorded.argv)
+        monkeypatch.setattr(psutil.Process, "create_time", real)
+        assert epoch.process() is not None
+    finally:
+        child.kill()
+        child.wait()
+    assert recorded.process() is None
+
+
 def test_orphan_recovery_ends_the_dead_owner_s_run_only(nmt_home):
     store = RunStore.open(None, "nmt")
     exp = store.experiment_id

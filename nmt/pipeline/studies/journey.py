@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from nmt.components.tracking import names as N
 from nmt.components.system.paths import CONF_DIR
+from nmt.components.tracking.uri import project_home
 from nmt.components.system.typed_config import ConfigError, flatten, to_dict
 from nmt.components.evaluation.evalkey import PRIMARY, resolve_split
 from nmt.components.tracking.runlog import RunLog
@@ -137,7 +137,8 @@ def _journey(cfg: PipelineConfig, configs: dict, run: RunLog) -> JourneyOutputs:
     runs = _train_all(store, configs, run.run_id)
     systems, pairs, search = _analyse(store, cfg, configs, runs)
     wall = time.perf_counter() - start
-    out = Path(tempfile.mkdtemp(prefix="journey-"))
+    out = project_home() / "reports" / f"journey-{run.run_id}"  # the user's to read, like compare's
+    out.mkdir(parents=True, exist_ok=True)
     train_runs = {arm: [runs[arm, s][1] for s in cfg.journey.seeds] for arm in cfg.journey.arms}
     figures = curve_figures(store, train_runs, out)
     recipes = recipe_rows(store, configs, runs)

@@ -6,6 +6,10 @@ SHARED_DATA := $(abspath ../shared/data/multi30k)
 # Use the shared copy of Multi30k when it is there; otherwise prepare downloads it.
 export MULTI30K_DIR ?= $(if $(wildcard $(SHARED_DATA)/train.en.gz),$(SHARED_DATA),)
 PYTEST_ARGS ?=
+# Two pytest-xdist workers: the suite waits more than it computes (servers starting, processes
+# importing, trials reporting), so two keep both cores busy; the tests marked `services` (Ray,
+# tracking servers, PostgreSQL restarts) share one worker (tests/conftest.py). XDIST= runs serially.
+XDIST ?= -n 2 --dist loadgroup
 
 .PHONY: venv demo test test-fast ui bench clean server-up server-down cluster-up cluster-down
 
@@ -23,10 +27,10 @@ demo: venv
 	$(BIN)/nmt run profile=demo
 
 test: venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 test-fast: venv
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 ui: venv
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000

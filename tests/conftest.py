@@ -193,13 +193,19 @@ def tiny() -> list[str]:
     return list(TINY)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``gpu`` run where CUDA is visible and are skipped elsewhere."""
-    if torch.cuda.is_available():
-        return
+    """Tests marked ``gpu`` run where CUDA is visible and are skipped elsewhere.
+
+    Under pytest-xdist (``make test``: ``--dist loadgroup``) a module's tests stay on one worker
+    (its module fixtures are built once), and the tests marked ``services`` all share one: they
+    use what is the machine's, not the test's (PostgreSQL, which the fault tests restart; Ray's
+    ports and temp folder), so they run one after another while the rest spread over the workers."""
     skip = pytest.mark.skip(reason="needs a CUDA device")
     for item in items:
-        if "gpu" in item.keywords:
+        group = "services" if "services" in item.keywords else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+        if "gpu" in item.keywords and not torch.cuda.is_available():
             item.add_marker(skip)
 
 

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -20,11 +21,13 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from nmt.components.system.procs import owner_is_dead
+from nmt.components.system.scratch import scratch_root
 from nmt.pipeline.cli import main
 from nmt.pipeline.services import server
 from tests.conftest import TINY, kill_tree, metric_steps, assert_no_run_running, assert_nothing_lost, module_home, tracking_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 # ~35 s of training on 2 cores: 9 epochs of 3,000 pairs, a metric row every step
 LONG_TRAIN = ["data.train_limit=3000", "data.val_limit=40", "data.test_limit=10", "data.vocab_size=300",
@@ -174,9 +177,14 @@ def test_postgres_restarted_in_the_middle_of_a_sweep(served):
     assert_no_run_running()
 
 
-def test_driver_killed_then_resumed_on_the_server(served):
+def test_driver_killed_then_resumed_on_the_server(served, tmp_path, monkeypatch):
     cfg, home = served
     args = [*SWEEP, "sweep.name=killed", "sweep.max_concurrent_trials=1"]
+    # this test's own temp folder (its scratch root), for the driver, its Ray's workers and the resume;
+    # Ray's own session folder stays where it is (a socket's path has a length limit)
+    monkeypatch.setenv("RAY_TMPDIR", os.environ.get("RAY_TMPDIR", tempfile.gettempdir()))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     # killed (SIGKILL) with its own Ray when the block ends (its process tree; never `ray stop`)
     with _running("sweep", *args):
         _wait(lambda: any(r.info.status == "FINISHED" for r in _runs(nmt_stage="trial")
@@ -191,3 +199,7 @@ def test_driver_killed_then_resumed_on_the_server(served):
         assert_nothing_lost(run, epochs=4)
     assert parent.info.status == "FINISHED"
     assert_no_run_running()
+    # whatever the killed driver's trials left (kill -9) the resumed sweep swept; nothing else is there
+    dead = [d for d in scratch_root().iterdir() if (d / "owner").exists() and owner_is_dead((d / "owner").read_text())]
+    assert dead == [], f"scratch of killed processes left: {dead}"
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith("torchinductor_")] == [scratch_root().name]

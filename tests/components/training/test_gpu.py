@@ -15,7 +15,7 @@ from nmt.components.evaluation.saliency import saliency
 from nmt.pipeline.cli import main
 from tests.conftest import TGT_V, batch, make, step_through
 
-pytestmark = pytest.mark.gpu
+pytestmark = [pytest.mark.gpu, pytest.mark.services]
 
 
 def _runs() -> list:

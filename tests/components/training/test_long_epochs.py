@@ -149,6 +149,7 @@ def test_asha_max_t_bounds_the_validations_not_the_epochs():
                                     "trainer.val_every_steps=5"]), 50) == MAX_REPORTS
 
 
+@pytest.mark.services
 def test_sweep_reports_at_each_validation_and_asha_decides_there(home):
     """A one-epoch sweep that validates every 3 steps: each trial reports (and so has a
     val/bleu row) at every validation, and ASHA may stop a trial in the middle of it."""

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 from nmt.pipeline.cli import main
 from tests.conftest import TINY_RUN, module_home, post_json, tracking_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 ADMIN_PASSWORD = "s3cret-admin-pw"
 READER, READER_PASSWORD = "reader", "reader-pw-123"

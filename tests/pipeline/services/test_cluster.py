@@ -17,7 +17,7 @@ from nmt.pipeline.services import cluster
 from tests.conftest import (TINY, assert_no_run_running, assert_nothing_lost, free_port, module_home, ray_cluster,
                             tracking_server)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 
 @pytest.fixture(scope="module")

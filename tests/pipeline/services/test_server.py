@@ -18,7 +18,7 @@ from nmt.pipeline.cli import main
 from nmt.pipeline.config import load_config
 from tests.conftest import TINY, TINY_RUN, free_port, module_home, post_json, serving, tracking_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 ROOT = Path(__file__).resolve().parents[3]
 
 

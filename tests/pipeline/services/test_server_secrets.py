@@ -20,7 +20,7 @@ from nmt.pipeline.config import load_config
 from nmt.pipeline.services import server
 from tests.conftest import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 ADMIN_1, ADMIN_2 = "adm%in@one:/pw", "adm%2@two-rotated"
 DB_1, DB_2 = "db%pa@ss:/1", "db%2@x:y"

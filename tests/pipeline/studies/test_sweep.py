@@ -18,6 +18,8 @@ from nmt.pipeline.config import load_config
 from nmt.pipeline.studies.sweep.driver import validate_sweep
 from tests.conftest import kill_tree, ray_cluster
 
+pytestmark = pytest.mark.services
+
 SWEEP = ["sweep=smoke", "trainer.max_epochs=3"]
 
 

@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 from nmt.pipeline.services import cluster, server
 from tests.conftest import TINY, assert_no_run_running, module_home, ray_cluster, tracking_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 
 ADMIN = "sentinel-admin-Zq%9@x"
 DB = "sentinel-db-Kp@7%w"

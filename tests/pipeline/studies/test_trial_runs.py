@@ -14,6 +14,8 @@ from nmt.components.tracking import names as N
 from nmt.components.tracking.system_metrics import SystemRows, from_json, to_json
 from nmt.pipeline.cli import main
 
+pytestmark = pytest.mark.services
+
 ONE_TRIAL = ["sweep=smoke", "sweep.num_samples=1", "sweep.max_concurrent_trials=1", "sweep.scheduler.type=fifo"]
 MISSING = "/nonexistent-nmt-dir/batches.jsonl"  # trainer.batch_log: checked when training starts, inside the run
 WHY = f"ConfigError: trainer.batch_log={MISSING}: there is no folder /nonexistent-nmt-dir; create it or give another path"

@@ -189,6 +189,23 @@ def alignment_gold() -> Path:
 
 
 @pytest.fixture
+def conf_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of ``conf/`` that this process reads from now on: a test that adds a config
+    file (a model, a stage's section) edits it, never the checkout's, which tests running
+    beside it (pytest-xdist) read."""
+    import shutil
+
+    from nmt.components.system.paths import CONF_DIR
+    from nmt.pipeline import cli, config, config_errors
+    from nmt.pipeline.studies import journey
+    copy = tmp_path / "conf"
+    shutil.copytree(CONF_DIR, copy)
+    for reader in (cli, config, config_errors, journey):
+        monkeypatch.setattr(reader, "CONF_DIR", copy)
+    return copy
+
+
+@pytest.fixture
 def tiny() -> list[str]:
     return list(TINY)
 

@@ -16,7 +16,6 @@ from nmt.components.decoding.search import translate_ids
 from nmt.components.models import factory
 from nmt.components.models.base import ArchConfig, Seq2SeqModel, State, Vocabulary, check_config, unroll
 from nmt.pipeline.cli import main
-from nmt.pipeline.config import CONF_DIR
 from nmt.components.tracking.store import RunStore
 from nmt.pipeline.trained import trained_model
 from tests.conftest import TINY
@@ -62,10 +61,10 @@ class MeanPool(Seq2SeqModel):
 
 
 @pytest.fixture
-def meanpool(nmt_home):
-    """The YAML and the registry line; both taken back afterwards."""
+def meanpool(nmt_home, conf_copy):
+    """The YAML (in a copy of ``conf/``) and the registry line; both taken back afterwards."""
     name = f"meanpool_test_{uuid.uuid4().hex[:6]}"
-    yaml = CONF_DIR / "model" / f"{name}.yaml"
+    yaml = conf_copy / "model" / f"{name}.yaml"
     yaml.write_text("arch: meanpool_test\nemb_dim: 16\nhidden_dim: 24\n")
     factory.register(MeanPoolConfig, MeanPool)  # the one registry line
     try:
@@ -92,9 +91,9 @@ def test_a_registered_architecture_trains_evaluates_and_decodes(meanpool):
     assert len(out) == 2 and all(isinstance(i, int) for ids in out for i in ids)
 
 
-def test_an_unregistered_architecture_is_refused_with_the_registered_ones(nmt_home, capsys):
+def test_an_unregistered_architecture_is_refused_with_the_registered_ones(nmt_home, conf_copy, capsys):
     name = f"meanpool_test_{uuid.uuid4().hex[:6]}"
-    yaml = CONF_DIR / "model" / f"{name}.yaml"
+    yaml = conf_copy / "model" / f"{name}.yaml"
     yaml.write_text("arch: meanpool_test\n")
     try:
         assert main(["train", f"model={name}"]) == 2

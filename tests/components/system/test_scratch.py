@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from nmt.components.system import scratch as scratch_module
 from nmt.components.system.scratch import held_scratch, scratch, scratch_root, sweep
 
 HOLD = """
@@ -91,7 +92,7 @@ if sys.argv[1] == "hold":
 """
 
 
-def test_a_held_folder_outlives_its_call_until_the_process_exits_or_is_killed(tmp_root):
+def test_a_held_folder_outlives_its_call_until_the_process_exits_or_is_killed(tmp_root, monkeypatch):
     """What a call hands back (a download) stays while the process runs; one call's folder is
     not another's; the process's exit removes them, and a kill leaves them to the next sweep."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
@@ -106,5 +107,6 @@ def test_a_held_folder_outlives_its_call_until_the_process_exits_or_is_killed(tm
     killed.wait()
     killed.stdout.close()
     assert sweep() == [a.parent] and list(scratch_root().iterdir()) == []
+    monkeypatch.setattr(scratch_module, "_HELD", {})  # not this process's earlier folder, made elsewhere
     mine = held_scratch("downloads")  # and this process's own
     assert mine.is_dir() and mine.parent.parent == scratch_root()

@@ -16,7 +16,6 @@ from mlflow.tracking import MlflowClient
 
 from nmt.components.system import code_version as imports
 from nmt.components.system.typed_config import ConfigError
-from nmt.components.system.paths import CONF_DIR
 from nmt.pipeline.stages import table as stage_table
 from nmt.pipeline import stages
 from nmt.pipeline.cli import main
@@ -67,14 +66,14 @@ def run_export(cfg, ctx: Context, prepare_run_id: str, train_run_id: str) -> Exp
 
 
 @pytest.fixture
-def export_stage(nmt_home, monkeypatch):
-    """The module, the table row and the YAML section; all three taken back afterwards."""
+def export_stage(nmt_home, conf_copy, monkeypatch):
+    """The module, the table row and the YAML section; all three taken back afterwards (the
+    section in a copy of ``conf/``: tests running beside this one read the checkout's)."""
     name = f"export_test_{uuid.uuid4().hex[:6]}"
     module = Path(stages.__file__).parent / f"{name}.py"
-    conf = CONF_DIR / "config.yaml"
-    before = conf.read_text()
+    conf = conf_copy / "config.yaml"
+    conf.write_text(conf.read_text() + "\nexport:\n  max_len: 30\n")
     module.write_text(STAGE_MODULE)
-    conf.write_text(before + "\nexport:\n  max_len: 30\n")
     ref = f"nmt.pipeline.stages.{name}"
     row = Stage("export", f"{ref}:run_export", ("prepare", "train"), ("export",), "export the trained model",
                 settings=f"{ref}:ExportSettings")
@@ -84,7 +83,6 @@ def export_stage(nmt_home, monkeypatch):
         yield importlib.import_module(ref)
     finally:
         module.unlink()
-        conf.write_text(before)
         sys.modules.pop(ref, None)
         imports._this_process.cache_clear()
 

@@ -4,7 +4,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -184,3 +186,6 @@ def test_trial_with_two_devices_trains_through_ray_train_ddp(nmt_home, tiny):
     assert steps == [1, 2]
     parent = next(r for r in _runs() if r.data.tags.get("nmt.sweep") == "smoke")
     assert parent.data.tags["best_trial_run_id"] == trial.info.run_id  # its checkpoint was evaluated
+    # Ray Train's per-epoch copies went to the worker's scratch, gone with it (not /tmp, for good)
+    left = list(Path(tempfile.gettempdir()).glob(f"lightning_checkpoints-*-name=ddp-{trial.data.tags['nmt.trial_id']}-*"))
+    assert left == []

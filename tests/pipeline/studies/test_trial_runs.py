@@ -175,7 +175,7 @@ def test_random_search_is_seeded_by_sweep_search_seed(tmp_path):
                            run_config=tune.RunConfig(storage_path=str(tmp_path), verbose=0))
         return sorted((r.config for r in tuner.fit()), key=lambda c: sorted(c.items()))
 
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)  # its own Ray, never one found
     try:
         first, again, other = draws(0), draws(0), draws(1)
     finally:

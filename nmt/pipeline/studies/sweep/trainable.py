@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -225,8 +226,13 @@ def _ddp_worker(config: dict[str, Any]) -> None:
     tok = Path(config["tokenizer_dir"])
     codec = TextCodec.from_files(tok / SRC_TOKENIZER, tok / TGT_TOKENIZER)
     with scratch("ddp") as work:  # the worker's own checkpoints: Tune keeps what it reports
+        before, tempfile.tempdir = tempfile.tempdir, str(work)  # Ray Train's callback copies each
+        try:                                                     # epoch's under gettempdir(): here
+            report = _report_each_validation()
+        finally:
+            tempfile.tempdir = before
         fit(cfg, None, None, Path(config["data_dir"]), codec, work,
-            [_report_each_validation()], accelerator="gpu" if config["use_gpu"] else "cpu", ray_ddp=True)
+            [report], accelerator="gpu" if config["use_gpu"] else "cpu", ray_ddp=True)
 
 
 def train_trial_ddp(overrides: list[str], cfg: Any, data_dir: str, tokenizer_dir: str) -> None:

@@ -7,9 +7,10 @@ SHARED_DATA := $(abspath ../shared/data/multi30k)
 export MULTI30K_DIR ?= $(if $(wildcard $(SHARED_DATA)/train.en.gz),$(SHARED_DATA),)
 PYTEST_ARGS ?=
 # Two pytest-xdist workers: the suite waits more than it computes (servers starting, processes
-# importing, trials reporting), so two keep both cores busy; the tests marked `services` (Ray,
-# tracking servers, PostgreSQL restarts) share one worker (tests/conftest.py). XDIST= runs serially.
-XDIST ?= -n 2 --dist loadgroup
+# importing, trials reporting), so two keep both cores busy; a module stays on one worker, and the
+# modules marked `services` (Ray, tracking servers, PostgreSQL restarts) share one
+# (pytest_xdist_make_scheduler in tests/conftest.py). XDIST= runs serially.
+XDIST ?= -n 2
 
 .PHONY: venv demo test test-fast ui bench clean server-up server-down cluster-up cluster-down
 

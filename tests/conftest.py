@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -210,20 +211,36 @@ def tiny() -> list[str]:
     return list(TINY)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``gpu`` run where CUDA is visible and are skipped elsewhere.
-
-    Under pytest-xdist (``make test``: ``--dist loadgroup``) a module's tests stay on one worker
-    (its module fixtures are built once), and the tests marked ``services`` all share one: they
-    use what is the machine's, not the test's (PostgreSQL, which the fault tests restart; Ray's
-    ports and temp folder), so they run one after another while the rest spread over the workers."""
+    """Tests marked ``gpu`` run where CUDA is visible and are skipped elsewhere."""
     skip = pytest.mark.skip(reason="needs a CUDA device")
     for item in items:
-        group = "services" if "services" in item.keywords else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
         if "gpu" in item.keywords and not torch.cuda.is_available():
             item.add_marker(skip)
+
+
+SERVICES_MARK = re.compile(r"pytest\.mark\.services\b")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Under pytest-xdist (``make test``: two workers) a test module runs on one worker (its
+    module fixtures are built once), and every module with a test marked ``services`` shares
+    one worker with the others of its kind: they use what is the machine's, not the test's
+    (PostgreSQL, which the fault tests restart; Ray's ports and temp folder), so they run one
+    after another while the rest spread over the workers. (xdist's own ``loadgroup`` cannot
+    group here: it renames a test's node id, which pytest 9.2 no longer reads.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    services = {str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("test_*.py")
+                if SERVICES_MARK.search(p.read_text(encoding="utf-8"))}
+
+    class ServicesApart(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "services" if module in services else module
+
+    return ServicesApart(config, log)
 
 
 # -- services: PostgreSQL, an MLflow tracking server, a multi-node Ray ----------------

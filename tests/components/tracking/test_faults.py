@@ -60,9 +60,9 @@ def _runs(**tags: str) -> list:
     return [r for r in runs if all(r.data.tags.get(k.replace("_", ".")) == v for k, v in tags.items())]
 
 
-def _wait(predicate, timeout: float, what: str) -> None:
+def _wait(predicate, timeout: float, what: str, stop: threading.Event | None = None) -> None:
     end = time.monotonic() + timeout
-    while time.monotonic() < end:
+    while time.monotonic() < end and not (stop and stop.is_set()):
         try:
             if predicate():
                 return
@@ -156,18 +156,31 @@ def _pg(action: str) -> None:
 
 
 def test_postgres_restarted_in_the_middle_of_a_sweep(served):
+    done, restarted = threading.Event(), threading.Event()
+
+    def this_sweep_logged_an_epoch() -> bool:  # its own trials, not a later test's
+        parents = {p.info.run_id for p in _runs(nmt_sweep="pg-restart")}
+        return any(metric_steps(r.info.run_id, "val/bleu") for r in _runs(nmt_stage="trial")
+                   if r.data.tags.get("mlflow.parentRunId") in parents)
+
     def restart_when_trials_log():
-        _wait(lambda: any(metric_steps(r.info.run_id, "val/bleu") for r in _runs(nmt_stage="trial")), 180, "a trial epoch")
+        try:  # stopped when the test ends: never a restart in the middle of another test
+            _wait(this_sweep_logged_an_epoch, 180, "a trial epoch", stop=done)
+        except AssertionError:
+            return
         _pg("stop")
         time.sleep(5)
         _pg("start")
+        restarted.set()
     restarter = threading.Thread(target=restart_when_trials_log, daemon=True)
     restarter.start()
     try:
         assert main(["sweep", *SWEEP, "sweep.name=pg-restart"]) == 0
     finally:
+        done.set()
         restarter.join(timeout=60)
         _pg("start")  # idempotent: PostgreSQL is up whatever happened
+    assert restarted.is_set(), "PostgreSQL was not restarted while the sweep ran"
     parent = _runs(nmt_sweep="pg-restart")[0]
     trials = [r for r in _runs(nmt_stage="trial") if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(trials) == 2 and len({r.data.tags["nmt.trial_id"] for r in trials}) == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -64,8 +65,13 @@ class ProcessId:
     def of(cls, pid: int) -> "ProcessId":
         """The identity of the running process ``pid``; raises psutil.Error when there is none."""
         p = psutil.Process(pid)
-        with p.oneshot():
-            return cls(pid, start_time(pid), tuple(p.cmdline()))
+        argv: tuple[str, ...] = ()
+        for _ in range(200):  # a process just started (Popen returns once exec began) shows an empty
+            argv = tuple(p.cmdline())  # command line until the kernel has laid out its arguments:
+            if argv:                   # recorded then, it would never match, and never be stopped
+                break
+            time.sleep(0.01)
+        return cls(pid, start_time(pid), argv)
 
     def process(self) -> psutil.Process | None:
         """The live process this identity names, or None: gone, a zombie, or its pid reused by

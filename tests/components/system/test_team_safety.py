@@ -132,6 +132,24 @@ def test_a_process_s_identity_survives_a_stepped_wall_clock(monkeypatch):
     assert recorded.process() is None
 
 
+def test_a_process_recorded_the_moment_popen_returns_is_recognised(tmp_path):
+    """Popen returns once exec began, before the kernel has laid out the new program's
+    arguments: a record taken then (as `nmt server up` does) held an empty command line, and
+    the server it named was never ours to stop (CI left servers running, their ports taken)."""
+    script = tmp_path / "daemon"
+    script.write_text("#!/bin/sh\nsleep 30\n")  # a script, as the mlflow entry point is
+    script.chmod(0o700)
+    for _ in range(20):
+        proc = subprocess.Popen([str(script), "--port", "5000"])
+        try:
+            recorded = ProcessId.of(proc.pid)
+            assert recorded.argv[-3:] == (str(script), "--port", "5000")
+            assert recorded.process() is not None
+        finally:
+            proc.kill()
+            proc.wait()
+
+
 def test_orphan_recovery_ends_the_dead_owner_s_run_only(nmt_home):
     store = RunStore.open(None, "nmt")
     exp = store.experiment_id

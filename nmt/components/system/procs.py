@@ -20,10 +20,9 @@ from nmt.components.system.private import write_private
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
 # A process's start is read from /proc/<pid>/stat: clock ticks since boot, which nothing moves.
 # psutil's create_time adds /proc/stat's btime, a whole second computed from the wall clock, so
-# a clock stepped after boot (NTP, a VM's clock sync or restore) moves it: a server started a
-# moment before read as not ours, and was left running, in CI on a freshly booted machine.
-# Without /proc (macOS), or for a start recorded as seconds since the epoch (before since-boot
-# starts), the wall-clock start is compared within START_TOLERANCE_S.
+# a clock stepped after boot (NTP, a VM's clock sync or restore) can move it. Without /proc
+# (macOS), or for a start recorded as seconds since the epoch (before since-boot starts), the
+# wall-clock start is compared within START_TOLERANCE_S.
 START_TOLERANCE_S = 1.5
 TICK_TOLERANCE_S = 0.02
 EPOCH_LIKE = 1e8  # a recorded start this large is seconds since the epoch (1973 on), not since boot

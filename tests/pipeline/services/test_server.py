@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from nmt.pipeline.cli import main
 from nmt.pipeline.config import load_config
+from nmt.pipeline.services import server
 from tests.conftest import TINY, TINY_RUN, free_port, module_home, post_json, serving, tracking_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -48,6 +49,18 @@ def test_status_and_a_second_server_on_a_taken_port(served, tmp_path, capsys):
     assert main(["server", "up", *taken]) == 2
     assert f"port {cfg.port} on 127.0.0.1 is taken" in capsys.readouterr().err
     assert main(["server", "status", *taken]) == 3
+
+
+def test_a_second_server_of_the_same_user_is_stopped_alone(served, tmp_path):
+    """Two real `mlflow server`s of one user, each with its own record: `nmt server down` of
+    the second stops the second (its port free again) and leaves the first serving."""
+    cfg, url, _, state = served
+    with tracking_server(tmp_path / "second") as (second, second_url):
+        assert server.status(second).healthy and server.status(cfg).healthy
+        assert main(["server", "down", f"server.port={second.port}", f"server.state_dir={second.state_dir}"]) == 0
+        assert server.status(second).pid is None and not server._port_taken(second.host, second.port)
+        first = server.status(cfg)
+        assert first.pid is not None and first.healthy, "the first server was stopped too"
 
 
 def test_postgres_not_answering_says_how_to_start_it(tmp_path, capsys):

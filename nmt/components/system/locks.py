@@ -37,7 +37,7 @@ def folder_lock(folder: Path, what: str, poll_s: float = 1.0) -> Iterator[Path]:
                 break
             except BlockingIOError:
                 if not said:
-                    holder = lock.read_text().strip() if lock.exists() else "another process"
+                    holder = lock.read_text().strip() if lock.exists() else ""
                     log.warning("%s: %s is in use by %s; waiting for it to finish (Ctrl-C to stop)",
                                 what, folder, holder or "another process")
                     said = True

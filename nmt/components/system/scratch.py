@@ -50,14 +50,25 @@ def sweep(root: Path | None = None) -> list[Path]:
     return gone
 
 
-@contextlib.contextmanager
-def scratch(what: str) -> Iterator[Path]:
-    """An empty folder for ``what`` (e.g. ``prepare``), removed when the block ends."""
+def _owned_folder(what: str) -> Path:
+    """A new folder under the scratch root naming this process as its owner, after sweeping
+    the folders of owners that died."""
     root = scratch_root()
     sweep(root)
     d = Path(tempfile.mkdtemp(prefix=f"{what}-", dir=root))
     try:
         (d / OWNER).write_text(owner())
+    except BaseException:
+        shutil.rmtree(d, ignore_errors=True)
+        raise
+    return d
+
+
+@contextlib.contextmanager
+def scratch(what: str) -> Iterator[Path]:
+    """An empty folder for ``what`` (e.g. ``prepare``), removed when the block ends."""
+    d = _owned_folder(what)
+    try:
         work = d / "work"
         work.mkdir()
         yield work
@@ -75,10 +86,7 @@ def held_scratch(what: str) -> Path:
     each download in a temp folder of its own that nothing ever removes."""
     d = _HELD.get(what)
     if d is None or not d.is_dir():
-        root = scratch_root()
-        sweep(root)
-        d = Path(tempfile.mkdtemp(prefix=f"{what}-", dir=root))
-        (d / OWNER).write_text(owner())
+        d = _owned_folder(what)
         pid = os.getpid()
         atexit.register(lambda: os.getpid() == pid and shutil.rmtree(d, ignore_errors=True))  # not a fork's
         _HELD[what] = d

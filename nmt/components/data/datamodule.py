@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike
 from torch import Tensor
 from torch.utils.data import DataLoader, Sampler
 
-from nmt.components.data.batching import pad, source_batch  # noqa: F401 (imported from here too)
+from nmt.components.data.batching import pad
 from nmt.components.data.sources import DataError
 from nmt.components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from nmt.components.data.datamodule import pad, source_batch
+from nmt.components.data.batching import pad, source_batch
 from nmt.components.data.text import normalize
 from nmt.components.data.tokenizer import EOS_ID, TextCodec
 from nmt.components.decoding.alignment import Link, given_words, links

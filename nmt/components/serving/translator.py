@@ -121,7 +121,9 @@ def log_translator(store: RunStore, run_id: str, model: torch.nn.Module, spec: M
 
 
 def _requirements() -> list[str]:
-    import pytorch_lightning, sacrebleu, tokenizers  # noqa: E401
-    return [f"torch=={torch.__version__.split('+')[0]}", f"tokenizers=={tokenizers.__version__}",
-            f"mlflow=={mlflow.__version__}", f"sacrebleu=={sacrebleu.__version__}",
-            f"pytorch-lightning=={pytorch_lightning.__version__}"]
+    # versions read from the installed distributions: importing Lightning to ask would cost
+    # translate and the REST server seconds of start-up
+    from importlib.metadata import version
+    return [f"torch=={torch.__version__.split('+')[0]}", f"tokenizers=={version('tokenizers')}",
+            f"mlflow=={mlflow.__version__}", f"sacrebleu=={version('sacrebleu')}",
+            f"pytorch-lightning=={version('pytorch-lightning')}"]

@@ -108,6 +108,23 @@ def _load_model(args: argparse.Namespace, cfg, pinned: bool, store):
                           "check the name and alias or version (the MLflow UI lists registered models)") from None
 
 
+def _cached_or_load(args: argparse.Namespace, cfg, pinned: bool):
+    """The model this request resolved to last time, when the local store has not changed
+    since (no store opened, no registry read); else resolved and loaded, then remembered."""
+    from nmt.components.tracking.uri import resolve_tracking_uri
+    from nmt.pipeline.promotion.loading import cached_translator, remember, store_stamp
+    uri = resolve_tracking_uri(cfg.tracking.uri)
+    request = "\n".join(map(str, (uri, cfg.tracking.experiment, args.model, cfg.register.model_name, pinned,
+                                   cfg.data.src_lang, cfg.data.tgt_lang, cfg.register.alias)))
+    model = cached_translator(uri, request)
+    if model is None:
+        from nmt.components.tracking.store import RunStore
+        stamp = store_stamp(uri)  # before resolving: a write meanwhile makes the record stale, never wrong
+        model = _load_model(args, cfg, pinned, RunStore.from_config(cfg.tracking))
+        remember(request, stamp, model)
+    return model
+
+
 def cmd_align(args: argparse.Namespace) -> int:
     """Pharaoh lines of the --src/--tgt pairs by forced decoding; with --gold, the AER table."""
     from nmt.components.decoding.forced import readout_name
@@ -150,9 +167,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
     except ParamError as err:
         raise ConfigError(f"{err.message} (--beam / evaluate.*)") from None
     lines = _read_input(args.file)
-    from nmt.components.tracking.store import RunStore, StoreError
-    store = RunStore.from_config(cfg.tracking)
-    model = _load_model(args, cfg, pinned, store)
+    from nmt.components.tracking.store import StoreError
+    model = _cached_or_load(args, cfg, pinned)
     try:
         hyps = model.predict(lines, params=params) if lines else []
     except StoreError as err:  # the model's RequestError (its code may be the logged copy)

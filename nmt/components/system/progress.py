@@ -46,6 +46,12 @@ def track(items: Iterable[T], desc: str, total: int | None = None, unit: str = "
     return _bar(iterable=items, desc=desc, total=total, unit=unit) if bars() else items
 
 
+def open_bar(desc: str, total: int | None = None, unit: str = "it") -> Any:
+    """A bar its owner advances (``update``) and closes, for work driven by callbacks; None
+    without bars."""
+    return _bar(desc=desc, total=total, unit=unit) if bars() else None
+
+
 class _Silent:
     def update(self, n: int = 1) -> None:
         pass

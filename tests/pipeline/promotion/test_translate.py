@@ -108,3 +108,43 @@ def test_a_registered_version_is_downloaded_once_and_a_moved_alias_is_seen(store
     finally:
         store.set_alias("nmt-de-en", "champion", one.version)
     assert local_copy(store, "models:/nmt-de-en@champion", tmp_path) == first
+
+
+def test_a_second_translate_skips_the_store_until_the_store_changes(store_uri, tmp_path, monkeypatch):
+    """What a request resolved to is remembered with the SQLite store's state: the next
+    ``nmt translate`` opens no store (no registry or run read, so no log of the language pair
+    it chose); a moved alias changes the store, and the call after resolves again."""
+    import json
+    import time
+
+    from nmt.components.tracking.store import RunStore
+
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store_uri, "NMT_HOME": str(tmp_path)}
+
+    def translate() -> str:
+        proc = subprocess.run([str(NMT), "translate", "--beam", "1"], input="Ein Hund.\n", env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 1, proc.stderr[-2000:]
+        return proc.stderr
+
+    def resolved() -> dict:
+        (entry,) = json.loads((tmp_path / ".nmt" / "models" / "resolved.json").read_text()).values()
+        return entry
+
+    time.sleep(1.1)  # a store written in the last second is never remembered
+    assert "the language pair of the newest train run" in translate()
+    first = resolved()
+    assert first["uri"] == "models:/nmt-de-en@champion" and Path(first["files"]).is_relative_to(tmp_path)
+    assert "the language pair of the newest train run" not in translate()  # from what it remembered
+    import mlflow
+    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", store_uri)  # MLflow's in-process
+    store = RunStore.open(store_uri, "nmt")
+    one = store.version_by_alias("nmt-de-en", "champion")
+    two = store.client.create_model_version("nmt-de-en", one.source, one.run_id)
+    try:
+        store.set_alias("nmt-de-en", "champion", two.version)
+        time.sleep(1.1)
+        assert "the language pair of the newest train run" in translate()  # the store changed: resolved again
+        assert resolved()["files"] != first["files"]  # the moved alias's version
+    finally:
+        store.set_alias("nmt-de-en", "champion", one.version)

@@ -35,7 +35,8 @@ from nmt.pipeline.studies.sweep.credentials import remove, write_for_trials
 from nmt.pipeline.studies.sweep.ray_setup import init_ray, storage_root, trial_resources
 from nmt.pipeline.studies.sweep.space import ARCH_KEY, corner_samples, parse_space, to_overrides, to_tune
 from nmt.pipeline.studies.sweep.tune_metrics import TUNE_METRIC, TUNE_TOKENS, find_trial_run
-from nmt.pipeline.studies.sweep.trial_runs import MlflowTrialLogger, RecordingASHA
+from nmt.components.system import progress
+from nmt.pipeline.studies.sweep.trial_runs import MlflowTrialLogger, RecordingASHA, TrialBar
 from nmt.pipeline.studies.sweep.trainable import CHECKPOINT_FILE, train_trial
 
 log = logging.getLogger("nmt")
@@ -159,8 +160,10 @@ def _tuner(cfg: PipelineConfig, base_overrides: list[str], space: dict, ctx: Con
         trial_resources(cfg))
     if cfg.sweep.resume:  # the Tuner's pickled state brings back its scheduler and our trial logger
         return tune.Tuner.restore(sweep_dir, trainable, resume_unfinished=True, resume_errored=True)
+    # a terminal gets a bar of finished trials; logs and CI Tune's status tables; --quiet neither
     run_config = tune.RunConfig(
-        name=Path(sweep_dir).name, storage_path=sweep_dir.rsplit("/", 1)[0], callbacks=[logger], verbose=1,
+        name=Path(sweep_dir).name, storage_path=sweep_dir.rsplit("/", 1)[0],
+        callbacks=[logger, TrialBar(cfg.sweep.num_samples)], verbose=int(progress.mode() == progress.LINES),
         failure_config=tune.FailureConfig(max_failures=cfg.sweep.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute=TUNE_METRIC,
                                                 checkpoint_score_order="max"))

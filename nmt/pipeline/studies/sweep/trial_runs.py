@@ -15,12 +15,14 @@ from ray.tune import Callback
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
+from nmt.components.system import progress
 from nmt.components.tracking import names as N
 from nmt.components.tracking.system_metrics import ROWS_KEY as SYSTEM_ROWS, from_json
 from nmt.components.tracking.store import RunStore, metric_rows, retrying
 from nmt.components.tracking.uri import error_line
 from nmt.pipeline.studies.sweep.space import ARCH_KEY
-from nmt.pipeline.studies.sweep.tune_metrics import EPOCH_METRICS, LAST_REPORT, TUNE_METRICS, find_trial_run
+from nmt.pipeline.studies.sweep.tune_metrics import (EPOCH_METRICS, LAST_REPORT, TUNE_METRIC, TUNE_METRICS,
+                                                      find_trial_run)
 
 
 class RecordingASHA(ASHAScheduler):
@@ -152,3 +154,38 @@ def trial_error(trial: Trial) -> str | None:
     except Exception:  # noqa: BLE001 - an unreadable error file must not hide the FAILED status
         pass
     return None
+
+
+class TrialBar(Callback):
+    """On a terminal, a bar of the sweep's finished trials (rate, ETA, the best val BLEU so
+    far) in place of Tune's status tables; nothing elsewhere. Pickled with the Tuner's state:
+    the bar itself is not, and a resumed sweep draws a new one."""
+
+    def __init__(self, total: int):
+        self.total, self.best, self._bar = total, None, None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_bar": None}
+
+    def _finished(self, trial: Trial) -> None:
+        if self._bar is None:
+            self._bar = progress.open_bar("sweep: trials", total=self.total, unit="trial")
+            if self._bar is None:
+                return
+        bleu = (trial.last_result or {}).get(TUNE_METRIC)
+        if bleu is not None and (self.best is None or bleu > self.best):
+            self.best = bleu
+        if self.best is not None:
+            self._bar.set_postfix_str(f"best val BLEU {self.best:.2f}", refresh=False)
+        self._bar.update(1)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
+        self._finished(trial)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
+        self._finished(trial)
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        if self._bar is not None:
+            self._bar.close()
+

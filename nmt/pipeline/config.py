@@ -7,6 +7,7 @@ inside the YAML files themselves.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import re
 from dataclasses import dataclass
@@ -119,8 +120,14 @@ class EvaluateConfig:
     # BLEU under papers' conventions too, beside the standard score (scoring.paper_bleu):
     # moses_lc (lowercased Moses tokens: Wu et al. 2021, bentrevett), lc (sacreBLEU lowercased)
     paper_bleu: tuple[Literal["moses_lc", "lc"], ...]
+    alignment_gold: str | None        # a gold set's folder: AER per readout (evaluation.goldset); None: none
+    alignment_encoding: str           # its text encoding (RWTH: latin-1)
 
     def validate(self, prefix: str) -> None:
+        try:
+            codecs.lookup(self.alignment_encoding)
+        except LookupError:
+            raise ConfigError(f"{prefix}.alignment_encoding: unknown {self.alignment_encoding!r}; e.g. utf-8, latin-1") from None
         if self.bleu_tokenize != "auto":  # auto needs no check: no sacreBLEU import for every command
             from nmt.components.evaluation.scoring import check_tokenize
             check_tokenize(self.bleu_tokenize, f"{prefix}.bleu_tokenize")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from nmt.components.data.text import ENCODING, TextDecodeError, read_lines
 from nmt.components.system.errors import ConfigError
+from nmt.components.tracking import names as N
 
 Link = tuple[int, int]  # (source word, target word), 0-indexed
 
@@ -110,3 +111,15 @@ def aer(predicted: Sequence[Alignment | Iterable[Link]], gold: Sequence[Alignmen
 def pharaoh(links: Iterable[Link]) -> str:
     """Links as one Pharaoh line, ``i-j`` 0-indexed, sorted by source then target word."""
     return " ".join(f"{i}-{j}" for i, j in sorted(set(links)))
+
+
+def aer_key(readout: str) -> str:
+    """``aer/layer_2_head_1`` for readout ``layer 2 head 1``."""
+    return N.AER_PREFIX + readout.replace(" ", "_")
+
+
+def aer_columns(table: dict[str, AerScore]) -> dict[str, list]:
+    """The table as columns, for ``log_table`` (``alignment/aer.json``)."""
+    return {"readout": list(table), "precision": [s.precision for s in table.values()],
+            "recall": [s.recall for s in table.values()], "aer": [s.aer for s in table.values()],
+            "links": [s.links for s in table.values()]}

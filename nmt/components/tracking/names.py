@@ -55,7 +55,7 @@ IMPORTANCE_TABLE = "importance_table.json"  # the same numbers as an MLflow tabl
 EXPLORER_HTML = "explorer.html"
 EXPLORER_JSON = "explorer.json"        # one model's explorer data, beside it (compare merges them)
 
-# `nmt align --gold`: the AER of every readout (alpha, each layer and head) against a gold set
+# `nmt align --gold` and evaluate.alignment_gold: the AER of every readout (alpha, each layer and head) against a gold set
 ALIGNMENT_DIR = "alignment"
 AER_TABLE = "aer.json"                 # mlflow.log_table file: readout, precision, recall, aer, links
 
@@ -69,6 +69,7 @@ TAG_PRECISION = "nmt.precision"        # train: the precision trainer.precision 
 TAG_MAP = "analysis.map"               # evaluate: what attention/sample*.png show: attention | saliency
 TAG_PRIMARY_SPLIT = "nmt.primary_split"  # prepare: the test split register, compare and the demo read
 TAG_ANALYSIS_SPLIT = "analysis.split"  # evaluate: <split>/<search> the figures were drawn from
+TAG_ALIGN_READOUT = "alignment.readout"  # evaluate with evaluate.alignment_gold: the readout its `nmt align` uses by default
 TAG_ARCH = "arch"                      # evaluate, trials and versions: the model's label (seq2seq-gru)
 TAG_RESOURCES = "nmt.resources"        # a sweep trial's Ray resources: CPU=1 GPU=0.5
 TAG_OWNER = "nmt.owner"                # host:pid of the process writing the run (finds orphans)
@@ -136,7 +137,7 @@ JOURNEY_BLEU = "journey/bleu"          # journey parent: + "/<arm>", the pooled-
 TRAIN_TIME = "train_time_s"
 DROPPED_POSITIONS = "train/dropped_positions"  # training pairs left out: longer than model.max_positions
 NUM_PARAMS = "num_params"
-AER_PREFIX = "aer/"                    # align run: + readout ("aer/penultimate", "aer/layer_2_head_1"), 0-100
+AER_PREFIX = "aer/"                    # align and evaluate runs: + readout ("aer/penultimate", "aer/layer_2_head_1"), 0-100
 
 ARTIFACTS = (DATA_DIR, TOKENIZER_DIR, SRC_TOKENIZER, TGT_TOKENIZER, DATA_STATS, CHECKPOINT_DIR, BEST_CKPT, LAST_CKPT,
              EPOCHS_DIR, AVERAGED_CKPT, MODEL_CONFIG, HYPOTHESES_DIR, SAMPLES_TABLE, SCORES, ATTENTION_DIR, LENGTH_DIR,

@@ -25,6 +25,9 @@ from nmt.components.evaluation.scoring import MetricChoice, corpus_scores, paper
 from nmt.components.models.base import Seq2SeqModel
 from nmt.components.tracking.runlog import RunLog
 from nmt.components.evaluation.figures import explorer_entry, log_attention_maps, log_explorer, log_length_analysis
+from nmt.components.evaluation.aer import aer_columns, aer_key
+from nmt.components.evaluation.goldset import GoldSet, read_gold_set, score_readouts
+from nmt.components.decoding.forced import default_readout
 from nmt.pipeline.evaluated import EvaluateOutputs, hypotheses_path
 from nmt.pipeline.stages.common import Context, execute
 from nmt.pipeline.upstream import PreparedData
@@ -104,8 +107,26 @@ def score_splits(run: RunLog, model: Seq2SeqModel, dm: TranslationDataModule, co
     return scores, figures_from
 
 
-def evaluate_body(run: RunLog, cfg: PipelineConfig, prepare_run_id: str, train_run_id: str) -> None:
-    """The evaluate run's work: scores, hypotheses, samples and the first split's figures."""
+def gold_set(cfg: PipelineConfig) -> GoldSet | None:
+    """``evaluate.alignment_gold``'s pairs and links (None when not set)."""
+    e = cfg.evaluate
+    return None if e.alignment_gold is None else read_gold_set(e.alignment_gold, cfg.data.src_lang,
+                                                               cfg.data.tgt_lang, e.alignment_encoding)
+
+
+def log_alignment(run: RunLog, model: Seq2SeqModel, codec: TextCodec, gold: GoldSet) -> dict[str, float]:
+    """The AER of every readout against ``gold``: the table logged, the default readout as a
+    tag; returns the ``aer/<readout>`` metrics."""
+    table = score_readouts(model, codec, gold)
+    run.set_tag(N.TAG_ALIGN_READOUT, default_readout(model))
+    run.log_table(aer_columns(table), f"{N.ALIGNMENT_DIR}/{N.AER_TABLE}")
+    return {aer_key(n): s.aer for n, s in table.items()}
+
+
+def evaluate_body(run: RunLog, cfg: PipelineConfig, prepare_run_id: str, train_run_id: str,
+                  gold: GoldSet | None = None) -> None:
+    """The evaluate run's work: scores, hypotheses, samples and the first split's figures; with
+    ``gold``, the AER of every attention readout."""
     e = cfg.evaluate
     data = PreparedData.load(run.store, prepare_run_id)
     model, spec = trained_model(run.store, train_run_id)
@@ -128,6 +149,8 @@ def evaluate_body(run: RunLog, cfg: PipelineConfig, prepare_run_id: str, train_r
             key, shown = figures_from
             _log_samples_and_figures(run, model, data.codec, shown, label, e, metric, Path(tmp))
             run.set_tag(N.TAG_ANALYSIS_SPLIT, key.decoded)
+        if gold is not None:
+            scores.update(log_alignment(run, model, data.codec, gold))
         run.log_metrics(scores)
         (Path(tmp) / N.SCORES).write_text(json.dumps(scores, indent=2))
         run.log_artifacts(hyp_dir, N.HYPOTHESES_DIR)
@@ -136,9 +159,10 @@ def evaluate_body(run: RunLog, cfg: PipelineConfig, prepare_run_id: str, train_r
 
 def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_run_id: str) -> EvaluateOutputs:
     params = evaluate_params(cfg, prepare_run_id, train_run_id)  # also checks evaluate.splits before any run
+    gold = gold_set(cfg)  # and a bad alignment gold set
 
     def body(run: RunLog) -> None:
-        evaluate_body(run, cfg, prepare_run_id, train_run_id)
+        evaluate_body(run, cfg, prepare_run_id, train_run_id, gold)
 
     run = execute("evaluate", ctx, cfg, params, body)
     return EvaluateOutputs(run.info.run_id, dict(run.data.metrics))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.decoding.forced import align_pairs, check_readout, default_readout, readouts
-from nmt.components.evaluation.aer import AerScore, aer, pharaoh, read_alignments, read_text
+from nmt.components.evaluation.aer import AerScore, aer, aer_columns, aer_key, pharaoh, read_alignments, read_text
 from nmt.components.models.base import Seq2SeqModel
 from nmt.components.system.errors import ConfigError
 from nmt.components.tracking import names as N
@@ -65,19 +65,12 @@ def run_align(model: Seq2SeqModel, codec: TextCodec, sources: list[str], targets
     return AlignOutputs(lines, name, table, run_id)
 
 
-def metric_key(name: str) -> str:
-    """``aer/layer_2_head_1`` for readout ``layer 2 head 1``."""
-    return N.AER_PREFIX + name.replace(" ", "_")
-
-
 def log_table(store: RunStore, table: dict[str, AerScore], model: Seq2SeqModel, model_uri: str, gold: Path) -> str:
     """An ``align`` run holding ``aer/<readout>`` metrics and the whole table; its id."""
     with store.run("align", tags={N.TAG_STAGE: "align", N.TAG_ARCH: model.cfg.label},
                    params={"model": model_uri, "gold": str(gold)}) as run:
-        run.log_metrics({metric_key(n): s.aer for n, s in table.items()})
-        run.log_table({"readout": list(table), "precision": [s.precision for s in table.values()],
-                       "recall": [s.recall for s in table.values()], "aer": [s.aer for s in table.values()],
-                       "links": [s.links for s in table.values()]}, f"{N.ALIGNMENT_DIR}/{N.AER_TABLE}")
+        run.log_metrics({aer_key(n): s.aer for n, s in table.items()})
+        run.log_table(aer_columns(table), f"{N.ALIGNMENT_DIR}/{N.AER_TABLE}")
         return run.run_id
 
 

@@ -23,6 +23,7 @@ from nmt.components.tracking import names as N
 from nmt.components.system.typed_config import ConfigError
 from nmt.components.evaluation.evalkey import MULTI30K_PRIMARY, EvalKey
 from nmt.components.evaluation.explorer import render
+from nmt.components.evaluation.aer import aer_key
 from nmt.components.evaluation.plots import length_plot, scatter_plot
 from nmt.components.tracking.store import Run, RunStore
 from nmt.components.tracking.uri import project_home
@@ -51,6 +52,7 @@ class ModelRow:
     map_kind: str = "attention"  # or "saliency": the plain Seq2Seq has no attention to draw
     hypotheses: list[str] = field(default_factory=list)
     explorer: dict | None = None  # this model's attention-explorer data (evaluate's explorer.json)
+    align_readout: str | None = None  # the readout its AER is read from, where evaluate had a gold set
 
 
 def select_evaluate_runs(store: RunStore, *, sweep_run_id: str | None = None,
@@ -98,6 +100,7 @@ def collect(store: RunStore, run: Run, n_samples: int) -> ModelRow:
     row.length = json.loads(length.read_text()) if length else []
     row.attention = _artifact(store, run.info.run_id, f"{N.ATTENTION_DIR}/sample0.png")
     row.map_kind = tags.get(N.TAG_MAP, "attention")
+    row.align_readout = tags.get(N.TAG_ALIGN_READOUT)
     explorer = _artifact(store, run.info.run_id, f"{N.ATTENTION_DIR}/{N.EXPLORER_JSON}")
     row.explorer = {**json.loads(explorer.read_text()), "label": row.label} if explorer else None
     hyp = _artifact(store, run.info.run_id, hypotheses_path(split, search))
@@ -145,6 +148,23 @@ def _score_tables(rows: list[ModelRow]) -> list[str]:
     return md
 
 
+def aer_table(rows: list[ModelRow]) -> list[str]:
+    """AER against evaluate's gold set (``evaluate.alignment_gold``), for the models that have
+    one: the default readout's, and the best readout's on the gold set itself (optimistic)."""
+    have = [r for r in rows if r.align_readout and aer_key(r.align_readout) in r.scores]
+    if not have:
+        return []
+    md = ["## Word alignment: AER against the gold set (0-100, lower is better)", "",
+          "| model | arch | readout | AER | best readout on the gold set itself | its AER |", "|---|---|---|---|---|---|"]
+    for r in have:
+        per = {k[len(N.AER_PREFIX):]: v for k, v in r.scores.items() if k.startswith(N.AER_PREFIX)}
+        best = min(per, key=per.get)
+        md.append(f"| {r.label} | {r.arch} | {r.align_readout} | {r.scores[aer_key(r.align_readout)]:.2f} | "
+                  f"{best.replace('_', ' ')} | {per[best]:.2f} |")
+    return md + ["", "Forced decoding on each reference, one link per target word. The best readout is chosen on "
+                 "the gold pairs themselves: an optimistic figure (choose a layer on held-out pairs).", ""]
+
+
 def _maps(rows: list[ModelRow], out: Path, figures: dict[str, Path]) -> list[str]:
     """The first sample's maps side by side (copied under ``out``), and what each shows."""
     md = ["## Attention maps (first sample sentence, greedy)", "",
@@ -173,7 +193,7 @@ def build_report(rows: list[ModelRow], out: Path, samples: list[tuple[str, str]]
     md = ["# The journey, measured", "",
           f"{len(rows)} models; scores are cased, detokenized sacreBLEU / chrF / TER on 0-100 "
           "(TER: lower is better), with the search named in each row.", ""]
-    md += _score_tables(rows)
+    md += _score_tables(rows) + aer_table(rows)
     md += ["## BLEU by source length", "", f"![BLEU by length]({N.LENGTH_PNG})", "",
            "## BLEU against size and training time", "", "![BLEU vs params](bleu_vs_params.png) "
            "![BLEU vs time](bleu_vs_time.png)", "", f"## Sample translations ({rows[0].split})", ""]

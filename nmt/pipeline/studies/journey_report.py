@@ -15,6 +15,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from nmt.components.tracking import names as N
+from nmt.components.evaluation.aer import aer_key
 from nmt.components.evaluation.plots import band_plot
 from nmt.components.evaluation.significance import PairResult, SystemInterval
 from nmt.components.tracking.store import RunStore
@@ -126,13 +127,34 @@ def verdict(p: PairResult, alpha: float) -> str:
     return f"**{better} > {worse}**, Holm p = {p.p_holm:.3g}"
 
 
-def _tables(cfg: PipelineConfig, systems: dict[str, SystemInterval], pairs: list[PairResult], search: str) -> list[str]:
-    j = cfg.journey
+def aer_by_arm(store: RunStore, runs: dict) -> dict[str, dict]:
+    """Arm -> its evaluate runs' AER against ``evaluate.alignment_gold`` (the default readout,
+    one per seed, and their mean); arms whose evaluate had no gold set are left out."""
+    out: dict[str, dict] = {}
+    for (arm, _seed), (_, _, evaluate_id) in runs.items():
+        data = store.get_run(evaluate_id).data
+        readout = data.tags.get(N.TAG_ALIGN_READOUT)
+        if readout and aer_key(readout) in data.metrics:
+            got = out.setdefault(arm, {"readout": readout, "seeds": []})
+            got["seeds"].append(data.metrics[aer_key(readout)])
+    for got in out.values():
+        got["mean"] = float(np.mean(got["seeds"]))
+    return out
+
+
+def _tables(cfg: PipelineConfig, systems: dict[str, SystemInterval], pairs: list[PairResult], search: str,
+            aer: dict[str, dict] | None = None) -> list[str]:
+    j, aer = cfg.journey, aer or {}
+    cell = lambda arm: f" {aer[arm]['mean']:.2f} ({aer[arm]['readout']}) |" if arm in aer else " - |"  # noqa: E731
     md = [f"## Test BLEU, {j.split}, {search} ({len(j.seeds)} seeds each)", "",
-          "| arm | overrides | each seed | pooled BLEU | 95% interval |", "|---|---|---|---|---|"]
+          "| arm | overrides | each seed | pooled BLEU | 95% interval |" + (" AER (readout) |" if aer else ""),
+          "|---|---|---|---|---|" + ("---|" if aer else "")]
     for arm, s in systems.items():
         md.append(f"| {arm} | {' '.join(j.arms[arm])} | {', '.join(f'{b:.2f}' for b in s.seeds)} | {s.bleu:.2f} | "
-                  f"[{s.mean - s.ci:.2f}, {s.mean + s.ci:.2f}] |")
+                  f"[{s.mean - s.ci:.2f}, {s.mean + s.ci:.2f}] |" + (cell(arm) if aer else ""))
+    if aer:
+        md += ["", "*AER*: word alignment error against evaluate.alignment_gold (0-100, lower is better), the mean "
+               "over seeds of the readout named, by forced decoding on the gold references."]
     head = {"baseline": "against the baseline", "all": "every pair"}.get(str(j.pairs), "the pairs asked for")
     md += ["", f"## Differences, {head}", "",
            "| A | B | B - A | 95% interval of B - A | p | Holm p | verdict |", "|---|---|---|---|---|---|---|"]
@@ -179,16 +201,16 @@ def write_report(store: RunStore, cfg: PipelineConfig, systems: dict[str, System
     """journey.md (figures beside it) and journey.json (every number, and the runs) under ``out``;
     ``store``: where the budget line reads how far each train run got."""
     j = cfg.journey
-    budget = budget_line(store, cfg, runs)
+    budget, aer = budget_line(store, cfg, runs), aer_by_arm(store, runs)
     md = [f"# The journey, measured: {j.name}", "",
           f"{len(j.arms)} arms x {len(j.seeds)} seeds; budget: {budget}; whole journey {wall_s / 60:.1f} minutes wall time.",
-          ""] + _tables(cfg, systems, pairs, search) + [""] + _recipe_table(recipes)
+          ""] + _tables(cfg, systems, pairs, search, aer) + [""] + _recipe_table(recipes)
     md += HOW_TO_READ + ["", "## Learning curves", ""]
     md += [f"![{name}]({name})" for name in figures] + [""]
     (out / N.JOURNEY_MD).write_text("\n".join(md) + "\n")
     data = {"name": j.name, "split": j.split, "search": search, "wall_s": wall_s, "alpha": j.alpha, "budget": budget,
             "systems": {a: s._asdict() for a, s in systems.items()}, "pairs": [p._asdict() for p in pairs],
-            "recipe": j.recipe, "recipes": recipes,
+            "recipe": j.recipe, "recipes": recipes, "aer": aer,
             "runs": [{"arm": a, "seed": s, "prepare": r[0], "train": r[1], "evaluate": r[2]}
                      for (a, s), r in runs.items()]}
     (out / N.JOURNEY_JSON).write_text(json.dumps(data, indent=2))

@@ -54,6 +54,8 @@ IMPORTANCE_TABLE = "importance_table.json"  # the same numbers as an MLflow tabl
 # the attention explorer: one offline HTML page (evaluate and compare)
 EXPLORER_HTML = "explorer.html"
 EXPLORER_JSON = "explorer.json"        # one model's explorer data, beside it (compare merges them)
+EXPLORER_GOLD_HTML = "explorer_gold.html"  # evaluate.alignment_gold: the gold pairs, forced, gold links framed
+EXPLORER_GOLD_JSON = "explorer_gold.json"
 
 # `nmt align --gold` and evaluate.alignment_gold: the AER of every readout (alpha, each layer and head) against a gold set
 ALIGNMENT_DIR = "alignment"
@@ -143,7 +145,8 @@ ARTIFACTS = (DATA_DIR, TOKENIZER_DIR, SRC_TOKENIZER, TGT_TOKENIZER, DATA_STATS, 
              EPOCHS_DIR, AVERAGED_CKPT, MODEL_CONFIG, HYPOTHESES_DIR, SAMPLES_TABLE, SCORES, ATTENTION_DIR, LENGTH_DIR,
              LENGTH_JSON, LENGTH_PNG, LENGTH_TABLE, MODEL_NAME, WEIGHTS, REPORT_DIR, REPORT_MD, REPORT_HTML,
              JOURNEY_MD, JOURNEY_JSON, CURVES_TOKENS, CURVES_TIME, CURVES_FLOPS, IMPORTANCE_JSON, IMPORTANCE_PNG,
-             PARALLEL_PNG, IMPORTANCE_TABLE, EXPLORER_HTML, EXPLORER_JSON, ALIGNMENT_DIR, AER_TABLE)
+             PARALLEL_PNG, IMPORTANCE_TABLE, EXPLORER_HTML, EXPLORER_JSON, EXPLORER_GOLD_HTML, EXPLORER_GOLD_JSON,
+             ALIGNMENT_DIR, AER_TABLE)
 TAGS = tuple(v for k, v in dict(globals()).items() if k.startswith(("TAG_", "VTAG_")))
 ALIASES = (CHAMPION, PREVIOUS, CHALLENGER)
 METRICS = (VAL_BLEU, VAL_BLEU_BEST, VAL_BLEU_AVERAGED, VAL_LOSS, TRAIN_LOSS, TRAIN_LOSS_STEP, TRAIN_LR, TOKENS_PER_S,

@@ -26,7 +26,7 @@ from nmt.components.models.base import Seq2SeqModel
 from nmt.components.tracking.runlog import RunLog
 from nmt.components.evaluation.figures import explorer_entry, log_attention_maps, log_explorer, log_length_analysis
 from nmt.components.evaluation.aer import aer_columns, aer_key
-from nmt.components.evaluation.goldset import GoldSet, read_gold_set, score_readouts
+from nmt.components.evaluation.goldset import GoldSet, log_explorer as log_gold_explorer, read_gold_set, score_readouts
 from nmt.components.decoding.forced import default_readout
 from nmt.pipeline.evaluated import EvaluateOutputs, hypotheses_path
 from nmt.pipeline.stages.common import Context, execute
@@ -114,12 +114,15 @@ def gold_set(cfg: PipelineConfig) -> GoldSet | None:
                                                                cfg.data.tgt_lang, e.alignment_encoding)
 
 
-def log_alignment(run: RunLog, model: Seq2SeqModel, codec: TextCodec, gold: GoldSet) -> dict[str, float]:
+def log_alignment(run: RunLog, model: Seq2SeqModel, codec: TextCodec, gold: GoldSet, e: EvaluateConfig, label: str,
+                  tmp: Path) -> dict[str, float]:
     """The AER of every readout against ``gold``: the table logged, the default readout as a
-    tag; returns the ``aer/<readout>`` metrics."""
+    tag, the first ``attention_samples`` pairs in the gold explorer; returns the ``aer/<readout>`` metrics."""
     table = score_readouts(model, codec, gold)
     run.set_tag(N.TAG_ALIGN_READOUT, default_readout(model))
     run.log_table(aer_columns(table), f"{N.ALIGNMENT_DIR}/{N.AER_TABLE}")
+    if e.attention_samples:
+        log_gold_explorer(run, model, codec, gold, e.attention_samples, label, tmp / "explorer_gold")
     return {aer_key(n): s.aer for n, s in table.items()}
 
 
@@ -150,7 +153,7 @@ def evaluate_body(run: RunLog, cfg: PipelineConfig, prepare_run_id: str, train_r
             _log_samples_and_figures(run, model, data.codec, shown, label, e, metric, Path(tmp))
             run.set_tag(N.TAG_ANALYSIS_SPLIT, key.decoded)
         if gold is not None:
-            scores.update(log_alignment(run, model, data.codec, gold))
+            scores.update(log_alignment(run, model, data.codec, gold, e, label, Path(tmp)))
         run.log_metrics(scores)
         (Path(tmp) / N.SCORES).write_text(json.dumps(scores, indent=2))
         run.log_artifacts(hyp_dir, N.HYPOTHESES_DIR)

@@ -2,7 +2,7 @@
 
 Tables per test split (architecture, parameters, train time, tokens/s, BLEU, chrF, TER),
 BLEU-by-length curves of every model in one plot, BLEU against parameters and against
-training time, sample translations side by side, and attention maps side by side.
+training time, samples and attention maps side by side, and AER where evaluate had a gold set.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class ModelRow:
     map_kind: str = "attention"  # or "saliency": the plain Seq2Seq has no attention to draw
     hypotheses: list[str] = field(default_factory=list)
     explorer: dict | None = None  # this model's attention-explorer data (evaluate's explorer.json)
+    explorer_gold: dict | None = None  # the same on evaluate's gold set, its page's sentences under "page"
     align_readout: str | None = None  # the readout its AER is read from, where evaluate had a gold set
 
 
@@ -101,8 +102,9 @@ def collect(store: RunStore, run: Run, n_samples: int) -> ModelRow:
     row.attention = _artifact(store, run.info.run_id, f"{N.ATTENTION_DIR}/sample0.png")
     row.map_kind = tags.get(N.TAG_MAP, "attention")
     row.align_readout = tags.get(N.TAG_ALIGN_READOUT)
-    explorer = _artifact(store, run.info.run_id, f"{N.ATTENTION_DIR}/{N.EXPLORER_JSON}")
-    row.explorer = {**json.loads(explorer.read_text()), "label": row.label} if explorer else None
+    for attr, name in (("explorer", N.EXPLORER_JSON), ("explorer_gold", N.EXPLORER_GOLD_JSON)):
+        found = _artifact(store, run.info.run_id, f"{N.ATTENTION_DIR}/{name}")
+        setattr(row, attr, {**json.loads(found.read_text()), "label": row.label} if found else None)
     hyp = _artifact(store, run.info.run_id, hypotheses_path(split, search))
     row.hypotheses = hyp.read_text().splitlines()[:n_samples] if hyp else []
     return row
@@ -151,18 +153,17 @@ def _score_tables(rows: list[ModelRow]) -> list[str]:
 def aer_table(rows: list[ModelRow]) -> list[str]:
     """AER against evaluate's gold set (``evaluate.alignment_gold``), for the models that have
     one: the default readout's, and the best readout's on the gold set itself (optimistic)."""
-    have = [r for r in rows if r.align_readout and aer_key(r.align_readout) in r.scores]
-    if not have:
+    if not (have := [r for r in rows if r.align_readout and aer_key(r.align_readout) in r.scores]):
         return []
-    md = ["## Word alignment: AER against the gold set (0-100, lower is better)", "",
+    md = ["## Word alignment: AER against the gold set (0-100, lower is better)", "", "Forced decoding on each "
+          "reference, one link per target word. The best readout is chosen on the gold pairs themselves: optimistic.", "",
           "| model | arch | readout | AER | best readout on the gold set itself | its AER |", "|---|---|---|---|---|---|"]
     for r in have:
         per = {k[len(N.AER_PREFIX):]: v for k, v in r.scores.items() if k.startswith(N.AER_PREFIX)}
         best = min(per, key=per.get)
         md.append(f"| {r.label} | {r.arch} | {r.align_readout} | {r.scores[aer_key(r.align_readout)]:.2f} | "
                   f"{best.replace('_', ' ')} | {per[best]:.2f} |")
-    return md + ["", "Forced decoding on each reference, one link per target word. The best readout is chosen on "
-                 "the gold pairs themselves: an optimistic figure (choose a layer on held-out pairs).", ""]
+    return md + [""]
 
 
 def _maps(rows: list[ModelRow], out: Path, figures: dict[str, Path]) -> list[str]:
@@ -210,10 +211,23 @@ def build_report(rows: list[ModelRow], out: Path, samples: list[tuple[str, str]]
         (out / N.EXPLORER_HTML).write_text(page)
         md += ["## Attention explorer", "", f"{N.EXPLORER_HTML} beside this report: every model's weights "
                "per target token side by side, and the beam at each step (opens offline).", ""]
+    md += _gold_explorer(rows, out)
     md_path, html_path = out / N.REPORT_MD, out / N.REPORT_HTML
     md_path.write_text("\n".join(md) + "\n")
     html_path.write_text(to_html("\n".join(md), figures))
     return md_path, html_path
+
+
+def _gold_explorer(rows: list[ModelRow], out: Path) -> list[str]:
+    """explorer_gold.html: the models whose evaluate had the first model's gold set, side by side."""
+    entries = [r.explorer_gold for r in rows if r.explorer_gold]
+    same = [e for e in entries if [p["src"] for p in e["page"]] == [p["src"] for p in entries[0]["page"]]]
+    if not same:
+        return []
+    k = min(len(e["sentences"]) for e in same)
+    models = [{**{key: v for key, v in e.items() if key != "page"}, "sentences": e["sentences"][:k]} for e in same]
+    (out / N.EXPLORER_GOLD_HTML).write_text(render(models, same[0]["page"][:k]))
+    return [f"{N.EXPLORER_GOLD_HTML} beside it: the gold set's first pairs, forced, gold links framed.", ""]
 
 
 def to_html(markdown: str, figures: dict[str, Path]) -> str:

@@ -44,7 +44,8 @@ def gold(tmp_path):
 def test_evaluate_logs_aer_and_compare_and_the_journey_show_it(nmt_home, gold, tmp_path):
     ids = {}
     for arch, extra in ARCHS.items():
-        assert main(["run", *BASE, *extra, f"evaluate.alignment_gold={gold}", "evaluate.alignment_encoding=latin-1"]) == 0
+        assert main(["run", *BASE, *extra, f"evaluate.alignment_gold={gold}", "evaluate.alignment_encoding=latin-1",
+                     "evaluate.attention_samples=2"]) == 0
     client = MlflowClient()
     exp = client.get_experiment_by_name("nmt")
     for r in client.search_runs([exp.experiment_id], "tags.`nmt.stage` = 'evaluate'"):
@@ -56,6 +57,8 @@ def test_evaluate_logs_aer_and_compare_and_the_journey_show_it(nmt_home, gold, t
     assert len(aer) == 2 + 2 + 2 * 4 and all(0 <= v <= 100 for v in aer.values())  # mean, penultimate, 2 layers, 8 heads
     assert set(k for k in bahdanau.data.metrics if k.startswith(N.AER_PREFIX)) == {"aer/alpha"}
     assert f"{N.ALIGNMENT_DIR}/{N.AER_TABLE}" in {a.path for a in client.list_artifacts(bahdanau.info.run_id, N.ALIGNMENT_DIR)}
+    assert {f"{N.ATTENTION_DIR}/{n}" for n in (N.EXPLORER_GOLD_HTML, N.EXPLORER_GOLD_JSON)} <= \
+        {a.path for a in client.list_artifacts(transformer.info.run_id, N.ATTENTION_DIR)}
 
     out = tmp_path / "report"
     assert main(["compare", "--out", str(out)]) == 0
@@ -64,6 +67,10 @@ def test_evaluate_logs_aer_and_compare_and_the_journey_show_it(nmt_home, gold, t
     rows = re.findall(r"^\| (\S+) \(\w+\) \| \S+ \| ([a-z0-9 ]+) \| ([0-9.]+) \|", section, flags=re.M)
     assert sorted((arch, readout) for arch, readout, _ in rows) == [("attention", "alpha"), ("transformer", "penultimate")]
     assert float(dict((a, v) for a, _, v in rows)["attention"]) == pytest.approx(bahdanau.data.metrics["aer/alpha"], abs=0.01)
+    page = (out / N.EXPLORER_GOLD_HTML).read_text()  # both models on the first 2 gold pairs, the links with them
+    assert page.count('"label": "attention (') == 1 and page.count('"label": "transformer (') == 1
+    assert '"gold": {"sure": [[0, 0], [1, 1], [2, 2], [3, 3], [4, 5], [5, 6]], "possible": [[3, 4]]}' in page
+    assert "explorer_gold.html beside it" in md
 
     # the journey's table: the AER column from the same evaluate runs (arm -> its runs)
     runs = {(arch, 0): (r.data.params[N.PARAM_PREPARE_RUN], r.data.params[N.PARAM_TRAIN_RUN], r.info.run_id)

@@ -25,9 +25,8 @@ from nmt.components.system import progress
 from nmt.components.system.errors import NmtError
 from nmt.components.system.private import RedactingFilter, redact
 from nmt.components.system.paths import CONF_DIR
-from nmt.pipeline.commands import (cmd_cluster, cmd_compare, cmd_journey, cmd_promote, cmd_rollback,
-                                   cmd_server, cmd_stage, cmd_sweep, cmd_translate)
-from nmt.pipeline.commands import expand_overrides  # noqa: F401  (part of this module's interface)
+from nmt.components.system.typed_config import ConfigError
+from nmt.pipeline.override_line import expand_overrides
 from nmt.pipeline.stages import table as stage_table
 from nmt.pipeline.stages.table import TRAIN_GROUPS, Stage
 
@@ -36,14 +35,17 @@ log = logging.getLogger("nmt")
 
 @dataclass(frozen=True)
 class Command:
-    """One ``nmt`` command: what runs it, its help line, the config groups (or sections of
-    ``conf/config.yaml``) it reads, an example of its overrides, and its own arguments."""
+    """One ``nmt`` command: what runs it (``"module:function"`` under ``nmt.pipeline``, imported only after its config
+    was read: ``function(args, cfg, pinned) -> exit status``), its help line, the config groups
+    (or sections of ``conf/config.yaml``) it reads, an example of its overrides, its own
+    arguments, and the key its ``--beam`` sets."""
 
-    handler: Callable[[argparse.Namespace], int]
+    handler: str
     help: str
     groups: tuple[str, ...]
     example: str = "Hydra overrides, e.g. data.src_lang=fr"
     flags: Callable[[argparse.ArgumentParser], None] | None = None
+    beam_key: str = "promote.beam_size"
 
 
 def _compare_flags(cp: argparse.ArgumentParser) -> None:
@@ -90,11 +92,6 @@ def _align_flags(ap: argparse.ArgumentParser) -> None:
     _model_flags(ap)
 
 
-def _align(args: argparse.Namespace) -> int:
-    from nmt.pipeline.commands import cmd_align
-    return cmd_align(args)
-
-
 def _model_flags(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--model-name", help="registered model (register.model_name; default nmt-<src>-<tgt> of the "
                     "newest train run, or of data.src_lang/data.tgt_lang when given)")
@@ -108,24 +105,29 @@ def _action_flag(sp: argparse.ArgumentParser) -> None:
 
 STAGE_EXAMPLE = "Hydra overrides, e.g. model=attention trainer.max_epochs=3"
 TOOLS: dict[str, Command] = {  # the commands besides the stages'
-    "sweep": Command(cmd_sweep, "hyperparameter sweep on Ray Tune (conf/sweep/<name>.yaml)",
+    "sweep": Command("studies.sweep:cmd_sweep", "hyperparameter sweep on Ray Tune (conf/sweep/<name>.yaml)",
                      (*TRAIN_GROUPS, "sweep", "register"), "e.g. sweep=rnn sweep.num_samples=8 sweep.resume=true"),
-    "journey": Command(cmd_journey, "each architecture (or ablation rung) x k seeds, with intervals and p-values",
+    "journey": Command("studies.journey:cmd_journey",
+                       "each architecture (or ablation rung) x k seeds, with intervals and p-values",
                        (*TRAIN_GROUPS, "journey"),
                        "e.g. journey=ablation journey.seeds=[1,2,3,4] journey.budget_minutes=5"),
-    "compare": Command(cmd_compare, "one report (Markdown + HTML) comparing evaluated models", ("tracking",),
-                       "Hydra overrides", _compare_flags),
-    "translate": Command(cmd_translate, "translate sentences from a file or stdin with a registered model",
-                         ("data", "evaluate", "register", "tracking"), flags=_translate_flags),
-    "align": Command(_align, "word alignments of given sentence pairs (forced decoding), Pharaoh i-j; AER with --gold",
+    "compare": Command("studies.compare:cmd_compare", "one report (Markdown + HTML) comparing evaluated models",
+                       ("tracking",), "Hydra overrides", _compare_flags),
+    "translate": Command("promotion.translate:cmd_translate",
+                         "translate sentences from a file or stdin with a registered model",
+                         ("data", "evaluate", "register", "tracking"), flags=_translate_flags,
+                         beam_key="evaluate.beam_size"),
+    "align": Command("promotion.translate:cmd_align",
+                     "word alignments of given sentence pairs (forced decoding), Pharaoh i-j; AER with --gold",
                      ("data", "register", "tracking"), flags=_align_flags),
-    "promote": Command(cmd_promote, "move @champion to a better model, through a significance gate",
+    "promote": Command("promotion.promote:cmd_promote", "move @champion to a better model, through a significance gate",
                        ("data", "promote", "register", "tracking"), flags=_promote_flags),
-    "rollback": Command(cmd_rollback, "move @champion back to @previous (the rolled-back one: @challenger)",
+    "rollback": Command("promotion.promote:cmd_rollback",
+                        "move @champion back to @previous (the rolled-back one: @challenger)",
                         ("data", "register", "tracking"), flags=_model_flags),
-    "server": Command(cmd_server, "the MLflow tracking server (PostgreSQL store, proxied artifacts)", ("server",),
-                      "e.g. server.port=5001", _action_flag),
-    "cluster": Command(cmd_cluster, "a Ray head and worker nodes on this machine", ("cluster",),
+    "server": Command("services.server:cmd_server", "the MLflow tracking server (PostgreSQL store, proxied artifacts)",
+                      ("server",), "e.g. server.port=5001", _action_flag),
+    "cluster": Command("services.cluster:cmd_cluster", "a Ray head and worker nodes on this machine", ("cluster",),
                        "e.g. cluster.port=6391", _action_flag),
 }
 
@@ -138,9 +140,9 @@ def commands() -> dict[str, Command]:
     def reads(rows: tuple[Stage, ...]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(g for row in rows for g in row.groups))
 
-    out = {s.name: Command(cmd_stage, f"{s.help} (after the stages before it, reused when finished)",
+    out = {s.name: Command("stages.runner:cmd_stage", f"{s.help} (after the stages before it, reused when finished)",
                            reads(stages[:i + 1]), STAGE_EXAMPLE) for i, s in enumerate(stages)}
-    out["run"] = Command(cmd_stage, "run the whole pipeline: " + " -> ".join(s.name for s in stages),
+    out["run"] = Command("stages.runner:cmd_stage", "run the whole pipeline: " + " -> ".join(s.name for s in stages),
                          reads(stages), STAGE_EXAMPLE)
     return {**out, **TOOLS}
 
@@ -168,8 +170,46 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("overrides", nargs="*", help=command.example)
         sp.add_argument("--overrides-line", default="", metavar="'K=V K=V'",
                         help="several overrides in one string, split by Hydra's grammar (MLproject's)")
-        sp.set_defaults(handler=command.handler, groups=command.groups)
+        sp.set_defaults(handler=command.handler, groups=command.groups, beam_key=command.beam_key)
     return p
+
+
+# flag -> config key: the commands' flags are shorthands for keys of the one composed config
+FLAG_KEYS = {"experiment": "tracking.experiment", "tracking_uri": "tracking.uri", "model_name": "register.model_name",
+             "split": "promote.split", "limit": "promote.limit", "beam": "promote.beam_size",
+             "resamples": "promote.resamples", "seed": "promote.seed", "p_threshold": "promote.p_threshold",
+             "force": "promote.force"}
+PAIR_KEYS = ("data.src_lang", "data.tgt_lang", "register.model_name")
+
+
+def command_config(args: argparse.Namespace):
+    """The composed config of a command: its overrides, then its flags on top.
+    -> (config, pinned): pinned when the user chose the language pair or the model name."""
+    from nmt.pipeline.config import load_config
+    from nmt.pipeline.studies.sweep.space import override_value
+
+    overrides = expand_overrides(args)
+    keys = {**FLAG_KEYS, "beam": getattr(args, "beam_key", "promote.beam_size")}
+    for flag, key in keys.items():
+        value = getattr(args, flag, None)
+        if value is None or value is False:
+            continue
+        overrides.append(f"{key}={override_value(value)}")  # the grammar's quoting: any text survives
+    pinned = any(o.lstrip("+~").split("=")[0] in PAIR_KEYS for o in overrides)
+    return load_config(overrides, groups=getattr(args, "groups", ())), pinned
+
+
+def read_command(args: argparse.Namespace):
+    """The command's config, read before its handler is imported: a config error is answered
+    before torch, MLflow or Ray load. -> (handler, config, pinned)"""
+    file = getattr(args, "file", None)  # translate's input, checked before anything is read
+    if file and not Path(file).is_file():
+        what = "is a directory" if Path(file).is_dir() else "no such file"
+        raise ConfigError(f"--file {file}: {what}; give a text file with one sentence per line, "
+                          "or pipe the sentences to stdin")
+    cfg, pinned = command_config(args)
+    startup.mark("config")
+    return stage_table.resolve(f"nmt.pipeline.{args.handler}"), cfg, pinned
 
 
 def command_uri(args: argparse.Namespace) -> str:
@@ -238,7 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     before = os.environ.get(N.ENV_COMMAND)
     os.environ[N.ENV_COMMAND] = redact(shlex.join(["nmt", *argv]))  # what registered versions say made them
     try:
-        return args.handler(args)
+        handler, cfg, pinned = read_command(args)
+        return handler(args, cfg, pinned)
     except NmtError as err:  # config, data and service errors: one line, no traceback
         print(f"nmt: error: {redact(str(err))}", file=sys.stderr)
         return 2

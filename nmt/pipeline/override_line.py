@@ -9,6 +9,7 @@ whitespace belongs to the value before it, as it does in Hydra's grammar."""
 
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
 
@@ -57,3 +58,10 @@ def quote_hint(override: str, message: str) -> str:
     shell = f'"{quoted}"' if '"' not in quoted else shlex.quote(quoted)
     return (f"cannot read the override {override!r}" + (f" ({lines[0]})" if lines else "")
             + f"; quote the value as Hydra's grammar asks: {quoted} (in a shell: {shell})")
+
+
+def expand_overrides(args: argparse.Namespace) -> list[str]:
+    """A command's overrides: each argument exactly as the shell gave it (Hydra reads its
+    quotes), then those of ``--overrides-line`` (MLproject's one string of several), split
+    by Hydra's override grammar."""
+    return [*(getattr(args, "overrides", None) or []), *split_overrides(getattr(args, "overrides_line", None) or "")]

@@ -12,7 +12,7 @@ from mlflow.projects._project_spec import load_project
 
 from nmt.components.tracking.store import RunStore
 from nmt.pipeline.cli import build_parser, main
-from nmt.pipeline.commands import command_config
+from nmt.pipeline.cli import command_config
 from nmt.pipeline.override_line import split_overrides
 from nmt.pipeline.studies.sweep.space import override_value
 

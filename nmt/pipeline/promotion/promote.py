@@ -240,3 +240,17 @@ def outcome_text(out: PromoteOutputs, gate: PromoteConfig) -> str:
              REJECTED: f"version {cand} is @{CHALLENGER}, @{CHAMPION} stays version {champ}"}[out.decision]
     lines.append(f"decision: {out.decision}: {after}   (promotion run {out.run_id})")
     return "\n".join(lines)
+
+
+def cmd_promote(args, cfg, pinned: bool) -> int:
+    out = run_promote(cfg, version=args.version, run_id=args.run, sweep_run_id=args.sweep_run, pinned=pinned)
+    print(outcome_text(out, cfg.promote))
+    return 0
+
+
+def cmd_rollback(args, cfg, pinned: bool) -> int:
+    out = run_rollback(cfg, pinned=pinned)
+    print(f"rolled back {out.model_name}: @champion is version {out.to_version} again"
+          + (f", version {out.from_version} is @challenger" if out.from_version else "")
+          + f"   (rollback run {out.run_id})")
+    return 0

@@ -246,3 +246,20 @@ def auth_env_for(address: str | None) -> None:
         from ray._raylet import AuthenticationTokenLoader, Config
         Config.initialize("")
         AuthenticationTokenLoader.instance().reset_cache()
+
+
+def cmd_cluster(args, cfg, _pinned: bool) -> int:
+    """``nmt cluster up|down|status``."""
+    cfg, action = cfg.cluster, args.action
+    if action == "up":
+        started = up(cfg)
+        print(f"Ray cluster at {cfg.address}: " + ", ".join(n.name for n in started)
+              + f"\n  nmt sweep sweep.ray_address={cfg.address} sweep.storage_path=<a folder every node sees>")
+        return 0
+    if action == "down":
+        n = down(cfg)
+        print(f"stopped {n} processes" if n else "no cluster was running")
+        return 0
+    found = nodes(cfg)
+    print(f"{len(found)} nodes at {cfg.address}" + "".join(f"\n  {n.name} (raylet pid {n.raylet_pid})" for n in found))
+    return 0 if found else 3

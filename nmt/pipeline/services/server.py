@@ -298,3 +298,20 @@ def down(cfg: ServerConfig, timeout: float = 20.0) -> bool:
     recorded = ProcessId.load(_pid_file(cfg))
     _pid_file(cfg).unlink(missing_ok=True)
     return daemons.stop(recorded, timeout)
+
+
+def cmd_server(args, cfg, _pinned: bool) -> int:
+    """``nmt server up|down|status``."""
+    cfg, action = cfg.server, args.action
+    if action == "up":
+        st = up(cfg)
+        print(f"MLflow server on {st.url} (pid {st.pid}, PostgreSQL {cfg.pg_host}:{cfg.pg_port}/{cfg.database}"
+              f"{', basic auth' if cfg.auth else ''}); log: {st.log}\n"
+              f"  export MLFLOW_TRACKING_URI={st.url}")
+        return 0
+    if action == "down":
+        print("stopped" if down(cfg) else "no server was running")
+        return 0
+    st = status(cfg)
+    print(f"{'up' if st.healthy else 'down'}: {st.url}" + (f" (pid {st.pid})" if st.pid else "") + f"; log: {st.log}")
+    return 0 if st.healthy else 3

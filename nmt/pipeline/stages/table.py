@@ -30,13 +30,14 @@ class Stage:
     settings: str | None = None       # its own typed section of conf/config.yaml: cfg.stage_settings[name]
 
     def function(self) -> Callable[..., Any]:
-        return _resolve(self.run)
+        return resolve(self.run)
 
     def settings_class(self) -> type | None:
-        return _resolve(self.settings) if self.settings else None
+        return resolve(self.settings) if self.settings else None
 
 
-def _resolve(ref: str) -> Any:
+def resolve(ref: str) -> Any:
+    """``"module:name"`` -> that object, its module imported now."""
     module, _, attr = ref.partition(":")
     return getattr(importlib.import_module(module), attr)
 

@@ -297,3 +297,9 @@ def run_compare(tracking: TrackingConfig, *, sweep_run_id: str | None = None, ru
     with store.run("compare", tags={N.TAG_STAGE: "compare"}, params=params) as run:
         run.log_artifacts(out, N.REPORT_DIR)
     return md, page, run.run_id
+
+
+def cmd_compare(args, cfg, _pinned: bool) -> int:
+    md, page, run_id = run_compare(cfg.tracking, sweep_run_id=args.sweep_run, run_ids=args.runs or None, out=args.out)
+    print(f"report: {md}\n        {page}\nlogged to compare run {run_id}")
+    return 0

@@ -25,7 +25,8 @@ from nmt.components.tracking.runlog import RunLog
 from nmt.components.evaluation.significance import PairResult, SystemInterval, compare_pairs, system_interval
 from nmt.components.tracking.store import RunStore
 from nmt.pipeline.config import PipelineConfig, load_config
-from nmt.pipeline.studies.journey_report import curve_figures, recipe_rows, write_report
+from nmt.pipeline.override_line import expand_overrides
+from nmt.pipeline.studies.journey_report import curve_figures, recipe_rows, verdict, write_report
 from nmt.pipeline.stages.runner import run_pipeline
 from nmt.pipeline.stages.common import Context
 from nmt.pipeline.stages.evaluate import searches
@@ -162,3 +163,14 @@ def run_journey(cfg: PipelineConfig, base_overrides: list[str]) -> JourneyOutput
     params = flatten(to_dict(cfg.journey), "journey.")  # the store cuts a long value
     with ctx.store.run(f"journey {cfg.journey.name}", tags=tags, params=params) as run:
         return _journey(cfg, configs, run)
+
+
+def cmd_journey(args, cfg: PipelineConfig, _pinned: bool) -> int:
+    out = run_journey(cfg, expand_overrides(args))
+    for arm, s in out.systems.items():
+        print(f"{arm:20s} BLEU {s.bleu:6.2f}  95% [{s.mean - s.ci:.2f}, {s.mean + s.ci:.2f}]  seeds "
+              + ", ".join(f"{b:.2f}" for b in s.seeds))
+    for p in out.pairs:
+        print(f"{p.b} - {p.a}: {p.delta:+.2f} +- {p.delta_ci:.2f}; " + verdict(p, cfg.journey.alpha).replace("**", ""))
+    print(f"report: {out.report}\njourney run {out.parent_run_id} ({out.wall_s / 60:.1f} min)")
+    return 0

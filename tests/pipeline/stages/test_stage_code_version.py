@@ -27,7 +27,8 @@ from tests.conftest import ROOT, TINY_RUN
 
 STAGES = tuple(s.name for s in stage_table.STAGES)
 NOT_IN_ANY_STAGE = ("nmt.pipeline.stages.table",  # a new row must not retrain anything
-                    "nmt.pipeline.cli", "nmt.pipeline.studies.compare", "nmt.pipeline.commands", "nmt.pipeline.studies.journey",
+                    "nmt.pipeline.cli", "nmt.pipeline.studies.compare", "nmt.pipeline.promotion.translate",
+                    "nmt.pipeline.studies.journey",
                     "nmt.pipeline.studies.journey_report", "nmt.pipeline.promotion.promote", "nmt.pipeline.studies.sweep.driver")
 
 

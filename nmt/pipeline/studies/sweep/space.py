@@ -64,7 +64,7 @@ def parse_space(space: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def to_tune(space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    from ray import tune  # here: a config loads without importing Ray (see cli.cmd_sweep)
+    from ray import tune  # here: a config loads without importing Ray (see nmt.pipeline.studies.sweep.cmd_sweep)
     out = {}
     for key, s in space.items():
         kind = s["type"]

@@ -28,7 +28,7 @@ class EvaluateOutputs:
 
     @classmethod
     def load(cls, store: RunStore, run_id: str) -> EvaluateOutputs:
-        return cls(run_id, dict(store.get_run(run_id).data.metrics))
+        return cls(run_id, dict(store.get_run(run_id).metrics))
 
     def hypotheses(self, store: RunStore, split: str, search: str) -> list[str]:
         with scratch(N.HYPOTHESES_DIR) as tmp:  # a server's copy: read, then gone

@@ -58,7 +58,7 @@ class TrainedModel:
         """What ``publish`` gave ``run_id``, downloaded."""
         spec = load_spec(store.download(run_id, N.MODEL_CONFIG))
         ckpt = store.download(run_id, f"{N.CHECKPOINT_DIR}/{N.BEST_CKPT}")
-        return cls(run_id, spec, ckpt, store.get_run(run_id).data.metrics.get(N.BEST_VAL_BLEU))
+        return cls(run_id, spec, ckpt, store.get_run(run_id).metrics.get(N.BEST_VAL_BLEU))
 
     def model(self) -> Seq2SeqModel:
         """The checkpoint as an eval-mode model."""

@@ -52,7 +52,7 @@ def test_names_round_trip_from_the_shell_into_mlflow(name, sweep, store_uri):
         pass
     assert store.client.get_experiment(store.experiment_id).name == name
     assert store.client.get_registered_model(name).name == name
-    assert store.get_run(run.run_id).info.run_name == sweep
+    assert store.get_run(run.run_id).name == sweep
 
 
 def test_mlproject_overrides_string_is_split_by_hydra_s_grammar(tmp_path):

@@ -111,8 +111,8 @@ def log_translator(store: RunStore, run_id: str, model: torch.nn.Module, spec: M
         # working folder, outside the project home, and went when that folder was cleaned
         with store.pinned():
             run = store.get_run(run_id)
-            logged = store.client.create_logged_model(experiment_id=run.info.experiment_id, name=N.MODEL_NAME,
-                                                      source_run_id=run_id, params=dict(run.data.params))
+            logged = store.client.create_logged_model(experiment_id=run.experiment_id, name=N.MODEL_NAME,
+                                                      source_run_id=run_id, params=dict(run.params))
             return Model.log(None, mlflow.pyfunc, name=N.MODEL_NAME, run_id=run_id, model_id=logged.model_id,
                              python_model=str(MODEL_FILE),
                              flavor_name="pyfunc.ModelFromCode", artifacts=artifacts,

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,31 @@ BATCH_ROWS, PARAM_CHARS = 1000, 6000  # MLflow's log_batch rows and param value 
 def metric_rows(metrics: Mapping[str, Any], step: int, timestamp_ms: int | None = None) -> list[Metric]:
     ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
     return [Metric(k, float(v), ts, int(step)) for k, v in metrics.items()]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as the store reads it back: what the pipeline needs, not MLflow's ``Run``."""
+
+    id: str
+    name: str
+    status: str                       # RUNNING, FINISHED, FAILED, KILLED
+    params: Mapping[str, str]         # as MLflow keeps them: strings
+    tags: Mapping[str, str]
+    metrics: Mapping[str, float]      # each metric's latest value
+    start_time: int                   # ms since the epoch
+    artifact_uri: str
+    experiment_id: str
+
+    @property
+    def run_id(self) -> str:
+        return self.id
+
+    @classmethod
+    def of(cls, run: Run) -> RunRecord:
+        i, d = run.info, run.data
+        return cls(i.run_id, i.run_name, i.status, dict(d.params), dict(d.tags), dict(d.metrics), i.start_time,
+                   i.artifact_uri, i.experiment_id)
 
 
 def system_monitor(run_id: str | None, uri: str | None = None) -> Any:
@@ -113,8 +139,7 @@ class RunStore(Registry):
               params: Mapping[str, Any] | None = None) -> RunLog:
         """A RUNNING run owned by this process (``nmt.owner``), nested under ``parent``."""
         all_tags = {N.TAG_OWNER: owner(), **({N.TAG_PARENT: parent} if parent else {}), **(tags or {})}
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
-        handle = RunLog(self, run.info.run_id)
+        handle = RunLog(self, self.client.create_run(self.experiment_id, run_name=name, tags=all_tags).info.run_id)
         if params:
             handle.log_params(params)
         return handle
@@ -173,26 +198,24 @@ class RunStore(Registry):
         """Runs left RUNNING by a process of this machine that died (kill -9, a store outage
         at the wrong moment) end FAILED, tagged so: no run stays RUNNING for ever."""
         ended = []
-        for run in self.search("attributes.status = 'RUNNING'"):
-            if owner_is_dead(run.data.tags.get(N.TAG_OWNER)):
-                self.client.set_tag(run.info.run_id, N.TAG_RECOVERED, "owner process died")
-                self.client.set_terminated(run.info.run_id, "FAILED")
-                ended.append(run.info.run_id)
+        for run in self.find(status="RUNNING"):
+            if owner_is_dead(run.tags.get(N.TAG_OWNER)):
+                self.client.set_tag(run.id, N.TAG_RECOVERED, "owner process died")
+                self.client.set_terminated(run.id, "FAILED")
+                ended.append(run.id)
         if ended:
             log.info("marked %d orphaned RUNNING run(s) FAILED: %s", len(ended), ", ".join(ended))
         return ended
 
-    def find_reusable(self, stage: str, params: Mapping[str, str], code: str) -> Run | None:
+    def find_reusable(self, stage: str, params: Mapping[str, str], code: str) -> RunRecord | None:
         """The newest FINISHED run of ``stage`` with exactly these params and code version."""
-        key = reuse_key(stage, params, code)
-        runs = self.search(f"tags.`{N.TAG_REUSE_KEY}` = '{key}' and attributes.status = 'FINISHED'",
-                           order_by=["attributes.start_time DESC"], max_results=5)
+        runs = self.find(tags={N.TAG_REUSE_KEY: reuse_key(stage, params, code)}, status="FINISHED", limit=5)
         want = {k: str(v) for k, v in params.items()}
         # MLflow params are strings: compare strings, or the cache never hits
-        return next((r for r in runs if {k: r.data.params.get(k) for k in params} == want), None)
+        return next((r for r in runs if {k: r.params.get(k) for k in params} == want), None)
 
     def reuse_or_run(self, stage: str, params: Mapping[str, Any], code: str, body: Callable[[RunLog], None], *,
-                     parent: Callable[[], str], force: bool = False) -> tuple[Run, bool]:
+                     parent: Callable[[], str], force: bool = False) -> tuple[RunRecord, bool]:
         """The newest FINISHED run with the same key (stage, params, code version), or a fresh
         stage run under ``parent()`` (called only then) around ``body``. Returns the finished
         run and whether it was reused."""
@@ -207,13 +230,23 @@ class RunStore(Registry):
         return self.get_run(run.run_id), False
 
     # -- reads -------------------------------------------------------------------------
-    def get_run(self, run_id: str) -> Run:
-        return self.client.get_run(run_id)
+    def get_run(self, run_id: str) -> RunRecord:
+        return RunRecord.of(self.client.get_run(run_id))
 
-    def search(self, filter_string: str = "", *, order_by: list[str] | None = None,
-               max_results: int = 1000) -> list[Run]:
-        return list(self.client.search_runs([self.experiment_id], filter_string, max_results=max_results,
-                                            order_by=order_by))
+    def find(self, *, stage: str | None = None, parent: str | None = None, tags: Mapping[str, str] | None = None,
+             status: str | None = None, not_status: str | None = None, ranked_by: str | None = None,
+             limit: int = 1000) -> list[RunRecord]:
+        """This experiment's runs of ``stage``, nested under ``parent``, carrying ``tags``, with (or
+        without: ``not_status``) ``status``; newest first, or, with ``ranked_by``, only the runs
+        that logged that metric, highest first. The one place that writes MLflow's search syntax."""
+        where = {**({N.TAG_STAGE: stage} if stage else {}), **({N.TAG_PARENT: parent} if parent else {}), **(tags or {})}
+        terms = [f"tags.`{k}` = '{v}'" for k, v in where.items()]
+        terms += [f"attributes.status = '{status}'"] if status else []
+        terms += [f"attributes.status != '{not_status}'"] if not_status else []
+        terms += [f"metrics.`{ranked_by}` >= 0"] if ranked_by else []
+        order = [f"metrics.`{ranked_by}` DESC"] if ranked_by else ["attributes.start_time DESC"]
+        runs = self.client.search_runs([self.experiment_id], " and ".join(terms), max_results=limit, order_by=order)
+        return [RunRecord.of(r) for r in runs]
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         return list(self.client.get_metric_history(run_id, key))

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from nmt.components.tracking import names as N
 from nmt.components.system.typed_config import ConfigError
-from nmt.components.tracking.store import ModelVersion, Run, RunStore, StoreError
+from nmt.components.tracking.store import ModelVersion, RunRecord, RunStore, StoreError
 from nmt.pipeline.config import PipelineConfig
 from nmt.pipeline.promotion.aliases import require_model
 
@@ -29,30 +29,30 @@ class Candidate:
     arch: str | None = None
 
 
-def get_run(store: RunStore, run_id: str, what: str = "run") -> Run:
+def get_run(store: RunStore, run_id: str, what: str = "run") -> RunRecord:
     try:
         return store.get_run(run_id)
     except StoreError as err:
         raise ConfigError(f"{what} {run_id} not found in {store.uri}: {err.message}") from None
 
 
-def prepare_of(run: Run) -> str:
-    prep = run.data.params.get(N.PARAM_PREPARE_RUN)
+def prepare_of(run: RunRecord) -> str:
+    prep = run.params.get(N.PARAM_PREPARE_RUN)
     if not prep:
-        raise ConfigError(f"run {run.info.run_id} has no {N.PARAM_PREPARE_RUN} param: which test data?")
+        raise ConfigError(f"run {run.id} has no {N.PARAM_PREPARE_RUN} param: which test data?")
     return prep
 
 
 @lru_cache(maxsize=256)
 def _pair_of_prepare(store: RunStore, prepare_run_id: str) -> str | None:
-    params = store.get_run(prepare_run_id).data.params
+    params = store.get_run(prepare_run_id).params
     src, tgt = params.get(N.PARAM_SRC_LANG), params.get(N.PARAM_TGT_LANG)
     return f"{src}-{tgt}" if src and tgt else None
 
 
-def pair_of(store: RunStore, run: Run) -> str | None:
+def pair_of(store: RunStore, run: RunRecord) -> str | None:
     """``de-en``: the language pair of a train or trial run's data."""
-    prep = run.data.params.get(N.PARAM_PREPARE_RUN)
+    prep = run.params.get(N.PARAM_PREPARE_RUN)
     return _pair_of_prepare(store, prep) if prep else None
 
 
@@ -63,12 +63,11 @@ def model_name(cfg: PipelineConfig, store: RunStore, pinned: bool) -> tuple[str,
         return cfg.register.model_name, None
     pair = f"{cfg.data.src_lang}-{cfg.data.tgt_lang}"
     if not pinned:
-        for run in store.search("attributes.status = 'FINISHED'", order_by=["attributes.start_time DESC"],
-                                max_results=200):
-            if run.data.tags.get(N.TAG_STAGE) in CANDIDATE_STAGES and pair_of(store, run):
+        for run in store.find(status="FINISHED", limit=200):
+            if run.tags.get(N.TAG_STAGE) in CANDIDATE_STAGES and pair_of(store, run):
                 pair = pair_of(store, run)
                 log.info("nmt-%s: the language pair of the newest %s run %s (data.src_lang=.. data.tgt_lang=.. "
-                         "to choose)", pair, run.data.tags[N.TAG_STAGE], run.info.run_id)
+                         "to choose)", pair, run.tags[N.TAG_STAGE], run.id)
                 break
     return f"nmt-{pair}", pair
 
@@ -79,13 +78,13 @@ def _version_of_run(store: RunStore, name: str, run_id: str) -> ModelVersion | N
     return max(found, key=lambda mv: int(mv.version)) if found else None
 
 
-def _best_run(store: RunStore, runs: list[Run], where: str, pair: str | None) -> Run:
-    ranked = [r for r in runs if r.data.tags.get(N.TAG_STAGE) in CANDIDATE_STAGES and N.BEST_VAL_BLEU in r.data.metrics
+def _best_run(store: RunStore, runs: list[RunRecord], where: str, pair: str | None) -> RunRecord:
+    ranked = [r for r in runs if r.tags.get(N.TAG_STAGE) in CANDIDATE_STAGES and N.BEST_VAL_BLEU in r.metrics
               and (pair is None or pair_of(store, r) == pair)]
     if not ranked:
         of = f" of {pair}" if pair else ""
         raise ConfigError(f"no train or trial run{of} with {N.BEST_VAL_BLEU} {where}")
-    return max(ranked, key=lambda r: r.data.metrics[N.BEST_VAL_BLEU])
+    return max(ranked, key=lambda r: r.metrics[N.BEST_VAL_BLEU])
 
 
 def from_version(store: RunStore, name: str, version: str) -> Candidate:
@@ -108,16 +107,16 @@ def resolve_candidate(store: RunStore, name: str, *, version: str | None = None,
         return from_version(store, name, version)
     if run_id is not None:
         run = get_run(store, run_id)
-        if run.data.tags.get(N.TAG_STAGE) not in CANDIDATE_STAGES:
-            raise ConfigError(f"run {run_id} is a {run.data.tags.get(N.TAG_STAGE, 'non-stage')} run; "
+        if run.tags.get(N.TAG_STAGE) not in CANDIDATE_STAGES:
+            raise ConfigError(f"run {run_id} is a {run.tags.get(N.TAG_STAGE, 'non-stage')} run; "
                               "--run takes a train or sweep trial run")
     elif sweep_run_id is not None:
         parent = get_run(store, sweep_run_id, "sweep run")
-        sweep = RunStore(store.uri, parent.info.experiment_id)  # the sweep's own experiment
-        children = sweep.search(f"tags.`{N.TAG_PARENT}` = '{sweep_run_id}'")
+        sweep = RunStore(store.uri, parent.experiment_id)  # the sweep's own experiment
+        children = sweep.find(parent=sweep_run_id)
         run = _best_run(store, children, f"under sweep run {sweep_run_id}", pair)
     else:
-        runs = store.search(f"metrics.`{N.BEST_VAL_BLEU}` >= 0", order_by=[f"metrics.`{N.BEST_VAL_BLEU}` DESC"])
+        runs = store.find(ranked_by=N.BEST_VAL_BLEU)
         run = _best_run(store, runs, f"in experiment {store.experiment_id}", pair)
-    return Candidate(run.info.run_id, prepare_of(run), _version_of_run(store, name, run.info.run_id),
-                     arch=run.data.params.get("model.arch") or run.data.tags.get(N.TAG_ARCH))
+    return Candidate(run.id, prepare_of(run), _version_of_run(store, name, run.id),
+                     arch=run.params.get("model.arch") or run.tags.get(N.TAG_ARCH))

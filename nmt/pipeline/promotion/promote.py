@@ -100,7 +100,7 @@ def decide(bleu_candidate: float, bleu_champion: float, p_value: float, p_thresh
 
 def gate_metric(store: RunStore, cfg: PipelineConfig, prepare_run_id: str) -> MetricChoice:
     """How the gate scores: BLEU tokenized for the target language of the candidate's data."""
-    lang = store.get_run(prepare_run_id).data.params.get(N.PARAM_TGT_LANG, cfg.data.tgt_lang)
+    lang = store.get_run(prepare_run_id).params.get(N.PARAM_TGT_LANG, cfg.data.tgt_lang)
     metric = choose_metric(lang, cfg.evaluate.bleu_tokenize)
     warn(metric)
     return metric

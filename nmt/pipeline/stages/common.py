@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from nmt.components.tracking import names as N
 from nmt.components.system.code_version import running_code_version
 from nmt.components.tracking.runlog import RunLog
-from nmt.components.tracking.store import Run, RunStore
+from nmt.components.tracking.store import RunRecord, RunStore
 
 if TYPE_CHECKING:  # annotations only: a stage's code version leaves out the config loader's modules
     from nmt.pipeline.config import PipelineConfig
@@ -93,13 +93,13 @@ def stage_code(body: Callable[[str], None], ships: tuple[str, ...] = ()) -> str:
 
 
 def execute(stage: str, ctx: Context, cfg: PipelineConfig, params: Mapping[str, str],
-            body: Callable[[RunLog], None], ships: tuple[str, ...] = ()) -> Run:
+            body: Callable[[RunLog], None], ships: tuple[str, ...] = ()) -> RunRecord:
     """Reuse the newest FINISHED run with the same key (stage, params, :func:`stage_code`), or
     run ``body(run)`` inside a fresh stage run nested under the pipeline parent. Returns the
     finished run."""
     run, reused = ctx.store.reuse_or_run(stage, params, stage_code(body, ships), body, parent=ctx.parent,
                                          force=cfg.force)
     if reused:
-        log.info("%s: reusing finished run %s", stage, run.info.run_id)
-        ctx.reused[stage] = run.info.run_id
+        log.info("%s: reusing finished run %s", stage, run.id)
+        ctx.reused[stage] = run.id
     return run

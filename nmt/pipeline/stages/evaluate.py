@@ -168,4 +168,4 @@ def run_evaluate(cfg: PipelineConfig, ctx: Context, prepare_run_id: str, train_r
         evaluate_body(run, cfg, prepare_run_id, train_run_id, gold)
 
     run = execute("evaluate", ctx, cfg, params, body)
-    return EvaluateOutputs(run.info.run_id, dict(run.data.metrics))
+    return EvaluateOutputs(run.id, dict(run.metrics))

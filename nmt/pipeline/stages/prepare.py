@@ -19,7 +19,7 @@ from nmt.components.data.build import Built, build
 from nmt.components.data.plans import plan_for
 from nmt.components.data.sources import Plan
 from nmt.components.tracking.runlog import RunLog
-from nmt.components.tracking.store import Run
+from nmt.components.tracking.store import RunRecord
 from nmt.pipeline.stages.common import Context, execute
 from nmt.pipeline.upstream import PreparedData
 from nmt.components.system.scratch import scratch
@@ -81,6 +81,6 @@ def run_prepare(cfg: PipelineConfig, ctx: Context) -> PrepareOutputs:
     return prepare_outputs(execute("prepare", ctx, cfg, params, body))
 
 
-def prepare_outputs(run: Run) -> PrepareOutputs:
-    base = run.info.artifact_uri
-    return PrepareOutputs(run.info.run_id, f"{base}/{N.DATA_DIR}", f"{base}/{N.TOKENIZER_DIR}")
+def prepare_outputs(run: RunRecord) -> PrepareOutputs:
+    base = run.artifact_uri
+    return PrepareOutputs(run.id, f"{base}/{N.DATA_DIR}", f"{base}/{N.TOKENIZER_DIR}")

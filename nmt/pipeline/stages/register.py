@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, ClassVar
 from nmt.components.tracking import names as N
 from nmt.components.evaluation.evalkey import EvalKey
 from nmt.components.tracking.runlog import RunLog
-from nmt.components.tracking.store import ModelVersion, Run, RunStore, StoreError
+from nmt.components.tracking.store import ModelVersion, RunRecord, RunStore, StoreError
 from nmt.components.serving.translator import log_translator
 from nmt.pipeline.promotion.aliases import aliases, swap
 from nmt.pipeline.stages.common import Context, execute
@@ -51,9 +51,9 @@ class RegisterOutputs:
         run.set_tag(N.TAG_CHAMPION, str(self.champion).lower())
 
     @classmethod
-    def of(cls, run: Run, model_name: str) -> RegisterOutputs:
-        p = run.data.params
-        return cls(run.info.run_id, model_name, p[cls.VERSION], p[cls.MODEL_URI], run.data.tags.get(N.TAG_CHAMPION) == "true")
+    def of(cls, run: RunRecord, model_name: str) -> RegisterOutputs:
+        p = run.params
+        return cls(run.id, model_name, p[cls.VERSION], p[cls.MODEL_URI], run.tags.get(N.TAG_CHAMPION) == "true")
 
 
 def register_version(store: RunStore, name: str, train_run_id: str, prepare_run_id: str, *, run_id: str,
@@ -81,8 +81,8 @@ def register_version(store: RunStore, name: str, train_run_id: str, prepare_run_
 def describe(store: RunStore, tags: dict[str, str], arch: str | None) -> str:
     """A version's description, as the registry UI shows it: architecture, data source, BLEU
     and the command that made it. ``tags``: the version's tags (val BLEU, runs, test BLEUs)."""
-    train = store.get_run(tags[N.VTAG_TRAIN_RUN]).data
-    prepare = store.get_run(tags[N.VTAG_PREPARE_RUN]).data
+    train = store.get_run(tags[N.VTAG_TRAIN_RUN])
+    prepare = store.get_run(tags[N.VTAG_PREPARE_RUN])
     p = prepare.params
     keys = ("data.kind", "data.path", "data.name", *(("data.train",) if p.get("data.kind") == "files" else ()))
     where = [p[k] for k in keys if p.get(k) not in (None, "None")]  # a file corpus is named by its files

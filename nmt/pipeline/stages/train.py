@@ -35,7 +35,7 @@ from nmt.components.system.allocator import keep_freed_memory
 from nmt.components.system.locks import folder_lock, note
 from nmt.components.models.factory import build, model_dict
 from nmt.components.tracking.runlog import RunLog
-from nmt.components.tracking.store import Run, RunStore, StoreError
+from nmt.components.tracking.store import RunRecord, RunStore, StoreError
 from nmt.components.tracking.uri import project_home, reuse_key
 from nmt.components.tracking.writer import TrackingUnavailable, run_writer
 from nmt.pipeline.stages.common import Context, execute, stage_code
@@ -254,9 +254,9 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
         startup.end_stage()
 
 
-def train_outputs(run: Run) -> TrainOutputs:
-    return TrainOutputs(run.info.run_id, f"{run.info.artifact_uri}/{N.CHECKPOINT_DIR}/{N.BEST_CKPT}",
-                        run.data.metrics.get(N.BEST_VAL_BLEU))
+def train_outputs(run: RunRecord) -> TrainOutputs:
+    return TrainOutputs(run.id, f"{run.artifact_uri}/{N.CHECKPOINT_DIR}/{N.BEST_CKPT}",
+                        run.metrics.get(N.BEST_VAL_BLEU))
 
 
 def existing_train(store: RunStore, run_id: str) -> tuple[TrainOutputs, str]:
@@ -265,8 +265,8 @@ def existing_train(store: RunStore, run_id: str) -> tuple[TrainOutputs, str]:
         run = store.get_run(run_id)
     except StoreError:
         raise ConfigError(f"evaluate.train_run_id={run_id}: no such run in this tracking store") from None
-    stage = run.data.tags.get(N.TAG_STAGE, "non-nmt")
-    if stage != "train" or run.info.status != "FINISHED":
-        raise ConfigError(f"evaluate.train_run_id={run_id} is a {run.info.status} {stage} run; "
+    stage = run.tags.get(N.TAG_STAGE, "non-nmt")
+    if stage != "train" or run.status != "FINISHED":
+        raise ConfigError(f"evaluate.train_run_id={run_id} is a {run.status} {stage} run; "
                           "it must name a FINISHED train run")
-    return train_outputs(run), run.data.params[N.PARAM_PREPARE_RUN]
+    return train_outputs(run), run.params[N.PARAM_PREPARE_RUN]

@@ -25,7 +25,7 @@ from nmt.components.evaluation.evalkey import MULTI30K_PRIMARY, EvalKey
 from nmt.components.evaluation.explorer import render
 from nmt.components.evaluation.aer import aer_key
 from nmt.components.evaluation.plots import length_plot, scatter_plot
-from nmt.components.tracking.store import Run, RunStore
+from nmt.components.tracking.store import RunRecord, RunStore
 from nmt.components.tracking.uri import project_home
 from nmt.pipeline.evaluated import hypotheses_path
 from nmt.pipeline.upstream import test_split
@@ -57,18 +57,15 @@ class ModelRow:
 
 
 def select_evaluate_runs(store: RunStore, *, sweep_run_id: str | None = None,
-                         run_ids: list[str] | None = None) -> list[Run]:
+                         run_ids: list[str] | None = None) -> list[RunRecord]:
     """Evaluate runs by id, under a sweep parent, or every finished one in the store's
     experiment (the newest per train run)."""
     if run_ids:
         return [store.get_run(r) for r in run_ids]
-    flt = f"tags.`{N.TAG_STAGE}` = 'evaluate' and attributes.status = 'FINISHED'"
-    if sweep_run_id:
-        flt += f" and tags.`{N.TAG_PARENT}` = '{sweep_run_id}'"
-    runs = store.search(flt, order_by=["attributes.start_time DESC"], max_results=200)
+    runs = store.find(stage="evaluate", parent=sweep_run_id, status="FINISHED", limit=200)
     seen, out = set(), []
     for r in runs:
-        key = r.data.params.get(N.PARAM_TRAIN_RUN)
+        key = r.params.get(N.PARAM_TRAIN_RUN)
         if key not in seen:
             seen.add(key)
             out.append(r)
@@ -82,30 +79,30 @@ def _artifact(store: RunStore, run_id: str, path: str) -> Path | None:
         return None
 
 
-def collect(store: RunStore, run: Run, n_samples: int) -> ModelRow:
-    p, tags = run.data.params, run.data.tags
+def collect(store: RunStore, run: RunRecord, n_samples: int) -> ModelRow:
+    p, tags = run.params, run.tags
     train_id = p[N.PARAM_TRAIN_RUN]
     # runs older than the analysis.split tag scored Multi30k's primary split first
     decoded = EvalKey.parse_decoded(tags.get(N.TAG_ANALYSIS_SPLIT, f"{MULTI30K_PRIMARY}/greedy"), "bleu")
     split, search = decoded.split, decoded.search
     arch = tags.get(N.TAG_ARCH, "?")
-    row = ModelRow(label=f"{arch} ({run.info.run_id[:6]})", arch=arch, evaluate_run_id=run.info.run_id,
+    row = ModelRow(label=f"{arch} ({run.id[:6]})", arch=arch, evaluate_run_id=run.id,
                    train_run_id=train_id, prepare_run_id=p[N.PARAM_PREPARE_RUN], search=search, split=split,
-                   scores=dict(run.data.metrics))
+                   scores=dict(run.metrics))
     train = store.get_run(train_id)
-    row.params = train.data.metrics.get(N.NUM_PARAMS)
-    row.train_time_s = train.data.metrics.get(N.TRAIN_TIME)
+    row.params = train.metrics.get(N.NUM_PARAMS)
+    row.train_time_s = train.metrics.get(N.TRAIN_TIME)
     speeds = [m.value for m in store.metric_history(train_id, N.TOKENS_PER_S)]
     row.tokens_per_s = statistics.median(speeds) if speeds else None
-    length = _artifact(store, run.info.run_id, f"{N.LENGTH_DIR}/{N.LENGTH_JSON}")
+    length = _artifact(store, run.id, f"{N.LENGTH_DIR}/{N.LENGTH_JSON}")
     row.length = json.loads(length.read_text()) if length else []
-    row.attention = _artifact(store, run.info.run_id, f"{N.ATTENTION_DIR}/sample0.png")
+    row.attention = _artifact(store, run.id, f"{N.ATTENTION_DIR}/sample0.png")
     row.map_kind = tags.get(N.TAG_MAP, "attention")
     row.align_readout = tags.get(N.TAG_ALIGN_READOUT)
     for attr, name in (("explorer", N.EXPLORER_JSON), ("explorer_gold", N.EXPLORER_GOLD_JSON)):
-        found = _artifact(store, run.info.run_id, f"{N.ATTENTION_DIR}/{name}")
+        found = _artifact(store, run.id, f"{N.ATTENTION_DIR}/{name}")
         setattr(row, attr, {**json.loads(found.read_text()), "label": row.label} if found else None)
-    hyp = _artifact(store, run.info.run_id, hypotheses_path(split, search))
+    hyp = _artifact(store, run.id, hypotheses_path(split, search))
     row.hypotheses = hyp.read_text().splitlines()[:n_samples] if hyp else []
     return row
 

@@ -43,8 +43,8 @@ def run_curves(store: RunStore, run_id: str) -> dict[str, tuple[np.ndarray, np.n
         tokens = np.where(steps <= s[-1], np.interp(steps, s, t), t[-1] + (steps - s[-1]) * rate)
     else:
         tokens = np.full_like(y, np.nan)
-    minutes = np.array([(m.timestamp - run.info.start_time) / 60000 for m in bleu])
-    params = run.data.metrics.get(N.NUM_PARAMS, float("nan"))
+    minutes = np.array([(m.timestamp - run.start_time) / 60000 for m in bleu])
+    params = run.metrics.get(N.NUM_PARAMS, float("nan"))
     return {"tokens": (tokens, y), "time": (minutes, y), "flops": (FLOPS_PER_PARAM_TOKEN * params * tokens, y)}
 
 
@@ -185,7 +185,7 @@ def budget_line(store: RunStore, cfg: PipelineConfig, runs: dict) -> str:
     (read from the store: each one's last ``train/tokens_seen``)."""
     j, parts = cfg.journey, []
     if j.budget_tokens:
-        reached = sum(store.get_run(r[1]).data.metrics.get(N.TOKENS_SEEN, 0) >= j.budget_tokens for r in runs.values())
+        reached = sum(store.get_run(r[1]).metrics.get(N.TOKENS_SEEN, 0) >= j.budget_tokens for r in runs.values())
         parts.append(f"{j.budget_tokens:,} target tokens per run (trainer.max_target_tokens: the same work however "
                      f"busy the machine; {reached} of {len(runs)} runs reached it)")
     if j.budget_minutes:

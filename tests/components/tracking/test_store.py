@@ -57,8 +57,8 @@ def test_a_run_never_stays_running(nmt_home, raised, status):
     with pytest.raises(type(raised)), store.run("stage", tags={"k": "v"}) as run:
         raise raised
     got = store.get_run(run.run_id)
-    assert got.info.status == status and got.data.tags["k"] == "v" and N.TAG_OWNER in got.data.tags
-    assert got.data.tags.get(N.TAG_ERROR) == ("RuntimeError: disk full" if status == "FAILED" else None)
+    assert got.status == status and got.tags["k"] == "v" and N.TAG_OWNER in got.tags
+    assert got.tags.get(N.TAG_ERROR) == ("RuntimeError: disk full" if status == "FAILED" else None)
 
 
 def test_a_resumed_run_is_running_and_ours_again_then_ends_by_its_block(nmt_home):
@@ -68,9 +68,9 @@ def test_a_resumed_run_is_running_and_ours_again_then_ends_by_its_block(nmt_home
     store.set_tag(first.run_id, N.TAG_OWNER, "another-host:1")
     with store.run("ignored", resume=first.run_id, patient=True) as again:
         got = store.get_run(again.run_id)
-        assert again.run_id == first.run_id and got.info.status == "RUNNING"
-        assert got.data.tags[N.TAG_OWNER] != "another-host:1"
-    assert store.get_run(first.run_id).info.status == "FINISHED"
+        assert again.run_id == first.run_id and got.status == "RUNNING"
+        assert got.tags[N.TAG_OWNER] != "another-host:1"
+    assert store.get_run(first.run_id).status == "FINISHED"
 
 
 def test_runs_nest_and_batches_split_at_the_stores_limits(nmt_home):
@@ -82,9 +82,9 @@ def test_runs_nest_and_batches_split_at_the_stores_limits(nmt_home):
     store.end(child.run_id, "FINISHED")
     store.end(parent.run_id, "FINISHED")
     got = store.get_run(child.run_id)
-    assert got.data.tags[N.TAG_PARENT] == parent.run_id
-    assert (len(got.data.params), len(got.data.metrics)) == (250, 1200)
-    assert sum(k.startswith("t") for k in got.data.tags) == 150
+    assert got.tags[N.TAG_PARENT] == parent.run_id
+    assert (len(got.params), len(got.metrics)) == (250, 1200)
+    assert sum(k.startswith("t") for k in got.tags) == 150
 
 
 def test_a_pickled_store_reconnects_where_it_lands(nmt_home):
@@ -93,4 +93,4 @@ def test_a_pickled_store_reconnects_where_it_lands(nmt_home):
     copy = pickle.loads(pickle.dumps(store))
     assert copy._client is None and (copy.uri, copy.experiment_id) == (store.uri, store.experiment_id)
     copy.end(run.run_id, "FINISHED")
-    assert store.get_run(run.run_id).info.status == "FINISHED"
+    assert store.get_run(run.run_id).status == "FINISHED"

@@ -30,7 +30,7 @@ def test_find_reusable_only_matches_finished_runs_with_same_params(nmt_home):
     run, reused = store.reuse_or_run("train", params, "c", lambda run: None, parent=lambda: None)
     assert not reused
     found = store.find_reusable("train", params, "c")
-    assert found is not None and found.info.run_id == run.info.run_id
+    assert found is not None and found.id == run.id
     assert store.find_reusable("train", {**params, "upstream.prepare_run_id": "p2"}, "c") is None
     assert store.find_reusable("train", params, "other-code") is None
     statuses = {r.info.status for r in mlflow.search_runs([exp], output_format="list")}

@@ -61,7 +61,7 @@ def run_export(cfg, ctx: Context, prepare_run_id: str, train_run_id: str) -> Exp
         kept = sum(n <= settings.max_len for n in val["src_len"])
         run.log_metrics({"export/kept": float(kept), "export/pairs": float(len(val))})
 
-    return ExportOutputs(execute("export", ctx, cfg, params, body).info.run_id)
+    return ExportOutputs(execute("export", ctx, cfg, params, body).id)
 '''
 
 

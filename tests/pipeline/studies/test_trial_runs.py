@@ -116,18 +116,18 @@ def test_the_trial_logger_keeps_a_trials_run_through_a_pickled_resume(nmt_home):
     resumed.scheduler = asha
     resumed.on_trial_complete(0, [], trial)
     run = store.get_run(resumed.run_id(trial))
-    assert run.info.run_id == logger.run_id(trial) and run.info.status == "KILLED"
-    tags = run.data.tags
+    assert run.id == logger.run_id(trial) and run.status == "KILLED"
+    tags = run.tags
     assert tags[N.TAG_PARENT] == parent and tags[N.TAG_TRIAL] == "t1" and tags[N.TAG_STAGE] == "trial"
     assert tags[N.TAG_ARCH] == "gru" and tags[N.TAG_RESOURCES] == "CPU=1" and N.TAG_OWNER in tags
     assert tags[N.TAG_STOPPED] == "asha" and tags[N.TAG_NODE] == "b" and tags[N.TAG_NODES] == "a,b"
-    assert run.data.params == {N.PARAM_PREPARE_RUN: "p1", "trial.optim.lr": "0.01"}
-    rows = store.metric_history(run.info.run_id, N.VAL_BLEU)
+    assert run.params == {N.PARAM_PREPARE_RUN: "p1", "trial.optim.lr": "0.01"}
+    rows = store.metric_history(run.id, N.VAL_BLEU)
     assert [(m.step, m.value, m.timestamp) for m in rows] == [(1, 3.5, 5000), (2, 4.5, 6000)]
     other = SimpleNamespace(**{**vars(trial), "trial_id": "t2", "config": {"arch": "attention"}})
     resumed.on_trial_error(0, [], other)
     failed = store.get_run(resumed.run_id(other))
-    assert failed.info.status == "FAILED" and failed.data.tags[N.TAG_ARCH] == "attention"
+    assert failed.status == "FAILED" and failed.tags[N.TAG_ARCH] == "attention"
 
 
 def test_asha_on_tokens_compares_trials_at_token_rungs(tmp_path):

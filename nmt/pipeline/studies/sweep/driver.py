@@ -117,12 +117,10 @@ def _searcher(cfg: PipelineConfig) -> Any:
 def _resumable(ctx: Context, cfg: PipelineConfig, storage: str) -> tuple[str, str]:
     """``sweep.resume``: the newest unfinished parent of this sweep name under this storage,
     and its folder."""
-    runs = ctx.store.search(f"tags.`{N.TAG_SWEEP}` = '{cfg.sweep.name}' and attributes.status != 'FINISHED'",
-                            order_by=["attributes.start_time DESC"])
-    for run in runs:
-        folder = run.data.tags.get(N.TAG_SWEEP_DIR, "")
+    for run in ctx.store.find(tags={N.TAG_SWEEP: cfg.sweep.name}, not_status="FINISHED"):
+        folder = run.tags.get(N.TAG_SWEEP_DIR, "")
         if folder.startswith(f"{storage}/{cfg.sweep.name}/") and tune.Tuner.can_restore(folder):
-            return run.info.run_id, folder
+            return run.id, folder
     raise ConfigError(f"sweep.resume=true but no unfinished sweep {cfg.sweep.name!r} can be resumed "
                       f"from {storage}/{cfg.sweep.name}; start it afresh (sweep.resume=false)")
 
@@ -240,7 +238,7 @@ def _summarise(cfg: PipelineConfig, results: Any, ctx: Context, parent: str
                "run_id": find_trial_run(ctx.store, parent, trial_id),
                "checkpoint": _best_checkpoint(r, df)}
         if row["run_id"]:
-            tags = ctx.store.get_run(row["run_id"]).data.tags
+            tags = ctx.store.get_run(row["run_id"]).tags
             row["asha_stopped"] = tags.get(N.TAG_STOPPED) == "asha"
         rows.append(row)
         if row["checkpoint"] is not None and not math.isnan(bleu) and (best is None or bleu > best["val_bleu"]):

@@ -96,7 +96,7 @@ class MlflowTrialLogger(Callback):
         return run.run_id
 
     def _ended(self, run_id: str) -> bool:
-        return self._call("read a trial run", lambda: self.store.get_run(run_id)).info.status in ("FINISHED", "KILLED")
+        return self._call("read a trial run", lambda: self.store.get_run(run_id)).status in ("FINISHED", "KILLED")
 
     def on_trial_start(self, iteration: int, trials: list, trial: Trial, **info: Any) -> None:
         run_id = self.run_id(trial)

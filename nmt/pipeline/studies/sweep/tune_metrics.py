@@ -22,6 +22,5 @@ LAST_REPORT = "last_report"            # true on the trial's last validation: it
 
 def find_trial_run(store: RunStore, parent_run_id: str, trial_id: str) -> str | None:
     """The run of Tune trial ``trial_id`` under sweep parent ``parent_run_id``, or None."""
-    runs = store.search(f"tags.`{N.TAG_PARENT}` = '{parent_run_id}' and tags.`{N.TAG_TRIAL}` = '{trial_id}'",
-                        max_results=1)
-    return runs[0].info.run_id if runs else None
+    runs = store.find(parent=parent_run_id, tags={N.TAG_TRIAL: trial_id}, limit=1)
+    return runs[0].id if runs else None

@@ -8,6 +8,7 @@ whole command line, :class:`~nmt.components.system.procs.ProcessId`), with its o
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Mapping
 
@@ -47,21 +48,15 @@ def stop_all(procs: list[psutil.Process], timeout: float = 20.0) -> int:
     family: dict[int, psutil.Process] = {}
     for p in procs:
         family[p.pid] = p
-        try:  # workers first seen here: a parent gone first would orphan them
+        with contextlib.suppress(psutil.Error):  # workers first seen here: a parent gone first would orphan them
             family.update({c.pid: c for c in p.children(recursive=True)})
-        except psutil.Error:
-            pass
     members = list(family.values())
     for p in members:
-        try:
+        with contextlib.suppress(psutil.Error):  # gone already
             p.terminate()
-        except psutil.Error:
-            pass
     _, alive = psutil.wait_procs(members, timeout=timeout)
     for p in alive:
-        try:
+        with contextlib.suppress(psutil.Error):
             p.kill()
-        except psutil.Error:
-            pass
     psutil.wait_procs(alive, timeout=5)
     return len(members)

@@ -7,7 +7,8 @@ Every kind of run (stage, pipeline parent, journey, sweep, promotion, compare) l
 :meth:`RunStore.run`, which ends it FINISHED, FAILED (with its one-line error) or KILLED, so
 nothing is left RUNNING (Tune's trials start and end in callbacks: ``start``/``set_terminated``);
 :meth:`RunStore.recover_orphans` ends what a dead process left; :meth:`RunStore.reuse_or_run`
-is the MLflow multistep example's cache.
+is the MLflow multistep example's cache. Reads hand back a :class:`RunRecord`, not MLflow's
+``Run``, and :meth:`RunStore.find` takes typed queries: no other module writes a search string.
 """
 
 from __future__ import annotations

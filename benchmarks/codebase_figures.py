@@ -23,8 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STORE = "nmt/components/tracking/store.py"
-RAW = re.compile(r"\.data\.(params|tags|metrics)\b|\.info\.(run_id|status|artifact_uri|start_time|end_time"
-                 r"|experiment_id|run_name)\b|filter_string|\b(tags|params)\.`|\battributes\.\w+")
+RAW = re.compile(r"\.data\.(params|tags|metrics)\b|get_run\([^)]*\)\.(data|info)\b"
+                 r"|\.info\.(run_id|status|artifact_uri|start_time|end_time|experiment_id|run_name)\b"
+                 r"|filter_string|\b(tags|params)\.`|\battributes\.\w+")
 
 PROBE = r"""
 import sys

@@ -132,7 +132,7 @@ def aer_by_arm(store: RunStore, runs: dict) -> dict[str, dict]:
     one per seed, and their mean); arms whose evaluate had no gold set are left out."""
     out: dict[str, dict] = {}
     for (arm, _seed), (_, _, evaluate_id) in runs.items():
-        data = store.get_run(evaluate_id).data
+        data = store.get_run(evaluate_id)  # its RunRecord: tags, metrics
         readout = data.tags.get(N.TAG_ALIGN_READOUT)
         if readout and aer_key(readout) in data.metrics:
             got = out.setdefault(arm, {"readout": readout, "seeds": []})

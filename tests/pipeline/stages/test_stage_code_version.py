@@ -161,6 +161,7 @@ NOT_KEYED = {  # config read by a stage's module that its params need not hold, 
     ("register", "model_name", ""): "held as register.model_name",
     ("train", "recipe", "*"): "its name, held as recipe.name when one is chosen; its values as optim/model/trainer",
     ("evaluate", "data", "tgt_lang"): "the prepare run's (its id is in the key): which Moses rules the papers' BLEU uses",
+    ("evaluate", "data", "src_lang"): "the prepare run's (its id is in the key): which side of the gold set is the source",
 }
 
 

@@ -279,7 +279,7 @@ def tracking_server(state_dir: Path, *extra: str) -> Iterator[tuple[object, str]
     """``nmt server up`` on PostgreSQL, yielding (ServerConfig, URL); down and dropped after."""
     from nmt.pipeline.cli import main
     from nmt.pipeline.config import load_config
-    from nmt.pipeline.services import server
+    from nmt.pipeline.services import database, server
 
     overrides = server_overrides(state_dir, *extra)
     cfg = load_config(overrides).server
@@ -288,7 +288,7 @@ def tracking_server(state_dir: Path, *extra: str) -> Iterator[tuple[object, str]
         yield cfg, cfg.url
     finally:
         server.down(cfg)
-        server.drop_databases(cfg)
+        database.drop_databases(cfg)
 
 
 @contextlib.contextmanager

@@ -223,27 +223,6 @@ def command_uri(args: argparse.Namespace) -> str:
     return resolve_tracking_uri(configured)
 
 
-def _store_error(err: Exception, args: argparse.Namespace) -> str | None:
-    """A tracking server's refusal, in one line: what was refused and what to do."""
-    from nmt.components.tracking.login import credentials
-    from nmt.components.tracking.store import StoreError  # here: `nmt --help` does not wait for MLflow
-    from nmt.components.tracking.uri import CREDENTIALS_HINT
-
-    if not isinstance(err, StoreError):
-        return None
-    first = str(err).strip().splitlines()[0][:300] if str(err).strip() else err.error_code
-    uri = command_uri(args)
-    who = credentials(uri)[2]
-    if err.error_code == "PERMISSION_DENIED":
-        return (f"{uri} refused this for {who} (HTTP 403: {first}); ask the server's admin for "
-                "EDIT (runs) or MANAGE (model registry) permission")
-    if err.error_code == "UNAUTHENTICATED":
-        return f"{uri} refused {who} (HTTP 401); {CREDENTIALS_HINT}"
-    if err.error_code == "RESOURCE_DOES_NOT_EXIST":
-        return f"{first}; check the name, version or run id against {uri}"
-    return None
-
-
 class _DropLitLoggerTip(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return "litlogger" not in record.getMessage()
@@ -284,7 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nmt: error: {redact(str(err))}", file=sys.stderr)
         return 2
     except Exception as err:
-        message = _store_error(err, args)
+        from nmt.components.tracking.login import refusal_line  # here: `nmt --help` does not wait for MLflow
+        message = refusal_line(err, lambda: command_uri(args))
         if message is None:
             raise
         print(f"nmt: error: {redact(message)}", file=sys.stderr)

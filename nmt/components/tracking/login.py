@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from mlflow.exceptions import MlflowException
 from mlflow.utils import credentials as mc
 
 
@@ -19,3 +22,23 @@ def credentials(uri: str) -> tuple[tuple[str, str] | None, str | None, str]:
         return None, creds.token, "the token in MLFLOW_TRACKING_TOKEN"
     return None, None, ("no credentials (none in MLFLOW_TRACKING_USERNAME/PASSWORD, "
                         f"{mc._get_credentials_path()} or MLFLOW_TRACKING_TOKEN)")
+
+
+def refusal_line(err: Exception, uri_of: Callable[[], str]) -> str | None:
+    """A tracking server's refusal of the store at ``uri_of()``, in one line: what was
+    refused and what to do; None for any other error."""
+    from nmt.components.tracking.uri import CREDENTIALS_HINT
+    if not isinstance(err, MlflowException):
+        return None
+    first = str(err).strip().splitlines()[0][:300] if str(err).strip() else err.error_code
+    uri = uri_of()
+    who = credentials(uri)[2]
+    if err.error_code == "PERMISSION_DENIED":
+        return (f"{uri} refused this for {who} (HTTP 403: {first}); ask the server's admin for "
+                "EDIT (runs) or MANAGE (model registry) permission")
+    if err.error_code == "UNAUTHENTICATED":
+        return f"{uri} refused {who} (HTTP 401); {CREDENTIALS_HINT}"
+    if err.error_code == "RESOURCE_DOES_NOT_EXIST":
+        return f"{first}; check the name, version or run id against {uri}"
+    return None
+

@@ -17,7 +17,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from nmt.components.tracking.registry import Registry, use_registry_uri
 from nmt.components.tracking.retry import retrying
 from nmt.components.tracking.runlog import RunLog
 from nmt.components.tracking.login import credentials
+from nmt.components.tracking.record import RunRecord
 from nmt.components.tracking.uri import check_server, error_line, project_home, resolve_tracking_uri, reuse_key
 
 log = logging.getLogger("nmt")
@@ -43,31 +43,6 @@ BATCH_ROWS, PARAM_CHARS = 1000, 6000  # MLflow's log_batch rows and param value 
 def metric_rows(metrics: Mapping[str, Any], step: int, timestamp_ms: int | None = None) -> list[Metric]:
     ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
     return [Metric(k, float(v), ts, int(step)) for k, v in metrics.items()]
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """A run as the store reads it back: what the pipeline needs, not MLflow's ``Run``."""
-
-    id: str
-    name: str
-    status: str                       # RUNNING, FINISHED, FAILED, KILLED
-    params: Mapping[str, str]         # as MLflow keeps them: strings
-    tags: Mapping[str, str]
-    metrics: Mapping[str, float]      # each metric's latest value
-    start_time: int                   # ms since the epoch
-    artifact_uri: str
-    experiment_id: str
-
-    @property
-    def run_id(self) -> str:
-        return self.id
-
-    @classmethod
-    def of(cls, run: Run) -> RunRecord:
-        i, d = run.info, run.data
-        return cls(i.run_id, i.run_name, i.status, dict(d.params), dict(d.tags), dict(d.metrics), i.start_time,
-                   i.artifact_uri, i.experiment_id)
 
 
 def system_monitor(run_id: str | None, uri: str | None = None) -> Any:

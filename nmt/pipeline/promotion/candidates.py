@@ -13,7 +13,8 @@ from functools import lru_cache
 
 from nmt.components.tracking import names as N
 from nmt.components.system.typed_config import ConfigError
-from nmt.components.tracking.store import ModelVersion, RunRecord, RunStore, StoreError
+from nmt.components.tracking.record import RunRecord
+from nmt.components.tracking.store import ModelVersion, RunStore, StoreError
 from nmt.pipeline.config import PipelineConfig
 from nmt.pipeline.promotion.aliases import require_model
 

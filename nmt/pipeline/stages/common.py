@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from nmt.components.tracking import names as N
 from nmt.components.system.code_version import running_code_version
 from nmt.components.tracking.runlog import RunLog
-from nmt.components.tracking.store import RunRecord, RunStore
+from nmt.components.tracking.record import RunRecord
+from nmt.components.tracking.store import RunStore
 
 if TYPE_CHECKING:  # annotations only: a stage's code version leaves out the config loader's modules
     from nmt.pipeline.config import PipelineConfig

@@ -19,7 +19,7 @@ from nmt.components.data.build import Built, build
 from nmt.components.data.plans import plan_for
 from nmt.components.data.sources import Plan
 from nmt.components.tracking.runlog import RunLog
-from nmt.components.tracking.store import RunRecord
+from nmt.components.tracking.record import RunRecord
 from nmt.pipeline.stages.common import Context, execute
 from nmt.pipeline.upstream import PreparedData
 from nmt.components.system.scratch import scratch

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, ClassVar
 from nmt.components.tracking import names as N
 from nmt.components.evaluation.evalkey import EvalKey
 from nmt.components.tracking.runlog import RunLog
-from nmt.components.tracking.store import ModelVersion, RunRecord, RunStore, StoreError
+from nmt.components.tracking.record import RunRecord
+from nmt.components.tracking.store import ModelVersion, RunStore, StoreError
 from nmt.components.serving.translator import log_translator
 from nmt.pipeline.promotion.aliases import aliases, swap
 from nmt.pipeline.stages.common import Context, execute

@@ -35,7 +35,8 @@ from nmt.components.system.allocator import keep_freed_memory
 from nmt.components.system.locks import folder_lock, note
 from nmt.components.models.factory import build, model_dict
 from nmt.components.tracking.runlog import RunLog
-from nmt.components.tracking.store import RunRecord, RunStore, StoreError
+from nmt.components.tracking.record import RunRecord
+from nmt.components.tracking.store import RunStore, StoreError
 from nmt.components.tracking.uri import project_home, reuse_key
 from nmt.components.tracking.writer import TrackingUnavailable, run_writer
 from nmt.pipeline.stages.common import Context, execute, stage_code

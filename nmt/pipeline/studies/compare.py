@@ -7,9 +7,6 @@ training time, samples and attention maps side by side, and AER where evaluate h
 
 from __future__ import annotations
 
-import base64
-import html
-import re
 import json
 import statistics
 import time
@@ -25,7 +22,9 @@ from nmt.components.evaluation.evalkey import MULTI30K_PRIMARY, EvalKey
 from nmt.components.evaluation.explorer import render
 from nmt.components.evaluation.aer import aer_key
 from nmt.components.evaluation.plots import length_plot, scatter_plot
-from nmt.components.tracking.store import RunRecord, RunStore
+from nmt.components.evaluation.report_page import markdown_page
+from nmt.components.tracking.record import RunRecord
+from nmt.components.tracking.store import RunStore
 from nmt.components.tracking.uri import project_home
 from nmt.pipeline.evaluated import hypotheses_path
 from nmt.pipeline.upstream import test_split
@@ -211,7 +210,7 @@ def build_report(rows: list[ModelRow], out: Path, samples: list[tuple[str, str]]
     md += _gold_explorer(rows, out)
     md_path, html_path = out / N.REPORT_MD, out / N.REPORT_HTML
     md_path.write_text("\n".join(md) + "\n")
-    html_path.write_text(to_html("\n".join(md), figures))
+    html_path.write_text(markdown_page("\n".join(md), figures))
     return md_path, html_path
 
 
@@ -225,56 +224,6 @@ def _gold_explorer(rows: list[ModelRow], out: Path) -> list[str]:
     models = [{**{key: v for key, v in e.items() if key != "page"}, "sentences": e["sentences"][:k]} for e in same]
     (out / N.EXPLORER_GOLD_HTML).write_text(render(models, same[0]["page"][:k]))
     return [f"{N.EXPLORER_GOLD_HTML} beside it: the gold set's first pairs, forced, gold links framed.", ""]
-
-
-def to_html(markdown: str, figures: dict[str, Path]) -> str:
-    """A small Markdown subset (headings, tables, images, bullets) -> one HTML page with
-    every image embedded as base64, so the file can be mailed or opened anywhere."""
-    body, table = [], []
-
-    def inline(text: str) -> str:
-        text = html.escape(text)
-        text = re.sub(r"!\[([^\]]*)\]\(([^)]+)\)", lambda m: _img(m.group(2), m.group(1), figures), text)
-        text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
-        return re.sub(r"\*(.+?)\*", r"<i>\1</i>", text)
-
-    def flush() -> None:
-        if table:
-            rows = [r for r in table if not set(r.replace("|", "").strip()) <= {"-"}]
-            cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
-            body.append("<table>" + "".join(
-                "<tr>" + "".join(f"<{'th' if i == 0 else 'td'}>{inline(c)}</{'th' if i == 0 else 'td'}>" for c in row)
-                + "</tr>" for i, row in enumerate(cells)) + "</table>")
-            table.clear()
-
-    for line in markdown.splitlines():
-        if line.startswith("|"):
-            table.append(line)
-            continue
-        flush()
-        if line.startswith("## "):
-            body.append(f"<h2>{inline(line[3:])}</h2>")
-        elif line.startswith("# "):
-            body.append(f"<h1>{inline(line[2:])}</h1>")
-        elif line.startswith("- "):
-            body.append(f"<div class=li>&bull; {inline(line[2:])}</div>")
-        elif line.strip():
-            images_only = not re.sub(r"!\[[^\]]*\]\([^)]+\)", "", line).strip()
-            body.append(f"<p{' class=row' if images_only else ''}>{inline(line)}</p>")
-    flush()
-    style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:3px 8px}img{max-width:100%;vertical-align:top;margin:4px}"
-             ".row{display:flex;gap:8px;align-items:flex-start}.row img{flex:1;min-width:0;max-width:60%}")
-    return f"<!doctype html><html><head><meta charset=utf-8><title>nmt compare</title><style>{style}</style></head>" \
-           f"<body>{''.join(body)}</body></html>"
-
-
-def _img(name: str, alt: str, figures: dict[str, Path]) -> str:
-    path = figures.get(html.unescape(name))
-    if path is None:
-        return f"[{alt}]"
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img alt="{alt}" src="data:image/png;base64,{data}">'
 
 
 def run_compare(tracking: TrackingConfig, *, sweep_run_id: str | None = None, run_ids: list[str] | None = None,

@@ -17,7 +17,7 @@ import requests
 
 from nmt.pipeline.cli import main
 from nmt.pipeline.config import load_config
-from nmt.pipeline.services import server
+from nmt.pipeline.services import database, server
 from tests.conftest import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -34,7 +34,7 @@ def _ps_text() -> str:
 
 
 def _role_password(cfg) -> str | None:
-    conn = server._pg_connect(cfg)
+    conn = database.pg_connect(cfg)
     with contextlib.closing(conn), conn.cursor() as cur:
         cur.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (cfg.role,))
         return cur.fetchone()[0]
@@ -84,7 +84,7 @@ def test_passwords_with_percent_and_at_stay_secret_and_rotate(tmp_path, postgres
         assert DB_2 not in _ps_text() and _private(state) == []
     finally:
         server.down(cfg)
-        server.drop_databases(cfg)
-        conn = server._pg_connect(cfg)
+        database.drop_databases(cfg)
+        conn = database.pg_connect(cfg)
         with contextlib.closing(conn), conn.cursor() as cur:
             cur.execute(f'DROP ROLE IF EXISTS "{cfg.role}"')

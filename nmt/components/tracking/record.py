@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from mlflow.entities import Run
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -30,7 +27,7 @@ class RunRecord:
         return self.id
 
     @classmethod
-    def of(cls, run: Run) -> RunRecord:
+    def of(cls, run: Any) -> RunRecord:  # MLflow's Run: only the store imports MLflow
         i, d = run.info, run.data
         return cls(i.run_id, i.run_name, i.status, dict(d.params), dict(d.tags), dict(d.metrics), i.start_time,
                    i.artifact_uri, i.experiment_id)

@@ -31,11 +31,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.common import machine
 from nmt.components.data.text import normalize, read_lines
 from nmt.components.evaluation.aer import AerScore, aer, read_alignments, read_text
 from nmt.components.evaluation.symmetrize import HEURISTICS, symmetrize
@@ -88,16 +88,6 @@ def row(name: str, s: AerScore) -> str:
     return f"| {name} | {s.precision:.2f} | {s.recall:.2f} | {s.aer:.2f} | {s.links} |"
 
 
-def cpu_line() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{model}, {os.cpu_count()} cores visible, load average {os.getloadavg()[0]:.1f}"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--multi30k", type=Path, default=Path(os.environ.get("MULTI30K_DIR", ROOT.parent / "shared/data/multi30k")))
@@ -116,7 +106,8 @@ def main() -> None:
     t = time.perf_counter()
     train_de, train_en = multi30k_pairs(args.multi30k, args.train_limit)
     prep = time.perf_counter() - t
-    print(f"# {cpu_line()}\n# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; eflomal trained on "
+    print(f"# {machine()}, load average {os.getloadavg()[0]:.1f}\n"
+          f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; eflomal trained on "
           f"{len(train_de):,} Multi30k de-en pairs + {len(test_de)} RWTH pairs (tokenized in {prep:.1f} s)\n")
     print("| aligner | precision | recall | AER | links |\n|---|---|---|---|---|")
     print(row("diagonal (no model)", aer(diagonal(test_de, test_en), gold)))

@@ -20,7 +20,8 @@ import os
 import time
 from pathlib import Path
 
-from benchmarks.bench_alignment import GOLD_ENCODING, GOLD_FILE, cpu_line, diagonal, eflomal_links, multi30k_pairs
+from benchmarks.bench_alignment import GOLD_ENCODING, GOLD_FILE, diagonal, eflomal_links, multi30k_pairs
+from benchmarks.common import machine
 from nmt.components.decoding.forced import PENULTIMATE, align_pairs, readouts
 from nmt.components.evaluation.aer import AerScore, aer, read_alignments, read_text
 from nmt.components.evaluation.symmetrize import symmetrize
@@ -76,7 +77,8 @@ def main() -> None:
     de = read_text(args.gold / "de", what="gold de", encoding=GOLD_ENCODING)
     en = read_text(args.gold / "en", what="gold en", encoding=GOLD_ENCODING)
     store = RunStore.open(None, "nmt")
-    print(f"# {cpu_line()}\n# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; store {store.uri}; "
+    print(f"# {machine()}, load average {os.getloadavg()[0]:.1f}\n"
+          f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; store {store.uri}; "
           f"readouts chosen on RWTH pairs 1-{args.dev}, every row scored on pairs {args.dev + 1}-{len(de)}\n")
     print("| model | readout | precision | recall | AER | links |\n|---|---|---|---|---|---|")
     for run_id in args.train_runs:

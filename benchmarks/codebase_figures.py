@@ -55,7 +55,8 @@ sys.exit(rc)
 def run_figures() -> None:
     home = tempfile.mkdtemp(prefix="nmt-figures-")
     try:
-        env = {**os.environ, "NMT_HOME": home, "MULTI30K_DIR": os.environ.get("MULTI30K_DIR", "/work/shared/data/multi30k"),
+        multi30k = os.environ.get("MULTI30K_DIR", str(ROOT.parent / "shared" / "data" / "multi30k"))
+        env = {**os.environ, "NMT_HOME": home, "MULTI30K_DIR": multi30k,
                "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": ""}
         args = ["run", "-q", "data.train_limit=2000", "data.val_limit=100", "data.test_limit=100",
                 "trainer.max_steps=5"]

@@ -2,6 +2,7 @@
 
     python -m benchmarks.codebase_figures            # all four figures
     python -m benchmarks.codebase_figures --static   # lines and raw-Run readers only (no run)
+    NMT_FIGURES_LIST=1 python -m benchmarks.codebase_figures   # and the names of the modules loaded
 
 - modules of ``nmt`` that ``nmt run`` loads: a tiny ``nmt run`` (2,000 training pairs, 5 steps)
   in a subprocess with a throwaway NMT_HOME, counting ``sys.modules`` entries named ``nmt*`` at exit;
@@ -47,7 +48,10 @@ rc = main(sys.argv[1:])
 sys.setprofile(None)
 path = [s for s in hops[0] if s.startswith("nmt.")] if hops else []
 print("HOPS", len(path) - 1, " -> ".join(path))
-print("MODULES", sum(1 for m in sys.modules if m == "nmt" or m.startswith("nmt.")))
+mods = sorted(m for m in sys.modules if m == "nmt" or m.startswith("nmt."))
+print("MODULES", len(mods))
+if "NMT_FIGURES_LIST" in __import__("os").environ:
+    print("LOADED", " ".join(mods))
 sys.exit(rc)
 """
 
@@ -62,7 +66,7 @@ def run_figures() -> None:
                 "trainer.max_steps=5"]
         p = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, cwd=home, capture_output=True, text=True)
         for line in p.stdout.splitlines():
-            if line.startswith(("HOPS", "MODULES")):
+            if line.startswith(("HOPS", "MODULES", "LOADED")):
                 print(line)
         if p.returncode:
             print(p.stderr[-3000:])

@@ -27,8 +27,8 @@ from nmt.components.system.private import RedactingFilter, redact
 from nmt.components.system.paths import CONF_DIR
 from nmt.components.system.typed_config import ConfigError
 from nmt.pipeline.override_line import expand_overrides
-from nmt.pipeline.stages import table as stage_table
-from nmt.pipeline.stages.table import TRAIN_GROUPS, Stage
+from nmt.pipeline.stages import runner
+from nmt.pipeline.stages.runner import TRAIN_GROUPS, Stage
 
 log = logging.getLogger("nmt")
 
@@ -135,7 +135,7 @@ TOOLS: dict[str, Command] = {  # the commands besides the stages'
 def commands() -> dict[str, Command]:
     """Every ``nmt`` command: one per row of the stage table (each reads the groups of the
     stages it runs), ``run`` for all of them, then :data:`TOOLS`."""
-    stages = stage_table.STAGES
+    stages = runner.STAGES
 
     def reads(rows: tuple[Stage, ...]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(g for row in rows for g in row.groups))
@@ -209,7 +209,7 @@ def read_command(args: argparse.Namespace):
                           "or pipe the sentences to stdin")
     cfg, pinned = command_config(args)
     startup.mark("config")
-    return stage_table.resolve(f"nmt.pipeline.{args.handler}"), cfg, pinned
+    return runner.resolve(f"nmt.pipeline.{args.handler}"), cfg, pinned
 
 
 def command_uri(args: argparse.Namespace) -> str:

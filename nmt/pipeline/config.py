@@ -283,9 +283,9 @@ def load_config(overrides: list[str] | tuple[str, ...] = (), groups: tuple[str, 
 
 def _stage_settings(container: dict) -> dict[str, Any]:
     """Each stage's own section, taken out of ``container`` and parsed by its settings class."""
-    from nmt.pipeline.stages import table as stage_table
+    from nmt.pipeline.stages import runner
     out = {}
-    for s in stage_table.STAGES:
+    for s in runner.STAGES:
         cls = s.settings_class()
         if cls is not None:
             if s.name not in container:

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from nmt.components.system.typed_config import ConfigError, flatten
 from nmt.components.data.source_config import DataConfig
 from nmt.components.models.factory import ARCHITECTURES, model_dict
-from nmt.pipeline.stages import table as stage_table
+from nmt.pipeline.stages import runner
 from nmt.pipeline.config import CONF_DIR, PipelineConfig, compose_config, load_config
 
 # what data=files and data=hf leave to the user (??? in their YAML)
@@ -27,7 +27,7 @@ def _run_configs() -> set[type]:
     """Every dataclass a composed config is parsed into, models aside."""
     seen: set[type] = set()
     todo: list[type] = [PipelineConfig, *DataConfig.KINDS.values(),
-                        *filter(None, (s.settings_class() for s in stage_table.STAGES))]
+                        *filter(None, (s.settings_class() for s in runner.STAGES))]
     while todo:
         cls = todo.pop()
         if cls in seen:

@@ -6,8 +6,8 @@ explicit tracking URI and experiment, one ``MlflowClient``, no process-global tr
 Every kind of run (stage, pipeline parent, journey, sweep, promotion, compare) lives inside
 :meth:`RunStore.run`, which ends it FINISHED, FAILED (with its one-line error) or KILLED, so
 nothing is left RUNNING (Tune's trials start and end in callbacks: ``start``/``set_terminated``);
-:meth:`RunStore.recover_orphans` ends what a dead process left; :meth:`RunStore.reuse_or_run`
-is the MLflow multistep example's cache. Reads hand back a :class:`RunRecord`, not MLflow's
+:meth:`RunStore.recover_orphans` ends what a dead process left; :meth:`RunStore.find_reusable`
+answers the stage runner's cache (``nmt.pipeline.stages.runner.execute``). Reads hand back a :class:`RunRecord`, not MLflow's
 ``Run``, and :meth:`RunStore.find` takes typed queries: no other module writes a search string.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -189,21 +189,6 @@ class RunStore(Registry):
         want = {k: str(v) for k, v in params.items()}
         # MLflow params are strings: compare strings, or the cache never hits
         return next((r for r in runs if {k: r.params.get(k) for k in params} == want), None)
-
-    def reuse_or_run(self, stage: str, params: Mapping[str, Any], code: str, body: Callable[[RunLog], None], *,
-                     parent: Callable[[], str], force: bool = False) -> tuple[RunRecord, bool]:
-        """The newest FINISHED run with the same key (stage, params, code version), or a fresh
-        stage run under ``parent()`` (called only then) around ``body``. Returns the finished
-        run and whether it was reused."""
-        params = {k: str(v) for k, v in params.items()}
-        found = None if force else self.find_reusable(stage, params, code)
-        if found is not None:
-            return found, True
-        tags = {N.TAG_STAGE: stage, N.TAG_CODE_VERSION: code, N.TAG_REUSE_KEY: reuse_key(stage, params, code)}
-        with self.run(stage, parent=parent(), tags=tags, params=params) as run:
-            log.info("%s: run %s", stage, run.run_id)
-            body(run)
-        return self.get_run(run.run_id), False
 
     # -- reads -------------------------------------------------------------------------
     def get_run(self, run_id: str) -> RunRecord:

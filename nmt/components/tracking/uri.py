@@ -91,6 +91,12 @@ def reuse_key(stage: str, params: Mapping[str, str], code: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
+def stage_tags(stage: str, params: Mapping[str, str], code: str) -> dict[str, str]:
+    """The tags a reusable run carries: its stage, code version and :func:`reuse_key`."""
+    from nmt.components.tracking import names as N
+    return {N.TAG_STAGE: stage, N.TAG_CODE_VERSION: code, N.TAG_REUSE_KEY: reuse_key(stage, params, code)}
+
+
 def error_line(err: BaseException) -> str:
     """An exception in one line, ``Type: first line of its message``, short enough for a tag."""
     first = next((line.strip() for line in str(err).splitlines() if line.strip()), "")

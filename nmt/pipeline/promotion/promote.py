@@ -42,7 +42,7 @@ from nmt.components.tracking.runlog import RunLog
 from nmt.components.evaluation.scoring import MetricChoice, choose_metric, warn
 from nmt.components.evaluation.significance import paired_bootstrap
 from nmt.components.tracking.store import RunStore
-from nmt.components.tracking.uri import reuse_key
+from nmt.components.tracking.uri import stage_tags
 from nmt.pipeline.promotion.aliases import aliases, check_unmoved, require_model, swap  # noqa: F401 - aliases: re-exported
 from nmt.pipeline.promotion.candidates import Candidate, model_name, resolve_candidate
 from nmt.pipeline.config import PipelineConfig, PromoteConfig
@@ -150,8 +150,7 @@ def _move_aliases(store: RunStore, name: str, version: str, read: dict[str, str]
 def _command_run(store: RunStore, stage: str, params: Mapping[str, Any]) -> AbstractContextManager[RunLog]:
     """A promotion or rollback run, tagged as a stage run is (stage, code version, key)."""
     code = running_code_version(__name__)
-    tags = {N.TAG_STAGE: stage, N.TAG_CODE_VERSION: code, N.TAG_REUSE_KEY: reuse_key(stage, params, code)}
-    return store.run(stage, tags=tags, params=params)
+    return store.run(stage, tags=stage_tags(stage, params, code), params=params)
 
 
 def run_promote(cfg: PipelineConfig, *, version: str | None = None, run_id: str | None = None,

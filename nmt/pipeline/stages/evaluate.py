@@ -25,16 +25,14 @@ from nmt.components.evaluation.scoring import MetricChoice, corpus_scores, paper
 from nmt.components.models.base import Seq2SeqModel
 from nmt.components.tracking.runlog import RunLog
 from nmt.components.evaluation.figures import explorer_entry, log_attention_maps, log_explorer, log_length_analysis
-from nmt.components.evaluation.aer import aer_columns, aer_key
-from nmt.components.evaluation.goldset import GoldSet, log_explorer as log_gold_explorer, read_gold_set, score_readouts
-from nmt.components.decoding.forced import default_readout
 from nmt.pipeline.evaluated import EvaluateOutputs, hypotheses_path
-from nmt.pipeline.stages.common import Context, execute
+from nmt.pipeline.stages.runner import Context, execute
 from nmt.pipeline.upstream import PreparedData
 from nmt.pipeline.trained import trained_model
 from nmt.components.system.scratch import scratch
 
 if TYPE_CHECKING:  # annotations only: the config loader is not code this stage runs
+    from nmt.components.evaluation.goldset import GoldSet
     from nmt.pipeline.config import EvaluateConfig, PipelineConfig
 
 
@@ -110,14 +108,19 @@ def score_splits(run: RunLog, model: Seq2SeqModel, dm: TranslationDataModule, co
 def gold_set(cfg: PipelineConfig) -> GoldSet | None:
     """``evaluate.alignment_gold``'s pairs and links (None when not set)."""
     e = cfg.evaluate
-    return None if e.alignment_gold is None else read_gold_set(e.alignment_gold, cfg.data.src_lang,
-                                                               cfg.data.tgt_lang, e.alignment_encoding)
+    if e.alignment_gold is None:
+        return None
+    from nmt.components.evaluation.goldset import read_gold_set  # forced decoding: only with a gold set
+    return read_gold_set(e.alignment_gold, cfg.data.src_lang, cfg.data.tgt_lang, e.alignment_encoding)
 
 
 def log_alignment(run: RunLog, model: Seq2SeqModel, codec: TextCodec, gold: GoldSet, e: EvaluateConfig, label: str,
                   tmp: Path) -> dict[str, float]:
     """The AER of every readout against ``gold``: the table logged, the default readout as a
     tag, the first ``attention_samples`` pairs in the gold explorer; returns the ``aer/<readout>`` metrics."""
+    from nmt.components.decoding.forced import default_readout
+    from nmt.components.evaluation.aer import aer_columns, aer_key
+    from nmt.components.evaluation.goldset import log_explorer as log_gold_explorer, score_readouts
     table = score_readouts(model, codec, gold)
     run.set_tag(N.TAG_ALIGN_READOUT, default_readout(model))
     run.log_table(aer_columns(table), f"{N.ALIGNMENT_DIR}/{N.AER_TABLE}")

@@ -20,7 +20,7 @@ from nmt.components.data.plans import plan_for
 from nmt.components.data.sources import Plan
 from nmt.components.tracking.runlog import RunLog
 from nmt.components.tracking.record import RunRecord
-from nmt.pipeline.stages.common import Context, execute
+from nmt.pipeline.stages.runner import Context, execute
 from nmt.pipeline.upstream import PreparedData
 from nmt.components.system.scratch import scratch
 

@@ -22,7 +22,7 @@ from nmt.components.tracking.record import RunRecord
 from nmt.components.tracking.store import ModelVersion, RunStore, StoreError
 from nmt.components.serving.translator import log_translator
 from nmt.pipeline.promotion.aliases import aliases, swap
-from nmt.pipeline.stages.common import Context, execute
+from nmt.pipeline.stages.runner import Context, execute
 from nmt.pipeline.evaluated import EvaluateOutputs
 from nmt.pipeline.trained import TrainedModel
 from nmt.pipeline.upstream import PreparedData

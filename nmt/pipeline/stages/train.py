@@ -39,7 +39,7 @@ from nmt.components.tracking.record import RunRecord
 from nmt.components.tracking.store import RunStore, StoreError
 from nmt.components.tracking.uri import project_home, reuse_key
 from nmt.components.tracking.writer import TrackingUnavailable, run_writer
-from nmt.pipeline.stages.common import Context, execute, stage_code
+from nmt.pipeline.stages.runner import Context, execute, stage_code
 from nmt.pipeline.upstream import PreparedData
 from nmt.pipeline.trained import TrainedModel, model_spec
 

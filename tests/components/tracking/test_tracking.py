@@ -2,7 +2,7 @@ import mlflow
 import pytest
 
 from nmt.components.tracking.store import RunStore
-from nmt.components.tracking.uri import reuse_key
+from nmt.components.tracking.uri import reuse_key, stage_tags
 
 
 def test_reuse_key_changes_with_param_upstream_and_code():
@@ -22,15 +22,14 @@ def test_find_reusable_only_matches_finished_runs_with_same_params(nmt_home):
     exp = store.experiment_id
     params = {"x": "1", "upstream.prepare_run_id": "p1"}
 
-    def boom(run):
+    tags = stage_tags("train", params, "c")
+    with pytest.raises(RuntimeError), store.run("train", tags=tags, params=params):
         raise RuntimeError("boom")
-    with pytest.raises(RuntimeError):
-        store.reuse_or_run("train", params, "c", boom, parent=lambda: None)
     assert store.find_reusable("train", params, "c") is None  # FAILED runs are not reused
-    run, reused = store.reuse_or_run("train", params, "c", lambda run: None, parent=lambda: None)
-    assert not reused
+    with store.run("train", tags=tags, params=params) as run:
+        pass
     found = store.find_reusable("train", params, "c")
-    assert found is not None and found.id == run.id
+    assert found is not None and found.id == run.run_id
     assert store.find_reusable("train", {**params, "upstream.prepare_run_id": "p2"}, "c") is None
     assert store.find_reusable("train", params, "other-code") is None
     statuses = {r.info.status for r in mlflow.search_runs([exp], output_format="list")}

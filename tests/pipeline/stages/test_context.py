@@ -7,7 +7,7 @@ import pytest
 
 from nmt.components.tracking import names as N
 from nmt.pipeline.config import load_config
-from nmt.pipeline.stages.common import Context
+from nmt.pipeline.stages.runner import Context
 
 
 @pytest.mark.slow  # three Contexts, each opening the store and recovering orphans

@@ -16,11 +16,11 @@ from mlflow.tracking import MlflowClient
 
 from nmt.components.system import code_version as imports
 from nmt.components.system.typed_config import ConfigError
-from nmt.pipeline.stages import table as stage_table
+from nmt.pipeline.stages import runner
 from nmt.pipeline import stages
 from nmt.pipeline.cli import main
 from nmt.pipeline.config import load_config
-from nmt.pipeline.stages.table import Stage
+from nmt.pipeline.stages.runner import Stage
 from tests.conftest import TINY_RUN
 
 
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from nmt.components.system.typed_config import ConfigError, flatten, to_dict
 from nmt.components.tracking.runlog import RunLog
-from nmt.pipeline.stages.common import Context, execute
+from nmt.pipeline.stages.runner import Context, execute
 from nmt.pipeline.upstream import PreparedData
 
 
@@ -77,7 +77,7 @@ def export_stage(nmt_home, conf_copy, monkeypatch):
     ref = f"nmt.pipeline.stages.{name}"
     row = Stage("export", f"{ref}:run_export", ("prepare", "train"), ("export",), "export the trained model",
                 settings=f"{ref}:ExportSettings")
-    monkeypatch.setattr(stage_table, "STAGES", (*stage_table.STAGES, row))
+    monkeypatch.setattr(runner, "STAGES", (*runner.STAGES, row))
     imports._this_process.cache_clear()  # this process's sources: now with the new module
     try:
         yield importlib.import_module(ref)
@@ -127,11 +127,11 @@ def test_the_new_stage_runs_after_what_it_needs_and_is_reused(export_stage, caps
 
 
 def test_the_stage_table_is_what_run_pipeline_and_the_cli_follow():
-    names = [s.name for s in stage_table.STAGES]
+    names = [s.name for s in runner.STAGES]
     assert names == ["prepare", "train", "evaluate", "register"]
-    for i, s in enumerate(stage_table.STAGES):
+    for i, s in enumerate(runner.STAGES):
         assert set(s.needs) <= set(names[:i]), f"{s.name} needs a later stage"
         assert s.function().__name__ == f"run_{s.name}"
-    assert [s.name for s in stage_table.upto("train")] == ["prepare", "train"]
+    assert [s.name for s in runner.upto("train")] == ["prepare", "train"]
     with pytest.raises(ValueError, match="unknown stage 'distill'; valid: prepare, train, evaluate, register"):
-        stage_table.upto("distill")
+        runner.upto("distill")

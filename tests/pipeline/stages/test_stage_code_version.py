@@ -21,13 +21,12 @@ from nmt.components.system.typed_config import flatten, to_dict
 from nmt.components.system.code_version import Imports, closure, code_version, import_graph
 from nmt.components.models.factory import model_dict
 from nmt.pipeline.cli import main
-from nmt.pipeline.stages import table as stage_table
+from nmt.pipeline.stages import runner
 from nmt.pipeline.config import load_config
 from tests.conftest import ROOT, TINY_RUN
 
-STAGES = tuple(s.name for s in stage_table.STAGES)
-NOT_IN_ANY_STAGE = ("nmt.pipeline.stages.table",  # a new row must not retrain anything
-                    "nmt.pipeline.cli", "nmt.pipeline.studies.compare", "nmt.pipeline.promotion.translate",
+STAGES = tuple(s.name for s in runner.STAGES)
+NOT_IN_ANY_STAGE = ("nmt.pipeline.cli", "nmt.pipeline.studies.compare", "nmt.pipeline.promotion.translate",
                     "nmt.pipeline.studies.journey",
                     "nmt.pipeline.studies.journey_report", "nmt.pipeline.promotion.promote", "nmt.pipeline.studies.sweep.driver")
 
@@ -118,7 +117,7 @@ def test_code_version_follows_the_closure_only(tmp_path):
 
 def _stage_versions(root: Path) -> dict[str, str]:
     """Each stage's code version over the sources under ``root``, as ``execute`` computes it."""
-    from nmt.pipeline.stages.common import BOOKKEEPING
+    from nmt.pipeline.stages.runner import BOOKKEEPING
     from nmt.pipeline.stages.register import TRANSLATOR_MODEL
     ships = {"register": (TRANSLATOR_MODEL,)}
     return {s: code_version(f"nmt.pipeline.stages.{s}", *ships.get(s, ()), root=root, outside=BOOKKEEPING)
@@ -132,7 +131,7 @@ def package_copy(tmp_path):
 
 
 @pytest.mark.parametrize("module", ["nmt/components/tracking/store.py", "nmt/components/tracking/names.py",
-                                    "nmt/components/tracking/runlog.py", "nmt/pipeline/stages/common.py"])
+                                    "nmt/components/tracking/runlog.py", "nmt/pipeline/stages/runner.py"])
 def test_a_comment_in_the_run_store_or_names_reruns_no_stage(package_copy, module):
     before = _stage_versions(package_copy)
     _append(package_copy / module, "# a one-line comment")

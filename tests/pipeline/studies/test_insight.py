@@ -67,7 +67,7 @@ def test_system_metrics_switch_logs_mlflows_system_metrics(nmt_home, monkeypatch
     import time
 
     from nmt.pipeline.config import load_config
-    from nmt.pipeline.stages.common import Context
+    from nmt.pipeline.stages.runner import Context
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.5")
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING", "1")
     ctx = Context.create(load_config(["tracking.system_metrics=true"]))

@@ -23,7 +23,7 @@ from nmt.components.tracking.runlog import RunLog
 from nmt.components.tracking.store import metric_rows
 from nmt.components.tracking.uri import error_line
 from nmt.pipeline.config import PipelineConfig, load_config
-from nmt.pipeline.stages.common import Context
+from nmt.pipeline.stages.runner import Context
 from nmt.pipeline.stages.evaluate import run_evaluate
 from nmt.pipeline.stages.prepare import run_prepare
 from nmt.pipeline.stages.register import run_register

@@ -151,9 +151,9 @@ class ReportAndCommit(TuneReportCheckpointCallback):
 
 def _trial_writer(tracking: dict[str, Any] | None, trial_id: str, cfg: Any) -> MetricWriter | None:
     """A writer into the trial's run (created by the driver) when the store is a server."""
-    if not tracking or not str(tracking["uri"]).startswith(("http://", "https://")):
+    store = RunStore(tracking["uri"], tracking["experiment_id"]) if tracking else None
+    if store is None or not store.is_server:
         return None
-    store = RunStore(tracking["uri"], tracking["experiment_id"])
     return MetricWriter(tracking["uri"], lambda: find_trial_run(store, tracking["parent_run_id"], trial_id),
                         deadline_s=cfg.tracking.outage_deadline_s, capacity=cfg.tracking.buffer_rows)
 

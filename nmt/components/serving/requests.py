@@ -11,6 +11,11 @@ MLflow's scoring server (``mlflow models serve``) turns an ``MlflowException`` r
 
 never the caller's text, never a stack trace; :func:`internal_error` makes a 500 that carries
 only a request id, with the details in the server log. Input text is never logged.
+
+:class:`RequestError` itself is a plain exception: ``nmt translate`` raises and answers it
+without importing MLflow (its ~1 s import was most of a one-sentence call). Where MLflow
+answers (the pyfunc ``predict``, the REST endpoint) it leaves as its
+:class:`~nmt.components.serving.served.ServedRequestError`, an ``MlflowException``.
 """
 
 from __future__ import annotations
@@ -22,9 +27,6 @@ import traceback
 import uuid
 from typing import Any
 
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INTERNAL_ERROR, INVALID_PARAMETER_VALUE, TEMPORARILY_UNAVAILABLE
-
 log = logging.getLogger("nmt.serving")
 
 MAX_SENTENCES = 1000        # per REST request; $NMT_SERVE_MAX_SENTENCES changes it
@@ -35,17 +37,22 @@ WORK_ENV = "NMT_SERVE_MAX_WORK"
 TIMEOUT_ENV = "MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT"  # MLflow answers 504 after it (default 60 s)
 WORK_RATE = 360_000           # decoding work per second on the benchmark's 2-core CPU (nmt.components.serving.bounds)
 WORK_SHARE = 0.75           # of that timeout a request's estimated decoding may take
+# MLflow's error codes by name (mlflow.protos.databricks_pb2.ErrorCode): its HTTP status comes from the name
+INVALID_PARAMETER_VALUE, INTERNAL_ERROR, TEMPORARILY_UNAVAILABLE = (
+    "INVALID_PARAMETER_VALUE", "INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE")
 
 
-class RequestError(MlflowException):
+class RequestError(Exception):
     """A rejected request: HTTP 400 (or ``error_code``'s status) with ``message`` as written.
 
-    ``field`` (``inputs[3]``, ``params.beam_size``) goes into the JSON body beside it."""
+    ``field`` (``inputs[3]``, ``params.beam_size``) goes into the JSON body beside it;
+    ``error_code`` is the name of MLflow's code (``INVALID_PARAMETER_VALUE``)."""
 
-    def __init__(self, message: str, field: str | None = None, error_code: int = INVALID_PARAMETER_VALUE,
+    def __init__(self, message: str, field: str | None = None, error_code: str = INVALID_PARAMETER_VALUE,
                  **extra: Any) -> None:
-        super().__init__(message, error_code, **({"field": field} if field else {}), **extra)
-        self.field = field
+        super().__init__(message)
+        self.message, self.field, self.error_code = message, field, error_code
+        self.json_fields = {**({"field": field} if field else {}), **extra}  # beside error_code and message
 
     @property
     def message(self) -> str:
@@ -53,10 +60,22 @@ class RequestError(MlflowException):
 
     @message.setter
     def message(self, value: str) -> None:
-        # the first assignment is MlflowException.__init__'s; later ones are the scoring
-        # server's "Failed to predict data '<input>'" prefix, which would echo the request
+        # the first assignment is __init__'s; later ones are the scoring server's
+        # "Failed to predict data '<input>'" prefix, which would echo the request
         if not hasattr(self, "_message"):
             self._message = value
+
+    # MLflow's JSON body and HTTP status, asked of MLflow only when one is wanted
+    def serialize_as_json(self) -> str:
+        return self._as_mlflow().serialize_as_json()
+
+    def get_http_status_code(self) -> int:
+        return self._as_mlflow().get_http_status_code()
+
+    def _as_mlflow(self) -> Any:
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import ErrorCode
+        return MlflowException(self.message, ErrorCode.Value(self.error_code), **self.json_fields)
 
 
 def in_server() -> bool:

@@ -9,8 +9,8 @@ param name is dropped with only a warning. The server looks up its one per-reque
 ``mlflow.pyfunc.scoring_server.invocations``, by name on every request, and it loads the
 model before it builds the app; so :func:`install`, called when the translator loads inside
 that server, wraps that function once. Every request then goes through :func:`read_request`
-first: any shape it does not accept is a :class:`~nmt.components.serving.requests.RequestError`
-(HTTP 400 naming the field and what it expects), and only a request it accepted, re-encoded,
+first: any shape it does not accept is a :class:`~nmt.components.serving.requests.RequestError`,
+raised as MLflow's exception (HTTP 400 naming the field and what it expects), and only a request it accepted, re-encoded,
 reaches MLflow's parsing and the model. Anything else that fails is a 500 with a request id.
 """
 
@@ -25,6 +25,7 @@ from typing import Any
 
 from nmt.components.serving.inference import parse_params
 from nmt.components.serving.requests import MAX_CHARS, RequestError, check_input, internal_error, request_limit
+from nmt.components.serving.served import served
 
 log = logging.getLogger("nmt.serving")
 
@@ -114,10 +115,10 @@ def guard(invocations: Callable[..., Any]) -> Callable[..., Any]:
             texts, params = read_request(data, content_type)
             clean = json.dumps({"inputs": texts, "params": params}).encode()
             return invocations(clean, JSON, *args, **kwargs)
-        except RequestError:
-            raise
+        except RequestError as err:  # MLflow answers only its own exception with our body and status
+            raise served(err) from None
         except Exception as err:  # MLflow's own messages may quote the request: none reaches the caller
-            raise internal_error(err) from None
+            raise served(internal_error(err)) from None
 
     setattr(guarded, _GUARD, True)
     return guarded

@@ -1,4 +1,5 @@
-"""The MLflow pyfunc translator: a list of raw source sentences in, translations out.
+"""The MLflow pyfunc translator: a list of raw source sentences in, translations out; a thin
+shell around :class:`~nmt.components.serving.core.TranslatorCore` (plain torch, no MLflow).
 
 Everything it needs travels inside the logged model: ``weights.pt`` (a state_dict, loaded
 with ``weights_only=True``), ``model_config.json`` and the tokenizer files; the project code
@@ -9,8 +10,9 @@ the scoring server hands the JSON ``inputs`` over as it came. MLflow's own check
 is switched off (``_skip_type_hint_validation``, the class attribute MLflow's own ChatModel
 uses), because it answers a bad payload with a message that repeats the whole input;
 :func:`nmt.components.serving.requests.check_input` checks it instead. Every rejection is a
-:class:`~nmt.components.serving.requests.RequestError` (HTTP 400 naming the field and the bound);
-anything unexpected is a 500 with a request id (details in the server log). Loaded by
+:class:`~nmt.components.serving.requests.RequestError`, raised here as MLflow's exception
+(:mod:`nmt.components.serving.served`: HTTP 400 naming the field and the bound); anything
+unexpected is a 500 with a request id (details in the server log). Loaded by
 ``mlflow models serve``, it also puts :mod:`nmt.components.serving.rest` in front of MLflow's
 scoring server, so that a request MLflow would refuse in its own words (a param of the
 wrong JSON type, a body that is not JSON, another format) gets the same kind of answer.
@@ -33,12 +35,12 @@ from mlflow.models.model import ModelInfo
 
 from nmt.components.tracking import names as N
 from nmt.components.data.tokenizer import TextCodec
-from nmt.components.training.devices import inference_device
 from nmt.components.serving import inference, rest
-from nmt.components.serving.inference import BATCH_SIZE, DecodeParams, parse_params, translate_texts
-from nmt.components.models.factory import ModelSpec, build, load_spec, save_spec
-from nmt.components.serving.requests import (MAX_CHARS, MAX_SENTENCES, SERVE_LIMIT_ENV, RequestError, check_input,
-                                    internal_error, request_limit)
+from nmt.components.serving.core import TranslatorCore
+from nmt.components.serving.inference import BATCH_SIZE
+from nmt.components.models.factory import ModelSpec, save_spec
+from nmt.components.serving.requests import MAX_CHARS, MAX_SENTENCES, SERVE_LIMIT_ENV, RequestError, check_input, request_limit
+from nmt.components.serving.served import served
 from nmt.components.system.scratch import scratch
 
 if TYPE_CHECKING:
@@ -54,36 +56,35 @@ DEFAULT_PARAMS = {k: v if isinstance(v, bool) else float(v) for k, v in inferenc
 
 
 class Translator(mlflow.pyfunc.PythonModel):
+    """MLflow's shell around :class:`~nmt.components.serving.core.TranslatorCore`: it loads
+    the core from the context's artifacts and answers every rejection as an ``MlflowException``."""
+
     _skip_type_hint_validation = True  # check_input is the check (see the module docstring)
 
     def load_context(self, context: Any) -> None:
-        a = context.artifacts
-        self.model = build(load_spec(a["model_config"]))
-        self.model.load_state_dict(torch.load(a["weights"], map_location="cpu", weights_only=True))
-        self.model.to(inference_device()).eval()
-        self.codec = TextCodec.from_files(a["src_tokenizer"], a["tgt_tokenizer"])
+        self.core = TranslatorCore.from_artifacts(context.artifacts)
         rest.install()  # in mlflow models serve only: every request read by our code first
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.core.model
+
+    @property
+    def codec(self) -> TextCodec:
+        return self.core.codec
 
     def translate(self, texts: list[str], beam_size: int, max_len_ratio: float, length_penalty: float,
                   align: bool = False) -> list[str]:
-        """Translations in input order; a line blank after normalisation stays blank (with
-        ``align``, each is ``translation ||| i-j ...``)."""
-        return translate_texts(self.model, self.codec, texts,
-                               DecodeParams(beam_size, max_len_ratio, length_penalty, align))
+        """As :meth:`TranslatorCore.translate`."""
+        return self.core.translate(texts, beam_size, max_len_ratio, length_penalty, align)
 
     def predict(self, context: Any, model_input: list[str], params: dict[str, Any] | None = None) -> list[str]:
-        """Raw sentences -> translations, one each; params ``beam_size``, ``max_len_ratio``,
-        ``length_penalty`` within :mod:`nmt.components.serving.inference`'s bounds, else RequestError;
-        ``align: true`` adds each one's word alignment (``translation ||| i-j ...``)."""
+        """Raw sentences -> translations, one each (:meth:`TranslatorCore.predict`); a
+        rejection or a failure is MLflow's exception (400 naming the field, 500 with a request id)."""
         try:
-            texts = check_input(model_input)
-            p = parse_params(params)  # bounds first: no work starts for a request out of them
-            return self.translate(texts, p.beam_size, p.max_len_ratio, p.length_penalty, p.align)
-        except RequestError:
-            raise
-        except Exception as err:  # a 500 with a request id, never a stack trace in the answer
-            raise internal_error(err) from None
-
+            return self.core.predict(model_input, params)
+        except RequestError as err:
+            raise served(err) from None
 
 
 # models from code: MLflow stores this file, no pickle of our objects (read, never imported

@@ -40,7 +40,7 @@ def _cached_or_load(args: argparse.Namespace, cfg, pinned: bool):
     """The model this request resolved to last time, when the local store has not changed
     since (no store opened, no registry read); else resolved and loaded, then remembered."""
     from nmt.components.tracking.uri import resolve_tracking_uri
-    from nmt.pipeline.promotion.loading import cached_translator, remember, store_stamp
+    from nmt.pipeline.promotion.local_models import cached_translator, remember, store_stamp
     uri = resolve_tracking_uri(cfg.tracking.uri)
     request = "\n".join(map(str, (uri, cfg.tracking.experiment, args.model, cfg.register.model_name, pinned,
                                    cfg.data.src_lang, cfg.data.tgt_lang, cfg.register.alias)))
@@ -90,11 +90,12 @@ def cmd_translate(args: argparse.Namespace, cfg, pinned: bool) -> int:
     except ParamError as err:
         raise ConfigError(f"{err.message} (--beam / evaluate.*)") from None
     lines = _read_input(args.file)
-    from nmt.components.tracking.store import StoreError
+    # requests, not the store's MlflowException: a call from the local copy imports no MLflow
+    from nmt.components.serving.requests import RequestError
     model = _cached_or_load(args, cfg, pinned)
     try:
         hyps = model.predict(lines, params=params) if lines else []
-    except StoreError as err:  # the model's RequestError (its code may be the logged copy)
+    except RequestError as err:  # a bad request or a failure (500 with a request id), in one line
         raise ConfigError(err.message) from None
     sys.stdout.write("".join(h + "\n" for h in hyps))
     return 0

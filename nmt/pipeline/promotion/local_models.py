@@ -1,0 +1,112 @@
+"""A registered translator's local copy, built by this installation's own code without MLflow,
+and what a request resolved to last time.
+
+:func:`from_files` reads a version's files (``weights.pt`` with ``weights_only=True``,
+``model_config.json``, the tokenizers, the MLmodel's list of them) into a
+:class:`~nmt.components.serving.core.TranslatorCore`. :func:`cached_translator` answers a
+repeated ``nmt translate`` from the local copy while the SQLite store is unchanged: that
+path opens no store and imports no MLflow (a test and an import-linter contract keep it so);
+:mod:`nmt.pipeline.promotion.loading` resolves and downloads through the store otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nmt.components.serving.core import ARTIFACTS, TranslatorCore
+from nmt.components.system.typed_config import ConfigError
+
+COMPLETE = ".complete"  # written last: a folder without it is a download that died half-way
+RESOLVED = "resolved.json"  # in <home>/.nmt/models: what a request resolved to, and the store's state then
+
+
+class LocalTranslator:
+    """``predict(texts, params)`` like a loaded pyfunc, on today's code."""
+
+    def __init__(self, model: TranslatorCore, uri: str, files: Path | None = None):
+        self.model, self.uri = model, uri
+        self.files = files  # a registered version's local copy (kept), else None
+
+    def predict(self, texts: list[str], params: dict[str, Any] | None = None) -> list[str]:
+        return self.model.predict(texts, params)
+
+
+def from_files(local: Path, uri: str, keep: bool = False) -> LocalTranslator:
+    """The translator in folder ``local`` (a model's files, with its MLmodel) of ``uri``."""
+    meta = yaml.safe_load((local / "MLmodel").read_text()) if (local / "MLmodel").is_file() else {}
+    found = ((meta or {}).get("flavors", {}).get("python_function", {}) or {}).get("artifacts") or {}
+    missing = [k for k in ARTIFACTS if k not in found]
+    if missing:
+        raise ConfigError(f"{uri} is not an nmt translator (its MLmodel lists no {', '.join(missing)} artifact); "
+                          "give a version registered by nmt")
+    model = TranslatorCore.from_artifacts({k: str(local / found[k]["path"]) for k in ARTIFACTS})
+    return LocalTranslator(model, uri, local if keep else None)
+
+
+
+# A request (store, experiment, --model or the alias and language pair) resolved once is
+# remembered with the local SQLite store's state: while the database and its WAL are
+# unchanged, every registry and run read would answer the same, so translate skips them (and
+# opening the store). Any write since (a run, a moved alias) misses and resolves again.
+def store_stamp(uri: str) -> list | None:
+    """The SQLite store's files as they stand (inode, size, mtime), or None: a server, or a
+    store written in the last second (a write within the clock's tick would not show)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    db, stamp = Path(uri.removeprefix("sqlite:///")), []
+    for path in (db, db.with_name(db.name + "-wal")):
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            stamp.append(None)
+            continue
+        if time.time_ns() - st.st_mtime_ns < 1_000_000_000:
+            return None
+        stamp.append([st.st_ino, st.st_size, st.st_mtime_ns])
+    return stamp
+
+
+def _resolved_file() -> Path:
+    from nmt.components.tracking.uri import project_home
+    return project_home() / ".nmt" / "models" / RESOLVED
+
+
+def _resolved() -> dict:
+    try:
+        found = json.loads(_resolved_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none yet, or unreadable: resolve again
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def cached_translator(uri: str, request: str) -> LocalTranslator | None:
+    """The translator ``request`` resolved to on store ``uri``, when the store has not changed
+    since and its local copy is complete; else None."""
+    entry, stamp = _resolved().get(request), store_stamp(uri)
+    if not isinstance(entry, dict) or stamp is None or entry.get("stamp") != stamp:
+        return None
+    files = Path(entry.get("files", ""))
+    if not files.is_absolute() or not any((p / COMPLETE).is_file() for p in files.parents):
+        return None
+    return from_files(files, str(entry.get("uri")), keep=True)
+
+
+def remember(request: str, stamp: list | None, loaded: LocalTranslator) -> None:
+    """Record what ``request`` resolved to, with the store's ``stamp`` taken before resolving."""
+    if stamp is None or loaded.files is None:
+        return
+    path = _resolved_file()
+    entries = {**_resolved(), request: {"stamp": stamp, "uri": loaded.uri, "files": str(loaded.files)}}
+    tmp = path.with_name(f"{RESOLVED}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(entries), encoding="utf-8")
+        os.replace(tmp, path)  # whole: a reader never sees half a file
+    except OSError:  # a cache: translate goes on without it
+        tmp.unlink(missing_ok=True)
+

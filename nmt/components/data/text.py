@@ -39,10 +39,8 @@ fast path and :func:`normalize` share): **a character that is spelling stays; on
 
 from __future__ import annotations
 
-import functools
 import gzip
 import io
-import sys
 import unicodedata
 import zlib
 from collections.abc import Iterable, Iterator
@@ -67,33 +65,39 @@ class TextDecodeError(ValueError):
     """Bytes that are not UTF-8; the message names the source, line and byte."""
 
 
-@functools.cache
-def _table() -> dict[int, str | None]:
-    """str.translate's table: each code point the rule removes to None, each one read as a
-    space to " " (built once, ~0.3 s; a per-character Python loop cost 10x more per line)."""
-    out: dict[int, str | None] = {}
-    for cp in range(sys.maxunicode + 1):
-        cat = unicodedata.category(chr(cp))
-        if cat == "Cs":
-            out[cp] = None
-        elif cat in _SPACE:
-            out[cp] = " "
-    for lo, hi in _NOISE:
-        out.update(dict.fromkeys(range(lo, hi + 1)))
-    out.update(dict.fromkeys(_BLANK, " "))
-    return out
+def _rule(cp: int) -> int | str | None:
+    """What :func:`normalize` makes of code point ``cp``: None (removed), " " (a space) or
+    ``cp`` itself (kept)."""
+    if cp in _BLANK:
+        return " "
+    if any(lo <= cp <= hi for lo, hi in _NOISE):
+        return None
+    cat = unicodedata.category(chr(cp))
+    return None if cat == "Cs" else " " if cat in _SPACE else cp
+
+
+class _Table(dict):
+    """str.translate's table, filled as code points are met: building it for all of Unicode
+    up front cost ~0.3 s, most of ``nmt translate``'s work on one sentence with an umlaut
+    (a per-character Python loop in normalize cost 10x more per line)."""
+
+    def __missing__(self, cp: int) -> int | str | None:
+        self[cp] = rule = _rule(cp)
+        return rule
+
+
+_TABLE = _Table()
 
 
 def dropped(cp: int) -> bool:
     """The rule (module docstring): whether :func:`normalize` removes code point ``cp``."""
-    table = _table()
-    return cp in table and table[cp] is None
+    return _TABLE[cp] is None
 
 
 def rewrites(cp: int) -> bool:
     """Whether :func:`normalize` removes code point ``cp`` or turns it into a space (prepare's
     Arrow fast path sends texts holding such code points through ``normalize`` itself)."""
-    return cp in _table()
+    return _TABLE[cp] != cp
 
 
 def _letterless(c: str) -> bool:
@@ -107,7 +111,7 @@ def normalize(text: str) -> str:
     The one normalisation of the project: prepare cleans the corpus with it and every way
     into a model applies it before the emptiness check and before tokenizing."""
     if not text.isascii():
-        text = unicodedata.normalize("NFC", text).translate(_table())
+        text = unicodedata.normalize("NFC", text).translate(_TABLE)
         if all(_letterless(c) for c in text if not c.isspace()):
             return ""  # only combining marks, joiners or marks of direction (or nothing)
     elif not text.isprintable():

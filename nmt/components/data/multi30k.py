@@ -7,7 +7,6 @@ Elliott et al. 2016, "Multi30K: Multilingual English-German Image Descriptions".
 from __future__ import annotations
 
 import os
-import urllib.request
 from pathlib import Path
 
 from nmt.components.data.sources import DataError, sha256_file
@@ -76,6 +75,7 @@ def resolve_data_dir(configured: str | None, cache_dir: Path) -> Path:
 
 def download(files: list[str], dest: Path, base_url: str = BASE_URL) -> None:
     """Fetch missing raw files from the public repository, verifying each sha256."""
+    import urllib.request  # here: every command's config reads LANGUAGES, and http.client costs start-up
     dest.mkdir(parents=True, exist_ok=True)
     for name in files:
         target = dest / name

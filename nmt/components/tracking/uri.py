@@ -13,7 +13,6 @@ from pathlib import Path
 
 from nmt.components.system.errors import ServiceError
 from nmt.components.system.private import redact
-from nmt.components.system.procs import owner  # noqa: F401 - re-exported: journey and the sweep import it here
 
 _ROOT = Path(__file__).resolve().parents[3]
 

@@ -48,13 +48,8 @@ def forced_attention(model: Seq2SeqModel, src: Tensor, src_mask: Tensor, tgt: Te
     was_training = model.training
     model.eval()
     try:
-        if kind(model) == SALIENCY:
-            rows = []
-            for b in range(src.shape[0]):  # one sentence at a time: a gradient per output token
-                n = int((tgt[b] != model.pad_id).sum())
-                sal = saliency(model, src[b:b + 1], src_mask[b:b + 1], tgt[b:b + 1, :n])  # (n, S)
-                rows.append(torch.nn.functional.pad(sal, (0, 0, 0, tgt.shape[1] - n)))
-            return torch.stack(rows)
+        if kind(model) == SALIENCY:  # one backward pass per target position for the whole batch
+            return saliency(model, src, src_mask, tgt)
         with torch.inference_mode():
             return model(src, src_mask, tgt_in, need_weights=True)[1]
     finally:

@@ -46,7 +46,7 @@ def sample_attention(model: Seq2SeqModel, codec: TextCodec, sentence: str
     if model.eos_id in tgt:
         tgt = tgt[: tgt.index(model.eos_id) + 1]
     if attn.shape[-1] == 0:
-        weights = saliency(model, src, mask, torch.tensor([tgt], device=src.device)).cpu().numpy()
+        weights = saliency(model, src, mask, torch.tensor([tgt], device=src.device))[0].cpu().numpy()
         kind = "saliency"
     else:
         weights = attn[0][..., : len(tgt), :].float().cpu().numpy()

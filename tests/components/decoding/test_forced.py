@@ -38,8 +38,8 @@ def test_the_gru_gives_saliency_per_sentence():
     tgt[2, 2] = EOS
     out = forced_attention(model, src, mask, tgt)
     assert readouts(model) == ["saliency"]
-    torch.testing.assert_close(out[0], saliency(model, src[:1], mask[:1], tgt[:1]))
-    torch.testing.assert_close(out[2, :3], saliency(model, src[2:], mask[2:], tgt[2:, :3]))
+    torch.testing.assert_close(out[0], saliency(model, src[:1], mask[:1], tgt[:1])[0])
+    torch.testing.assert_close(out[2, :3], saliency(model, src[2:], mask[2:], tgt[2:, :3])[0])
     assert (out[2, 3:] == 0).all()
 
 

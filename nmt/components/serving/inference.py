@@ -17,12 +17,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 
 from nmt.components.serving import limits
 from nmt.components.serving.bounds import (MEMORY_ENV, Shape, batch_size_for, decode_bytes, decode_work, fit_sources,
                                    memory_budget, source_limit)
-from nmt.components.data.batching import source_batch
+from nmt.components.data.batching import pad, source_batch
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.decoding.alignment import given_words, links, output_words
 from nmt.components.decoding.forced import SALIENCY, default_readout, forced_attention, kind, readout
@@ -125,14 +124,25 @@ def _aligned(model: Seq2SeqModel, codec: TextCodec, src, src_mask, src_ids: list
     else:
         hyps = beam_search(model, src, src_mask, p.beam_size, max_len, p.length_penalty)
         rows = [(strip_special(h[0].tokens, model), h[0].attention) if h else ([], None) for h in hyps]
+    if kind(model) == SALIENCY:
+        rows = _saliency_rows(model, src, src_mask, [toks for toks, _ in rows])
     name, hyp, lines = default_readout(model), [], []
     for b, (toks, att) in enumerate(rows):
         found = set()
         if toks:
-            if kind(model) == SALIENCY:
-                tgt = torch.tensor([toks + [model.eos_id]], device=device)
-                att = forced_attention(model, src[b:b + 1], src_mask[b:b + 1], tgt)[0]
             found = links(readout(att, name, model), given_words(codec.src, src_ids[b]), output_words(codec.tgt, toks))
         hyp.append(toks)
         lines.append(pharaoh(found))
     return hyp, lines
+
+
+def _saliency_rows(model: Seq2SeqModel, src, src_mask, outputs: list[list[int]]) -> list[tuple[list[int], Any]]:
+    """The plain Seq2Seq's (outputs, saliency on each output + EOS), the non-empty outputs
+    forced together: one backward pass per target position for the batch, not per sentence."""
+    kept = [b for b, toks in enumerate(outputs) if toks]
+    maps: dict[int, Any] = {}
+    if kept:
+        tgt = pad([outputs[b] + [model.eos_id] for b in kept]).to(src.device)  # (K, T), PAD after EOS
+        sal = forced_attention(model, src[kept], src_mask[kept], tgt)  # (K, T, S)
+        maps = {b: sal[k, :len(outputs[b]) + 1] for k, b in enumerate(kept)}
+    return [(toks, maps.get(b)) for b, toks in enumerate(outputs)]

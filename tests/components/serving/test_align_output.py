@@ -46,7 +46,7 @@ def _check(line: str, source: str) -> tuple[str, list[tuple[int, int]]]:
 
 
 @pytest.mark.parametrize("name, beam", [("transformer", 1), ("transformer", 3), ("bahdanau", 1), ("bahdanau", 3),
-                                        ("gru", 1)])  # saliency: a backward pass per output piece
+                                        ("gru", 1), ("gru", 3)])  # saliency: forced on the outputs
 def test_pharaoh_lines_on_the_words_shown(codec, name, beam):
     """Untrained, each model decodes to its full budget: every greedy output is a max-length cut."""
     model = net(name, codec)
@@ -58,6 +58,14 @@ def test_pharaoh_lines_on_the_words_shown(codec, name, beam):
         if source:
             assert _check(line, source)[0] == hyp  # --align changes no translation
             assert hyp.split() or beam > 1  # greedy: cut at max length, so words and links
+
+
+def test_the_gru_aligns_a_batch_as_its_sentences_one_at_a_time(codec):
+    """Its saliency is forced on the batch's outputs together (one backward per position)."""
+    model = net("gru", codec)
+    params = DecodeParams(beam_size=2, max_len_ratio=0.5, align=True)
+    together = translate_texts(model, codec, TEXTS, params)
+    assert together == [translate_texts(model, codec, [t], params)[0] for t in TEXTS]
 
 
 @pytest.mark.parametrize("name", ["bahdanau", "gru"])

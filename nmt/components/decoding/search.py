@@ -13,6 +13,7 @@ Transformer, (0,) for the plain Seq2Seq).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -187,6 +188,7 @@ def _results(beams: _Beams, alpha: float) -> list[list[Hypothesis]]:
 def beam_search(
     model: Seq2SeqModel, src: Tensor, src_mask: Tensor, beam_size: int, max_len: int,
     length_penalty: float = 0.6, *, with_attention: bool = True, steps: list | None = None,
+    attention_view: Callable[[Tensor], Tensor] | None = None,
 ) -> list[list[Hypothesis]]:
     """Batched beam search (batch x beam flattened); per sentence, up to ``beam_size``
     hypotheses sorted best first, scored log P / ((5 + |Y|) / 6)^length_penalty.
@@ -194,7 +196,9 @@ def beam_search(
     Finished (EOS) hypotheses are set aside while the beam goes on with live ones, until
     each sentence has ``beam_size`` finished ones that no live beam can beat, or max_len.
     ``steps``, when given, receives per step {input sentence: [(ids so far, log P)] per beam}
-    (what the attention explorer shows).
+    (what the attention explorer shows). ``attention_view``, when given, maps each step's
+    attention (B*K, *A) to the part kept, (B*K, *A'): the history is copied at every step,
+    and ``--align`` needs one (S,) row of the Transformer's (L, nh, S).
     """
     if beam_size < 1 or length_penalty < 0:
         raise ValueError("beam_size must be >= 1 and length_penalty >= 0")
@@ -209,6 +213,8 @@ def beam_search(
     max_len = step_budget(model, max_len)  # also the bound _update_done scores against
     for _ in range(max_len):
         logits, state, attn = model.decode_step(y, state)
+        if attention_view is not None and with_attention:
+            attn = attention_view(attn)
         cand = _expand(beams, _forbid_specials(logits, model))
         _finish(beams, *cand, attn, model.eos_id, length_penalty)
         rows, y = _prune(beams, *cand, attn, model.eos_id)

@@ -118,15 +118,20 @@ def _aligned(model: Seq2SeqModel, codec: TextCodec, src, src_mask, src_ids: list
     device = device_of(model)
     src, src_mask = src.to(device), src_mask.to(device)
     max_len = max_target_len(src_mask, p.max_len_ratio, LEN_EXTRA)
+    name = default_readout(model)
     if p.beam_size == 1:
         ids, attn = greedy_decode(model, src, src_mask, max_len)  # attn (B, *A, T) with time at -2
         rows = [(strip_special(r, model), attn[b]) for b, r in enumerate(ids.tolist())]
     else:
-        hyps = beam_search(model, src, src_mask, p.beam_size, max_len, p.length_penalty)
+        # each step's attention cut to the readout's (S,) row as it comes: the beam copies its
+        # history at every step, and a Transformer's whole (L, nh, S) made --align cost ~+30%
+        hyps = beam_search(model, src, src_mask, p.beam_size, max_len, p.length_penalty,
+                           with_attention=kind(model) != SALIENCY,
+                           attention_view=lambda a: readout(a.movedim(0, -2), name, model))
         rows = [(strip_special(h[0].tokens, model), h[0].attention) if h else ([], None) for h in hyps]
     if kind(model) == SALIENCY:
         rows = _saliency_rows(model, src, src_mask, [toks for toks, _ in rows])
-    name, hyp, lines = default_readout(model), [], []
+    hyp, lines = [], []
     for b, (toks, att) in enumerate(rows):
         found = set()
         if toks:

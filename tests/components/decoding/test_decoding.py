@@ -210,6 +210,19 @@ def test_beam_attention_rows_match_mask():
             torch.testing.assert_close(h.attention.sum(-1), torch.ones(len(h.tokens)))
 
 
+def test_an_attention_view_keeps_that_view_of_each_step():
+    """--align keeps one readout row per step; the hypotheses and their maps are those of the
+    full search, cut down (the penultimate layer, heads averaged)."""
+    model, src, mask = tiny("transformer")
+    full = beam_search(model, src, mask, beam_size=3, max_len=6)
+    viewed = beam_search(model, src, mask, beam_size=3, max_len=6, attention_view=lambda a: a[:, 0].mean(1))
+    for hs, vs in zip(full, viewed):
+        assert [h.tokens for h in hs] == [v.tokens for v in vs]
+        for h, v in zip(hs, vs):
+            assert h.attention.dim() == 4 and v.attention.dim() == 2  # (L, nh, T, S) -> (T, S)
+            torch.testing.assert_close(v.attention, h.attention[0].mean(0))
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_translate_ids_strips_specials(arch):
     model, src, mask = tiny(arch)

@@ -24,6 +24,7 @@ from nmt.components.system.typed_config import ConfigError
 
 COMPLETE = ".complete"  # written last: a folder without it is a download that died half-way
 RESOLVED = "resolved.json"  # in <home>/.nmt/models: what a request resolved to, and the store's state then
+KEEP_RESOLVED = 32  # requests remembered: a user who varies --model or the pair does not grow the file forever
 
 
 class LocalTranslator:
@@ -102,7 +103,10 @@ def remember(request: str, stamp: list | None, loaded: LocalTranslator) -> None:
     if stamp is None or loaded.files is None:
         return
     path = _resolved_file()
-    entries = {**_resolved(), request: {"stamp": stamp, "uri": loaded.uri, "files": str(loaded.files)}}
+    entries = _resolved()
+    entries.pop(request, None)  # to the end: the newest KEEP_RESOLVED stay
+    entries[request] = {"stamp": stamp, "uri": loaded.uri, "files": str(loaded.files)}
+    entries = dict(list(entries.items())[-KEEP_RESOLVED:])
     tmp = path.with_name(f"{RESOLVED}.{os.getpid()}.tmp")
     try:
         tmp.write_text(json.dumps(entries), encoding="utf-8")

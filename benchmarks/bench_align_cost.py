@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import machine, real_data
+from benchmarks.common import machine, random_init, trained
 from nmt.components.serving.inference import translate_texts
 from nmt.components.serving.limits import DecodeParams
 
@@ -37,25 +37,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def models(args) -> list[tuple[str, object, object]]:
     """(label, model, codec) of each train run given, else of each arch at random init."""
     if args.train_runs:
-        from nmt.components.tracking import names as N
         from nmt.components.tracking.store import RunStore
-        from nmt.pipeline.trained import trained_model
-        from nmt.pipeline.upstream import PreparedData
         store = RunStore.open(None, "nmt")
         out = []
         for run_id in args.train_runs:
-            model, _ = trained_model(store, run_id)
-            codec = PreparedData.load(store, store.get_run(run_id).params[N.PARAM_PREPARE_RUN]).codec
+            model, codec = trained(store, run_id)
             out.append((f"{model.cfg.label} (run {run_id[:8]})", model, codec))
         return out
-    from nmt.components.models.factory import build
-    from nmt.pipeline.trained import model_spec
-    out = []
-    for arch in args.archs:
-        cfg, _, codec = real_data([f"model={arch}"])
-        torch.manual_seed(0)
-        out.append((f"{arch} (random init)", build(model_spec(cfg, codec)).eval(), codec))
-    return out
+    return [(f"{arch} (random init)", *random_init(arch)) for arch in args.archs]
 
 
 def timed(model, codec, texts: list[str], align: bool, beam: int) -> tuple[float, float]:

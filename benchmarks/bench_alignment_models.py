@@ -21,14 +21,12 @@ import time
 from pathlib import Path
 
 from benchmarks.bench_alignment import GOLD_ENCODING, GOLD_FILE, diagonal, eflomal_links, multi30k_pairs
-from benchmarks.common import machine
+from benchmarks.common import machine, trained
 from nmt.components.decoding.forced import PENULTIMATE, align_pairs, readouts
 from nmt.components.evaluation.aer import AerScore, aer, read_alignments, read_text
 from nmt.components.evaluation.symmetrize import symmetrize
 from nmt.components.tracking import names as N
 from nmt.components.tracking.store import RunStore
-from nmt.pipeline.trained import trained_model
-from nmt.pipeline.upstream import PreparedData
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,8 +38,7 @@ def row(model: str, how: str, s: AerScore) -> str:
 def score_model(store: RunStore, run_id: str, de: list[str], en: list[str], gold: list, dev: int) -> list[str]:
     """Rows of one train run: the readout chosen on the dev pairs, the default, the test's own best."""
     run = store.get_run(run_id)
-    model, _ = trained_model(store, run_id)
-    codec = PreparedData.load(store, run.params[N.PARAM_PREPARE_RUN]).codec
+    model, codec = trained(store, run_id)
     names = readouts(model)
     t = time.perf_counter()
     found = align_pairs(model, codec, de, en, names)

@@ -30,6 +30,27 @@ def real_data(overrides: list[str] = ()) -> tuple[PipelineConfig, Path, TextCode
     return cfg, out / "data", TextCodec.from_files(out / "src.json", out / "tgt.json")
 
 
+def trained(store, run_id: str):
+    """(model in eval mode, codec) of a finished train run in ``store``: its checkpoint and its
+    prepare run's tokenizers."""
+    from nmt.components.tracking import names as N
+    from nmt.pipeline.trained import trained_model
+    from nmt.pipeline.upstream import PreparedData
+    model, _ = trained_model(store, run_id)
+    return model, PreparedData.load(store, store.get_run(run_id).params[N.PARAM_PREPARE_RUN]).codec
+
+
+def random_init(arch: str, seed: int = 0):
+    """(model in eval mode, codec) of ``arch`` at its configured size, random init, on
+    Multi30k's vocabulary."""
+    import torch
+    from nmt.components.models.factory import build
+    from nmt.pipeline.trained import model_spec
+    cfg, _, codec = real_data([f"model={arch}"])
+    torch.manual_seed(seed)
+    return build(model_spec(cfg, codec)).eval(), codec
+
+
 def train_batches(data_dir: Path, n: int, max_tokens: int = 4096, seed: int = 0) -> list[dict]:
     dm = TranslationDataModule(data_dir, max_tokens=max_tokens, seed=seed)
     dm.setup()

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from nmt.components.system.errors import ServiceError
+from nmt.components.tracking import names as N
 from nmt.components.system.private import redact
 
 _ROOT = Path(__file__).resolve().parents[3]
@@ -92,7 +93,6 @@ def reuse_key(stage: str, params: Mapping[str, str], code: str) -> str:
 
 def stage_tags(stage: str, params: Mapping[str, str], code: str) -> dict[str, str]:
     """The tags a reusable run carries: its stage, code version and :func:`reuse_key`."""
-    from nmt.components.tracking import names as N
     return {N.TAG_STAGE: stage, N.TAG_CODE_VERSION: code, N.TAG_REUSE_KEY: reuse_key(stage, params, code)}
 
 

@@ -50,7 +50,6 @@ def from_files(local: Path, uri: str, keep: bool = False) -> LocalTranslator:
     return LocalTranslator(model, uri, local if keep else None)
 
 
-
 # A request (store, experiment, --model or the alias and language pair) resolved once is
 # remembered with the local SQLite store's state: while the database and its WAL are
 # unchanged, every registry and run read would answer the same, so translate skips them (and
@@ -113,4 +112,3 @@ def remember(request: str, stamp: list | None, loaded: LocalTranslator) -> None:
         os.replace(tmp, path)  # whole: a reader never sees half a file
     except OSError:  # a cache: translate goes on without it
         tmp.unlink(missing_ok=True)
-

@@ -27,8 +27,7 @@ from nmt.components.tracking.store import RunStore
 from nmt.pipeline.config import PipelineConfig, load_config
 from nmt.pipeline.override_line import expand_overrides
 from nmt.pipeline.studies.journey_report import curve_figures, recipe_rows, verdict, write_report
-from nmt.pipeline.stages.runner import run_pipeline
-from nmt.pipeline.stages.runner import Context
+from nmt.pipeline.stages.runner import Context, run_pipeline
 from nmt.pipeline.stages.evaluate import searches
 from nmt.pipeline.evaluated import EvaluateOutputs
 from nmt.pipeline.upstream import test_split

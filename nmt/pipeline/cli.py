@@ -26,7 +26,7 @@ from nmt.components.system.errors import NmtError
 from nmt.components.system.private import RedactingFilter, redact
 from nmt.components.system.paths import CONF_DIR
 from nmt.components.system.typed_config import ConfigError
-from nmt.pipeline.override_line import expand_overrides
+from nmt.pipeline.override_line import expand_overrides, override_value
 from nmt.pipeline.stages import runner
 from nmt.pipeline.stages.runner import TRAIN_GROUPS, Stage
 
@@ -186,7 +186,6 @@ def command_config(args: argparse.Namespace):
     """The composed config of a command: its overrides, then its flags on top.
     -> (config, pinned): pinned when the user chose the language pair or the model name."""
     from nmt.pipeline.config import load_config
-    from nmt.pipeline.studies.sweep.space import override_value
 
     overrides = expand_overrides(args)
     keys = {**FLAG_KEYS, "beam": getattr(args, "beam_key", "promote.beam_size")}

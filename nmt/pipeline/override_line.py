@@ -1,4 +1,6 @@
-"""Several Hydra overrides in one string, split as Hydra's override grammar reads them.
+"""Hydra's override grammar, both ways: a value quoted so that it parses back to itself
+(:func:`override_value`: the CLI's flags, a sweep's sampled values), and several overrides in
+one string split as the grammar reads them.
 
 Only the MLproject path needs this: ``mlflow run -P overrides="a=1 b='x y'"`` hands the
 whole string to ``nmt --overrides-line``. Arguments from a shell reach Hydra as the shell
@@ -10,8 +12,10 @@ whitespace belongs to the value before it, as it does in Hydra's grammar."""
 from __future__ import annotations
 
 import argparse
+import numbers
 import re
 import shlex
+from typing import Any
 
 from nmt.components.system.typed_config import ConfigError
 
@@ -65,3 +69,25 @@ def expand_overrides(args: argparse.Namespace) -> list[str]:
     quotes), then those of ``--overrides-line`` (MLproject's one string of several), split
     by Hydra's override grammar."""
     return [*(getattr(args, "overrides", None) or []), *split_overrides(getattr(args, "overrides_line", None) or "")]
+
+
+def override_value(value: Any) -> str:
+    """A value in Hydra's override grammar that parses back to itself: ``null``, ``true``,
+    ``1e-05``, ``[a,b]``, and every string quoted (``,`` ``=`` quotes spaces ``${`` kept)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, numbers.Integral):  # also numpy's, which Ray's samplers return
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))  # 1e-05, nan, inf: Hydra's float grammar
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(override_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        # inside '...': a quote is \', backslashes before a quote (or the end) are doubled,
+        # and \${ keeps a literal ${ from being read as an interpolation
+        body = re.sub(r"(\\+)(?='|$)", lambda m: m.group(1) * 2, value)
+        return "'" + body.replace("'", "\\'").replace("${", "\\${") + "'"
+    raise ConfigError(f"a sweep value must be null, a boolean, a number, a string or a list of them; "
+                      f"got {type(value).__name__}")

@@ -13,8 +13,7 @@ from mlflow.projects._project_spec import load_project
 from nmt.components.tracking.store import RunStore
 from nmt.pipeline.cli import build_parser, main
 from nmt.pipeline.cli import command_config
-from nmt.pipeline.override_line import split_overrides
-from nmt.pipeline.studies.sweep.space import override_value
+from nmt.pipeline.override_line import override_value, split_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
 # (experiment and model name, sweep name: one folder, so letters, digits and . _ - = + only)

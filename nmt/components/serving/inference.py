@@ -6,11 +6,8 @@ Bounds (the REST endpoint, ``predict`` and ``nmt translate`` alike):
 ``1 <= beam_size <= 16``, ``0 < max_len_ratio <= 4``, ``0 <= length_penalty <= 10``; in the
 REST endpoint also the decoding work of the whole request (:func:`_check_work`).
 
-``align: true`` adds each translation's word alignment, ``translation ||| i-j ...`` (as
-OpenNMT-py's ``-report_align``): Pharaoh links, 0-indexed source word i (of the input as
-given) to target word j (of the translation as shown), read from the attention the search
-used (:mod:`nmt.components.decoding.alignment`; the Transformer's penultimate layer, heads
-averaged; the plain Seq2Seq's gradient saliency). A blank line gives `` ||| ``.
+``align: true`` adds each translation's word alignment, ``translation ||| i-j ...``
+(:mod:`nmt.components.serving.aligned`, imported only then). A blank line gives `` ||| ``.
 """
 
 from __future__ import annotations
@@ -21,15 +18,10 @@ from typing import Any
 from nmt.components.serving import limits
 from nmt.components.serving.bounds import (MEMORY_ENV, Shape, batch_size_for, decode_bytes, decode_work, fit_sources,
                                    memory_budget, source_limit)
-from nmt.components.data.batching import pad, source_batch
+from nmt.components.data.batching import source_batch
 from nmt.components.data.tokenizer import TextCodec
-from nmt.components.decoding.alignment import given_words, links, output_words
-from nmt.components.decoding.forced import SALIENCY, default_readout, forced_attention, kind, readout
-from nmt.components.decoding.search import (beam_search, greedy_decode, max_target_len, step_budget, strip_special,
-                                            translate_ids)
-from nmt.components.evaluation.aer import pharaoh
+from nmt.components.decoding.search import step_budget, translate_ids
 from nmt.components.models.base import Seq2SeqModel
-from nmt.components.training.devices import device_of
 from nmt.components.serving.requests import (WORK_ENV, RequestError, past_deadline, request_deadline, request_timeout,
                                     work_limit)
 from nmt.components.data.text import normalize
@@ -102,52 +94,11 @@ def translate_texts(model: Seq2SeqModel, codec: TextCodec, texts: list[str], p: 
         chunk = todo[start:start + size]
         src, src_mask = source_batch([ids[i] for i in chunk])
         if p.align:
-            hyp, aligned = _aligned(model, codec, src, src_mask, [ids[i] for i in chunk], p)
+            from nmt.components.serving.aligned import aligned_translations  # the plain path loads none of it
+            hyp, aligned = aligned_translations(model, codec, src, src_mask, [ids[i] for i in chunk], p, LEN_EXTRA)
         else:
             hyp = translate_ids(model, src, src_mask, beam_size=p.beam_size, max_len_ratio=p.max_len_ratio,
                                 max_len_extra=LEN_EXTRA, length_penalty=p.length_penalty)
         for k, (i, h) in enumerate(zip(chunk, codec.decode_tgt(hyp))):
             out[i] = h + ALIGN_SEP + aligned[k] if p.align else h
     return out
-
-
-def _aligned(model: Seq2SeqModel, codec: TextCodec, src, src_mask, src_ids: list[list[int]],
-             p: DecodeParams) -> tuple[list[list[int]], list[str]]:
-    """As :func:`translate_ids`, plus each output's Pharaoh line from the attention its search
-    used (row t: the step that produced piece t); the plain Seq2Seq's saliency on its output."""
-    device = device_of(model)
-    src, src_mask = src.to(device), src_mask.to(device)
-    max_len = max_target_len(src_mask, p.max_len_ratio, LEN_EXTRA)
-    name = default_readout(model)
-    if p.beam_size == 1:
-        ids, attn = greedy_decode(model, src, src_mask, max_len)  # attn (B, *A, T) with time at -2
-        rows = [(strip_special(r, model), attn[b]) for b, r in enumerate(ids.tolist())]
-    else:
-        # each step's attention cut to the readout's (S,) row as it comes: the beam copies its
-        # history at every step, and a Transformer's whole (L, nh, S) made --align cost ~+30%
-        hyps = beam_search(model, src, src_mask, p.beam_size, max_len, p.length_penalty,
-                           with_attention=kind(model) != SALIENCY,
-                           attention_view=lambda a: readout(a.movedim(0, -2), name, model))
-        rows = [(strip_special(h[0].tokens, model), h[0].attention) if h else ([], None) for h in hyps]
-    if kind(model) == SALIENCY:
-        rows = _saliency_rows(model, src, src_mask, [toks for toks, _ in rows])
-    hyp, lines = [], []
-    for b, (toks, att) in enumerate(rows):
-        found = set()
-        if toks:
-            found = links(readout(att, name, model), given_words(codec.src, src_ids[b]), output_words(codec.tgt, toks))
-        hyp.append(toks)
-        lines.append(pharaoh(found))
-    return hyp, lines
-
-
-def _saliency_rows(model: Seq2SeqModel, src, src_mask, outputs: list[list[int]]) -> list[tuple[list[int], Any]]:
-    """The plain Seq2Seq's (outputs, saliency on each output + EOS), the non-empty outputs
-    forced together: one backward pass per target position for the batch, not per sentence."""
-    kept = [b for b, toks in enumerate(outputs) if toks]
-    maps: dict[int, Any] = {}
-    if kept:
-        tgt = pad([outputs[b] + [model.eos_id] for b in kept]).to(src.device)  # (K, T), PAD after EOS
-        sal = forced_attention(model, src[kept], src_mask[kept], tgt)  # (K, T, S)
-        maps = {b: sal[k, :len(outputs[b]) + 1] for k, b in enumerate(kept)}
-    return [(toks, maps.get(b)) for b, toks in enumerate(outputs)]

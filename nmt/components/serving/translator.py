@@ -35,7 +35,7 @@ from mlflow.models.model import ModelInfo
 
 from nmt.components.tracking import names as N
 from nmt.components.data.tokenizer import TextCodec
-from nmt.components.serving import inference, rest
+from nmt.components.serving import inference
 from nmt.components.serving.core import TranslatorCore
 from nmt.components.serving.inference import BATCH_SIZE
 from nmt.components.models.factory import ModelSpec, save_spec
@@ -62,6 +62,8 @@ class Translator(mlflow.pyfunc.PythonModel):
     _skip_type_hint_validation = True  # check_input is the check (see the module docstring)
 
     def load_context(self, context: Any) -> None:
+        from nmt.components.serving import rest  # only a loaded model serves; logging one needs none of it
+
         self.core = TranslatorCore.from_artifacts(context.artifacts)
         rest.install()  # in mlflow models serve only: every request read by our code first
 

@@ -3,12 +3,11 @@ before any trial starts, and turned into Ray Tune domains."""
 
 from __future__ import annotations
 
-import numbers
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from nmt.components.system.typed_config import ConfigError
+from nmt.pipeline.override_line import override_value
 
 DOMAINS = ("choice", "loguniform", "uniform", "randint")
 
@@ -79,31 +78,9 @@ def to_tune(space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def override_value(value: Any) -> str:
-    """A value in Hydra's override grammar that parses back to itself: ``null``, ``true``,
-    ``1e-05``, ``[a,b]``, and every string quoted (``,`` ``=`` quotes spaces ``${`` kept)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, numbers.Integral):  # also numpy's, which Ray's samplers return
-        return str(int(value))
-    if isinstance(value, numbers.Real):
-        return repr(float(value))  # 1e-05, nan, inf: Hydra's float grammar
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(override_value(v) for v in value) + "]"
-    if isinstance(value, str):
-        # inside '...': a quote is \', backslashes before a quote (or the end) are doubled,
-        # and \${ keeps a literal ${ from being read as an interpolation
-        body = re.sub(r"(\\+)(?='|$)", lambda m: m.group(1) * 2, value)
-        return "'" + body.replace("'", "\\'").replace("${", "\\${") + "'"
-    raise ConfigError(f"a sweep value must be null, a boolean, a number, a string or a list of them; "
-                      f"got {type(value).__name__}")
-
-
 def to_overrides(params: Mapping[str, Any]) -> list[str]:
     """A trial's sampled values as Hydra overrides; ``arch`` picks the ``model`` group first.
-    ``load_config(to_overrides(p))`` gives back every value of ``p`` (:func:`override_value`)."""
+    ``load_config(to_overrides(p))`` gives back every value of ``p`` (:func:`~nmt.pipeline.override_line.override_value`)."""
     head = [f"model={params[ARCH_KEY]}"] if ARCH_KEY in params else []
     return head + [f"{k}={override_value(v)}" for k, v in sorted(params.items()) if k != ARCH_KEY]
 

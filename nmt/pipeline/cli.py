@@ -195,7 +195,9 @@ def command_config(args: argparse.Namespace):
             continue
         overrides.append(f"{key}={override_value(value)}")  # the grammar's quoting: any text survives
     pinned = any(o.lstrip("+~").split("=")[0] in PAIR_KEYS for o in overrides)
-    return load_config(overrides, groups=getattr(args, "groups", ())), pinned
+    from nmt.components.tracking.uri import project_home
+    cache = project_home() / ".nmt" / "configs"  # a repeated command line skips Hydra
+    return load_config(overrides, groups=getattr(args, "groups", ()), cache=cache), pinned
 
 
 def read_command(args: argparse.Namespace):

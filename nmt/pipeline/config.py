@@ -13,11 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from hydra import compose, initialize_config_dir
-from hydra.core.config_store import ConfigStore
-from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nmt.components.system.typed_config import ConfigError, parse
 from nmt.components.system.paths import CONF_DIR
@@ -25,10 +22,12 @@ from nmt.components.data.source_config import MULTI30K_TESTS, DataConfig
 from nmt.components.evaluation.evalkey import PRIMARY, resolve_split
 from nmt.components.data.multi30k import LANGUAGES
 from nmt.components.models.arch_configs import ARCHITECTURES, ArchConfig  # torch-free: checked before torch loads
-from nmt.pipeline.config_errors import explain
 from nmt.pipeline.services.settings import ClusterConfig, ServerConfig
 from nmt.pipeline.studies.study_config import (  # noqa: F401  (re-exported)
     SchedulerConfig, SearchConfig, ResourcesConfig, FOLDER_NAME, check_folder_name, SweepConfig, JourneyConfig)
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 # Groups composed only when a command or an override asks for them (config.yaml has them
 # null), each with the option it then gets: `nmt run` carries no server or cluster settings.
@@ -240,6 +239,8 @@ def _store_architectures() -> None:
              for m in re.finditer(r"(?:/arch/|^arch:\s*)(\w+)", path.read_text(), re.M)}
     if not named <= ARCHITECTURES.keys():  # one registered in the factory (README): it imports torch
         import nmt.components.models.factory  # noqa: F401
+    from hydra.core.config_store import ConfigStore
+
     store = ConfigStore.instance()
     for arch, (cls, _) in ARCHITECTURES.items():
         defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
@@ -260,6 +261,11 @@ def with_groups(overrides: list[str] | tuple[str, ...], groups: tuple[str, ...] 
 
 def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     """Compose ``conf/config.yaml`` with command-line style overrides."""
+    from hydra import compose, initialize_config_dir  # here: a remembered config needs no Hydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from nmt.pipeline.config_errors import explain
     _store_architectures()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -268,17 +274,30 @@ def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
         raise ConfigError(explain(err, overrides)) from None
 
 
-def load_config(overrides: list[str] | tuple[str, ...] = (), groups: tuple[str, ...] = ()) -> PipelineConfig:
+def load_config(overrides: list[str] | tuple[str, ...] = (), groups: tuple[str, ...] = (),
+                cache: Path | None = None) -> PipelineConfig:
     """The composed, parsed config. ``groups``: on-demand groups (:data:`ON_DEMAND`) to compose
-    besides those an override names; the others are None. Raises ConfigError naming the key."""
-    cfg = compose_config(with_groups(overrides, groups))
-    container = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(container, dict)
-    container.pop("hydra", None)
+    besides those an override names; the others are None. ``cache``: a folder where the
+    composed container is remembered (:mod:`nmt.pipeline.config_cache`; the CLI's). Raises
+    ConfigError naming the key."""
+    final = with_groups(overrides, groups)
+    if cache is None:
+        container = _container(final)
+    else:
+        from nmt.pipeline.config_cache import cached_container
+        container = cached_container(cache, CONF_DIR, final, lambda: _container(final))
     for group in (*ON_DEMAND, "recipe"):  # groups that may be null
         container.setdefault(group, None)
     container["stage_settings"] = _stage_settings(container)
     return parse(PipelineConfig, container)
+
+
+def _container(overrides: list[str]) -> dict:
+    from omegaconf import OmegaConf
+    container = OmegaConf.to_container(compose_config(overrides), resolve=True)
+    assert isinstance(container, dict)
+    container.pop("hydra", None)
+    return container
 
 
 def _stage_settings(container: dict) -> dict[str, Any]:

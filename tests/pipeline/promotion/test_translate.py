@@ -153,13 +153,14 @@ def test_a_second_translate_skips_the_store_until_the_store_changes(store_uri, t
 # run as `python -c`: the CLI, then the heavy packages this process imported (stderr's last line)
 _IMPORTED = ("import sys; from nmt.pipeline.cli import main; code = main(['translate', '--beam', '1']); "
              "print('imported:', *sorted({m.split('.')[0] for m in sys.modules} & {'mlflow', 'pytorch_lightning', "
-             "'lightning_fabric', 'datasets', 'ray', 'sqlalchemy'}), file=sys.stderr); sys.exit(code)")
+             "'lightning_fabric', 'datasets', 'ray', 'sqlalchemy', 'hydra'}), file=sys.stderr); sys.exit(code)")
 
 
 def test_a_translate_from_the_local_copy_imports_no_mlflow(store_uri, tmp_path):
     """Issue 35's goal of a one-sentence ``nmt translate`` in <= 2 s: the call answered from
     what the last one resolved (store unchanged) builds the model from its local files with
-    plain torch; MLflow (~1 s of imports), Lightning, datasets and Ray stay out."""
+    plain torch; MLflow (~1 s of imports), Lightning, datasets and Ray stay out, and Hydra:
+    the same command line's config is remembered (nmt.pipeline.config_cache)."""
     import time
 
     env = {**os.environ, "MLFLOW_TRACKING_URI": store_uri, "NMT_HOME": str(tmp_path)}
@@ -172,6 +173,6 @@ def test_a_translate_from_the_local_copy_imports_no_mlflow(store_uri, tmp_path):
 
     time.sleep(1.1)  # a store written in the last second is never remembered
     first, imported = translate()
-    assert "mlflow" in imported  # resolved through the store: the test would see MLflow
+    assert "mlflow" in imported and "hydra" in imported  # resolved, composed: the test would see both
     second, imported = translate()
     assert imported == "imported:" and second == first

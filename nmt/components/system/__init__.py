@@ -1,1 +1,2 @@
-"""System: processes, locks, private files, paths, errors, typed configs and code versions."""
+"""System: processes, locks, private files, paths, errors, typed configs, code versions and
+remembered answers (JSON stamped with the files they came from)."""

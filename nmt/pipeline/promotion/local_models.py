@@ -11,19 +11,17 @@ path opens no store and imports no MLflow (a test and an import-linter contract 
 
 from __future__ import annotations
 
-import json
-import os
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from nmt.components.serving.core import ARTIFACTS, TranslatorCore
+from nmt.components.system.remembered import Remembered, stamp
 from nmt.components.system.typed_config import ConfigError
 
 COMPLETE = ".complete"  # written last: a folder without it is a download that died half-way
-RESOLVED = "resolved.json"  # in <home>/.nmt/models: what a request resolved to, and the store's state then
+RESOLVED = "resolved"  # <home>/.nmt/models/resolved/: what a request resolved to, and the store's state then
 KEEP_RESOLVED = 32  # requests remembered: a user who varies --model or the pair does not grow the file forever
 
 
@@ -54,42 +52,25 @@ def from_files(local: Path, uri: str, keep: bool = False) -> LocalTranslator:
 # remembered with the local SQLite store's state: while the database and its WAL are
 # unchanged, every registry and run read would answer the same, so translate skips them (and
 # opening the store). Any write since (a run, a moved alias) misses and resolves again.
-def store_stamp(uri: str) -> list | None:
-    """The SQLite store's files as they stand (inode, size, mtime), or None: a server, or a
-    store written in the last second (a write within the clock's tick would not show)."""
+def store_stamp(uri: str) -> str | None:
+    """The SQLite store's files as they stand, or None: a server, or a store written in the
+    last second (:func:`nmt.components.system.remembered.stamp`)."""
     if not uri.startswith("sqlite:///"):
         return None
-    db, stamp = Path(uri.removeprefix("sqlite:///")), []
-    for path in (db, db.with_name(db.name + "-wal")):
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            stamp.append(None)
-            continue
-        if time.time_ns() - st.st_mtime_ns < 1_000_000_000:
-            return None
-        stamp.append([st.st_ino, st.st_size, st.st_mtime_ns])
-    return stamp
+    db = Path(uri.removeprefix("sqlite:///"))
+    return stamp([db, db.with_name(db.name + "-wal")])
 
 
-def _resolved_file() -> Path:
+def _resolved() -> Remembered:
     from nmt.components.tracking.uri import project_home
-    return project_home() / ".nmt" / "models" / RESOLVED
-
-
-def _resolved() -> dict:
-    try:
-        found = json.loads(_resolved_file().read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # none yet, or unreadable: resolve again
-        return {}
-    return found if isinstance(found, dict) else {}
+    return Remembered(project_home() / ".nmt" / "models" / RESOLVED, KEEP_RESOLVED)
 
 
 def cached_translator(uri: str, request: str) -> LocalTranslator | None:
     """The translator ``request`` resolved to on store ``uri``, when the store has not changed
     since and its local copy is complete; else None."""
-    entry, stamp = _resolved().get(request), store_stamp(uri)
-    if not isinstance(entry, dict) or stamp is None or entry.get("stamp") != stamp:
+    entry = _resolved().get(request, store_stamp(uri))
+    if not isinstance(entry, dict):
         return None
     files = Path(entry.get("files", ""))
     if not files.is_absolute() or not any((p / COMPLETE).is_file() for p in files.parents):
@@ -97,18 +78,7 @@ def cached_translator(uri: str, request: str) -> LocalTranslator | None:
     return from_files(files, str(entry.get("uri")), keep=True)
 
 
-def remember(request: str, stamp: list | None, loaded: LocalTranslator) -> None:
-    """Record what ``request`` resolved to, with the store's ``stamp`` taken before resolving."""
-    if stamp is None or loaded.files is None:
-        return
-    path = _resolved_file()
-    entries = _resolved()
-    entries.pop(request, None)  # to the end: the newest KEEP_RESOLVED stay
-    entries[request] = {"stamp": stamp, "uri": loaded.uri, "files": str(loaded.files)}
-    entries = dict(list(entries.items())[-KEEP_RESOLVED:])
-    tmp = path.with_name(f"{RESOLVED}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(entries), encoding="utf-8")
-        os.replace(tmp, path)  # whole: a reader never sees half a file
-    except OSError:  # a cache: translate goes on without it
-        tmp.unlink(missing_ok=True)
+def remember(request: str, state: str | None, loaded: LocalTranslator) -> None:
+    """Record what ``request`` resolved to, with the store's ``state`` (:func:`store_stamp`) taken before resolving."""
+    if loaded.files is not None:
+        _resolved().put(request, state, {"uri": loaded.uri, "files": str(loaded.files)})

@@ -132,36 +132,3 @@ def test_killed_mid_epoch_resumes_without_replaying_or_skipping_a_batch(home, tm
     assert [r.info.status for r in killed] == ["FAILED"]  # the orphan, ended by the rerun
     before = metric_steps(killed[0].info.run_id, "train/loss_step")
     assert set(range(k)) <= set(before) and len(before) == len(set(before))  # rows up to k all there, once
-
-
-def test_asha_max_t_bounds_the_validations_not_the_epochs():
-    from nmt.pipeline.config import load_config
-    from nmt.pipeline.studies.sweep.driver import MAX_REPORTS, max_reports
-    assert max_reports(load_config(["trainer.max_epochs=7"]), 1000) == 7  # epoch ends only: as before
-    steps = load_config(["trainer.max_epochs=2", "trainer.max_steps=100", "trainer.val_every_steps=10"])
-    assert max_reports(steps, 10**6) == 2 + 10
-    per_epoch = load_config(["trainer.max_epochs=2", "trainer.val_every_steps=10", "trainer.accumulate_grad_batches=4"])
-    assert max_reports(per_epoch, 400) == 2 + 2 * 100 // 10  # at most 100 steps an epoch
-    timed = load_config(["trainer.max_epochs=-1", "trainer.max_minutes=60", "trainer.val_every_minutes=15",
-                         "trainer.max_steps=1000"])
-    assert max_reports(timed, 50) == 1000 + 4
-    assert max_reports(load_config(["trainer.max_epochs=-1", "trainer.max_minutes=60",
-                                    "trainer.val_every_steps=5"]), 50) == MAX_REPORTS
-
-
-@pytest.mark.services
-def test_sweep_reports_at_each_validation_and_asha_decides_there(home):
-    """A one-epoch sweep that validates every 3 steps: each trial reports (and so has a
-    val/bleu row) at every validation, and ASHA may stop a trial in the middle of it."""
-    assert main(["sweep", *SMALL, "sweep=smoke", "trainer.max_epochs=1", "trainer.val_every_steps=3",
-                 "sweep.num_samples=4"]) == 0
-    client = MlflowClient()
-    exp = client.get_experiment_by_name("nmt")
-    trials = client.search_runs([exp.experiment_id], "tags.`nmt.stage` = 'trial'")
-    assert len(trials) == 4
-    rows = {r.info.run_id: metric_steps(r.info.run_id, "val/bleu") for r in trials}
-    finished = [r for r in trials if r.info.status == "FINISHED"]
-    assert finished and all(len(rows[r.info.run_id]) >= 3 for r in finished)  # > 1 report in 1 epoch
-    stopped = [r for r in trials if r.data.tags.get("nmt.stopped_by") == "asha"]
-    longest = max(len(v) for v in rows.values())
-    assert all(len(rows[r.info.run_id]) < longest for r in stopped)  # stopped at a rung inside the epoch

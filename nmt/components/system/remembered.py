@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 FRESH_NS = 1_000_000_000
+ORPHAN_NS = 60 * 1_000_000_000  # a temporary file this old lost its writer: a write takes microseconds
 
 
 def stamp(paths: Iterable[Path]) -> str | None:
@@ -72,5 +73,8 @@ class Remembered:
             kept = sorted(self.folder.glob("*.json"), key=lambda p: p.stat().st_mtime_ns)
             for old in kept[:-self.keep]:
                 old.unlink(missing_ok=True)
+            for left in self.folder.glob("*.tmp"):  # a writer killed between its write and replace
+                if now - left.stat().st_mtime_ns > ORPHAN_NS:
+                    left.unlink(missing_ok=True)
         except OSError:  # a memo: the command goes on without it
             tmp.unlink(missing_ok=True)

@@ -48,8 +48,14 @@ def test_get_answers_only_the_same_key_and_stamp(tmp_path):
 
 def test_the_newest_keep_stay_and_no_temporary_file(tmp_path):
     memo = Remembered(tmp_path / "memo", keep=3)
+    (tmp_path / "memo").mkdir()
+    orphan, writing = tmp_path / "memo" / "x.json.123.tmp", tmp_path / "memo" / "y.json.456.tmp"
+    orphan.write_text("{")
+    writing.write_text("{")
+    os.utime(orphan, (time.time() - 120, time.time() - 120))  # its writer was killed two minutes ago
     for i in range(6):
         memo.put(f"k{i}", "s", i)
     memo.put("k3", "s", 33)  # refreshed: newest
     assert [memo.get(f"k{i}", "s") for i in range(6)] == [None, None, None, 33, 4, 5]
-    assert len(list((tmp_path / "memo").iterdir())) == 3 and not list((tmp_path / "memo").glob("*.tmp"))
+    assert len(list((tmp_path / "memo").glob("*.json"))) == 3
+    assert [p.name for p in (tmp_path / "memo").glob("*.tmp")] == [writing.name]  # another's write in flight stays

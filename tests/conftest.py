@@ -197,11 +197,11 @@ def conf_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     import shutil
 
     from nmt.components.system.paths import CONF_DIR
-    from nmt.pipeline import cli, config, config_errors
+    from nmt.pipeline import cli, compose, config_errors
     from nmt.pipeline.studies import journey
     copy = tmp_path / "conf"
     shutil.copytree(CONF_DIR, copy)
-    for reader in (cli, config, config_errors, journey):
+    for reader in (cli, compose, config_errors, journey):
         monkeypatch.setattr(reader, "CONF_DIR", copy)
     return copy
 
@@ -212,33 +212,50 @@ def tiny() -> list[str]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``gpu`` run where CUDA is visible and are skipped elsewhere."""
+    """Tests marked ``gpu`` run where CUDA is visible and are skipped elsewhere. The modules of
+    the services groups come first: they are the longest chains, so the workers start them at
+    once and share out the rest while they run."""
     skip = pytest.mark.skip(reason="needs a CUDA device")
     for item in items:
         if "gpu" in item.keywords and not torch.cuda.is_available():
             item.add_marker(skip)
+    groups = services_groups()
+    items.sort(key=lambda item: str(Path(item.path).relative_to(ROOT)) not in groups)  # stable: order within kept
 
 
 SERVICES_MARK = re.compile(r"pytest\.mark\.services\b")
+POSTGRES_USE = re.compile(r"\bpostgres\b")  # the fixture: a module that needs the machine's PostgreSQL
+
+
+def services_groups() -> dict[str, str]:
+    """Each module with a test marked ``services`` -> its group: ``services-postgres`` for those
+    that use the machine's PostgreSQL (the fault tests restart it), ``services-ray`` for the
+    others (their own local Rays and clusters, on SQLite stores)."""
+    out = {}
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        text = path.read_text(encoding="utf-8")
+        if SERVICES_MARK.search(text):
+            out[str(path.relative_to(ROOT))] = "services-postgres" if POSTGRES_USE.search(text) else "services-ray"
+    return out
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     """Under pytest-xdist (``make test``: two workers) a test module runs on one worker (its
-    module fixtures are built once), and every module with a test marked ``services`` shares
-    one worker with the others of its kind: they use what is the machine's, not the test's
-    (PostgreSQL, which the fault tests restart; Ray's ports and temp folder), so they run one
-    after another while the rest spread over the workers. (xdist's own ``loadgroup`` cannot
-    group here: it renames a test's node id, which pytest 9.2 no longer reads.)"""
+    module fixtures are built once), and the modules of each services group
+    (:func:`services_groups`) run on one worker, one after another: those on PostgreSQL share
+    what is the machine's (the fault tests restart it under the others), so they never run
+    beside each other; the Ray-only ones start their own Rays (ports chosen free, sessions
+    apart) and run beside the PostgreSQL group. (xdist's own ``loadgroup`` cannot group here:
+    it renames a test's node id, which pytest 9.2 no longer reads.)"""
     from xdist.scheduler import LoadScopeScheduling
 
-    services = {str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob("test_*.py")
-                if SERVICES_MARK.search(p.read_text(encoding="utf-8"))}
+    groups = services_groups()
 
     class ServicesApart(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0]
-            return "services" if module in services else module
+            return groups.get(module, module)
 
     return ServicesApart(config, log)
 

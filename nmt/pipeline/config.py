@@ -8,30 +8,20 @@ inside the YAML files themselves.
 from __future__ import annotations
 
 import codecs
-import dataclasses
-import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 from nmt.components.system.typed_config import ConfigError, parse
-from nmt.components.system.paths import CONF_DIR
 from nmt.components.data.source_config import MULTI30K_TESTS, DataConfig
 from nmt.components.evaluation.evalkey import PRIMARY, resolve_split
 from nmt.components.data.multi30k import LANGUAGES
-from nmt.components.models.arch_configs import ARCHITECTURES, ArchConfig  # torch-free: checked before torch loads
+from nmt.components.models.arch_configs import ArchConfig  # torch-free: checked before torch loads
+from nmt.pipeline import compose
+from nmt.pipeline.compose import ON_DEMAND, compose_config, with_groups  # noqa: F401  (re-exported)
 from nmt.pipeline.services.settings import ClusterConfig, ServerConfig
 from nmt.pipeline.studies.study_config import (  # noqa: F401  (re-exported)
     SchedulerConfig, SearchConfig, ResourcesConfig, FOLDER_NAME, check_folder_name, SweepConfig, JourneyConfig)
-
-if TYPE_CHECKING:
-    from omegaconf import DictConfig
-
-# Groups composed only when a command or an override asks for them (config.yaml has them
-# null), each with the option it then gets: `nmt run` carries no server or cluster settings.
-ON_DEMAND = {"server": "local", "cluster": "local"}
 
 
 @dataclass(frozen=True)
@@ -231,73 +221,17 @@ class PipelineConfig:
         return self.register.model_name or f"nmt-{self.data.src_lang}-{self.data.tgt_lang}"
 
 
-def _store_architectures() -> None:
-    """``/arch/<name>``: each registered architecture's defaults, read from its config class, the
-    one place they are written (they are also what an older model_config.json without a newer
-    field means). ``conf/model/*.yaml`` start from one and list only what they change."""
-    named = {m.group(1) for path in (CONF_DIR / "model").glob("*.yaml")  # arch: x, or /arch/x@_here_
-             for m in re.finditer(r"(?:/arch/|^arch:\s*)(\w+)", path.read_text(), re.M)}
-    if not named <= ARCHITECTURES.keys():  # one registered in the factory (README): it imports torch
-        import nmt.components.models.factory  # noqa: F401
-    from hydra.core.config_store import ConfigStore
-
-    store = ConfigStore.instance()
-    for arch, (cls, _) in ARCHITECTURES.items():
-        defaults = {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
-        store.store(group="arch", name=arch, node={"arch": arch, **defaults})
-
-
-def with_groups(overrides: list[str] | tuple[str, ...], groups: tuple[str, ...] = ()) -> list[str]:
-    """``overrides`` plus ``<group>=<option>`` for each on-demand group that ``groups`` names or
-    an override reaches into (``server.port=5001``), unless an override chose its option."""
-    out = list(overrides)
-    keys = [o.lstrip("+~").split("=", 1)[0] for o in out]
-    wanted = set(groups) | {k.split(".")[0] for k in keys}
-    for group, option in ON_DEMAND.items():
-        if group in wanted and group not in keys:
-            out.append(f"{group}={option}")
-    return out
-
-
-def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
-    """Compose ``conf/config.yaml`` with command-line style overrides."""
-    from hydra import compose, initialize_config_dir  # here: a remembered config needs no Hydra
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from nmt.pipeline.config_errors import explain
-    _store_architectures()
-    try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            return compose(config_name="config", overrides=list(overrides))
-    except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(explain(err, overrides)) from None
-
-
 def load_config(overrides: list[str] | tuple[str, ...] = (), groups: tuple[str, ...] = (),
                 cache: Path | None = None) -> PipelineConfig:
     """The composed, parsed config. ``groups``: on-demand groups (:data:`ON_DEMAND`) to compose
     besides those an override names; the others are None. ``cache``: a folder where the
-    composed container is remembered (:mod:`nmt.pipeline.config_cache`; the CLI's). Raises
+    composition is remembered (:func:`nmt.pipeline.compose.container`; the CLI's). Raises
     ConfigError naming the key."""
-    final = with_groups(overrides, groups)
-    if cache is None:
-        container = _container(final)
-    else:
-        from nmt.pipeline.config_cache import cached_container
-        container = cached_container(cache, CONF_DIR, final, lambda: _container(final))
+    container = compose.container(overrides, groups, cache)
     for group in (*ON_DEMAND, "recipe"):  # groups that may be null
         container.setdefault(group, None)
     container["stage_settings"] = _stage_settings(container)
     return parse(PipelineConfig, container)
-
-
-def _container(overrides: list[str]) -> dict:
-    from omegaconf import OmegaConf
-    container = OmegaConf.to_container(compose_config(overrides), resolve=True)
-    assert isinstance(container, dict)
-    container.pop("hydra", None)
-    return container
 
 
 def _stage_settings(container: dict) -> dict[str, Any]:

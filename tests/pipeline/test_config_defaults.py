@@ -16,7 +16,9 @@ from nmt.components.system.typed_config import ConfigError, flatten
 from nmt.components.data.source_config import DataConfig
 from nmt.components.models.factory import ARCHITECTURES, model_dict
 from nmt.pipeline.stages import runner
-from nmt.pipeline.config import CONF_DIR, PipelineConfig, compose_config, load_config
+from nmt.components.system.paths import CONF_DIR
+from nmt.pipeline.compose import compose_config
+from nmt.pipeline.config import PipelineConfig, load_config
 
 # what data=files and data=hf leave to the user (??? in their YAML)
 REQUIRED = {"files": ["data.src_lang=xa", "data.tgt_lang=xb", "data.train=[corpus]"],

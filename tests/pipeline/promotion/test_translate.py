@@ -160,7 +160,7 @@ def test_a_translate_from_the_local_copy_imports_no_mlflow(store_uri, tmp_path):
     """Issue 35's goal of a one-sentence ``nmt translate`` in <= 2 s: the call answered from
     what the last one resolved (store unchanged) builds the model from its local files with
     plain torch; MLflow (~1 s of imports), Lightning, datasets and Ray stay out, and Hydra:
-    the same command line's config is remembered (nmt.pipeline.config_cache)."""
+    the same command line's config is remembered (nmt.pipeline.compose)."""
     import time
 
     env = {**os.environ, "MLFLOW_TRACKING_URI": store_uri, "NMT_HOME": str(tmp_path)}

@@ -31,7 +31,7 @@ ARGS = ["run", "data.train_limit=2000", "data.vocab_size=300", "data.val_limit=4
         "evaluate.beam_size=2", "evaluate.num_samples=2", "evaluate.attention_samples=0", "demo_sentences=0"]
 # what a project home holds after runs: the store, its artifacts, and the caches that name what they keep
 HOME_ENTRIES = {"mlflow.db", "mlartifacts", ".nmt"}
-NMT_ENTRIES = {"multi30k", "import_graph.json", "cache", "checkpoints", "models"}
+NMT_ENTRIES = {"multi30k", "import_graph.json", "cache", "checkpoints", "models", "configs"}  # configs: compose.py
 
 
 def _kill_when(seen: Callable[[], object], env: dict[str, str], what: str) -> None:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from nmt.components.system.typed_config import ConfigError
-from nmt.pipeline import config_cache
+from nmt.pipeline import compose
 from nmt.pipeline.config import load_config
 
 OVERRIDES = ["model=transformer_tiny", "trainer.max_steps=7", "data.src_lang=fr"]
@@ -27,7 +27,7 @@ def test_a_remembered_config_equals_the_composed_one_and_skips_hydra(conf_copy, 
     cache = tmp_path / "configs"
     first = load_config(OVERRIDES, cache=cache)
     assert len(list(cache.glob("*.json"))) == 1
-    monkeypatch.setattr("nmt.pipeline.config.compose_config", lambda *_: pytest.fail("composed again"))
+    monkeypatch.setattr("nmt.pipeline.compose.compose_config", lambda *_: pytest.fail("composed again"))
     assert load_config(OVERRIDES, cache=cache) == first
     monkeypatch.undo()
     assert first == load_config(OVERRIDES)  # and what composing gives
@@ -60,7 +60,7 @@ def test_a_config_error_is_raised_every_time(conf_copy, tmp_path):
 
 def test_the_folder_keeps_the_newest_entries(conf_copy, tmp_path, monkeypatch):
     _age(conf_copy)
-    monkeypatch.setattr(config_cache, "KEEP", 2)
+    monkeypatch.setattr(compose, "KEEP", 2)
     cache = tmp_path / "configs"
     for steps in (1, 2, 3):
         load_config([f"trainer.max_steps={steps}"], cache=cache)

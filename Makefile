@@ -6,13 +6,13 @@ SHARED_DATA := $(abspath ../shared/data/multi30k)
 # Use the shared copy of Multi30k when it is there; otherwise prepare downloads it.
 export MULTI30K_DIR ?= $(if $(wildcard $(SHARED_DATA)/train.en.gz),$(SHARED_DATA),)
 PYTEST_ARGS ?=
-# Three pytest-xdist workers on two cores: the suite waits more than it computes (servers
-# starting, processes importing, trials reporting; two workers kept 64% of the cores busy), so
-# the two groups of `services` modules each have a worker, one module after another within
-# each: those on the machine's PostgreSQL (tracking servers, its restarts) and the Ray-only ones,
-# and the third shares out the rest (pytest_xdist_make_scheduler in tests/conftest.py); a module
-# stays on one worker. XDIST= runs serially.
-XDIST ?= -n 3
+# Two pytest-xdist workers: the suite waits more than it computes (servers starting, processes
+# importing, trials reporting), so two keep both cores busy (a third made it slower: 20 min 46 s
+# against 19 min 51 s, BENCHMARKS.md); a module stays on one worker, and the modules marked
+# `services` run in two groups, one module after another within each: those on the machine's
+# PostgreSQL (tracking servers, its restarts) and the Ray-only ones, the two beside each other
+# (pytest_xdist_make_scheduler in tests/conftest.py). XDIST= runs serially.
+XDIST ?= -n 2
 
 .PHONY: venv demo test test-fast ui bench clean server-up server-down cluster-up cluster-down
 

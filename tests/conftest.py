@@ -241,7 +241,7 @@ def services_groups() -> dict[str, str]:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
-    """Under pytest-xdist (``make test``: three workers) a test module runs on one worker (its
+    """Under pytest-xdist (``make test``: two workers) a test module runs on one worker (its
     module fixtures are built once), and the modules of each services group
     (:func:`services_groups`) run on one worker, one after another: those on PostgreSQL share
     what is the machine's (the fault tests restart it under the others), so they never run

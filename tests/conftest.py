@@ -4,6 +4,7 @@ MLflow store, and one shrunken config that tests copy and extend."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -220,13 +221,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if "gpu" in item.keywords and not torch.cuda.is_available():
             item.add_marker(skip)
     groups = services_groups()
-    items.sort(key=lambda item: str(Path(item.path).relative_to(ROOT)) not in groups)  # stable: order within kept
+    items.sort(key=lambda item: str(item.path.relative_to(ROOT)) not in groups)  # stable: order within kept
 
 
 SERVICES_MARK = re.compile(r"pytest\.mark\.services\b")
 POSTGRES_USE = re.compile(r"\bpostgres\b")  # the fixture: a module that needs the machine's PostgreSQL
 
 
+@functools.cache
 def services_groups() -> dict[str, str]:
     """Each module with a test marked ``services`` -> its group: ``services-postgres`` for those
     that use the machine's PostgreSQL (the fault tests restart it), ``services-ray`` for the

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nmt.components.models.arch_configs import ARCHITECTURES  # torch-free: checked before torch loads
+from nmt.components.system.code_version import module_files
 from nmt.components.system.paths import CONF_DIR
 from nmt.components.system.remembered import Remembered, stamp
 from nmt.components.system.typed_config import ConfigError
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 # null), each with the option it then gets: `nmt run` carries no server or cluster settings.
 ON_DEMAND = {"server": "local", "cluster": "local"}
 KEEP = 64  # remembered command lines per home: trying many overrides does not grow the folder forever
-_PACKAGE = Path(__file__).resolve().parents[1]  # nmt/: the architectures' config classes
 
 
 def _store_architectures() -> None:
@@ -85,7 +85,9 @@ def _resolved(overrides: list[str]) -> dict:
 
 
 def _inputs() -> list[Path]:
-    files = [p for root in (CONF_DIR, _PACKAGE) for p in sorted(root.rglob("*")) if p.suffix in (".yaml", ".py")]
+    """What a composition depends on: conf/'s files, nmt's modules (the architectures' config
+    classes), Hydra's and OmegaConf's own."""
+    files = [*sorted(CONF_DIR.rglob("*.yaml")), *module_files().values()]
     for lib in ("hydra", "omegaconf"):
         spec = importlib.util.find_spec(lib)
         if spec and spec.origin:

@@ -18,7 +18,7 @@ from nmt.components.evaluation.evalkey import PRIMARY, resolve_split
 from nmt.components.data.multi30k import LANGUAGES
 from nmt.components.models.arch_configs import ArchConfig  # torch-free: checked before torch loads
 from nmt.pipeline import compose
-from nmt.pipeline.compose import ON_DEMAND, compose_config, with_groups  # noqa: F401  (re-exported)
+from nmt.pipeline.compose import ON_DEMAND
 from nmt.pipeline.services.settings import ClusterConfig, ServerConfig
 from nmt.pipeline.studies.study_config import (  # noqa: F401  (re-exported)
     SchedulerConfig, SearchConfig, ResourcesConfig, FOLDER_NAME, check_folder_name, SweepConfig, JourneyConfig)
@@ -248,4 +248,4 @@ def _stage_settings(container: dict) -> dict[str, Any]:
     return out
 
 
-__all__ = ["PipelineConfig", "load_config", "compose_config", "with_groups", "ConfigError", "LANGUAGES"]
+__all__ = ["PipelineConfig", "load_config", "ConfigError", "LANGUAGES"]

@@ -88,13 +88,14 @@ def translate_texts(model: Seq2SeqModel, codec: TextCodec, texts: list[str], p: 
     shape = Shape.of(model.cfg, codec.tgt.get_vocab_size())
     size = _batch_size(shape, p, longest, steps)
     deadline = request_deadline()  # the estimate can be wrong (a busier CPU): never decode past the 504
+    if p.align:
+        from nmt.components.serving.aligned import aligned_translations  # the plain path loads none of it
     for start in range(0, len(todo), size):
         if start:
             past_deadline(deadline, start, len(todo))
         chunk = todo[start:start + size]
         src, src_mask = source_batch([ids[i] for i in chunk])
         if p.align:
-            from nmt.components.serving.aligned import aligned_translations  # the plain path loads none of it
             hyp, aligned = aligned_translations(model, codec, src, src_mask, [ids[i] for i in chunk], p, LEN_EXTRA)
         else:
             hyp = translate_ids(model, src, src_mask, beam_size=p.beam_size, max_len_ratio=p.max_len_ratio,

@@ -22,7 +22,7 @@ from nmt.components.system.typed_config import ConfigError
 
 COMPLETE = ".complete"  # written last: a folder without it is a download that died half-way
 RESOLVED = "resolved"  # <home>/.nmt/models/resolved/: what a request resolved to, and the store's state then
-KEEP_RESOLVED = 32  # requests remembered: a user who varies --model or the pair does not grow the file forever
+KEEP_RESOLVED = 32  # requests remembered: a user who varies --model or the pair does not grow the folder forever
 
 
 class LocalTranslator:

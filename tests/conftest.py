@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -260,6 +261,38 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
             return groups.get(module, module)
 
     return ServicesApart(config, log)
+
+
+# Where a run's time went, printed at its end: each worker's seconds of tests by services group
+# (the rest as "other"), and when it ran out of work. The longer worker is the run's critical
+# path, so this says whether a group or the shared-out rest decides the suite's wall time.
+_WORKER_SECONDS: dict[str, dict[str, float]] = {}
+_WORKER_DONE: dict[str, float] = {}
+_SESSION_START = [time.monotonic()]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _SESSION_START[0] = time.monotonic()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    gateway = getattr(getattr(report, "node", None), "gateway", None)  # set on xdist's controller only
+    if gateway is not None:
+        group = services_groups().get(report.nodeid.split("::", 1)[0], "other")
+        seconds = _WORKER_SECONDS.setdefault(gateway.id, {})
+        seconds[group] = seconds.get(group, 0.0) + report.duration
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    _WORKER_DONE[node.gateway.id] = time.monotonic() - _SESSION_START[0]
+
+
+def pytest_terminal_summary(terminalreporter: object) -> None:
+    for worker, seconds in sorted(_WORKER_SECONDS.items()):
+        groups = ", ".join(f"{group} {s:.0f} s" for group, s in sorted(seconds.items()))
+        done = _WORKER_DONE.get(worker)
+        terminalreporter.write_line(f"worker {worker}: {groups}" + (f"; done {done:.0f} s into the run" if done else ""))
 
 
 # -- services: PostgreSQL, an MLflow tracking server, a multi-node Ray ----------------

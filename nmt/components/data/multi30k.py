@@ -21,7 +21,6 @@ SPLIT_LANGUAGES = {
     "test_2017_flickr": ("en", "de", "fr"),
     "test_2017_mscoco": ("en", "de", "fr"),
 }
-TEST_SPLITS = ("test_2016_flickr", "test_2017_flickr", "test_2017_mscoco")
 BASE_URL = "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw/"
 ENV_DIR = "MULTI30K_DIR"
 

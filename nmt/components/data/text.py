@@ -43,7 +43,7 @@ import gzip
 import io
 import unicodedata
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
@@ -119,11 +119,6 @@ def normalize(text: str) -> str:
     return " ".join(text.split())
 
 
-def is_blank(text: str) -> bool:
-    """True when nothing is left to translate after :func:`normalize`."""
-    return not normalize(text)
-
-
 def decode_line(raw: bytes, *, source: str, line_no: int, binary: bool = False, encoding: str = ENCODING) -> str:
     """One line's bytes as text; :class:`TextDecodeError` names source, line and byte
     (``binary``: the source's first block held NUL bytes, so the hint is not iconv's)."""
@@ -193,8 +188,3 @@ def read_stream(stream: BinaryIO | TextIO, *, source: str) -> list[str]:
     raw = getattr(stream, "buffer", stream)
     data = raw.read()
     return split_text(data, source=source)
-
-
-def normalized(lines: Iterable[str]) -> Iterator[str]:
-    """:func:`normalize` over an iterable, lazily."""
-    return (normalize(t) for t in lines)

@@ -77,10 +77,6 @@ class PromoteOutputs:
     comparison: Comparison | None = None
     run_id: str | None = None           # the promotion run (None when nothing changed)
 
-    @property
-    def promoted(self) -> bool:
-        return self.decision in MOVES_CHAMPION
-
 
 @dataclass(frozen=True)
 class RollbackOutputs:

@@ -46,7 +46,6 @@ NODE_ENV_NAMES = ("NMT_HOME", "MULTI30K_DIR", "CUDA_VISIBLE_DEVICES", "OMP_NUM_T
 class Node:
     name: str
     raylet_pid: int
-    node_manager_port: int
 
 
 def _ray_bin() -> str:
@@ -190,7 +189,7 @@ def _raylets(procs: list[psutil.Process]) -> list[Node]:
         opts = dict(a[2:].split("=", 1) for a in args[1:] if a.startswith("--") and "=" in a)
         resources = opts.get("static_resource_list", "").split(",")[::2]  # name,amount,name,amount...
         name = next((r[len(NODE_PREFIX):] for r in resources if r.startswith(NODE_PREFIX)), "?")
-        out.append(Node(name, p.pid, int(opts.get("node_manager_port", 0))))
+        out.append(Node(name, p.pid))
     return sorted(out, key=lambda n: n.name)
 
 

@@ -31,8 +31,6 @@ if TYPE_CHECKING:  # annotations only: the config loader is not code this stage 
 @dataclass(frozen=True)
 class PrepareOutputs:
     run_id: str
-    data_uri: str
-    tokenizer_uri: str
 
 
 def prepare_inputs(cfg: PipelineConfig) -> tuple[Plan, dict[str, str]]:
@@ -82,5 +80,4 @@ def run_prepare(cfg: PipelineConfig, ctx: Context) -> PrepareOutputs:
 
 
 def prepare_outputs(run: RunRecord) -> PrepareOutputs:
-    base = run.artifact_uri
-    return PrepareOutputs(run.id, f"{base}/{N.DATA_DIR}", f"{base}/{N.TOKENIZER_DIR}")
+    return PrepareOutputs(run.id)

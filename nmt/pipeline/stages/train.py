@@ -52,7 +52,6 @@ log = logging.getLogger("nmt")
 @dataclass(frozen=True)
 class TrainOutputs:
     run_id: str
-    checkpoint_uri: str
     best_val_bleu: float | None
 
 
@@ -256,8 +255,7 @@ def run_train(cfg: PipelineConfig, ctx: Context, prepare_run_id: str) -> TrainOu
 
 
 def train_outputs(run: RunRecord) -> TrainOutputs:
-    return TrainOutputs(run.id, f"{run.artifact_uri}/{N.CHECKPOINT_DIR}/{N.BEST_CKPT}",
-                        run.metrics.get(N.BEST_VAL_BLEU))
+    return TrainOutputs(run.id, run.metrics.get(N.BEST_VAL_BLEU))
 
 
 def existing_train(store: RunStore, run_id: str) -> tuple[TrainOutputs, str]:

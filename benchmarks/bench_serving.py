@@ -148,7 +148,8 @@ def batch_of_worst(uri: str, model: str, timeout: float) -> tuple[int, int, int]
     sentences of it one request may hold by the work bound at this request timeout, and
     everyday sentences (TYPICAL, cycled) at beam 5 it may hold."""
     import mlflow
-    from nmt.components.serving.bounds import WORK_RATE, Shape, batch_size_for, decode_work
+    from nmt.components.serving.bounds import Shape, batch_size_for, decode_work
+    from nmt.components.serving.requests import WORK_RATE
     from nmt.components.decoding.search import step_budget
     from nmt.components.serving.inference import BATCH_SIZE, LEN_EXTRA
     from nmt.components.serving.requests import WORK_ENV, WORK_SHARE

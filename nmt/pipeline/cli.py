@@ -25,7 +25,7 @@ from nmt.components.system import progress
 from nmt.components.system.errors import NmtError
 from nmt.components.system.private import RedactingFilter, redact
 from nmt.components.system.paths import CONF_DIR
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.pipeline.override_line import expand_overrides, override_value
 from nmt.pipeline.stages import runner
 from nmt.pipeline.stages.runner import TRAIN_GROUPS, Stage

@@ -22,7 +22,7 @@ from nmt.components.models.arch_configs import ARCHITECTURES  # torch-free: chec
 from nmt.components.system.code_version import module_files
 from nmt.components.system.paths import CONF_DIR
 from nmt.components.system.remembered import Remembered, stamp
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig

@@ -12,16 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from nmt.components.system.typed_config import ConfigError, parse
+from nmt.components.system.typed_config import parse
+from nmt.components.system.errors import ConfigError
 from nmt.components.data.source_config import MULTI30K_TESTS, DataConfig
 from nmt.components.evaluation.evalkey import PRIMARY, resolve_split
-from nmt.components.data.multi30k import LANGUAGES
 from nmt.components.models.arch_configs import ArchConfig  # torch-free: checked before torch loads
 from nmt.pipeline import compose
 from nmt.pipeline.compose import ON_DEMAND
 from nmt.pipeline.services.settings import ClusterConfig, ServerConfig
-from nmt.pipeline.studies.study_config import (  # noqa: F401  (re-exported)
-    SchedulerConfig, SearchConfig, ResourcesConfig, FOLDER_NAME, check_folder_name, SweepConfig, JourneyConfig)
+from nmt.pipeline.studies.study_config import JourneyConfig, SweepConfig
 
 
 @dataclass(frozen=True)
@@ -248,4 +247,4 @@ def _stage_settings(container: dict) -> dict[str, Any]:
     return out
 
 
-__all__ = ["PipelineConfig", "load_config", "ConfigError", "LANGUAGES"]
+__all__ = ["PipelineConfig", "load_config"]

@@ -17,7 +17,7 @@ import re
 import shlex
 from typing import Any
 
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 
 # Hydra's key: a config path or group (ID, DOT_PATH, '/', '@package'), then '=' (or a bare ~key)
 _KEY = r"[A-Za-z0-9_$][\w$\-./@]*"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nmt.components.tracking import names as N
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.tracking.runlog import RunLog
 from nmt.components.tracking.uri import project_home

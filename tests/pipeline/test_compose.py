@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.pipeline import compose
 from nmt.pipeline.config import load_config
 

@@ -3,7 +3,8 @@ from typing import Literal
 
 import pytest
 
-from nmt.components.system.typed_config import ConfigError, flatten, parse
+from nmt.components.system.typed_config import flatten, parse
+from nmt.components.system.errors import ConfigError
 from nmt.components.models.attention_seq2seq import AttentionConfig
 from nmt.pipeline.config import load_config
 

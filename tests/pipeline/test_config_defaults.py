@@ -12,7 +12,8 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from nmt.components.system.typed_config import ConfigError, flatten
+from nmt.components.system.typed_config import flatten
+from nmt.components.system.errors import ConfigError
 from nmt.components.data.source_config import DataConfig
 from nmt.components.models.factory import ARCHITECTURES, model_dict
 from nmt.pipeline.stages import runner

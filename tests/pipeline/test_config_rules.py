@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.pipeline.config import load_config
 from nmt.pipeline.studies.sweep.space import to_overrides
 

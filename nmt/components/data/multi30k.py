@@ -11,7 +11,6 @@ from pathlib import Path
 
 from nmt.components.data.sources import DataError, sha256_file
 from nmt.components.system.paths import local_path
-from nmt.components.data.text import normalize  # noqa: F401  (the one normalisation; re-exported)
 
 LANGUAGES = ("en", "de", "fr", "cs")
 SPLIT_LANGUAGES = {

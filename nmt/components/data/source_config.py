@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from nmt.components.system.typed_config import ConfigError, parse
+from nmt.components.system.typed_config import parse
+from nmt.components.system.errors import ConfigError
 from nmt.components.evaluation.evalkey import MULTI30K_PRIMARY
 
 MULTI30K_TESTS = ("test_2016_flickr", "test_2017_flickr", "test_2017_mscoco")

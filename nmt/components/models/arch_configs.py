@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from nmt.components.system.typed_config import ConfigError, parse
+from nmt.components.system.typed_config import parse
+from nmt.components.system.errors import ConfigError
 
 if TYPE_CHECKING:
     from nmt.components.models.base import Seq2SeqModel

@@ -18,8 +18,6 @@ import torch
 from torch import Tensor, nn
 
 # the torch-free half of the interface, imported from here too
-from nmt.components.models.arch_configs import (ARCHITECTURES, ArchConfig, check_config,  # noqa: F401
-                                                parse_model, register)
 
 State = Any  # nested dict/list/tuple of tensors with batch first
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, fields
 
-from nmt.components.models.base import ArchConfig, Seq2SeqModel
-from nmt.components.serving.requests import WORK_RATE, env_number  # noqa: F401 (WORK_RATE re-exported); serving imports nothing of this module
+from nmt.components.models.base import Seq2SeqModel
+from nmt.components.models.arch_configs import ArchConfig
+from nmt.components.serving.requests import env_number
 
 log = logging.getLogger("nmt.translate")
 

@@ -35,7 +35,7 @@ from mlflow.models.model import ModelInfo
 
 from nmt.components.tracking import names as N
 from nmt.components.data.tokenizer import TextCodec
-from nmt.components.serving import inference
+from nmt.components.serving import limits
 from nmt.components.serving.core import TranslatorCore
 from nmt.components.serving.inference import BATCH_SIZE
 from nmt.components.models.factory import ModelSpec, save_spec
@@ -52,7 +52,7 @@ __all__ = ["Translator", "DEFAULT_PARAMS", "MAX_CHARS", "MAX_SENTENCES", "SERVE_
 # The params of the logged signature (register's input example): every number declared a
 # double, so MLflow's own check lets any number through to parse_params, which answers an
 # out-of-bounds or fractional beam_size with the field and its bound; align a boolean.
-DEFAULT_PARAMS = {k: v if isinstance(v, bool) else float(v) for k, v in inference.DEFAULT_PARAMS.items()}
+DEFAULT_PARAMS = {k: v if isinstance(v, bool) else float(v) for k, v in limits.DEFAULT_PARAMS.items()}
 
 
 class Translator(mlflow.pyfunc.PythonModel):

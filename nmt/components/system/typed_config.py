@@ -13,7 +13,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
-from nmt.components.system.errors import ConfigError  # noqa: F401 - defined with the other errors, imported from here too
+from nmt.components.system.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 
 PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,99}")
 RESERVED_ALIAS = re.compile(r"latest|v\d+", re.I)  # MLflow: version aliases and 'latest', any case

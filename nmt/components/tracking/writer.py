@@ -22,7 +22,7 @@ from pytorch_lightning.loggers.logger import Logger, rank_zero_experiment
 from pytorch_lightning.utilities import rank_zero_only
 
 from nmt.components.tracking import names as N
-from nmt.components.system.errors import TrackingUnavailable  # noqa: F401  (re-exported: its home is light to import)
+from nmt.components.system.errors import TrackingUnavailable
 from nmt.components.tracking.store import BATCH_ROWS, Metric, RunStore, StoreError, metric_rows, retrying
 
 

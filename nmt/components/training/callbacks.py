@@ -17,7 +17,7 @@ from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 
 from nmt.components.tracking import names as N
 from nmt.components.training import startup
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 
 log = logging.getLogger("nmt")
 

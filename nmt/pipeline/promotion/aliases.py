@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from nmt.components.system.errors import NmtError
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.components.tracking.retry import not_found
 from nmt.components.tracking.store import RunStore
 

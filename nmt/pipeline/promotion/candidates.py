@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from nmt.components.tracking import names as N
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.components.tracking.record import RunRecord
 from nmt.components.tracking.store import ModelVersion, RunStore, StoreError
 from nmt.pipeline.config import PipelineConfig

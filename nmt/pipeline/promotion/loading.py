@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from nmt.components.system.scratch import scratch
 from nmt.components.tracking.registry import model_uri_name
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.pipeline.promotion.aliases import require_model
 from nmt.pipeline.promotion.local_models import COMPLETE, LocalTranslator, from_files
 

@@ -18,7 +18,7 @@ import yaml
 
 from nmt.components.serving.core import ARTIFACTS, TranslatorCore
 from nmt.components.system.remembered import Remembered, stamp
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 
 COMPLETE = ".complete"  # written last: a folder without it is a download that died half-way
 RESOLVED = "resolved"  # <home>/.nmt/models/resolved/: what a request resolved to, and the store's state then

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from nmt.components.tracking import names as N
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.components.evaluation.evalkey import resolve_split
 from nmt.components.system.code_version import running_code_version
 from nmt.components.tracking.names import CHALLENGER, CHAMPION, PREVIOUS

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 
 
 def _read_input(file: str | None) -> list[str]:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from nmt.components.evaluation.evalkey import EvalKey
 from nmt.components.system.code_version import running_code_version
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.components.tracking import names as N
 from nmt.components.tracking.uri import stage_tags
 from nmt.components.training import startup

@@ -24,7 +24,8 @@ from nmt.components.training import startup
 from nmt.components.training.averaging import average_checkpoints
 from nmt.components.training.callbacks import (BatchLog, ContinueSteps, EpochLine, FirstStep, StopOnCtrlC, TerminalBar,
                                                TokenBudget, ValidationSchedule)
-from nmt.components.system.typed_config import ConfigError, flatten, to_dict
+from nmt.components.system.typed_config import flatten, to_dict
+from nmt.components.system.errors import ConfigError
 from nmt.components.data.datamodule import TranslationDataModule
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.evaluation.scoring import warn
@@ -38,7 +39,8 @@ from nmt.components.tracking.runlog import RunLog
 from nmt.components.tracking.record import RunRecord
 from nmt.components.tracking.store import RunStore, StoreError
 from nmt.components.tracking.uri import project_home, reuse_key
-from nmt.components.tracking.writer import TrackingUnavailable, run_writer
+from nmt.components.tracking.writer import run_writer
+from nmt.components.system.errors import TrackingUnavailable
 from nmt.pipeline.stages.runner import Context, execute, stage_code
 from nmt.pipeline.upstream import PreparedData
 from nmt.pipeline.trained import TrainedModel, model_spec

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import matplotlib.pyplot as plt
 
 from nmt.components.tracking import names as N
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.components.evaluation.evalkey import MULTI30K_PRIMARY, EvalKey
 from nmt.components.evaluation.explorer import render
 from nmt.components.evaluation.aer import aer_key

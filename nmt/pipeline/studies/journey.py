@@ -19,7 +19,8 @@ from pathlib import Path
 from nmt.components.tracking import names as N
 from nmt.components.system.paths import CONF_DIR
 from nmt.components.tracking.uri import project_home
-from nmt.components.system.typed_config import ConfigError, flatten, to_dict
+from nmt.components.system.typed_config import flatten, to_dict
+from nmt.components.system.errors import ConfigError
 from nmt.components.evaluation.evalkey import PRIMARY, resolve_split
 from nmt.components.tracking.runlog import RunLog
 from nmt.components.evaluation.significance import PairResult, SystemInterval, compare_pairs, system_interval

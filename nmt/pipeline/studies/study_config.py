@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import datasets
 import numpy as np
 import pytest
 
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.components.data.build import build
 from nmt.components.data.plans import plan_for
 from nmt.components.data.sources import DataError

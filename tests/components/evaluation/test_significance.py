@@ -93,7 +93,7 @@ def test_an_ordering_is_claimed_only_with_a_small_holm_p_and_an_interval_off_zer
 
 
 def test_journey_pairs_all_baseline_or_named():
-    from nmt.components.system.typed_config import ConfigError
+    from nmt.components.system.errors import ConfigError
     from nmt.pipeline.config import load_config
     from nmt.pipeline.studies.journey import pairs_to_test
     assert pairs_to_test(load_config([])) == [("gru", "attention"), ("gru", "transformer"),

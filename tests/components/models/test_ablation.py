@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.components.models.factory import parse_model
 from nmt.components.models.transformer import Layer, TransformerConfig
 from tests.conftest import B, S, SRC_V, T, batch, make

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.components.models.attention import make_attention
 from nmt.components.models.base import select_state
 from nmt.components.models.factory import ARCHITECTURES, ModelSpec, build, parse_model

@@ -14,7 +14,8 @@ from torch import Tensor, nn
 
 from nmt.components.decoding.search import translate_ids
 from nmt.components.models import factory
-from nmt.components.models.base import ArchConfig, Seq2SeqModel, State, Vocabulary, check_config, unroll
+from nmt.components.models.base import Seq2SeqModel, State, Vocabulary, unroll
+from nmt.components.models.arch_configs import ArchConfig, check_config
 from nmt.pipeline.cli import main
 from nmt.components.tracking.store import RunStore
 from nmt.pipeline.trained import trained_model

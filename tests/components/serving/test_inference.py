@@ -13,8 +13,9 @@ import torch
 from nmt.components.serving import bounds as budget
 from nmt.components.data.tokenizer import TextCodec, train_tokenizer
 from nmt.components.decoding.search import beam_search, greedy_decode, step_budget
-from nmt.components.serving.inference import MAX_BEAM, DecodeParams, parse_params, translate_texts
-from nmt.components.serving.requests import WORK_ENV, MAX_CHARS, RequestError, check_input, internal_error, work_limit
+from nmt.components.serving.inference import DecodeParams, parse_params, translate_texts
+from nmt.components.serving.limits import MAX_BEAM
+from nmt.components.serving.requests import WORK_ENV, WORK_RATE, MAX_CHARS, RequestError, check_input, internal_error, work_limit
 from nmt.components.data.text import normalize
 from tests.conftest import tiny_net
 
@@ -163,8 +164,9 @@ def test_the_estimate_shrinks_the_batch_instead_of_refusing():
 
 
 def test_prepare_and_inference_share_one_normalisation():
-    from nmt.components.data import multi30k
-    assert multi30k.normalize is normalize
+    from nmt.components.data import clean
+    from nmt.components.serving import inference
+    assert clean.normalize is inference.normalize is normalize
 
 
 @pytest.mark.parametrize("broken", ["Ein Hund\nläuft im Park.", "Ein Hund\r\nläuft im Park.",
@@ -195,9 +197,9 @@ def test_the_work_bound_refuses_a_request_before_decoding_in_the_server(codec, m
     model = transformer(codec, max_positions=64)
     texts, p = ["Ein Hund läuft im Park. " * 8] * 20, DecodeParams(beam_size=4, max_len_ratio=4)
     monkeypatch.setenv("_MLFLOW_IS_IN_SERVING_ENVIRONMENT", "true")
-    assert work_limit() == int(budget.WORK_RATE * 0.75 * 60)  # 3/4 of MLflow's default 60 s
+    assert work_limit() == int(WORK_RATE * 0.75 * 60)  # 3/4 of MLflow's default 60 s
     monkeypatch.setenv("MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT", "120")
-    assert work_limit() == int(budget.WORK_RATE * 0.75 * 120)
+    assert work_limit() == int(WORK_RATE * 0.75 * 120)
     monkeypatch.setenv(WORK_ENV, "100000")
     with pytest.raises(RequestError) as err:
         translate_texts(model, codec, texts, p)

@@ -10,7 +10,8 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from nmt.components.tracking.retry import is_transient, retrying
-from nmt.components.tracking.writer import MetricWriter, TrackingUnavailable
+from nmt.components.tracking.writer import MetricWriter
+from nmt.components.system.errors import TrackingUnavailable
 from tests.conftest import free_port
 
 

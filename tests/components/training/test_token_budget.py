@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from pytorch_lightning.callbacks import Callback
 
 from nmt.components.tracking import names as N
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.pipeline.cli import main
 from nmt.pipeline.config import load_config
 from nmt.pipeline.stages.train import fit

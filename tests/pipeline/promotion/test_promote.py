@@ -19,7 +19,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.components.evaluation.significance import paired_bootstrap
 from nmt.pipeline.promotion import promote as P
 from nmt.pipeline.promotion.candidates import resolve_candidate

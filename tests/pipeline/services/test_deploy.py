@@ -13,7 +13,8 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from nmt.pipeline.config import ConfigError, load_config
+from nmt.pipeline.config import load_config
+from nmt.components.system.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"

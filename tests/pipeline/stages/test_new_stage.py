@@ -15,7 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from nmt.components.system import code_version as imports
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.pipeline.stages import runner
 from nmt.pipeline import stages
 from nmt.pipeline.cli import main

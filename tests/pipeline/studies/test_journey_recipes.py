@@ -9,7 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from nmt.components.system.paths import CONF_DIR
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.pipeline.config import load_config
 from nmt.pipeline.studies.journey import arm_configs
 from nmt.pipeline.studies.journey_report import SHORTFALL, _recipe_table, at_tokens

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.pipeline.config import load_config
 from nmt.pipeline.studies.sweep.packing import CUDA_CONTEXT_MB, check_packing, estimate_trial_mb, trial_memory
 

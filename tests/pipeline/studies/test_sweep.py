@@ -13,7 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from ray.tune import Tuner
 
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.components.tracking import names as N
 from nmt.pipeline.cli import main
 from nmt.pipeline.config import load_config

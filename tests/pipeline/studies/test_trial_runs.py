@@ -138,7 +138,7 @@ def test_asha_on_tokens_compares_trials_at_token_rungs(tmp_path):
 
     from ray.tune.schedulers import TrialScheduler
 
-    from nmt.components.system.typed_config import ConfigError
+    from nmt.components.system.errors import ConfigError
     from nmt.pipeline.config import load_config
     from nmt.pipeline.studies.sweep.driver import _scheduler, validate_sweep
 

@@ -17,7 +17,8 @@ import ray
 from ray import tune
 
 from nmt.components.tracking import names as N
-from nmt.components.system.typed_config import ConfigError, flatten, to_dict
+from nmt.components.system.typed_config import flatten, to_dict
+from nmt.components.system.errors import ConfigError
 from nmt.components.system.errors import SweepError
 from nmt.components.tracking.runlog import RunLog
 from nmt.components.tracking.store import metric_rows

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 
 log = logging.getLogger("nmt")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from nmt.components.system.typed_config import ConfigError
+from nmt.components.system.errors import ConfigError
 from nmt.pipeline.override_line import override_value
 
 DOMAINS = ("choice", "loguniform", "uniform", "randint")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from nmt.components.decoding import LEN_EXTRA, LEN_RATIO, LENGTH_PENALTY
 from nmt.components.training.devices import device_of
 from nmt.components.models.base import Seq2SeqModel, select_state
 
@@ -37,7 +38,7 @@ def gnmt_penalty(length: int, alpha: float) -> float:
     return ((5.0 + length) / 6.0) ** alpha
 
 
-def max_target_len(src_mask: Tensor, ratio: float = 1.5, extra: int = 10) -> int:
+def max_target_len(src_mask: Tensor, ratio: float = LEN_RATIO, extra: int = LEN_EXTRA) -> int:
     """Decoding budget: ``ratio`` x the longest source in the batch + ``extra``."""
     return int(ratio * int(src_mask.sum(dim=1).max())) + extra
 
@@ -187,7 +188,7 @@ def _results(beams: _Beams, alpha: float) -> list[list[Hypothesis]]:
 @torch.inference_mode()
 def beam_search(
     model: Seq2SeqModel, src: Tensor, src_mask: Tensor, beam_size: int, max_len: int,
-    length_penalty: float = 0.6, *, with_attention: bool = True, steps: list | None = None,
+    length_penalty: float = LENGTH_PENALTY, *, with_attention: bool = True, steps: list | None = None,
     attention_view: Callable[[Tensor], Tensor] | None = None,
 ) -> list[list[Hypothesis]]:
     """Batched beam search (batch x beam flattened); per sentence, up to ``beam_size``
@@ -240,7 +241,7 @@ def strip_special(ids: list[int], model: Seq2SeqModel) -> list[int]:
 @torch.inference_mode()
 def translate_ids(
     model: Seq2SeqModel, src: Tensor, src_mask: Tensor, *, beam_size: int = 1,
-    max_len_ratio: float = 1.5, max_len_extra: int = 10, length_penalty: float = 0.6,
+    max_len_ratio: float = LEN_RATIO, max_len_extra: int = LEN_EXTRA, length_penalty: float = LENGTH_PENALTY,
 ) -> list[list[int]]:
     """Token ids per sentence without BOS / EOS / pad; ``beam_size == 1`` is greedy.
     The batch is moved to the model's device (CPU or GPU) first."""
@@ -256,7 +257,7 @@ def translate_ids(
 
 
 def greedy_in_batches(model: Seq2SeqModel, sources: list[list[int]], *, max_tokens: int = 8192,
-                      max_len_ratio: float = 1.5, max_len_extra: int = 10) -> list[list[int]]:
+                      max_len_ratio: float = LEN_RATIO, max_len_extra: int = LEN_EXTRA) -> list[list[int]]:
     """Greedy ids (as :func:`translate_ids`) of ``sources`` (id lists, EOS included, no PAD),
     in their order. Decoded in length-sorted batches of at most ``max_tokens`` padded source
     tokens, so a batch's length budget (``max_len_ratio`` x its longest + ``max_len_extra``)

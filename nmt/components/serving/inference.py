@@ -25,10 +25,10 @@ from nmt.components.models.base import Seq2SeqModel
 from nmt.components.serving.requests import (WORK_ENV, RequestError, past_deadline, request_deadline, request_timeout,
                                     work_limit)
 from nmt.components.data.text import normalize
+from nmt.components.decoding import LEN_EXTRA
 from nmt.components.serving.limits import DecodeParams
 
 BATCH_SIZE = 64             # sentences decoded together at most (fewer when memory says so)
-LEN_EXTRA = 10              # decoding budget: max_len_ratio x source tokens + this
 ALIGN_SEP = " ||| "         # translation ||| its Pharaoh links (align: true)
 
 

@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from nmt.components.decoding import LEN_RATIO, LENGTH_PENALTY
 
 MAX_BEAM = 16
 MAX_LEN_RATIO = 4.0
@@ -17,12 +19,12 @@ MAX_LENGTH_PENALTY = 10.0
 @dataclass(frozen=True)
 class DecodeParams:
     beam_size: int = 5            # 1 = greedy
-    max_len_ratio: float = 1.5    # decoding budget per source token
-    length_penalty: float = 0.6   # GNMT alpha (Wu et al. 2016)
+    max_len_ratio: float = LEN_RATIO            # decoding budget per source token
+    length_penalty: float = LENGTH_PENALTY      # GNMT alpha
     align: bool = False           # add each translation's word alignment (serving.inference)
 
 
-DEFAULT_PARAMS = {"beam_size": 5, "max_len_ratio": 1.5, "length_penalty": 0.6, "align": False}
+DEFAULT_PARAMS = asdict(DecodeParams())
 
 
 class ParamError(ValueError):

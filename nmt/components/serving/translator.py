@@ -37,17 +37,15 @@ from nmt.components.tracking import names as N
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.serving import limits
 from nmt.components.serving.core import TranslatorCore
-from nmt.components.serving.inference import BATCH_SIZE
 from nmt.components.models.factory import ModelSpec, save_spec
-from nmt.components.serving.requests import MAX_CHARS, MAX_SENTENCES, SERVE_LIMIT_ENV, RequestError, check_input, request_limit
+from nmt.components.serving.requests import RequestError
 from nmt.components.serving.served import served
 from nmt.components.system.scratch import scratch
 
 if TYPE_CHECKING:
     from nmt.components.tracking.store import RunStore
 
-__all__ = ["Translator", "DEFAULT_PARAMS", "MAX_CHARS", "MAX_SENTENCES", "SERVE_LIMIT_ENV", "BATCH_SIZE",
-           "check_input", "request_limit", "log_translator"]
+__all__ = ["Translator", "DEFAULT_PARAMS", "log_translator"]
 
 # The params of the logged signature (register's input example): every number declared a
 # double, so MLflow's own check lets any number through to parse_params, which answers an

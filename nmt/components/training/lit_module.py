@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nmt.components.tracking import names as N
+from nmt.components.decoding import LEN_RATIO
 from nmt.components.decoding.search import greedy_in_batches
 from nmt.components.evaluation.scoring import MetricChoice, selection_score
 from nmt.components.models.base import Seq2SeqModel
@@ -43,7 +44,7 @@ class TranslationModule(pl.LightningModule):
     first ``val_bleu_limit`` sentences, which early stopping and checkpointing follow."""
 
     def __init__(self, model: Seq2SeqModel, *, optim: Any, detokenize: Callable[[list[list[int]]], list[str]] | None = None,
-                 val_bleu_limit: int = 500, max_len_ratio: float = 1.5, grad_clip: float | None = None,
+                 val_bleu_limit: int = 500, max_len_ratio: float = LEN_RATIO, grad_clip: float | None = None,
                  fused_adam: bool = True, metric: MetricChoice = MetricChoice()):
         super().__init__()
         self.metric = metric  # what val/bleu scores: BLEU with the target's tokenizer, or chrF

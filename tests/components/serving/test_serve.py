@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from nmt.components.serving.limits import MAX_BEAM
-from nmt.components.serving.translator import MAX_CHARS, MAX_SENTENCES
+from nmt.components.serving.requests import MAX_CHARS, MAX_SENTENCES
 from tests.conftest import ROOT, post_json as _post, serving
 
 pytestmark = pytest.mark.slow

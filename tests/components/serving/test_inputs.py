@@ -139,14 +139,14 @@ def test_predict_reads_text_the_same_way(model):
     assert len(out) == 6 and out[1] == "" and out[0] == out[2] == out[5] and out[3] and out[4]
 
 
-def test_translate_reproduces_the_evaluate_run_s_bleu(transformer_store, translate, multi30k_dir):
+def test_translate_reproduces_the_evaluate_run_s_bleu(transformer_store, translate, multi30k_dir, tmp_path):
     """``nmt translate`` on test_2016_flickr (the evaluate run's sentences: the first
     data.test_limit) gives the evaluate run's hypotheses, so its BLEU exactly."""
-    client = mlflow.tracking.MlflowClient()
+    client = mlflow.tracking.MlflowClient(transformer_store)  # this store, whichever test ran before
     runs = client.search_runs([client.get_experiment_by_name("nmt").experiment_id], max_results=50)
     evaluate = next(r for r in runs if "test_2016_flickr/greedy/bleu" in r.data.metrics)
-    path = mlflow.artifacts.download_artifacts(run_id=evaluate.info.run_id,
-                                               artifact_path="hypotheses/test_2016_flickr.greedy.txt")
+    path = client.download_artifacts(evaluate.info.run_id, "hypotheses/test_2016_flickr.greedy.txt",
+                                     str(tmp_path))  # not a temp folder left in /tmp
     expected = Path(path).read_text(encoding="utf-8").split("\n")[:-1]
     with gzip.open(multi30k_dir / "test_2016_flickr.de.gz", "rb") as f:
         src = b"".join(f.readline() for _ in range(len(expected)))

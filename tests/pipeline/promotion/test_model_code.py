@@ -32,8 +32,8 @@ def store(tmp_path_factory, multi30k_dir):
         yield home, uri
 
 
-def test_the_logged_model_is_code_not_a_pickle(store):
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=CHAMPION))
+def test_the_logged_model_is_code_not_a_pickle(store, tmp_path):
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=CHAMPION, dst_path=str(tmp_path)))
     flavor = yaml.safe_load((local / "MLmodel").read_text())["flavors"]["python_function"]
     assert flavor.get("model_code_path", "").endswith("translator_model.py") and "python_model" not in flavor
     assert not list(local.rglob("*.pkl")) and (local / "code" / "nmt" / "components" / "serving" / "translator.py").is_file()

@@ -131,7 +131,7 @@ def test_a_changed_training_parameter_retrains_but_reuses_prepare(first_run):
     assert new_train.data.params["upstream.prepare_run_id"] == first_run.stages["prepare"].info.run_id
 
 
-def test_the_tiny_transformer_config_trains_and_decodes(nmt_home, capsys):
+def test_the_tiny_transformer_config_trains_and_decodes(nmt_home, capsys, tmp_path):
     """conf/model/transformer_tiny.yaml as it is (d128, 4+4 layers), one epoch of 200 pairs:
     it trains, and evaluate decodes every test sentence greedily and with a beam."""
     data = [o for o in TINY if not o.startswith("model")]
@@ -141,7 +141,8 @@ def test_the_tiny_transformer_config_trains_and_decodes(nmt_home, capsys):
     assert runs["train"].data.metrics["num_params"] > 0
     for search in ("greedy", "beam2"):
         hyps = mlflow.artifacts.download_artifacts(run_id=runs["evaluate"].info.run_id,
-                                                   artifact_path=f"hypotheses/test_2016_flickr.{search}.txt")
+                                                   artifact_path=f"hypotheses/test_2016_flickr.{search}.txt",
+                                                   dst_path=str(tmp_path))
         assert len(open(hyps, encoding="utf-8").read().splitlines()) == 30
         assert f"test_2016_flickr/{search}/bleu" in runs["evaluate"].data.metrics
 

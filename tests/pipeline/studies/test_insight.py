@@ -33,7 +33,7 @@ def _rows(n: int = 24) -> list[dict]:
     return rows
 
 
-def test_importance_finds_the_parameter_that_matters_and_logs_figures(nmt_home):
+def test_importance_finds_the_parameter_that_matters_and_logs_figures(nmt_home, tmp_path):
     client, run = MlflowClient(), RunStore.open(None, "insight").start("sweep")
     parent = run.run_id
     scores = log_insight(run, _rows(), SPACE)
@@ -42,7 +42,7 @@ def test_importance_finds_the_parameter_that_matters_and_logs_figures(nmt_home):
     arts = {a.path for a in client.list_artifacts(parent, N.INSIGHT_DIR)}
     assert {f"{N.INSIGHT_DIR}/{n}" for n in (N.IMPORTANCE_JSON, N.IMPORTANCE_PNG, N.PARALLEL_PNG,
                                              N.IMPORTANCE_TABLE)} <= arts
-    logged = json.loads(open(client.download_artifacts(parent, f"{N.INSIGHT_DIR}/{N.IMPORTANCE_JSON}")).read())
+    logged = json.loads(open(client.download_artifacts(parent, f"{N.INSIGHT_DIR}/{N.IMPORTANCE_JSON}", str(tmp_path))).read())
     assert logged == pytest.approx(scores)
 
 

@@ -268,11 +268,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
 # path, so this says whether a group or the shared-out rest decides the suite's wall time.
 _WORKER_SECONDS: dict[str, dict[str, float]] = {}
 _WORKER_DONE: dict[str, float] = {}
-_SESSION_START = [time.monotonic()]
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    _SESSION_START[0] = time.monotonic()
+_SESSION_START = time.monotonic()  # this conftest is read as the session starts
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -285,7 +281,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: object, error: object) -> None:
-    _WORKER_DONE[node.gateway.id] = time.monotonic() - _SESSION_START[0]
+    _WORKER_DONE[node.gateway.id] = time.monotonic() - _SESSION_START
 
 
 def pytest_terminal_summary(terminalreporter: object) -> None:

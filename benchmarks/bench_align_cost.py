@@ -29,7 +29,7 @@ import torch
 
 from benchmarks.common import machine, random_init, trained
 from nmt.components.serving.inference import translate_texts
-from nmt.components.serving.limits import DecodeParams
+from nmt.components.serving.bounds import DecodeParams
 
 ROOT = Path(__file__).resolve().parents[1]
 

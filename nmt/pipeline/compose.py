@@ -28,8 +28,9 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
 
 # Groups composed only when a command or an override asks for them (config.yaml has them
-# null), each with the option it then gets: `nmt run` carries no server or cluster settings.
-ON_DEMAND = {"server": "local", "cluster": "local"}
+# null), each with the option it then gets: `nmt run` carries no sweep, journey, server or
+# cluster settings, and imports none of their modules.
+ON_DEMAND = {"sweep": "default", "journey": "default", "server": "local", "cluster": "local"}
 KEEP = 64  # remembered command lines per home: trying many overrides does not grow the folder forever
 
 
@@ -67,12 +68,12 @@ def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from nmt.pipeline.config_errors import explain
     _store_architectures()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             return compose(config_name="config", overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as err:
+        from nmt.pipeline.config_errors import explain  # only an error needs explaining
         raise ConfigError(explain(err, overrides)) from None
 
 

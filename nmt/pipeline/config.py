@@ -8,6 +8,7 @@ inside the YAML files themselves.
 from __future__ import annotations
 
 import codecs
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,8 +20,6 @@ from nmt.components.evaluation.evalkey import PRIMARY, resolve_split
 from nmt.components.models.arch_configs import ArchConfig  # torch-free: checked before torch loads
 from nmt.pipeline import compose
 from nmt.pipeline.compose import ON_DEMAND
-from nmt.pipeline.services.settings import ClusterConfig, ServerConfig
-from nmt.pipeline.studies.study_config import JourneyConfig, SweepConfig
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ class TrainerConfig:
     seed: int
     log_every_n_steps: int
     num_threads: int | None           # torch intra-op threads; None leaves torch's default
-    keep_freed_memory: bool           # CPU: glibc's mmap of large blocks off (nmt.components.system.allocator)
+    keep_freed_memory: bool           # CPU: glibc's mmap of large blocks off (nmt.components.training.devices)
     average_checkpoints: int          # > 1: the mean of k epoch checkpoints, kept if it validates better
     average_of: Literal["last", "best"]  # the last k epochs, or the k best by val/bleu
 
@@ -162,7 +161,7 @@ class PromoteConfig:
     force: bool                       # promote even when the gate says no
 
     def validate(self, prefix: str) -> None:
-        from nmt.components.serving.limits import MAX_BEAM  # the registered model's own bound
+        from nmt.components.serving.bounds import MAX_BEAM  # the registered model's own bound
         for key, ok, need in (("beam_size", 1 <= self.beam_size <= MAX_BEAM, f"in 1..{MAX_BEAM}"),
                               ("limit", self.limit is None or self.limit >= 1, ">= 1 or null"),
                               ("resamples", self.resamples >= 1, ">= 1"),
@@ -198,10 +197,12 @@ class PipelineConfig:
     register: RegisterConfig
     promote: PromoteConfig
     tracking: TrackingConfig
-    sweep: SweepConfig
-    journey: JourneyConfig
-    server: ServerConfig | None       # None unless composed: `nmt server`, or an override of server.*
-    cluster: ClusterConfig | None     # likewise: `nmt cluster`, or cluster.*
+    # the on-demand sections (compose.ON_DEMAND), None unless composed: by the command that
+    # reads them (`nmt sweep`: a SweepConfig) or by an override of one of their keys (sweep.*)
+    sweep: Any                        # studies.study_config.SweepConfig | None
+    journey: Any                      # studies.study_config.JourneyConfig | None
+    server: Any                       # services.settings.ServerConfig | None
+    cluster: Any                      # services.settings.ClusterConfig | None
     profile: str
     force: bool                       # re-run stages even when a finished match exists
     demo_sentences: int               # translations printed by `nmt run` at the end
@@ -227,10 +228,21 @@ def load_config(overrides: list[str] | tuple[str, ...] = (), groups: tuple[str, 
     composition is remembered (:func:`nmt.pipeline.compose.container`; the CLI's). Raises
     ConfigError naming the key."""
     container = compose.container(overrides, groups, cache)
-    for group in (*ON_DEMAND, "recipe"):  # groups that may be null
-        container.setdefault(group, None)
+    sections = {group: container.pop(group, None) for group in ON_DEMAND}
+    container.setdefault("recipe", None)  # a group that may be null
     container["stage_settings"] = _stage_settings(container)
-    return parse(PipelineConfig, container)
+    cfg = parse(PipelineConfig, {**container, **dict.fromkeys(ON_DEMAND)})
+    return dataclasses.replace(cfg, **{g: parse(section_class(g), v, prefix=g) for g, v in sections.items()
+                                       if v is not None})
+
+
+def section_class(group: str) -> type:
+    """An on-demand section's class, imported only when that section was composed."""
+    if group in ("sweep", "journey"):
+        from nmt.pipeline.studies.study_config import JourneyConfig, SweepConfig
+        return SweepConfig if group == "sweep" else JourneyConfig
+    from nmt.pipeline.services.settings import ClusterConfig, ServerConfig
+    return ServerConfig if group == "server" else ClusterConfig
 
 
 def _stage_settings(container: dict) -> dict[str, Any]:
@@ -247,4 +259,4 @@ def _stage_settings(container: dict) -> dict[str, Any]:
     return out
 
 
-__all__ = ["PipelineConfig", "load_config"]
+__all__ = ["PipelineConfig", "load_config", "section_class"]

@@ -16,7 +16,7 @@ from nmt.components.system.scratch import scratch
 from nmt.components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, TextCodec
 from nmt.components.models.base import Seq2SeqModel, Vocabulary
 from nmt.components.models.factory import ModelSpec, build, load_spec, save_spec
-from nmt.components.tracking.runlog import RunLog
+from nmt.components.tracking.run import RunLog
 
 if TYPE_CHECKING:  # annotations only: the stages that read here do not run the config loader
     from nmt.components.tracking.store import RunStore

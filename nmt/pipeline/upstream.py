@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from nmt.components.tracking import names as N
 from nmt.components.system.errors import ConfigError
 from nmt.components.data.tokenizer import TextCodec
-from nmt.components.tracking.runlog import RunLog
+from nmt.components.tracking.run import RunLog
 from nmt.components.tracking.uri import project_home
 
 if TYPE_CHECKING:  # annotations only: the stages that read here do not run the config loader

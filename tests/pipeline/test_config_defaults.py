@@ -7,6 +7,8 @@ it changes."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import typing
 import pytest
 import yaml
@@ -18,8 +20,8 @@ from nmt.components.data.source_config import DataConfig
 from nmt.components.models.factory import ARCHITECTURES, model_dict
 from nmt.pipeline.stages import runner
 from nmt.components.system.paths import CONF_DIR
-from nmt.pipeline.compose import compose_config
-from nmt.pipeline.config import PipelineConfig, load_config
+from nmt.pipeline.compose import ON_DEMAND, compose_config
+from nmt.pipeline.config import PipelineConfig, load_config, section_class
 
 # what data=files and data=hf leave to the user (??? in their YAML)
 REQUIRED = {"files": ["data.src_lang=xa", "data.tgt_lang=xb", "data.train=[corpus]"],
@@ -29,7 +31,7 @@ REQUIRED = {"files": ["data.src_lang=xa", "data.tgt_lang=xb", "data.train=[corpu
 def _run_configs() -> set[type]:
     """Every dataclass a composed config is parsed into, models aside."""
     seen: set[type] = set()
-    todo: list[type] = [PipelineConfig, *DataConfig.KINDS.values(),
+    todo: list[type] = [PipelineConfig, *DataConfig.KINDS.values(), *map(section_class, ON_DEMAND),
                         *filter(None, (s.settings_class() for s in runner.STAGES))]
     while todo:
         cls = todo.pop()
@@ -69,10 +71,11 @@ def test_a_field_the_yaml_does_not_set_is_refused():
         load_config(["~trainer.seed"])
 
 
-def test_server_and_cluster_are_composed_only_when_asked_for():
+def test_sweep_journey_server_and_cluster_are_composed_only_when_asked_for():
     cfg = load_config([])
-    assert cfg.server is None and cfg.cluster is None
-    assert "server" not in compose_config([]) and "cluster" not in compose_config([])
+    assert (cfg.sweep, cfg.journey, cfg.server, cfg.cluster) == (None, None, None, None)
+    assert not {"sweep", "journey", "server", "cluster"} & set(compose_config([]))
+    assert load_config([], groups=("sweep",)).sweep.name == "default" and load_config(["journey.seeds=[4]"]).journey.seeds == (4,)
     cfg = load_config([], groups=("server",))
     assert cfg.server.port == 5000 and cfg.cluster is None
     cfg = load_config(["cluster.workers=3"])
@@ -133,3 +136,14 @@ def test_variants_are_composed_as_they_were_written_out():
 def test_the_check_would_catch_a_repeated_value():
     own = flatten({"cell": "lstm", "emb_dim": 256})
     assert sorted(k for k, v in own.items() if flatten(_parent("model", "lstm")).get(k) == v) == ["emb_dim"]
+
+
+def test_reading_nmt_runs_config_imports_no_studies_or_services_module():
+    """`nmt run` reads none of the on-demand sections, so it loads none of their modules."""
+    code = ("import sys; from nmt.pipeline.config import load_config; load_config([]); "
+            "print(sorted(m for m in sys.modules if m.startswith(('nmt.pipeline.studies', 'nmt.pipeline.services'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    code = code.replace("load_config([])", "load_config([], groups=('sweep',))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "nmt.pipeline.studies.study_config" in out

@@ -1,4 +1,6 @@
-"""The figures evaluate logs (not a stage of its own): attention heatmaps of sample sentences and BLEU by source length.
+"""The figures evaluate logs (not a stage of its own): attention heatmaps of sample sentences
+and BLEU by source length (Bahdanau et al. 2015, Fig. 2: the fixed-vector RNN degrades on
+long sentences, attention does not).
 
 Artifacts (under the evaluate run): ``attention/sample<i>.png`` (RNN alpha, the
 Transformer's last-layer cross-attention, heads averaged, or for the plain Seq2Seq, which
@@ -11,6 +13,7 @@ head), ``length/bleu_by_length.json`` and ``.png``.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -18,7 +21,6 @@ import numpy as np
 import torch
 
 from nmt.components.tracking import names as N
-from nmt.components.evaluation.analysis import bleu_by_length
 from nmt.components.data.batching import source_batch
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.decoding.search import beam_search, greedy_decode, max_target_len, translate_ids
@@ -26,8 +28,9 @@ from nmt.components.training.devices import device_of
 from nmt.components.evaluation.explorer import map_set, render
 from nmt.components.models.base import Seq2SeqModel
 from nmt.components.evaluation.plots import attention_heatmap, head_grid, length_plot
-from nmt.components.tracking.runlog import RunLog
+from nmt.components.tracking.run import RunLog
 from nmt.components.evaluation.saliency import saliency
+from nmt.components.evaluation.scoring import corpus_bleu
 
 
 def tokens(tok, ids: list[int]) -> list[str]:
@@ -124,3 +127,47 @@ def log_explorer(run: RunLog, entry: dict, sentences: list[str], refs: list[str]
     (out / N.EXPLORER_HTML).write_text(render([entry], [{"src": s, "ref": r} for s, r in zip(sentences, refs)]))
     for name in (N.EXPLORER_JSON, N.EXPLORER_HTML):
         run.log_artifact(out / name, N.ATTENTION_DIR)
+
+
+# Analyses of a test set's translations: BLEU by source length (Bahdanau et al. 2015,
+# Fig. 2: the fixed-vector RNN degrades on long sentences, attention does not).
+LENGTH_EDGES = (10, 15, 20, 25)  # source tokens: <=10, 11-15, 16-20, 21-25, >25
+
+
+def bucket_label(n: int, edges: tuple[int, ...] = LENGTH_EDGES) -> str:
+    """The bucket of a source of ``n`` tokens: "1-10", "11-15", ..., ">25"."""
+    low = 1
+    for edge in edges:
+        if n <= edge:
+            return f"{low}-{edge}"
+        low = edge + 1
+    return f">{edges[-1]}"
+
+
+def bucket_labels(edges: tuple[int, ...] = LENGTH_EDGES) -> list[str]:
+    """All labels in length order."""
+    return [bucket_label(e, edges) for e in edges] + [f">{edges[-1]}"]
+
+
+@dataclass(frozen=True)
+class BucketScore:
+    bucket: str
+    sentences: int
+    bleu: float | None  # None for an empty bucket
+
+
+def bleu_by_length(src_lens: list[int], hyps: list[str], refs: list[str], edges: tuple[int, ...] = LENGTH_EDGES,
+                   tokenize: str = "13a") -> list[BucketScore]:
+    """Corpus BLEU (sacreBLEU tokenizer ``tokenize``) of the sentences in each bucket of source
+    length, counted in the model's subword tokens: whitespace words would put every sentence
+    of a language written without spaces into the first bucket."""
+    if not len(src_lens) == len(hyps) == len(refs):
+        raise ValueError(f"{len(src_lens)} sources, {len(hyps)} hypotheses, {len(refs)} references")
+    groups: dict[str, list[int]] = {label: [] for label in bucket_labels(edges)}
+    for i, n in enumerate(src_lens):
+        groups[bucket_label(n, edges)].append(i)
+    out = []
+    for label, idx in groups.items():
+        bleu = corpus_bleu([hyps[i] for i in idx], [refs[i] for i in idx], tokenize).score if idx else None
+        out.append(BucketScore(label, len(idx), bleu))
+    return out

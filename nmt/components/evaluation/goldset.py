@@ -23,7 +23,7 @@ from nmt.components.evaluation.aer import AerScore, Alignment, aer, read_alignme
 from nmt.components.models.base import Seq2SeqModel
 from nmt.components.system.errors import ConfigError
 from nmt.components.tracking import names as N
-from nmt.components.tracking.runlog import RunLog
+from nmt.components.tracking.run import RunLog
 from nmt.components.training.devices import device_of
 
 

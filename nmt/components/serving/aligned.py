@@ -16,7 +16,7 @@ from nmt.components.decoding.forced import SALIENCY, default_readout, forced_att
 from nmt.components.decoding.search import beam_search, greedy_decode, max_target_len, strip_special
 from nmt.components.evaluation.aer import pharaoh
 from nmt.components.models.base import Seq2SeqModel
-from nmt.components.serving.limits import DecodeParams
+from nmt.components.serving.bounds import DecodeParams
 from nmt.components.training.devices import device_of
 
 

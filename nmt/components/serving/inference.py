@@ -8,25 +8,35 @@ REST endpoint also the decoding work of the whole request (:func:`_check_work`).
 
 ``align: true`` adds each translation's word alignment, ``translation ||| i-j ...``
 (:mod:`nmt.components.serving.aligned`, imported only then). A blank line gives `` ||| ``.
+
+:class:`TranslatorCore` is the translator without MLflow: a logged model's files in
+(``weights.pt``, a state_dict read with ``weights_only=True``, ``model_config.json`` and the
+two tokenizers), ``predict(texts, params)`` out. The MLflow pyfunc
+(:class:`~nmt.components.serving.translator.Translator`) is a thin shell around it; ``nmt
+translate`` uses it directly, so a call answered from a local copy never imports MLflow
+(about 1 s of a one-sentence call's start-up).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+import torch
 
-from nmt.components.serving import limits
-from nmt.components.serving.bounds import (MEMORY_ENV, Shape, batch_size_for, decode_bytes, decode_work, fit_sources,
-                                   memory_budget, source_limit)
+from nmt.components.serving import bounds
+from nmt.components.serving.bounds import (MEMORY_ENV, DecodeParams, Shape, batch_size_for, decode_bytes, decode_work,
+                                           fit_sources, memory_budget, source_limit)
 from nmt.components.data.batching import source_batch
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.decoding.search import step_budget, translate_ids
 from nmt.components.models.base import Seq2SeqModel
-from nmt.components.serving.requests import (WORK_ENV, RequestError, past_deadline, request_deadline, request_timeout,
-                                    work_limit)
+from nmt.components.models.factory import build, load_spec
+from nmt.components.serving.requests import (WORK_ENV, RequestError, check_input, internal_error, past_deadline,
+                                             request_deadline, request_timeout, work_limit)
+from nmt.components.training.devices import inference_device
 from nmt.components.data.text import normalize
 from nmt.components.decoding import LEN_EXTRA
-from nmt.components.serving.limits import DecodeParams
 
 BATCH_SIZE = 64             # sentences decoded together at most (fewer when memory says so)
 ALIGN_SEP = " ||| "         # translation ||| its Pharaoh links (align: true)
@@ -36,8 +46,8 @@ def parse_params(params: dict[str, Any] | None) -> DecodeParams:
     """``predict``'s params -> :class:`DecodeParams`; :class:`RequestError` names the field
     and its bound (``params.beam_size=100000: at most 16``)."""
     try:
-        return limits.parse_params(params)
-    except limits.ParamError as err:
+        return bounds.parse_params(params)
+    except bounds.ParamError as err:
         raise RequestError(err.message, err.field) from None
 
 
@@ -102,3 +112,41 @@ def translate_texts(model: Seq2SeqModel, codec: TextCodec, texts: list[str], p: 
         for k, (i, h) in enumerate(zip(chunk, codec.decode_tgt(hyp))):
             out[i] = h + ALIGN_SEP + aligned[k] if p.align else h
     return out
+
+
+ARTIFACTS = ("weights", "model_config", "src_tokenizer", "tgt_tokenizer")  # the logged model's artifact keys
+
+
+class TranslatorCore:
+    """A loaded model and its codec on this process's inference device, in eval mode."""
+
+    def __init__(self, model: Seq2SeqModel, codec: TextCodec) -> None:
+        self.model, self.codec = model, codec
+
+    @classmethod
+    def from_artifacts(cls, artifacts: Mapping[str, str]) -> TranslatorCore:
+        """From the paths of the logged model's artifacts (:data:`ARTIFACTS`)."""
+        model = build(load_spec(artifacts["model_config"]))
+        model.load_state_dict(torch.load(artifacts["weights"], map_location="cpu", weights_only=True))
+        model.to(inference_device()).eval()
+        return cls(model, TextCodec.from_files(artifacts["src_tokenizer"], artifacts["tgt_tokenizer"]))
+
+    def translate(self, texts: list[str], beam_size: int, max_len_ratio: float, length_penalty: float,
+                  align: bool = False) -> list[str]:
+        """Translations in input order; a line blank after normalisation stays blank (with
+        ``align``, each is ``translation ||| i-j ...``)."""
+        return translate_texts(self.model, self.codec, texts,
+                               DecodeParams(beam_size, max_len_ratio, length_penalty, align))
+
+    def predict(self, texts: Any, params: dict[str, Any] | None = None) -> list[str]:
+        """Raw sentences -> translations, one each; params ``beam_size``, ``max_len_ratio``,
+        ``length_penalty`` within :mod:`nmt.components.serving.inference`'s bounds, else RequestError;
+        ``align: true`` adds each one's word alignment (``translation ||| i-j ...``)."""
+        try:
+            checked = check_input(texts)
+            p = parse_params(params)  # bounds first: no work starts for a request out of them
+            return self.translate(checked, p.beam_size, p.max_len_ratio, p.length_penalty, p.align)
+        except RequestError:
+            raise
+        except Exception as err:  # a 500 with a request id, never a stack trace in the answer
+            raise internal_error(err) from None

@@ -15,7 +15,7 @@ only a request id, with the details in the server log. Input text is never logge
 :class:`RequestError` itself is a plain exception: ``nmt translate`` raises and answers it
 without importing MLflow (its ~1 s import was most of a one-sentence call). Where MLflow
 answers (the pyfunc ``predict``, the REST endpoint) it leaves as its
-:class:`~nmt.components.serving.served.ServedRequestError`, an ``MlflowException``.
+:class:`~nmt.components.serving.translator.ServedRequestError`, an ``MlflowException``.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from typing import Any
 
 from nmt.components.serving.inference import parse_params
 from nmt.components.serving.requests import MAX_CHARS, RequestError, check_input, internal_error, request_limit
-from nmt.components.serving.served import served
+from nmt.components.serving.translator import SERVER_MODEL_ENV, served
 
 log = logging.getLogger("nmt.serving")
 
@@ -33,7 +33,6 @@ JSON = "application/json"
 FIELDS = ("inputs", "params")
 OTHER_FORMATS = ("dataframe_split", "dataframe_records", "instances")  # MLflow's, refused here
 EXAMPLE = '{"inputs": ["sentence", ...], "params": {"beam_size": 5}}'
-SERVER_MODEL_ENV = "__pyfunc_model_path__"  # scoring_server._SERVER_MODEL_PATH: set in the server's process
 _GUARD = "_nmt_request_guard"
 
 

@@ -1,5 +1,5 @@
 """The MLflow pyfunc translator: a list of raw source sentences in, translations out; a thin
-shell around :class:`~nmt.components.serving.core.TranslatorCore` (plain torch, no MLflow).
+shell around :class:`~nmt.components.serving.inference.TranslatorCore` (plain torch, no MLflow).
 
 Everything it needs travels inside the logged model: ``weights.pt`` (a state_dict, loaded
 with ``weights_only=True``), ``model_config.json`` and the tokenizer files; the project code
@@ -11,11 +11,12 @@ is switched off (``_skip_type_hint_validation``, the class attribute MLflow's ow
 uses), because it answers a bad payload with a message that repeats the whole input;
 :func:`nmt.components.serving.requests.check_input` checks it instead. Every rejection is a
 :class:`~nmt.components.serving.requests.RequestError`, raised here as MLflow's exception
-(:mod:`nmt.components.serving.served`: HTTP 400 naming the field and the bound); anything
+(:class:`ServedRequestError`: HTTP 400 naming the field and the bound); anything
 unexpected is a 500 with a request id (details in the server log). Loaded by
-``mlflow models serve``, it also puts :mod:`nmt.components.serving.rest` in front of MLflow's
-scoring server, so that a request MLflow would refuse in its own words (a param of the
-wrong JSON type, a body that is not JSON, another format) gets the same kind of answer.
+``mlflow models serve``, its model file (``translator_model.py``) also puts
+:mod:`nmt.components.serving.rest` in front of MLflow's scoring server, so that a request
+MLflow would refuse in its own words (a param of the wrong JSON type, a body that is not
+JSON, another format) gets the same kind of answer.
 In process, ``params`` go through MLflow's check of the signature first: a param that is
 not a number is MLflow's ``MlflowException`` naming it, and an unknown name is dropped
 with MLflow's warning.
@@ -30,40 +31,40 @@ from typing import TYPE_CHECKING, Any
 
 import mlflow.pyfunc
 import torch
+from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.models.model import ModelInfo
+from mlflow.protos.databricks_pb2 import ErrorCode
 
 from nmt.components.tracking import names as N
 from nmt.components.data.tokenizer import TextCodec
-from nmt.components.serving import limits
-from nmt.components.serving.core import TranslatorCore
+from nmt.components.serving import bounds
+from nmt.components.serving.inference import TranslatorCore
 from nmt.components.models.factory import ModelSpec, save_spec
 from nmt.components.serving.requests import RequestError
-from nmt.components.serving.served import served
 from nmt.components.system.scratch import scratch
 
 if TYPE_CHECKING:
     from nmt.components.tracking.store import RunStore
 
-__all__ = ["Translator", "DEFAULT_PARAMS", "log_translator"]
+__all__ = ["Translator", "DEFAULT_PARAMS", "log_translator", "ServedRequestError", "served", "SERVER_MODEL_ENV"]
+
+SERVER_MODEL_ENV = "__pyfunc_model_path__"  # scoring_server._SERVER_MODEL_PATH: set in `mlflow models serve`
 
 # The params of the logged signature (register's input example): every number declared a
 # double, so MLflow's own check lets any number through to parse_params, which answers an
 # out-of-bounds or fractional beam_size with the field and its bound; align a boolean.
-DEFAULT_PARAMS = {k: v if isinstance(v, bool) else float(v) for k, v in limits.DEFAULT_PARAMS.items()}
+DEFAULT_PARAMS = {k: v if isinstance(v, bool) else float(v) for k, v in bounds.DEFAULT_PARAMS.items()}
 
 
 class Translator(mlflow.pyfunc.PythonModel):
-    """MLflow's shell around :class:`~nmt.components.serving.core.TranslatorCore`: it loads
+    """MLflow's shell around :class:`~nmt.components.serving.inference.TranslatorCore`: it loads
     the core from the context's artifacts and answers every rejection as an ``MlflowException``."""
 
     _skip_type_hint_validation = True  # check_input is the check (see the module docstring)
 
     def load_context(self, context: Any) -> None:
-        from nmt.components.serving import rest  # only a loaded model serves; logging one needs none of it
-
         self.core = TranslatorCore.from_artifacts(context.artifacts)
-        rest.install()  # in mlflow models serve only: every request read by our code first
 
     @property
     def model(self) -> torch.nn.Module:
@@ -85,6 +86,30 @@ class Translator(mlflow.pyfunc.PythonModel):
             return self.core.predict(model_input, params)
         except RequestError as err:
             raise served(err) from None
+
+
+# A RequestError as MLflow answers it. MLflow's scoring server makes its JSON body and HTTP
+# status only from an MlflowException (any other exception is a 400 with a stack trace), and
+# in-process ``predict`` callers catch MlflowException: the pyfunc translator and the REST
+# guard raise :func:`served` of every rejection. The plain RequestError stays MLflow-free for
+# ``nmt translate``.
+class ServedRequestError(RequestError, MlflowException):
+    """The same rejection (message, field, error code, extra fields), as an ``MlflowException``;
+    still a RequestError, so ``except RequestError`` in our own code sees it."""
+
+    def __init__(self, err: RequestError) -> None:
+        # MLflow's __init__ makes error_code, sqlstate, error_class and json_kwargs as for any of
+        # its errors; its first message assignment is the one RequestError.message keeps
+        MlflowException.__init__(self, err.message, ErrorCode.Value(err.error_code), **err.json_fields)
+        self.field, self.json_fields = err.field, err.json_fields
+
+    serialize_as_json = MlflowException.serialize_as_json
+    get_http_status_code = MlflowException.get_http_status_code
+
+
+def served(err: RequestError) -> ServedRequestError:
+    """``err`` as an ``MlflowException`` (itself when it is one already)."""
+    return err if isinstance(err, ServedRequestError) else ServedRequestError(err)
 
 
 # models from code: MLflow stores this file, no pickle of our objects (read, never imported

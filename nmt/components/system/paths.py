@@ -1,11 +1,17 @@
 """The one reading of a filesystem path given in the config (``data.dir``,
 ``sweep.storage_path``, ``server.state_dir``, ``server.artifacts_destination``,
 ``cluster.state_dir``): ``~`` expanded and made absolute, so a relative path means the same
-folder whichever process (a Ray trial in its own directory, the server) reads it."""
+folder whichever process (a Ray trial in its own directory, the server) reads it; files
+only their owner reads (:func:`write_private`, :func:`private_dir`); URIs printed without
+their ``user:password@`` (:func:`redact`)."""
 
 from __future__ import annotations
 
+import logging
+import os
+import re
 from pathlib import Path
+from typing import IO
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"  # the composed config's YAML (Hydra's config dir)
 
@@ -23,3 +29,49 @@ def local_path(raw: str | Path) -> Path:
 def path_or_uri(raw: str) -> str:
     """A URI unchanged (without a trailing ``/``), a local path as :func:`local_path`."""
     return raw.rstrip("/") if is_uri(raw) else str(local_path(raw))
+
+
+# Files only their owner reads (state, logs, credentials: mode 0600 in a 0700 folder) and
+# URIs printed without their ``user:password@``.
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+
+
+def redact(text: str) -> str:
+    """``scheme://user:pass@host`` -> ``scheme://***@host`` wherever it appears in ``text``."""
+    return _USERINFO.sub(r"\g<scheme>***@", text)
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) and make it 0700: what is inside is nobody else's business."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def _open(path: Path, flags: int) -> int:
+    fd = os.open(path, flags | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)  # an older file may have been made with the umask's 0644
+    return fd
+
+
+def write_private(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` with mode 0600 (also when the file existed with another mode)."""
+    with os.fdopen(_open(path, os.O_WRONLY | os.O_TRUNC), "w") as f:
+        f.write(text)
+    return path
+
+
+def private_log(path: Path) -> IO[bytes]:
+    """``path`` opened for appending, mode 0600: a daemon's log."""
+    return os.fdopen(_open(path, os.O_WRONLY | os.O_APPEND), "ab")
+
+
+class RedactingFilter(logging.Filter):
+    """Log records leave with every URI's ``user:password@`` replaced."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True

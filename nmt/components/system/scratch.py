@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from nmt.components.system.private import private_dir
+from nmt.components.system.paths import private_dir
 from nmt.components.system.procs import owner, owner_is_dead
 
 log = logging.getLogger("nmt")

@@ -31,9 +31,7 @@ from nmt.components.system.procs import owner, owner_is_dead
 from nmt.components.system.scratch import held_scratch
 from nmt.components.tracking.registry import Registry, use_registry_uri
 from nmt.components.tracking.retry import retrying
-from nmt.components.tracking.runlog import RunLog
-from nmt.components.tracking.login import credentials
-from nmt.components.tracking.record import RunRecord
+from nmt.components.tracking.run import RunLog, RunRecord
 from nmt.components.tracking.uri import check_server, error_line, project_home, resolve_tracking_uri, reuse_key
 
 log = logging.getLogger("nmt")
@@ -78,7 +76,9 @@ class RunStore(Registry):
         an absolute artifact folder beside an SQLite store, when it is new.
         Raises ServiceError when a server does not answer or refuses our credentials."""
         uri = resolve_tracking_uri(uri)
-        check_server(uri, *credentials(uri))  # MLflow's own order: env, ~/.mlflow/credentials, token
+        if uri.startswith(("http://", "https://")):  # a server: fail fast, in one line
+            from nmt.components.tracking.login import credentials  # MLflow's order: env, ~/.mlflow/credentials, token
+            check_server(uri, *credentials(uri))
         client = MlflowClient(uri, registry_uri=uri)
         exp = client.get_experiment_by_name(experiment)
         if exp is not None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from nmt.components.system.errors import ServiceError
 from nmt.components.tracking import names as N
-from nmt.components.system.private import redact
+from nmt.components.system.paths import redact
 
 _ROOT = Path(__file__).resolve().parents[3]
 

@@ -1,4 +1,5 @@
-"""The LightningModule: a thin wrapper around any :class:`Seq2SeqModel`, one shared step.
+"""The LightningModule: a thin wrapper around any :class:`Seq2SeqModel`, one shared step;
+and checkpoint averaging (:func:`average_checkpoints`).
 
 Metric keys: ``train/loss``, ``val/loss``, ``val/bleu`` (greedy, sacreBLEU on a val
 subset, tokenized for the target language; chrF where the language has no tokenizer:
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -133,3 +135,40 @@ class TranslationModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.best_bleu = checkpoint.get("best_bleu", float("-inf"))
         self.tokens_seen = checkpoint.get("tokens_seen", 0)
+
+
+# Checkpoint averaging: the parameter-wise mean of k checkpoints of one run.
+#
+# Vaswani et al. 2017 (sec. 6.1) average the last 5 checkpoints of their base models; Wu et
+# al. 2021 average the last 10 on Multi30k. The mean of nearby points of one SGD trajectory
+# sits nearer the centre of the basin than any of them (Izmailov et al. 2018).
+
+
+def average_state_dicts(states: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """theta_avg = (1/k) sum_i theta_i for every floating-point tensor; integer buffers
+    (counters, ids) are not averaged: the newest (last) state's are kept."""
+    if not states:
+        raise ValueError("no checkpoints to average")
+    keys = list(states[0])
+    for i, s in enumerate(states[1:], 1):
+        if list(s) != keys:
+            raise ValueError(f"checkpoint {i} has other parameters than checkpoint 0; average one run's only")
+    out: dict[str, Tensor] = {}
+    for k in keys:
+        first = states[0][k]
+        if first.is_floating_point():
+            out[k] = torch.stack([s[k].double() for s in states]).mean(0).to(first.dtype)
+        else:
+            out[k] = states[-1][k].clone()
+    return out
+
+
+def average_checkpoints(paths: list[Path], out: Path) -> Path:
+    """Lightning checkpoints ``paths`` (oldest first) -> one checkpoint at ``out``: the newest
+    with its ``state_dict`` replaced by the mean, and the files it came from recorded."""
+    ckpts = [torch.load(p, map_location="cpu", weights_only=True) for p in paths]  # tensors and plain data only
+    merged = ckpts[-1]
+    merged["state_dict"] = average_state_dicts([c["state_dict"] for c in ckpts])
+    merged["averaged_from"] = [Path(p).name for p in paths]
+    torch.save(merged, out)
+    return out

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from nmt.components.tracking import names as N
 from nmt.components.system.errors import ConfigError
-from nmt.components.tracking.record import RunRecord
+from nmt.components.tracking.run import RunRecord
 from nmt.components.tracking.store import ModelVersion, RunStore, StoreError
 from nmt.pipeline.config import PipelineConfig
 from nmt.pipeline.promotion.aliases import require_model

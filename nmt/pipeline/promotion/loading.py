@@ -3,7 +3,7 @@
 ``nmt translate``, ``nmt promote`` and the demo never run code from the artifact store
 (neither a pickle nor the ``nmt`` copy a version shipped): they read the version's files
 (``weights.pt`` with ``weights_only=True``, ``model_config.json``, the tokenizers) and build
-the model with today's :class:`~nmt.components.serving.core.TranslatorCore`
+the model with today's :class:`~nmt.components.serving.inference.TranslatorCore`
 (:mod:`nmt.pipeline.promotion.local_models`). A version whose files today's code cannot read
 fails in one line. ``mlflow models serve`` and ``mlflow.pyfunc.load_model`` run the code the
 version shipped (models from code).

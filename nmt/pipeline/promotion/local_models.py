@@ -3,7 +3,7 @@ and what a request resolved to last time.
 
 :func:`from_files` reads a version's files (``weights.pt`` with ``weights_only=True``,
 ``model_config.json``, the tokenizers, the MLmodel's list of them) into a
-:class:`~nmt.components.serving.core.TranslatorCore`. :func:`cached_translator` answers a
+:class:`~nmt.components.serving.inference.TranslatorCore`. :func:`cached_translator` answers a
 repeated ``nmt translate`` from the local copy while the SQLite store is unchanged: that
 path opens no store and imports no MLflow (a test and an import-linter contract keep it so);
 :mod:`nmt.pipeline.promotion.loading` resolves and downloads through the store otherwise.
@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from nmt.components.serving.core import ARTIFACTS, TranslatorCore
+from nmt.components.serving.inference import ARTIFACTS, TranslatorCore
 from nmt.components.system.remembered import Remembered, stamp
 from nmt.components.system.errors import ConfigError
 

@@ -38,7 +38,7 @@ from nmt.components.system.errors import ConfigError
 from nmt.components.evaluation.evalkey import resolve_split
 from nmt.components.system.code_version import running_code_version
 from nmt.components.tracking.names import CHALLENGER, CHAMPION, PREVIOUS
-from nmt.components.tracking.runlog import RunLog
+from nmt.components.tracking.run import RunLog
 from nmt.components.evaluation.scoring import MetricChoice, choose_metric, warn
 from nmt.components.evaluation.significance import paired_bootstrap
 from nmt.components.tracking.store import RunStore

@@ -81,7 +81,7 @@ def cmd_align(args: argparse.Namespace, cfg, pinned: bool) -> int:
 
 def cmd_translate(args: argparse.Namespace, cfg, pinned: bool) -> int:
     """Translations of ``--file`` (or stdin), one a line, by the evaluate stage's decoding."""
-    from nmt.components.serving.limits import ParamError, parse_params
+    from nmt.components.serving.bounds import ParamError, parse_params
     e = cfg.evaluate  # the evaluate stage's decoding, so translate reproduces its scores
     params = {"beam_size": e.beam_size, "max_len_ratio": e.max_len_ratio, "length_penalty": e.length_penalty,
               "align": bool(getattr(args, "align", False))}

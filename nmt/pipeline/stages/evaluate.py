@@ -23,7 +23,7 @@ from nmt.components.training.devices import describe, inference_device
 from nmt.components.evaluation.evalkey import EvalKey
 from nmt.components.evaluation.scoring import MetricChoice, corpus_scores, paper_bleu, warn
 from nmt.components.models.base import Seq2SeqModel
-from nmt.components.tracking.runlog import RunLog
+from nmt.components.tracking.run import RunLog
 from nmt.components.evaluation.figures import explorer_entry, log_attention_maps, log_explorer, log_length_analysis
 from nmt.pipeline.evaluated import EvaluateOutputs, hypotheses_path
 from nmt.pipeline.stages.runner import Context, execute

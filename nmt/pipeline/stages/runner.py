@@ -30,8 +30,8 @@ from nmt.components.tracking.uri import stage_tags
 from nmt.components.training import startup
 
 if TYPE_CHECKING:  # annotations only
-    from nmt.components.tracking.record import RunRecord
-    from nmt.components.tracking.runlog import RunLog
+    from nmt.components.tracking.run import RunRecord
+    from nmt.components.tracking.run import RunLog
     from nmt.components.tracking.store import RunStore
     from nmt.pipeline.config import PipelineConfig
 

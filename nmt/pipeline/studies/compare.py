@@ -23,7 +23,7 @@ from nmt.components.evaluation.explorer import render
 from nmt.components.evaluation.aer import aer_key
 from nmt.components.evaluation.plots import length_plot, scatter_plot
 from nmt.components.evaluation.report_page import markdown_page
-from nmt.components.tracking.record import RunRecord
+from nmt.components.tracking.run import RunRecord
 from nmt.components.tracking.store import RunStore
 from nmt.components.tracking.uri import project_home
 from nmt.pipeline.evaluated import hypotheses_path

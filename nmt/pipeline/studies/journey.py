@@ -22,7 +22,7 @@ from nmt.components.tracking.uri import project_home
 from nmt.components.system.typed_config import flatten, to_dict
 from nmt.components.system.errors import ConfigError
 from nmt.components.evaluation.evalkey import PRIMARY, resolve_split
-from nmt.components.tracking.runlog import RunLog
+from nmt.components.tracking.run import RunLog
 from nmt.components.evaluation.significance import PairResult, SystemInterval, compare_pairs, system_interval
 from nmt.components.tracking.store import RunStore
 from nmt.pipeline.config import PipelineConfig, load_config

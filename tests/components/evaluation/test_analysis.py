@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from nmt.components.evaluation.analysis import bleu_by_length, bucket_label, bucket_labels
+from nmt.components.evaluation.figures import bleu_by_length, bucket_label, bucket_labels
 from nmt.components.data.tokenizer import TextCodec, train_tokenizer
 from nmt.components.evaluation.plots import attention_heatmap, head_grid
 from nmt.components.evaluation.figures import sample_attention

@@ -96,7 +96,7 @@ def test_journey_pairs_all_baseline_or_named():
     from nmt.components.system.errors import ConfigError
     from nmt.pipeline.config import load_config
     from nmt.pipeline.studies.journey import pairs_to_test
-    assert pairs_to_test(load_config([])) == [("gru", "attention"), ("gru", "transformer"),
+    assert pairs_to_test(load_config([], groups=("journey",))) == [("gru", "attention"), ("gru", "transformer"),
                                               ("attention", "transformer")]
     ladder = pairs_to_test(load_config(["journey=ablation"]))
     assert ladder[0] == ("transformer", "no_positions") and ladder[-1] == ("gru_no_attention", "gru_attention")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from nmt.components.serving.limits import MAX_BEAM
+from nmt.components.serving.bounds import MAX_BEAM
 from nmt.components.serving.requests import MAX_CHARS, MAX_SENTENCES
 from tests.conftest import ROOT, post_json as _post, serving
 

@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from nmt.components.system.locks import folder_lock
+from nmt.components.system.procs import folder_lock
 
 
 def _can_lock(path: Path) -> bool:

@@ -17,8 +17,8 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from nmt.components.training.averaging import average_checkpoints
-from nmt.components.system.private import redact
+from nmt.components.training.lit_module import average_checkpoints
+from nmt.components.system.paths import redact
 from nmt.components.system.procs import ProcessId, boot_id, owner, owner_is_dead
 from nmt.components.tracking.store import RunStore
 from nmt.components.tracking.uri import resolve_tracking_uri
@@ -260,7 +260,7 @@ def test_a_server_beyond_loopback_without_auth_is_refused(tmp_path, host, capsys
 
 
 def test_private_files_are_0600(tmp_path):
-    from nmt.components.system.private import private_log, write_private
+    from nmt.components.system.paths import private_log, write_private
     old = tmp_path / "server.log"
     old.write_text("from before")
     old.chmod(0o644)

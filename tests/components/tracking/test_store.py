@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parents[3]
 MAY_IMPORT_MLFLOW = {"nmt/components/tracking/store.py", "nmt/components/tracking/registry.py",
                      "nmt/components/tracking/retry.py",  # MLflow's exception, to tell a 4xx from an outage
                      "nmt/components/tracking/login.py",  # MLflow's own credentials reader
-                     "nmt/components/serving/translator.py", "nmt/components/serving/translator_model.py",
+                     "nmt/components/serving/translator.py",  # and a request error as MLflow answers it
+                     "nmt/components/serving/translator_model.py",
                      "nmt/components/serving/requests.py", "nmt/components/serving/rest.py",
-                     "nmt/components/serving/served.py",  # a request error as MLflow answers it
                      "nmt/pipeline/services/server.py"}
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from nmt.components.training.averaging import average_checkpoints, average_state_dicts
+from nmt.components.training.lit_module import average_checkpoints, average_state_dicts
 from nmt.pipeline.cli import main
 
 

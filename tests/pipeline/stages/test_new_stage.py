@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nmt.components.system.typed_config import ConfigError, flatten, to_dict
-from nmt.components.tracking.runlog import RunLog
+from nmt.components.tracking.run import RunLog
 from nmt.pipeline.stages.runner import Context, execute
 from nmt.pipeline.upstream import PreparedData
 

@@ -131,7 +131,7 @@ def package_copy(tmp_path):
 
 
 @pytest.mark.parametrize("module", ["nmt/components/tracking/store.py", "nmt/components/tracking/names.py",
-                                    "nmt/components/tracking/runlog.py", "nmt/pipeline/stages/runner.py"])
+                                    "nmt/components/tracking/run.py", "nmt/pipeline/stages/runner.py"])
 def test_a_comment_in_the_run_store_or_names_reruns_no_stage(package_copy, module):
     before = _stage_versions(package_copy)
     _append(package_copy / module, "# a one-line comment")

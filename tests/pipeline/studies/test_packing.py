@@ -49,6 +49,6 @@ def test_the_guard_names_the_figures_and_what_fits():
 
 def test_a_config_s_need_counts_its_own_parameters():
     from nmt.pipeline.studies.sweep.packing import need_for
-    tiny, big = need_for(load_config(["model=transformer_tiny"])), need_for(load_config(["model=transformer"]))
+    tiny, big = (need_for(load_config([f"model={m}"], groups=("sweep",))) for m in ("transformer_tiny", "transformer"))
     assert "2.3M parameters" in tiny.how and "7.6M parameters" in big.how and tiny.mb < big.mb
     assert need_for(load_config(["sweep.resources.trial_memory_mb=900"])).how == "measured"

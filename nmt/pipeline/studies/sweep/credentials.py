@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from nmt.components.system.private import private_dir, write_private
+from nmt.components.system.paths import private_dir, write_private
 
 SECRET_VARS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
 CREDENTIALS_FILE = ".tracking_credentials.json"

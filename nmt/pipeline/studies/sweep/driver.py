@@ -20,7 +20,7 @@ from nmt.components.tracking import names as N
 from nmt.components.system.typed_config import flatten, to_dict
 from nmt.components.system.errors import ConfigError
 from nmt.components.system.errors import SweepError
-from nmt.components.tracking.runlog import RunLog
+from nmt.components.tracking.run import RunLog
 from nmt.components.tracking.store import metric_rows
 from nmt.components.tracking.uri import error_line
 from nmt.pipeline.config import PipelineConfig, load_config
@@ -62,7 +62,7 @@ def validate_sweep(cfg: PipelineConfig, base_overrides: list[str]) -> dict[str, 
     corners = []
     for sample in corner_samples(space):
         try:
-            corners.append(load_config([*base_overrides, *to_overrides(sample)]))
+            corners.append(load_config([*base_overrides, *to_overrides(sample)], groups=("sweep",)))
         except ConfigError as err:
             raise ConfigError(f"sweep.space: {err}") from None
     guard_packing(cfg, corners)

@@ -14,7 +14,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 from nmt.components.tracking import names as N
-from nmt.components.tracking.runlog import RunLog
+from nmt.components.tracking.run import RunLog
 from nmt.components.system.scratch import scratch
 
 log = logging.getLogger("nmt")

@@ -164,7 +164,7 @@ def train_trial(params: dict[str, Any], *, base_overrides: list[str], data_dir: 
 
     load_in_trial((tracking or {}).get("credentials"))
     overrides = [*base_overrides, *to_overrides(params)]
-    cfg = load_config(overrides)
+    cfg = load_config(overrides, groups=("sweep",))  # its resources
     if cfg.trainer.devices > 1:
         return train_trial_ddp(overrides, cfg, data_dir, tokenizer_dir)
     cpus = max(1, int(cfg.sweep.resources.cpu))
@@ -221,7 +221,7 @@ def _report_each_validation() -> Callback:
 def _ddp_worker(config: dict[str, Any]) -> None:
     """One Ray Train worker: the same ``fit`` under RayDDPStrategy; reports each validation."""
     from nmt.pipeline.stages.train import fit
-    cfg = load_config(config["overrides"])
+    cfg = load_config(config["overrides"], groups=("sweep",))
     torch.set_num_threads(max(1, int(cfg.sweep.resources.cpu)))
     tok = Path(config["tokenizer_dir"])
     codec = TextCodec.from_files(tok / SRC_TOKENIZER, tok / TGT_TOKENIZER)

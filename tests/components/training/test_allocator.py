@@ -10,7 +10,7 @@ import pytest
 
 PROBE = r"""
 import ctypes, torch
-from nmt.components.system.allocator import keep_freed_memory
+from nmt.components.training.devices import keep_freed_memory
 class Info(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in
                 "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]

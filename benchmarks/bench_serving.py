@@ -151,7 +151,8 @@ def batch_of_worst(uri: str, model: str, timeout: float) -> tuple[int, int, int]
     from nmt.components.serving.bounds import Shape, batch_size_for, decode_work
     from nmt.components.serving.requests import WORK_RATE
     from nmt.components.decoding.search import step_budget
-    from nmt.components.serving.inference import BATCH_SIZE, LEN_EXTRA
+    from nmt.components.decoding import LEN_EXTRA
+    from nmt.components.serving.inference import BATCH_SIZE
     from nmt.components.serving.requests import WORK_ENV, WORK_SHARE
     mlflow.set_tracking_uri(uri)
     m = mlflow.pyfunc.load_model(model).unwrap_python_model()

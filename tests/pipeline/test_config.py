@@ -5,7 +5,7 @@ import pytest
 
 from nmt.components.system.typed_config import flatten, parse
 from nmt.components.system.errors import ConfigError
-from nmt.components.models.attention_seq2seq import AttentionConfig
+from nmt.components.models.arch_configs import AttentionConfig
 from nmt.pipeline.config import load_config
 
 
@@ -69,7 +69,7 @@ def test_bad_config_is_rejected_with_valid_options(override, expected):
 
 
 def test_unknown_language_lists_valid_codes():
-    from nmt.components.data.multi30k import DataError
+    from nmt.components.data.sources import DataError
     with pytest.raises(DataError, match=r"data\.tgt_lang: unknown language code 'xx'; valid: en, de, fr, cs"):
         load_config(["data.tgt_lang=xx"])
 

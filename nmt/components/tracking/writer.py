@@ -23,7 +23,8 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from nmt.components.tracking import names as N
 from nmt.components.system.errors import TrackingUnavailable
-from nmt.components.tracking.store import BATCH_ROWS, Metric, RunStore, StoreError, metric_rows, retrying
+from nmt.components.tracking.retry import retrying
+from nmt.components.tracking.store import BATCH_ROWS, Metric, RunStore, StoreError, metric_rows
 
 
 class MetricWriter:

@@ -43,7 +43,7 @@ from nmt.components.evaluation.scoring import MetricChoice, choose_metric, warn
 from nmt.components.evaluation.significance import paired_bootstrap
 from nmt.components.tracking.store import RunStore
 from nmt.components.tracking.uri import stage_tags
-from nmt.pipeline.promotion.aliases import aliases, check_unmoved, require_model, swap  # noqa: F401 - aliases: re-exported
+from nmt.pipeline.promotion.aliases import aliases, check_unmoved, require_model, swap
 from nmt.pipeline.promotion.candidates import Candidate, model_name, resolve_candidate
 from nmt.pipeline.config import PipelineConfig, PromoteConfig
 from nmt.pipeline.promotion.loading import load_translator

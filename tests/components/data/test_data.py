@@ -8,7 +8,8 @@ import pytest
 from nmt.components.data import clean
 from nmt.components.data.clean import clean_batch, row_filters
 from nmt.components.data.datamodule import collate, token_budget_batches
-from nmt.components.data.multi30k import DataError, resolve_data_dir, splits_for_pair
+from nmt.components.data.multi30k import resolve_data_dir, splits_for_pair
+from nmt.components.data.sources import DataError
 from nmt.components.data.text import normalize
 from nmt.components.data.sources import file_corpus
 from nmt.components.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, train_tokenizer

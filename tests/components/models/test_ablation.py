@@ -8,7 +8,8 @@ import torch
 
 from nmt.components.system.errors import ConfigError
 from nmt.components.models.factory import parse_model
-from nmt.components.models.transformer import Layer, TransformerConfig
+from nmt.components.models.arch_configs import TransformerConfig
+from nmt.components.models.transformer import Layer
 from tests.conftest import B, S, SRC_V, T, batch, make
 
 D, FF = 12, 20  # tiny distinct sizes (conftest's transformer)

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from nmt.components.data.tokenizer import EOS_ID, TextCodec, train_tokenizer
-from nmt.components.serving.inference import ALIGN_SEP, DecodeParams, parse_params, translate_texts
+from nmt.components.serving.bounds import DecodeParams
+from nmt.components.serving.inference import ALIGN_SEP, parse_params, translate_texts
 from nmt.components.serving.requests import RequestError
 from tests.conftest import tiny_net
 

@@ -18,7 +18,8 @@ from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from nmt.components.system import progress
 from nmt.components.tracking import names as N
 from nmt.components.tracking.system_metrics import ROWS_KEY as SYSTEM_ROWS, from_json
-from nmt.components.tracking.store import RunStore, metric_rows, retrying
+from nmt.components.tracking.retry import retrying
+from nmt.components.tracking.store import RunStore, metric_rows
 from nmt.components.tracking.uri import error_line
 from nmt.pipeline.studies.sweep.space import ARCH_KEY
 from nmt.pipeline.studies.sweep.tune_metrics import (EPOCH_METRICS, LAST_REPORT, TUNE_METRIC, TUNE_METRICS,

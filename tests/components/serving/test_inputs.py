@@ -47,10 +47,10 @@ def translate(monkeypatch, capsys, caplog):
 
 
 @pytest.fixture(scope="module")
-def model(transformer_store, monkeypatch_module):
+def model(transformer_store, monkeypatch_module, tmp_path_factory):
     monkeypatch_module.setenv("MLFLOW_TRACKING_URI", transformer_store)
     mlflow.set_tracking_uri(transformer_store)
-    return mlflow.pyfunc.load_model(CHAMPION)
+    return mlflow.pyfunc.load_model(CHAMPION, dst_path=str(tmp_path_factory.mktemp("champion")))
 
 
 @pytest.fixture(scope="module")

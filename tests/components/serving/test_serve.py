@@ -60,7 +60,7 @@ def test_serves_translations(server):
     assert len(body["predictions"]) == 2 and all(isinstance(p, str) for p in body["predictions"])
 
 
-def test_the_align_param_gives_pharaoh_links(server, store_uri, monkeypatch):
+def test_the_align_param_gives_pharaoh_links(server, store_uri, monkeypatch, tmp_path):
     """REST and in-process predict: ``align`` (declared in the signature) adds ``||| i-j ...``,
     on the words of the input and of the translation; anything but a boolean is a 400."""
     texts = ["Ein Hund läuft im Park.", "", "Zwei Männer spielen Fußball."]
@@ -76,7 +76,7 @@ def test_the_align_param_gives_pharaoh_links(server, store_uri, monkeypatch):
     status, body = _post(f"{server}/invocations", json.dumps({"inputs": texts, "params": {"align": "yes"}}).encode())
     assert status == 400 and body["field"] == "params.align" and "true or false" in body["message"]
     monkeypatch.delenv("_MLFLOW_IS_IN_SERVING_ENVIRONMENT", raising=False)
-    assert _champion(store_uri, monkeypatch).predict(texts[1:2], params={"align": True}) == [" ||| "]
+    assert _champion(store_uri, monkeypatch, tmp_path).predict(texts[1:2], params={"align": True}) == [" ||| "]
 
 
 @pytest.mark.parametrize("payload, message", [
@@ -222,7 +222,7 @@ def test_the_readme_error_body_is_what_the_server_answers(server):
     status, answer = _post(f"{server}/invocations", json.dumps(request).encode())
     assert status == 400 and answer == example
 
-def _champion(store_uri, monkeypatch):
+def _champion(store_uri, monkeypatch, dst):
     """The champion of this module's store, whatever store an earlier test made current
     (``mlflow.set_tracking_uri`` is process-global and wins over the environment)."""
     import mlflow
@@ -231,24 +231,24 @@ def _champion(store_uri, monkeypatch):
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(store_uri)
     try:
-        return mlflow.pyfunc.load_model("models:/nmt-de-en@champion")
+        return mlflow.pyfunc.load_model("models:/nmt-de-en@champion", dst_path=str(dst))  # not a temp folder left behind
     finally:
         mlflow.set_tracking_uri(previous)
 
 
-def test_in_process_predict_takes_any_number_of_sentences(store_uri, monkeypatch):
+def test_in_process_predict_takes_any_number_of_sentences(store_uri, monkeypatch, tmp_path):
     """The REST limit is the endpoint's; a loaded pyfunc translates 2,500 sentences in batches."""
     monkeypatch.delenv("_MLFLOW_IS_IN_SERVING_ENVIRONMENT", raising=False)
-    model = _champion(store_uri, monkeypatch)
+    model = _champion(store_uri, monkeypatch, tmp_path)
     texts = [f"Ein Hund läuft {i}." for i in range(2500)]
     out = model.predict(texts, params={"beam_size": 1})
     assert len(out) == 2500 and all(isinstance(t, str) for t in out)
 
 
-def test_the_signature_is_list_of_strings_with_numeric_params(store_uri, monkeypatch):
+def test_the_signature_is_list_of_strings_with_numeric_params(store_uri, monkeypatch, tmp_path):
     """The logged signature comes from predict's type hints (so the server hands ``inputs``
     over as sent), says list[str], and declares every param a number (double)."""
-    meta = _champion(store_uri, monkeypatch).metadata
+    meta = _champion(store_uri, monkeypatch, tmp_path).metadata
     assert meta._is_signature_from_type_hint()
     assert [c["type"] for c in meta.get_input_schema().to_dict()] == ["string"]  # one string per row
     assert {p.name: p.dtype.name for p in meta.get_params_schema().params} == {

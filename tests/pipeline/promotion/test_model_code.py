@@ -49,7 +49,7 @@ def test_an_application_with_its_own_components_package_keeps_it(store, tmp_path
     script = textwrap.dedent(f"""
         import components
         import mlflow
-        model = mlflow.pyfunc.load_model({CHAMPION!r})
+        model = mlflow.pyfunc.load_model({CHAMPION!r}, dst_path={str(tmp_path)!r})
         print(len(model.predict({SENTENCES!r})))
         import components.widgets
         assert components.widgets.BUTTON == 'the app own widget', components.__file__
@@ -63,7 +63,7 @@ def test_an_application_with_its_own_components_package_keeps_it(store, tmp_path
     assert "CloudPickle" not in done.stderr and "cloudpickle" not in done.stderr.lower()
 
 
-def test_our_commands_load_the_files_into_today_s_code(store):
+def test_our_commands_load_the_files_into_today_s_code(store, tmp_path):
     ours = load_translator(RunStore.open(None, "nmt"), CHAMPION).predict(SENTENCES, params={"beam_size": 2})
-    shipped = mlflow.pyfunc.load_model(CHAMPION).predict(SENTENCES, params={"beam_size": 2})
+    shipped = mlflow.pyfunc.load_model(CHAMPION, dst_path=str(tmp_path)).predict(SENTENCES, params={"beam_size": 2})
     assert ours == shipped and len(ours) == 2

@@ -119,6 +119,12 @@ def _sacrebleu_cli(tmp: Path, refs, a, b, *, n: int, seed: int) -> tuple[float, 
     return base["BLEU"]["score"], system["BLEU"]["score"], system["BLEU"]["p_value"]
 
 
+def _version(v: str, tmp_path):
+    """Registered version ``v`` loaded from the test's own folder, not a temp folder left behind."""
+    (tmp_path / f"v{v}").mkdir()
+    return mlflow.pyfunc.load_model(f"models:/{NAME}/{v}", dst_path=str(tmp_path / f"v{v}"))
+
+
 @pytest.mark.slow
 def test_gate_promotes_rejects_rolls_back_and_is_idempotent(store, capsys, tmp_path):
     client = MlflowClient()
@@ -144,8 +150,7 @@ def test_gate_promotes_rejects_rolls_back_and_is_idempotent(store, capsys, tmp_p
 
     # the gate's p-value is sacreBLEU's own, on the same hypothesis files
     src, refs = test_split(RunStore.open(None, "nmt"), v2.tags["prepare_run_id"], "test_2016_flickr", 100)
-    hyps = {v: mlflow.pyfunc.load_model(f"models:/{NAME}/{v}").predict(src, params={"beam_size": 1})
-            for v in ("1", "2")}
+    hyps = {v: _version(v, tmp_path).predict(src, params={"beam_size": 1}) for v in ("1", "2")}
     cli = _sacrebleu_cli(tmp_path, refs, hyps["1"], hyps["2"], n=1000, seed=12345)
     assert (cli[1], cli[0], cli[2]) == (m["bleu_candidate"], m["bleu_champion"], m["p_value"])
 

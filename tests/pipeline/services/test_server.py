@@ -122,7 +122,8 @@ def test_a_fresh_home_loads_the_champion_and_promotes_from_the_server_alone(serv
     fresh.mkdir()
     monkeypatch.setenv("NMT_HOME", str(fresh))
     monkeypatch.chdir(fresh)
-    model = mlflow.pyfunc.load_model("models:/nmt-de-en@champion")
+    (tmp_path / "champion").mkdir()
+    model = mlflow.pyfunc.load_model("models:/nmt-de-en@champion", dst_path=str(tmp_path / "champion"))
     assert len(model.predict(["Ein Hund läuft.", "Ein Mann."])) == 2
     assert main(["promote", "--version", "2", "--force", "--limit", "5", "--beam", "1"]) == 0
     assert MlflowClient().get_model_version_by_alias("nmt-de-en", "champion").version == "2"

@@ -88,11 +88,11 @@ def test_prepare_counts_the_pairs_it_kept(first_run):
     assert prepare.data.metrics["train/pairs"] == 200 and prepare.data.metrics["test_2016_flickr/pairs"] == 30
 
 
-def test_the_champion_is_registered_and_translates(first_run):
+def test_the_champion_is_registered_and_translates(first_run, tmp_path):
     mv = MlflowClient().get_model_version_by_alias("nmt-de-en", "champion")
     assert str(mv.version) == "1" and mv.tags["train_run_id"] == first_run.stages["train"].info.run_id
     assert first_run.out.count("  hyp: ") == 2  # demo_sentences=2
-    model = mlflow.pyfunc.load_model("models:/nmt-de-en@champion")
+    model = mlflow.pyfunc.load_model("models:/nmt-de-en@champion", dst_path=str(tmp_path))
     preds = model.predict(["Ein Hund läuft.", "Zwei Männer.", "", "Ein Kind spielt im Park."], params={"beam_size": 2})
     assert len(preds) == 4 and all(isinstance(p, str) for p in preds) and preds[2] == ""
 

@@ -23,8 +23,7 @@ from nmt.components.tracking import names as N
 from nmt.components.training import startup
 from nmt.components.system import progress
 from nmt.components.system.errors import NmtError
-from nmt.components.system.paths import RedactingFilter, redact
-from nmt.components.system.paths import CONF_DIR
+from nmt.components.system.paths import CONF_DIR, RedactingFilter, redact
 from nmt.components.system.errors import ConfigError
 from nmt.pipeline.override_line import expand_overrides, override_value
 from nmt.pipeline.stages import runner

@@ -23,8 +23,7 @@ from pathlib import Path
 import psutil
 
 from nmt.components.system.errors import ConfigError, ServiceError
-from nmt.components.system.paths import local_path
-from nmt.components.system.paths import private_dir, private_log, write_private
+from nmt.components.system.paths import local_path, private_dir, private_log, write_private
 from nmt.components.system.procs import ProcessId
 from nmt.components.tracking.uri import project_home
 from nmt.pipeline.services.daemons import daemon_env, stop_all

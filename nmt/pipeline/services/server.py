@@ -24,8 +24,7 @@ from pathlib import Path
 import requests
 
 from nmt.components.system.errors import ConfigError, ServiceError
-from nmt.components.system.paths import local_path, path_or_uri
-from nmt.components.system.paths import private_dir, private_log, redact, write_private
+from nmt.components.system.paths import local_path, path_or_uri, private_dir, private_log, redact, write_private
 from nmt.components.system.procs import ProcessId
 from nmt.components.tracking.uri import project_home
 from nmt.pipeline.services import daemons

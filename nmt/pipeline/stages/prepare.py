@@ -18,8 +18,7 @@ from nmt.components.system.typed_config import flatten, to_dict
 from nmt.components.data.build import Built, build
 from nmt.components.data.plans import plan_for
 from nmt.components.data.sources import Plan
-from nmt.components.tracking.run import RunLog
-from nmt.components.tracking.run import RunRecord
+from nmt.components.tracking.run import RunLog, RunRecord
 from nmt.pipeline.stages.runner import Context, execute
 from nmt.pipeline.upstream import PreparedData
 from nmt.components.system.scratch import scratch

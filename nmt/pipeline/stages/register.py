@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from nmt.components.tracking import names as N
 from nmt.components.evaluation.evalkey import EvalKey
-from nmt.components.tracking.run import RunLog
-from nmt.components.tracking.run import RunRecord
+from nmt.components.tracking.run import RunLog, RunRecord
 from nmt.components.tracking.store import ModelVersion, RunStore, StoreError
 from nmt.components.serving.translator import log_translator
 from nmt.pipeline.promotion.aliases import aliases, swap

@@ -21,7 +21,7 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
 from nmt.components.tracking import names as N
 from nmt.components.training import startup
-from nmt.components.training.lit_module import average_checkpoints
+from nmt.components.training.lit_module import TranslationModule, average_checkpoints
 from nmt.components.training.callbacks import (BatchLog, ContinueSteps, EpochLine, FirstStep, StopOnCtrlC, TerminalBar,
                                                TokenBudget, ValidationSchedule)
 from nmt.components.system.typed_config import flatten, to_dict
@@ -29,14 +29,11 @@ from nmt.components.system.errors import ConfigError
 from nmt.components.data.datamodule import TranslationDataModule
 from nmt.components.data.tokenizer import TextCodec
 from nmt.components.evaluation.scoring import warn
-from nmt.components.training.devices import describe, native_bf16, resolve_precision
-from nmt.components.training.lit_module import TranslationModule
+from nmt.components.training.devices import describe, keep_freed_memory, native_bf16, resolve_precision
 from nmt.components.system import progress
-from nmt.components.training.devices import keep_freed_memory
 from nmt.components.system.procs import folder_lock, note
 from nmt.components.models.factory import build, model_dict
-from nmt.components.tracking.run import RunLog
-from nmt.components.tracking.run import RunRecord
+from nmt.components.tracking.run import RunLog, RunRecord
 from nmt.components.tracking.store import RunStore, StoreError
 from nmt.components.tracking.uri import project_home, reuse_key
 from nmt.components.tracking.writer import run_writer

@@ -3,10 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from nmt.components.evaluation.figures import bleu_by_length, bucket_label, bucket_labels
+from nmt.components.evaluation.figures import bleu_by_length, bucket_label, bucket_labels, sample_attention
 from nmt.components.data.tokenizer import TextCodec, train_tokenizer
 from nmt.components.evaluation.plots import attention_heatmap, head_grid
-from nmt.components.evaluation.figures import sample_attention
 from nmt.pipeline.stages.evaluate import metric_name, searches
 from tests.conftest import tiny_net
 

@@ -13,9 +13,8 @@ import torch
 from nmt.components.serving import bounds as budget
 from nmt.components.data.tokenizer import TextCodec, train_tokenizer
 from nmt.components.decoding.search import beam_search, greedy_decode, step_budget
-from nmt.components.serving.bounds import DecodeParams
+from nmt.components.serving.bounds import DecodeParams, MAX_BEAM
 from nmt.components.serving.inference import parse_params, translate_texts
-from nmt.components.serving.bounds import MAX_BEAM
 from nmt.components.serving.requests import WORK_ENV, WORK_RATE, MAX_CHARS, RequestError, check_input, internal_error, work_limit
 from nmt.components.data.text import normalize
 from tests.conftest import tiny_net

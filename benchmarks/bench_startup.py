@@ -168,6 +168,14 @@ def main() -> None:
         print(f"wrote {args.pairs} pairs to {args.make_corpus}")
         return
     home = args.home or Path(tempfile.mkdtemp(prefix="nmt-startup-"))
+    try:
+        measure(args, home, multi30k)
+    finally:
+        if args.home is None:  # ours: made above, removed here (a given --home is the caller's)
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, home: Path, multi30k: Path) -> None:
     env = {**os.environ, "NMT_HOME": str(home), "MULTI30K_DIR": str(args.data_dir or multi30k),
            "PYTHONPATH": str(args.checkout)}
     env.pop("MLFLOW_TRACKING_URI", None)

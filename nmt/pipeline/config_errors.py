@@ -19,7 +19,17 @@ def explain(err: Exception, overrides: list[str] | tuple[str, ...]) -> str:
     message = str(err).strip()
     if isinstance(err, OverrideParseException):
         return quote_hint(err.override, message)
-    missing = re.search(r"Could not find '([\w-]+)/([^']+)'\s+Available options in '[\w-]+':\s+(.*?)\n\S",
+    several = re.match(r"Ambiguous value for argument '([^']+)'|Sweep parameters '([^']+)' requires --multirun", message)
+    if several:  # Hydra's multirun syntax: nmt has no --multirun; its sweeps and journeys run several
+        o = several.group(1) or several.group(2)
+        return (f"{o}: several values in one override; for a list write key=[a,b], for text with a comma "
+                "quote it: key='a,b'; to train several configs use nmt sweep (sweep.space) or nmt journey")
+    if message.startswith("Config group override must be"):  # Hydra's ValueError for `model=null`
+        nulled = [o for o in overrides if re.fullmatch(r"[\w-]+=(null|None|~)?", o) and (CONF_DIR / o.split("=")[0]).is_dir()]
+        group = nulled[0].split("=")[0] if nulled else "a group"
+        options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")) if nulled else []
+        return f"{group}=null: a config group takes one of its options; valid: {', '.join(options)} (conf/{group}/*.yaml)"
+    missing = re.search(r"Could not find '([\w-]+)/([^']*)'\s+Available options in '[\w-]+':\s+(.*?)\n\S",
                         message + "\nX", re.S)
     if missing:  # Hydra's answer lists the options over many lines and adds its search path: one line
         group, option, options = missing.group(1), missing.group(2), missing.group(3).split()

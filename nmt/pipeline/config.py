@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from nmt.components.system.typed_config import parse
+from nmt.components.system.typed_config import parse, require
 from nmt.components.system.errors import ConfigError
 from nmt.components.data.source_config import MULTI30K_TESTS, DataConfig
 from nmt.components.evaluation.evalkey import PRIMARY, resolve_split
@@ -30,6 +30,12 @@ class OptimConfig:
     label_smoothing: float            # Szegedy et al. 2016; 0.1 in Vaswani et al. 2017
     weight_decay: float
     betas: tuple[float, ...]
+
+    def validate(self, prefix: str) -> None:
+        require(prefix, self, ("lr", self.lr > 0, "> 0"), ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
+                ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
+                ("weight_decay", self.weight_decay >= 0, ">= 0"),
+                ("betas", len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "two values in [0, 1)"))
 
 
 @dataclass(frozen=True)
@@ -87,9 +93,17 @@ class TrainerConfig:
                               f"got {self.max_epochs}")
         for key, value in (("val_every_steps", self.val_every_steps), ("val_every_minutes", self.val_every_minutes),
                            ("accumulate_grad_batches", self.accumulate_grad_batches),
-                           ("max_target_tokens", self.max_target_tokens)):
+                           ("max_target_tokens", self.max_target_tokens), ("max_minutes", self.max_minutes),
+                           ("num_threads", self.num_threads)):
             if value is not None and value <= 0:
                 raise ConfigError(f"{prefix}.{key} must be > 0 (or null where allowed), got {value}")
+        require(prefix, self, ("max_steps", self.max_steps == -1 or self.max_steps >= 1, ">= 1, or -1 (no limit)"),
+                ("limit_train_batches", self.limit_train_batches > 0, "> 0 (a fraction of an epoch, or batches)"),
+                ("devices", self.devices >= 1, ">= 1"), ("batch_tokens", self.batch_tokens >= 1, ">= 1"),
+                ("grad_clip", self.grad_clip >= 0, ">= 0 (0: no clipping)"), ("patience", self.patience >= 0, ">= 0"),
+                ("val_bleu_limit", self.val_bleu_limit >= 1, ">= 1"), ("seed", 0 <= self.seed < 2**32, "in 0..2^32-1"),
+                ("log_every_n_steps", self.log_every_n_steps >= 1, ">= 1"),
+                ("average_checkpoints", self.average_checkpoints >= 0, ">= 0 (0 or 1: no averaging)"))
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,9 @@ class EvaluateConfig:
     alignment_encoding: str           # its text encoding (RWTH: latin-1)
 
     def validate(self, prefix: str) -> None:
+        require(prefix, self, ("beam_size", self.beam_size >= 1, ">= 1 (1: greedy only)"),
+                ("length_penalty", self.length_penalty >= 0, ">= 0"), ("max_len_ratio", self.max_len_ratio > 0, "> 0"),
+                ("num_samples", self.num_samples >= 0, ">= 0"), ("attention_samples", self.attention_samples >= 0, ">= 0"))
         try:
             codecs.lookup(self.alignment_encoding)
         except LookupError:
@@ -162,13 +179,10 @@ class PromoteConfig:
 
     def validate(self, prefix: str) -> None:
         from nmt.components.serving.bounds import MAX_BEAM  # the registered model's own bound
-        for key, ok, need in (("beam_size", 1 <= self.beam_size <= MAX_BEAM, f"in 1..{MAX_BEAM}"),
-                              ("limit", self.limit is None or self.limit >= 1, ">= 1 or null"),
-                              ("resamples", self.resamples >= 1, ">= 1"),
-                              ("seed", self.seed >= 1, ">= 1 (sacreBLEU reads 0 as unseeded)"),
-                              ("p_threshold", 0 < self.p_threshold <= 1, "in (0, 1]")):
-            if not ok:
-                raise ConfigError(f"{prefix}.{key} must be {need}, got {getattr(self, key)}")
+        require(prefix, self, ("beam_size", 1 <= self.beam_size <= MAX_BEAM, f"in 1..{MAX_BEAM}"),
+                ("limit", self.limit is None or self.limit >= 1, ">= 1 or null"), ("resamples", self.resamples >= 1, ">= 1"),
+                ("seed", self.seed >= 1, ">= 1 (sacreBLEU reads 0 as unseeded)"),
+                ("p_threshold", 0 < self.p_threshold <= 1, "in (0, 1]"))
 
 
 @dataclass(frozen=True)

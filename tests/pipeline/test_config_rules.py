@@ -4,7 +4,9 @@ grammar; every filesystem path read by one helper."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +120,32 @@ def test_every_config_path_is_read_the_way_data_dir_is(tmp_path, monkeypatch):
     assert storage_root(cfg) == str(tmp_path / "ray")
     assert path_or_uri("~/art") == str(tmp_path / "art") and path_or_uri("s3://b/p/") == "s3://b/p"
     assert local_path("x/../y") == tmp_path / "y" and Path(local_path("~")).is_absolute()
+
+
+def _numeric_keys(obj, prefix: str):
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from _numeric_keys(value, f"{prefix}.{f.name}")
+        elif {int, float} & set(typing.get_args(hints[f.name]) or (hints[f.name],)):
+            yield f"{prefix}.{f.name}"
+
+
+def test_every_numeric_setting_refuses_a_negative_value_at_load():
+    """The kind, not one example: a count, rate, size, seed or budget below its range is a
+    one-line ConfigError when the config is read, not a traceback (or a silent run) minutes
+    later. -1 keeps its meaning where it has one (max_epochs, max_steps); -7 has none."""
+    groups = ("sweep", "journey")
+    cfg = load_config([], groups=groups)
+    keys = [k for section in ("data", "model", "optim", "trainer", "evaluate", "register", "promote", "tracking",
+                              "sweep", "journey") for k in _numeric_keys(getattr(cfg, section), section)]
+    assert len(keys) >= 40 and "optim.lr" in keys and "sweep.scheduler.grace_period" in keys
+    accepted = []
+    for key in keys:
+        try:
+            load_config([f"{key}=-7"], groups=groups)
+            accepted.append(key)
+        except ConfigError as err:
+            assert key.split(".")[-1] in str(err) and "\n" not in str(err), err
+    assert not accepted, f"accepted -7: {accepted}"

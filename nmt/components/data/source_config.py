@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
-from nmt.components.system.typed_config import parse
+from nmt.components.system.typed_config import parse, require
 from nmt.components.system.errors import ConfigError
 from nmt.components.evaluation.evalkey import MULTI30K_PRIMARY
 
@@ -85,10 +85,11 @@ class DataConfig:
                   ("tokenizer_sample_pairs", self.tokenizer_sample_pairs >= 1, ">= 1"),
                   ("max_tokens", self.max_tokens is None or self.max_tokens >= 1, ">= 1 or null"),
                   ("max_len_ratio", self.max_len_ratio is None or self.max_len_ratio >= 1, ">= 1 or null"),
-                  ("val_size", self.val_size >= 1, ">= 1"), ("test_size", self.test_size >= 1, ">= 1"))
-        for key, ok, need in checks:
-            if not ok:
-                raise ConfigError(f"{prefix}.{key} must be {need}, got {getattr(self, key)}")
+                  ("val_size", self.val_size >= 1, ">= 1"), ("test_size", self.test_size >= 1, ">= 1"),
+                  ("seed", 0 <= self.seed < 2**32, "in 0..2^32-1"),
+                  *((k, getattr(self, k) is None or getattr(self, k) >= 1, ">= 1 or null")
+                    for k in ("train_limit", "val_limit", "test_limit")))
+        require(prefix, self, *checks)
         tests = self.test_splits()
         if self.primary_test_split is not None and self.primary_test_split not in tests:
             raise ConfigError(f"{prefix}.primary_test_split={self.primary_test_split!r} is not a test split "

@@ -123,6 +123,14 @@ def parse(cls: type[T], mapping: Mapping[str, Any] | None, prefix: str = "") -> 
     return obj
 
 
+def require(prefix: str, obj: Any, *rules: tuple[str, bool, str]) -> None:
+    """A config's range checks, each ``(key, ok, what it must be)``: the first that fails is a
+    ConfigError naming the key, the rule and the value (``trainer.devices must be >= 1, got 0``)."""
+    for key, ok, need in rules:
+        if not ok:
+            raise ConfigError(f"{prefix}.{key} must be {need}, got {getattr(obj, key)}")
+
+
 def to_dict(obj: Any) -> dict[str, Any]:
     """A dataclass as a plain dict (tuples become lists), for logging and reuse keys."""
     def conv(v: Any) -> Any:

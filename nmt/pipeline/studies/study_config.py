@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from nmt.components.system.errors import ConfigError
+from nmt.components.system.typed_config import require
 
 
 @dataclass(frozen=True)
@@ -19,11 +20,18 @@ class SchedulerConfig:
     grace_period: int                 # that many (validations, or tokens) before ASHA may stop a trial
     reduction_factor: float
 
+    def validate(self, prefix: str) -> None:
+        require(prefix, self, ("grace_period", self.grace_period >= 1, ">= 1"),
+                ("reduction_factor", self.reduction_factor > 1, "> 1"))
+
 
 @dataclass(frozen=True)
 class SearchConfig:
     algorithm: Literal["random", "optuna"]
     seed: int
+
+    def validate(self, prefix: str) -> None:
+        require(prefix, self, ("seed", 0 <= self.seed < 2**32, "in 0..2^32-1"))
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,7 @@ class ResourcesConfig:
         return 1.0 / self.trials_per_gpu if self.trials_per_gpu else self.gpu
 
     def validate(self, prefix: str) -> None:
+        require(prefix, self, ("trial_memory_mb", self.trial_memory_mb is None or self.trial_memory_mb > 0, "> 0 or null"))
         if self.trials_per_gpu is not None:
             if not 1 <= self.trials_per_gpu <= 16:
                 raise ConfigError(f"{prefix}.trials_per_gpu must be 1..16, got {self.trials_per_gpu}")
@@ -78,9 +87,8 @@ class SweepConfig:
     def validate(self, prefix: str) -> None:
         from nmt.pipeline.studies.sweep.space import parse_space
         check_folder_name(f"{prefix}.name", self.name)
-        for key, low in (("num_samples", 1), ("max_concurrent_trials", 1), ("max_failures", 0)):
-            if getattr(self, key) < low:
-                raise ConfigError(f"{prefix}.{key} must be >= {low}, got {getattr(self, key)}")
+        require(prefix, self, *((key, getattr(self, key) >= low, f">= {low}")
+                                for key, low in (("num_samples", 1), ("max_concurrent_trials", 1), ("max_failures", 0))))
         self.resources.validate(f"{prefix}.resources")
         if self.resources.cpu <= 0 or self.resources.gpu < 0:
             raise ConfigError(f"{prefix}.resources: cpu must be > 0 and gpu >= 0, got "
@@ -110,13 +118,11 @@ class JourneyConfig:
 
     def validate(self, prefix: str) -> None:
         bad = [k for k, v in self.arms.items() if not isinstance(v, list) or not all(isinstance(o, str) for o in v)]
-        for key, ok, need in (
+        require(prefix, self,
                 ("arms", len(self.arms) >= 2 and not bad, f"two or more, each a list of overrides {bad[:1]}"),
                 ("seeds", len(set(self.seeds)) == len(self.seeds) >= 1, "distinct, at least one"),
                 ("budget_minutes", self.budget_minutes is None or self.budget_minutes > 0, "> 0 or null"),
                 ("budget_tokens", self.budget_tokens is None or self.budget_tokens > 0, "> 0 or null"),
                 ("split", bool(self.split), "a test split's name, or primary"),
                 ("resamples", self.resamples >= 1, ">= 1"), ("seed", self.seed >= 1, ">= 1"),
-                ("alpha", 0 < self.alpha < 1, "in (0, 1)")):  # noqa: E123
-            if not ok:
-                raise ConfigError(f"{prefix}.{key} must be {need}, got {getattr(self, key)}")
+                ("alpha", 0 < self.alpha < 1, "in (0, 1)"))

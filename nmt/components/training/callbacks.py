@@ -164,6 +164,18 @@ class ValidationSchedule(Callback):
         return by_steps or by_time
 
 
+def check_batch_log_path(path: str | None) -> None:
+    """``trainer.batch_log``'s folder exists (else a traceback at the first batch, after start-up)."""
+    folder = Path(path).parent if path else None
+    if folder is not None and not folder.is_dir():
+        raise ConfigError(f"trainer.batch_log={path}: there is no folder {folder}; create it or give another path")
+
+
+def check_batch_log(cfg: Any) -> None:
+    """The train stage's check before any stage runs (a row's ``check`` in the stage table)."""
+    check_batch_log_path(cfg.trainer.batch_log)
+
+
 class BatchLog(Callback):
     """``trainer.batch_log``: one JSON line per training batch, ``{"epoch", "step", "idx"}``
     (``step``: optimizer steps done before the batch; ``idx``: the pairs' ids in the
@@ -171,9 +183,7 @@ class BatchLog(Callback):
     its last batch: what shows that a resumed run neither replays nor skips a batch."""
 
     def __init__(self, path: str) -> None:
-        folder = Path(path).parent
-        if not folder.is_dir():  # else: a traceback at the first batch, after the run's start-up
-            raise ConfigError(f"trainer.batch_log={path}: there is no folder {folder}; create it or give another path")
+        check_batch_log_path(path)
         self.path = path
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,

@@ -52,6 +52,9 @@ class Stage:
     groups: tuple[str, ...]           # config groups and sections it reads: `nmt <stage> --help`
     help: str
     settings: str | None = None       # its own typed section of conf/config.yaml: cfg.stage_settings[name]
+    # check(cfg): this stage's inputs that the config alone cannot vouch for (a folder it reads
+    # or writes), answered before the first stage runs, not after the ones before it
+    check: str | None = None
 
     def function(self) -> Callable[..., Any]:
         return resolve(self.run)
@@ -70,9 +73,11 @@ STAGES: tuple[Stage, ...] = (
     Stage("prepare", "nmt.pipeline.stages.prepare:run_prepare", (), ("data", "tracking"),
           "clean the corpus, train the subword tokenizer, write the tokenized splits"),
     Stage("train", "nmt.pipeline.stages.train:run_train", ("prepare",), TRAIN_GROUPS,
-          "train the model (Lightning), keeping the best checkpoint by val/bleu"),
+          "train the model (Lightning), keeping the best checkpoint by val/bleu",
+          check="nmt.components.training.callbacks:check_batch_log"),
     Stage("evaluate", "nmt.pipeline.stages.evaluate:run_evaluate", ("prepare", "train"), TRAIN_GROUPS,
-          "score the test splits with sacreBLEU, greedy and beam, with figures"),
+          "score the test splits with sacreBLEU, greedy and beam, with figures",
+          check="nmt.pipeline.stages.evaluate:gold_set"),
     Stage("register", "nmt.pipeline.stages.register:run_register", ("prepare", "train", "evaluate"),
           (*TRAIN_GROUPS, "register"), "register the model; @champion if it is the first or the best"),
 )
@@ -213,6 +218,9 @@ def run_pipeline(cfg: PipelineConfig, until: str = "register", parent_run_id: st
     if given and until != "evaluate":
         raise ConfigError(f"evaluate.train_run_id is for `nmt evaluate`, not the stages up to {until}; to register "
                           f"a trained model: nmt promote --run {given}")
+    for s in stages:  # a later stage's bad folder is answered now, not after the stages before it ran
+        if s.check:
+            resolve(s.check)(cfg)
     startup.begin_pipeline()
     ctx = Context.create(cfg, parent_run_id)
     startup.mark("tracking store")  # the store, the experiment, orphaned runs

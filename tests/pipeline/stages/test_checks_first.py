@@ -1,0 +1,31 @@
+"""A later stage's bad folder is answered before the first stage runs (the stage table's
+``check``), not after prepare and train have run for minutes: one line, no run made."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from nmt.pipeline.cli import main
+from tests.conftest import TINY_RUN
+
+
+@pytest.mark.parametrize("command, override, message", [
+    ("run", "evaluate.alignment_gold={tmp}/no-gold", "evaluate.alignment_gold: no folder {tmp}/no-gold"),
+    ("evaluate", "evaluate.alignment_gold={tmp}", "evaluate.alignment_gold: {tmp} holds 0 *.talp files"),
+    ("train", "trainer.batch_log={tmp}/no-folder/batches.jsonl", "trainer.batch_log={tmp}/no-folder/batches.jsonl: "
+                                                                   "there is no folder {tmp}/no-folder"),
+])
+def test_a_later_stages_bad_folder_fails_before_any_run(nmt_home, tmp_path, capsys, command, override, message):
+    assert main([command, *TINY_RUN, override.format(tmp=tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"nmt: error: {message.format(tmp=tmp_path)}") and len(err.strip().splitlines()) == 1
+    exp = MlflowClient().get_experiment_by_name("nmt")
+    assert exp is None or not MlflowClient().search_runs([exp.experiment_id])  # not even prepare ran
+
+
+def test_the_same_folder_check_passes_a_good_one(nmt_home, tmp_path):
+    """The checks above can pass: an existing folder for the batch log is accepted and written."""
+    log = tmp_path / "batches.jsonl"
+    assert main(["train", *TINY_RUN, f"trainer.batch_log={log}"]) == 0
+    assert log.read_text().count("\n") >= 1

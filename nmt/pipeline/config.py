@@ -32,7 +32,8 @@ class OptimConfig:
     betas: tuple[float, ...]
 
     def validate(self, prefix: str) -> None:
-        require(prefix, self, ("lr", self.lr > 0, "> 0"), ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
+        require(prefix, self, ("lr", self.lr >= 0, ">= 0 (0: the weights stay as they are)"),
+                ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
                 ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
                 ("weight_decay", self.weight_decay >= 0, ">= 0"),
                 ("betas", len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "two values in [0, 1)"))
@@ -125,9 +126,14 @@ class EvaluateConfig:
     alignment_encoding: str           # its text encoding (RWTH: latin-1)
 
     def validate(self, prefix: str) -> None:
-        require(prefix, self, ("beam_size", self.beam_size >= 1, ">= 1 (1: greedy only)"),
-                ("length_penalty", self.length_penalty >= 0, ">= 0"), ("max_len_ratio", self.max_len_ratio > 0, "> 0"),
-                ("num_samples", self.num_samples >= 0, ">= 0"), ("attention_samples", self.attention_samples >= 0, ">= 0"))
+        from nmt.components.serving.bounds import ParamError, parse_params  # torch-free
+        try:  # the decoding options' one set of bounds: translate's, the REST endpoint's, evaluate's
+            parse_params({"beam_size": self.beam_size, "max_len_ratio": self.max_len_ratio,
+                          "length_penalty": self.length_penalty})
+        except ParamError as err:
+            raise ConfigError(f"{prefix}.{err.message.removeprefix('params.')}") from None
+        require(prefix, self, ("num_samples", self.num_samples >= 0, ">= 0"),
+                ("attention_samples", self.attention_samples >= 0, ">= 0"))
         try:
             codecs.lookup(self.alignment_encoding)
         except LookupError:

@@ -30,7 +30,7 @@ PROBE = ("import json, sys; from nmt.pipeline.cli import main; rc = main(sys.arg
     (["train", "trainer.max_epochs=ten"], "trainer.max_epochs: expected an integer, got 'ten'"),
     (["run", "model=transformer", "model.num_heads=7"], "model.num_heads: must be > 0 and divide d_model=256"),
     (["evaluate", "evaluate.splits=[nope]"], "evaluate.splits: unknown split 'nope'"),
-    (["translate", "--beam", "0"], "params.beam_size=0 is out of bounds: 1 <= beam_size <= 16"),
+    (["translate", "--beam", "0"], "evaluate.beam_size=0 is out of bounds: 1 <= beam_size <= 16"),
     (["promote", "--beam", "0"], "promote.beam_size must be in 1..16, got 0"),
     (["sweep", "sweep.num_samples=x"], "sweep.num_samples: expected an integer, got 'x'"),
 ])

@@ -218,9 +218,7 @@ def run_pipeline(cfg: PipelineConfig, until: str = "register", parent_run_id: st
     if given and until != "evaluate":
         raise ConfigError(f"evaluate.train_run_id is for `nmt evaluate`, not the stages up to {until}; to register "
                           f"a trained model: nmt promote --run {given}")
-    for s in stages:  # a later stage's bad folder is answered now, not after the stages before it ran
-        if s.check:
-            resolve(s.check)(cfg)
+    check_stages(cfg, until)
     startup.begin_pipeline()
     ctx = Context.create(cfg, parent_run_id)
     startup.mark("tracking store")  # the store, the experiment, orphaned runs
@@ -236,6 +234,14 @@ def run_pipeline(cfg: PipelineConfig, until: str = "register", parent_run_id: st
                 out[s.name] = s.function()(cfg, ctx, **{f"{n}_run_id": out[n].run_id for n in s.needs})
                 startup.mark(s.name)
     return PipelineOutputs(ctx.parent_run_id if ctx.owns_parent else None, ctx.store, out, tuple(ctx.reused))
+
+
+def check_stages(cfg: PipelineConfig, until: str = "register") -> None:
+    """The checks of the stages up to ``until`` (a row's ``check``): a later stage's bad folder
+    is answered before any stage runs, not after the stages before it ran."""
+    for s in upto(until):
+        if s.check:
+            resolve(s.check)(cfg)
 
 
 def last_stage(command: str) -> str:

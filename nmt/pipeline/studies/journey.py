@@ -28,7 +28,7 @@ from nmt.components.tracking.store import RunStore
 from nmt.pipeline.config import PipelineConfig, load_config
 from nmt.pipeline.override_line import expand_overrides
 from nmt.pipeline.studies.journey_report import curve_figures, recipe_rows, verdict, write_report
-from nmt.pipeline.stages.runner import Context, run_pipeline
+from nmt.pipeline.stages.runner import Context, check_stages, run_pipeline
 from nmt.pipeline.stages.evaluate import searches
 from nmt.pipeline.evaluated import EvaluateOutputs
 from nmt.pipeline.upstream import test_split
@@ -82,6 +82,7 @@ def arm_configs(cfg: PipelineConfig, base_overrides: list[str]) -> dict[tuple[st
                 recipe = arm_recipe(cfg, [*base_overrides, *overrides])
                 out[arm, seed] = load_config([*base_overrides, *overrides, *recipe, *budget, f"trainer.seed={seed}",
                                               f"evaluate.splits=[{j.split}]"])
+                check_stages(out[arm, seed], until="evaluate")  # the last arm's folders, before the first arm trains
             except ConfigError as err:
                 raise ConfigError(f"journey.arms.{arm}: {err}") from None
     return out

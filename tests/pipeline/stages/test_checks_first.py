@@ -29,3 +29,14 @@ def test_the_same_folder_check_passes_a_good_one(nmt_home, tmp_path):
     log = tmp_path / "batches.jsonl"
     assert main(["train", *TINY_RUN, f"trainer.batch_log={log}"]) == 0
     assert log.read_text().count("\n") >= 1
+
+
+def test_a_journey_checks_every_arms_folders_before_its_first_run(nmt_home, tmp_path, capsys):
+    """The last arm's bad batch log is answered before the first arm trains."""
+    arm = f"journey.arms.transformer=['model=transformer_tiny','trainer.batch_log={tmp_path}/none/b.jsonl']"
+    assert main(["journey", "journey=smoke", arm]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"nmt: error: journey.arms.transformer: trainer.batch_log={tmp_path}/none/b.jsonl: there is "
+                          f"no folder {tmp_path}/none") and len(err.strip().splitlines()) == 1
+    exp = MlflowClient().get_experiment_by_name("nmt")
+    assert exp is None or not MlflowClient().search_runs([exp.experiment_id])

@@ -59,17 +59,24 @@ def test_a_failed_trial_and_its_sweep_record_why(nmt_home, tiny, capsys):
     assert parent.data.tags[N.TAG_ERROR].startswith(f"SweepError: no trial reported {N.VAL_BLEU}")
 
 
+# a failure only the run can find: no prepared training pair fits in 2 positions
+NO_FIT = ("DataError: every training pair is longer than the model's 2 positions (model.max_positions); "
+          "raise it, or prepare with data.max_tokens below 2")
+
+
 @pytest.mark.slow
 def test_a_failed_journey_run_and_the_journey_record_why(nmt_home, tiny, capsys):
     base = [o for o in tiny if not o.startswith("model")]  # the arms choose the models
-    assert main(["journey", *base, "journey=smoke", f"journey.arms.gru=['model=gru','trainer.batch_log={MISSING}']"]) == 2
+    first = ("journey.arms.gru=['model=transformer_tiny','model.d_model=16','model.num_heads=2','model.ff_dim=32',"
+             "'model.max_positions=2']")  # the first arm, so that it fails before any other trains
+    assert main(["journey", *base, "journey=smoke", first]) == 2
     err = capsys.readouterr().err
-    assert f"nmt: error: {WHY.split(': ', 1)[1]}\n" in err and "Traceback" not in err  # one line
+    assert f"nmt: error: {NO_FIT.split(': ', 1)[1]}\n" in err and "Traceback" not in err  # one line
     (train,) = _runs("train")
-    assert train.info.status == "FAILED" and train.data.tags[N.TAG_ERROR] == WHY
+    assert train.info.status == "FAILED" and train.data.tags[N.TAG_ERROR] == NO_FIT
     assert train.data.tags[N.TAG_PARENT] == _runs("journey")[0].info.run_id
     (journey,) = _runs("journey")
-    assert journey.info.status == "FAILED" and journey.data.tags[N.TAG_ERROR] == WHY
+    assert journey.info.status == "FAILED" and journey.data.tags[N.TAG_ERROR] == NO_FIT
 
 
 def test_system_rows_sample_mlflows_monitors_until_stopped(monkeypatch):

@@ -408,8 +408,11 @@ def serving(store_uri: str, log_path: Path, model: str = "models:/nmt-de-en@cham
             timeout: float = 120) -> Iterator[str]:
     """``mlflow models serve`` of ``model`` from ``store_uri``; yields its base URL."""
     port = free_port()
+    # the server copies the model into a temp folder it never removes: the test's own, not /tmp
+    tmp = log_path.parent / f"{log_path.stem}-tmp"
+    tmp.mkdir(exist_ok=True)
     env = {**os.environ, "MLFLOW_TRACKING_URI": store_uri, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
-           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+           "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "TMPDIR": str(tmp)}
     cmd = [str(VENV_BIN / "mlflow"), "models", "serve", "-m", model, "--env-manager", "local",
            "-h", "127.0.0.1", "-p", str(port), "--workers", "1"]
     with open(log_path, "wb") as log:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import typing
 from pathlib import Path
 
@@ -149,3 +150,18 @@ def test_every_numeric_setting_refuses_a_negative_value_at_load():
         except ConfigError as err:
             assert key.split(".")[-1] in str(err) and "\n" not in str(err), err
     assert not accepted, f"accepted -7: {accepted}"
+
+
+def test_every_optional_text_setting_refuses_an_empty_value_at_load():
+    """'' for a setting whose null means "the default" (data.dir, sweep.storage_path,
+    server.state_dir, tracking.uri, ...) would silently mean the current folder or nothing."""
+    groups = ("sweep", "journey", "server", "cluster")
+    cfg = load_config([], groups=groups)
+    keys = []
+    for section in ("data", "trainer", "evaluate", "register", "tracking", "sweep", "server", "cluster"):
+        hints = typing.get_type_hints(type(getattr(cfg, section)))
+        keys += [f"{section}.{name}" for name, tp in hints.items() if set(typing.get_args(tp)) == {str, type(None)}]
+    assert len(keys) >= 10 and {"data.dir", "sweep.storage_path", "tracking.uri"} <= set(keys)
+    for key in keys:
+        with pytest.raises(ConfigError, match=f"^{re.escape(key)} is empty: give a value, or null for its default$"):
+            load_config([f"{key}=''"], groups=groups)

@@ -36,6 +36,8 @@ def _union(value: Any, tp: Any, key: str) -> Any:
     args = get_args(tp)
     if value is None and type(None) in args:
         return None
+    if value == "" and str in args and type(None) in args:  # '' would mean the current folder, or nothing
+        raise ConfigError(f"{key} is empty: give a value, or null for its default")
     errors = []
     for arg in args:
         if arg is type(None):

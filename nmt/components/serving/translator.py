@@ -42,7 +42,7 @@ from nmt.components.serving import bounds
 from nmt.components.serving.inference import TranslatorCore
 from nmt.components.models.factory import ModelSpec, save_spec
 from nmt.components.serving.requests import RequestError
-from nmt.components.system.scratch import scratch
+from nmt.components.system.scratch import scratch, temp_inside
 
 if TYPE_CHECKING:
     from nmt.components.tracking.store import RunStore
@@ -135,7 +135,7 @@ def log_translator(store: RunStore, run_id: str, model: torch.nn.Module, spec: M
         # process's current experiment (Default, 0), whose artifacts MLflow puts under
         # <cwd>/mlruns/0 of whoever created the store: the model's files landed in a user's
         # working folder, outside the project home, and went when that folder was cleaned
-        with store.pinned():
+        with store.pinned(), temp_inside(Path(tmp)):  # MLflow's own copy of the model: in our scratch
             run = store.get_run(run_id)
             logged = store.client.create_logged_model(experiment_id=run.experiment_id, name=N.MODEL_NAME,
                                                       source_run_id=run_id, params=dict(run.params))

@@ -76,6 +76,18 @@ def scratch(what: str) -> Iterator[Path]:
         shutil.rmtree(d, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def temp_inside(folder: Path) -> Iterator[Path]:
+    """Python's temp folder (``tempfile.tempdir``) is ``folder`` for the block: what a library
+    makes with ``tempfile`` (MLflow's copy of a model it logs, Ray Train's of a checkpoint) then
+    goes with our scratch folder, also after a ``kill -9``, instead of staying in /tmp."""
+    before, tempfile.tempdir = tempfile.tempdir, str(folder)
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = before
+
+
 _HELD: dict[str, Path] = {}
 
 

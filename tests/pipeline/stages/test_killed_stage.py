@@ -1,8 +1,8 @@
 """``kill -9`` of ``nmt run`` at several points: in prepare (its Arrow work files), in train
-(after a checkpoint) and in evaluate (its hypotheses). Nothing in the process can clean up
-after such a kill; the next run sweeps what the killed one left, resumes, finishes, and
-leaves nothing but the runs' own records: no growth of $TMPDIR, nor of the project home
-beyond the store, its artifacts and its caches."""
+(after a checkpoint), in evaluate (its hypotheses) and in register (MLflow's copy of the
+model). Nothing in the process can clean up after such a kill; the next run sweeps what the
+killed one left, resumes, finishes, and leaves nothing but the runs' own records: no growth of
+$TMPDIR, nor of the project home beyond the store, its artifacts and its caches."""
 
 from __future__ import annotations
 
@@ -64,6 +64,9 @@ def test_runs_killed_in_prepare_train_and_evaluate_leave_nothing_once_rerun(nmt_
     assert not list(tmp.glob("nmt-scratch-*/prepare-*")), "the next run swept the killed prepare's work"
     _kill_when(lambda: next(iter(scratch_root().glob("evaluate-*/work")), None), env, "evaluate's hypotheses folder")
     assert not list(ckpts.glob("*/*.ckpt")), "the resumed train removed its checkpoints when it finished"
+    # MLflow's own copy of the model it logs is made with tempfile: in register's scratch, so swept too
+    _kill_when(lambda: next(iter(scratch_root().glob("register-*/work/tmp*/model")), None), env,
+               "register's model being logged")
 
     assert main(ARGS) == 0
     # torch's compile cache (torchinductor_<user>) is torch's to keep, shared by every run

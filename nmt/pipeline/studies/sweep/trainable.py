@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ from nmt.pipeline.config import load_config
 from nmt.pipeline.studies.sweep.credentials import load_in_trial
 from nmt.pipeline.studies.sweep.tune_metrics import EPOCH_METRICS, LAST_REPORT, TUNE_METRICS, find_trial_run
 from nmt.pipeline.studies.sweep.space import to_overrides
-from nmt.components.system.scratch import scratch
+from nmt.components.system.scratch import scratch, temp_inside
 
 CHECKPOINT_FILE = "checkpoint.ckpt"
 PENDING_ROWS = "pending_metrics.json"  # step rows the store had not acknowledged at the checkpoint
@@ -226,11 +225,8 @@ def _ddp_worker(config: dict[str, Any]) -> None:
     tok = Path(config["tokenizer_dir"])
     codec = TextCodec.from_files(tok / SRC_TOKENIZER, tok / TGT_TOKENIZER)
     with scratch("ddp") as work:  # the worker's own checkpoints: Tune keeps what it reports
-        before, tempfile.tempdir = tempfile.tempdir, str(work)  # Ray Train's callback copies each
-        try:                                                     # epoch's under gettempdir(): here
+        with temp_inside(work):  # Ray Train's callback copies each epoch's under gettempdir(): here
             report = _report_each_validation()
-        finally:
-            tempfile.tempdir = before
         fit(cfg, None, None, Path(config["data_dir"]), codec, work,
             [report], accelerator="gpu" if config["use_gpu"] else "cpu", ray_ddp=True)
 

@@ -64,11 +64,12 @@ def with_groups(overrides: list[str] | tuple[str, ...], groups: tuple[str, ...] 
 
 def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     """Compose ``conf/config.yaml`` with command-line style overrides."""
-    for o in overrides:  # Hydra would merge every listed option of a group into one config
-        group, _, value = o.partition("=")
-        if value.startswith("[") and (CONF_DIR / group).is_dir():
-            raise ConfigError(f"{o}: a config group takes one option; to train several, use nmt journey "
-                              f"(journey.arms) or nmt sweep (sweep.space)")
+    for o in overrides:  # a group takes one option: Hydra merges a list's and fails on null in a traceback
+        group, _, value = o.lstrip("+").partition("=")
+        if (value.startswith("[") or value == "null") and (CONF_DIR / group).is_dir():
+            options = ", ".join(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))
+            raise ConfigError(f"{o}: a config group takes one of its options ({options}); to train several, "
+                              "use nmt journey (journey.arms) or nmt sweep (sweep.space)")
     from hydra import compose, initialize_config_dir  # here: a remembered config needs no Hydra
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
@@ -77,7 +78,7 @@ def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             return compose(config_name="config", overrides=list(overrides))
-    except (HydraException, OmegaConfBaseException, ValueError) as err:  # ValueError: e.g. `model=null`
+    except (HydraException, OmegaConfBaseException) as err:
         from nmt.pipeline.config_errors import explain  # only an error needs explaining
         raise ConfigError(explain(err, overrides)) from None
 

@@ -92,13 +92,11 @@ class TrainerConfig:
         if self.max_epochs < 1 and self.max_epochs != -1:
             raise ConfigError(f"{prefix}.max_epochs must be >= 1 (or -1 with a time or step limit), "
                               f"got {self.max_epochs}")
-        for key, value in (("val_every_steps", self.val_every_steps), ("val_every_minutes", self.val_every_minutes),
-                           ("accumulate_grad_batches", self.accumulate_grad_batches),
-                           ("max_target_tokens", self.max_target_tokens), ("max_minutes", self.max_minutes),
-                           ("num_threads", self.num_threads)):
-            if value is not None and value <= 0:
-                raise ConfigError(f"{prefix}.{key} must be > 0 (or null where allowed), got {value}")
-        require(prefix, self, ("max_steps", self.max_steps == -1 or self.max_steps >= 1, ">= 1, or -1 (no limit)"),
+        positive = ("val_every_steps", "val_every_minutes", "accumulate_grad_batches", "max_target_tokens",
+                    "max_minutes", "num_threads")
+        require(prefix, self, *((k, getattr(self, k) is None or getattr(self, k) > 0, "> 0 (or null where allowed)")
+                                for k in positive),
+                ("max_steps", self.max_steps == -1 or self.max_steps >= 1, ">= 1, or -1 (no limit)"),
                 ("limit_train_batches", self.limit_train_batches > 0, "> 0 (a fraction of an epoch, or batches)"),
                 ("devices", self.devices >= 1, ">= 1"), ("batch_tokens", self.batch_tokens >= 1, ">= 1"),
                 ("grad_clip", self.grad_clip >= 0, ">= 0 (0: no clipping)"), ("patience", self.patience >= 0, ">= 0"),

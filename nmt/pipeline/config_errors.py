@@ -24,11 +24,6 @@ def explain(err: Exception, overrides: list[str] | tuple[str, ...]) -> str:
         o = several.group(1) or several.group(2)
         return (f"{o}: several values in one override; for a list write key=[a,b], for text with a comma "
                 "quote it: key='a,b'; to train several configs use nmt sweep (sweep.space) or nmt journey")
-    if message.startswith("Config group override must be"):  # Hydra's ValueError for `model=null`
-        nulled = [o for o in overrides if re.fullmatch(r"[\w-]+=(null|None|~)?", o) and (CONF_DIR / o.split("=")[0]).is_dir()]
-        group = nulled[0].split("=")[0] if nulled else "a group"
-        options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")) if nulled else []
-        return f"{group}=null: a config group takes one of its options; valid: {', '.join(options)} (conf/{group}/*.yaml)"
     missing = re.search(r"Could not find '([\w-]+)/([^']*)'\s+Available options in '[\w-]+':\s+(.*?)\n\S",
                         message + "\nX", re.S)
     if missing:  # Hydra's answer lists the options over many lines and adds its search path: one line

@@ -63,10 +63,10 @@ def test_hydra_defaults_compose_and_overrides_apply():
     (["model.score=cosine", "model=attention"], r"model\.score: invalid choice 'cosine'; valid choices: bahdanau, dot, general"),
     (["evaluate.splits=[test_2099]"], r"evaluate\.splits: unknown split 'test_2099'; valid: test_2016_flickr"),
     # a group's value that is not one option: Hydra's own ValueError, or a merge of several
-    (["model=null"], r"^model=null: a config group takes one of its options; valid: attention, gru, .*\(conf/model/\*\.yaml\)$"),
-    (["sweep=null"], r"^sweep=null: a config group takes one of its options; valid: default, .*smoke"),
+    (["model=null"], r"^model=null: a config group takes one of its options \(attention, gru, .*\); to train several"),
+    (["sweep=null"], r"^sweep=null: a config group takes one of its options \(default, .*smoke\)"),
     (["model="], r"^model=: no such option; valid: attention, gru, .*\(conf/model/\*\.yaml\)$"),
-    (["model=[gru,lstm]"], r"^model=\[gru,lstm\]: a config group takes one option; to train several, use nmt journey"),
+    (["model=[gru,lstm]"], r"^model=\[gru,lstm\]: a config group takes one of its options \(.*\); to train several"),
     # Hydra's multirun syntax (nmt has no --multirun), in one line
     (["model=gru,lstm"], r"^model=gru,lstm: several values in one override; for a list write key=\[a,b\], [^\n]*$"),
     (["trainer.max_epochs=range(1,3)"], r"^trainer\.max_epochs=range\(1,3\): several values in one override; [^\n]*$"),

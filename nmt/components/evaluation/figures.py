@@ -129,8 +129,6 @@ def log_explorer(run: RunLog, entry: dict, sentences: list[str], refs: list[str]
         run.log_artifact(out / name, N.ATTENTION_DIR)
 
 
-# Analyses of a test set's translations: BLEU by source length (Bahdanau et al. 2015,
-# Fig. 2: the fixed-vector RNN degrades on long sentences, attention does not).
 LENGTH_EDGES = (10, 15, 20, 25)  # source tokens: <=10, 11-15, 16-20, 21-25, >25
 
 

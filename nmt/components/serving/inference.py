@@ -140,7 +140,7 @@ class TranslatorCore:
 
     def predict(self, texts: Any, params: dict[str, Any] | None = None) -> list[str]:
         """Raw sentences -> translations, one each; params ``beam_size``, ``max_len_ratio``,
-        ``length_penalty`` within :mod:`nmt.components.serving.inference`'s bounds, else RequestError;
+        ``length_penalty`` within :mod:`nmt.components.serving.bounds`' bounds, else RequestError;
         ``align: true`` adds each one's word alignment (``translation ||| i-j ...``)."""
         try:
             checked = check_input(texts)

@@ -31,8 +31,7 @@ def path_or_uri(raw: str) -> str:
     return raw.rstrip("/") if is_uri(raw) else str(local_path(raw))
 
 
-# Files only their owner reads (state, logs, credentials: mode 0600 in a 0700 folder) and
-# URIs printed without their ``user:password@``.
+# files only their owner reads: mode 0600 in a 0700 folder (state, logs, credentials)
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
 
 

@@ -58,14 +58,14 @@ def test_runs_killed_in_prepare_train_and_evaluate_leave_nothing_once_rerun(nmt_
     env = {**os.environ, "TMPDIR": str(tmp), "PYTHONPATH": str(ROOT)}
     ckpts = nmt_home / ".nmt" / "checkpoints"
 
-    _kill_when(lambda: next(iter(scratch_root().glob("prepare-*/work/*/*.arrow")), None), env, "prepare's first work file")
+    _kill_when(lambda: next(iter(scratch_root().glob("prepare-*/*/*/*.arrow")), None), env, "prepare's first work file")
     assert list(tmp.glob("nmt-scratch-*/prepare-*")), "the killed prepare's work is there until the next run"
     _kill_when(lambda: next(iter(ckpts.glob("*/*.ckpt")), None), env, "train's first checkpoint")
     assert not list(tmp.glob("nmt-scratch-*/prepare-*")), "the next run swept the killed prepare's work"
     _kill_when(lambda: next(iter(scratch_root().glob("evaluate-*/work")), None), env, "evaluate's hypotheses folder")
     assert not list(ckpts.glob("*/*.ckpt")), "the resumed train removed its checkpoints when it finished"
     # MLflow's own copy of the model it logs is made with tempfile: in register's scratch, so swept too
-    _kill_when(lambda: next(iter(scratch_root().glob("register-*/work/tmp*/model")), None), env,
+    _kill_when(lambda: next(iter(scratch_root().glob("register-*/*/tmp*/model")), None), env,
                "register's model being logged")
 
     assert main(ARGS) == 0

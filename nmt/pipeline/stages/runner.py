@@ -218,8 +218,9 @@ def run_pipeline(cfg: PipelineConfig, until: str = "register", parent_run_id: st
     if given and until != "evaluate":
         raise ConfigError(f"evaluate.train_run_id is for `nmt evaluate`, not the stages up to {until}; to register "
                           f"a trained model: nmt promote --run {given}")
-    check_stages(cfg, until)
     startup.begin_pipeline()
+    check_stages(cfg, until)
+    startup.mark("stage checks")  # imports the checked stages' modules (train's: Lightning): its own phase
     ctx = Context.create(cfg, parent_run_id)
     startup.mark("tracking store")  # the store, the experiment, orphaned runs
     out: dict[str, Any] = {}

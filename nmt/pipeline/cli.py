@@ -14,6 +14,7 @@ import logging
 import os
 import shlex
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -157,11 +158,12 @@ def groups_text(groups: tuple[str, ...]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nmt", description=__doc__.split("\n\n")[0])
+    # no abbreviated flags: `--model` would silently be promote's `--model-name`
+    p = argparse.ArgumentParser(prog="nmt", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     sub = p.add_subparsers(dest="command", required=True)
     for name, command in commands().items():
         sp = sub.add_parser(name, help=command.help, description=command.help, epilog=groups_text(command.groups),
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+                            formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
         if command.flags:
             command.flags(sp)
         sp.add_argument("-q", "--quiet", action="store_true",
@@ -169,7 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("overrides", nargs="*", help=command.example)
         sp.add_argument("--overrides-line", default="", metavar="'K=V K=V'",
                         help="several overrides in one string, split by Hydra's grammar (MLproject's)")
-        sp.set_defaults(handler=command.handler, groups=command.groups, beam_key=command.beam_key)
+        sp.set_defaults(handler=command.handler, groups=command.groups, beam_key=command.beam_key,
+                        example=command.example)
     return p
 
 
@@ -179,6 +182,52 @@ FLAG_KEYS = {"experiment": "tracking.experiment", "tracking_uri": "tracking.uri"
              "resamples": "promote.resamples", "seed": "promote.seed", "p_threshold": "promote.p_threshold",
              "force": "promote.force"}
 PAIR_KEYS = ("data.src_lang", "data.tgt_lang", "register.model_name")
+
+
+def check_words(args: argparse.Namespace) -> None:
+    """Every positional word is an override (``key=value``, ``group=option``, ``~key``): a bare
+    word (a model's name, an input file) is answered with what the user likely meant, rather
+    than Hydra's advice on quoting a value that was never there."""
+    for word in getattr(args, "overrides", None) or []:
+        if "=" in word or word.startswith("~"):
+            continue
+        groups = [g for g in args.groups if (CONF_DIR / g / f"{word}.yaml").is_file()]
+        example = getattr(args, "example", "")
+        hint = (f"for that option write {groups[0]}={word}" if groups else
+                {"translate": f"to translate a file give --file {word}, or pipe the text to stdin",
+                 "align": "give the sentence pairs as --src FILE --tgt FILE",
+                 "compare": f"to compare evaluate runs give --runs {word} ...",
+                 "promote": f"for a version give --version {word}" if word.isdigit() else
+                            f"for a train or trial run give --run {word}"}.get(args.command)
+                or ("a file or folder is given by its key, e.g. data.dir=PATH" if "/" in word or Path(word).exists()
+                    else example[example.index("e.g."):] if "e.g." in example
+                    else f"config groups: {', '.join(args.groups)}"))
+        raise ConfigError(f"{word!r} is not an override (key=value, group=option or ~key); {hint} "
+                          f"(nmt {args.command} --help lists its flags, groups and options)")
+
+
+def check_out(args: argparse.Namespace) -> None:
+    """``--out`` (compare's folder, made if missing; align's file) can be written, before any
+    work: a report or alignment is not computed only to be lost at the end."""
+    out = getattr(args, "out", None)
+    if not out:
+        return
+    path, folder = Path(out), args.command == "compare"
+    if path.exists() and path.is_dir() != folder:
+        raise ConfigError(f"--out {out} is a {'file' if folder else 'folder'}; give "
+                          f"{'a folder (made if missing)' if folder else 'the path of a file to write'}")
+    base = (path if folder else path.parent).absolute()
+    existing = next(p for p in (base, *base.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"--out {out}: {existing} is a file, not a folder; give a path in a folder")
+    if existing != base and not folder:
+        raise ConfigError(f"--out {out}: the folder {base} does not exist; make it first, or give a path in one "
+                          "that does")
+    try:  # can we make something there? (a read-only mount, another user's folder, /proc)
+        tempfile.TemporaryDirectory(dir=existing).cleanup()
+    except OSError as err:
+        raise ConfigError(f"--out {out}: cannot write in {existing} ({err.strerror}); give a path you can "
+                          "write to") from None
 
 
 def command_config(args: argparse.Namespace):
@@ -199,14 +248,24 @@ def command_config(args: argparse.Namespace):
     return load_config(overrides, groups=getattr(args, "groups", ()), cache=cache), pinned
 
 
+INPUT_FLAGS = {"file": "a text file with one sentence per line, or pipe the sentences to stdin",
+               "src": "a text file with one sentence per line", "tgt": "a text file with one sentence per line",
+               "gold": "a file of links, one line per sentence pair"}
+
+
 def read_command(args: argparse.Namespace):
     """The command's config, read before its handler is imported: a config error is answered
     before torch, MLflow or Ray load. -> (handler, config, pinned)"""
-    file = getattr(args, "file", None)  # translate's input, checked before anything is read
-    if file and not Path(file).is_file():
-        what = "is a directory" if Path(file).is_dir() else "no such file"
-        raise ConfigError(f"--file {file}: {what}; give a text file with one sentence per line, "
-                          "or pipe the sentences to stdin")
+    for flag, what in INPUT_FLAGS.items():  # input files, checked before anything is read or loaded
+        path = getattr(args, flag, None)
+        if path and not Path(path).is_file():
+            raise ConfigError(f"--{flag} {path}: {'is a directory' if Path(path).is_dir() else 'no such file'}; "
+                              f"give {what}")
+    check_words(args)
+    check_out(args)
+    if getattr(args, "model", None):  # translate's and align's --model: its form, before any import
+        from nmt.pipeline.promotion.translate import check_model_uri
+        check_model_uri(args.model)
     cfg, pinned = command_config(args)
     startup.mark("config")
     return runner.resolve(f"nmt.pipeline.{args.handler}"), cfg, pinned
@@ -265,6 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         from nmt.components.tracking.login import refusal_line  # here: `nmt --help` does not wait for MLflow
         message = refusal_line(err, lambda: command_uri(args))
+        if message is None and isinstance(err, OSError) and err.filename:  # a path the command read or wrote
+            message = f"{err.filename}: {err.strerror or type(err).__name__}; check the path and its permissions"
         if message is None:
             raise
         print(f"nmt: error: {redact(message)}", file=sys.stderr)

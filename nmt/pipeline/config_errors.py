@@ -6,10 +6,11 @@ import re
 
 from hydra import compose, initialize_config_dir
 from hydra.errors import OverrideParseException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from nmt.components.data.source_config import DataConfig
 from nmt.components.system.paths import CONF_DIR
+from nmt.pipeline.compose import ON_DEMAND
 from nmt.pipeline.override_line import quote_hint
 
 
@@ -39,12 +40,15 @@ def explain(err: Exception, overrides: list[str] | tuple[str, ...]) -> str:
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             base = compose(config_name="config", overrides=[o for o in overrides if not o.startswith(key + "=")])
-        node = OmegaConf.select(base, parent) if parent else base
-        valid = ", ".join(sorted(node.keys())) if isinstance(node, DictConfig) else "?"
-        exists = isinstance(node, DictConfig) and leaf in node
+        parts, node = key.split("."), base
+        depth = 0  # how far the key's path exists: the first missing part is the one to name
+        while depth < len(parts) - 1 and isinstance(node, DictConfig) and isinstance(node.get(parts[depth]), DictConfig):
+            node, depth = node[parts[depth]], depth + 1
+        exists = depth == len(parts) - 1 and leaf in node
     except Exception:  # the explanation must never hide the original error
         return message
     if exists:
         cause = str(err.__cause__ or "").strip().splitlines()
         return f"cannot set {key!r}: {cause[0] if cause else message}"
-    return f"unknown config key {key!r}; valid keys under '{parent or '<root>'}': {valid}"
+    valid = set(node.keys()) | (set(ON_DEMAND) if depth == 0 else set())  # the root's on-demand sections too
+    return f"unknown config key {key!r}; valid keys under '{'.'.join(parts[:depth]) or '<root>'}': {', '.join(sorted(valid))}"

@@ -17,6 +17,7 @@ import threading
 
 import pytest
 
+from nmt.pipeline.cli import main
 from tests.conftest import ROOT, TINY_RUN
 
 HEAVY = ("torch", "lightning", "pytorch_lightning", "mlflow", "ray")
@@ -33,6 +34,20 @@ PROBE = ("import json, sys; from nmt.pipeline.cli import main; rc = main(sys.arg
     (["translate", "--beam", "0"], "evaluate.beam_size=0 is out of bounds: 1 <= beam_size <= 16"),
     (["promote", "--beam", "0"], "promote.beam_size must be in 1..16, got 0"),
     (["sweep", "sweep.num_samples=x"], "sweep.num_samples: expected an integer, got 'x'"),
+    (["evaluate", "upstream.train_run_id=x"], "unknown config key 'upstream.train_run_id'; valid keys under '<root>'"),
+    # a bare word is not an override: what the user likely meant, by command
+    (["train", "gru"], "'gru' is not an override (key=value, group=option or ~key); for that option write model=gru"),
+    (["sweep", "rnn"], "'rnn' is not an override (key=value, group=option or ~key); for that option write sweep=rnn"),
+    (["translate", "in.txt"], "'in.txt' is not an override (key=value, group=option or ~key); to translate a file "
+                              "give --file in.txt"),
+    (["compare", "0123abcd"], "'0123abcd' is not an override (key=value, group=option or ~key); to compare evaluate "
+                              "runs give --runs 0123abcd"),
+    (["promote", "3"], "'3' is not an override (key=value, group=option or ~key); for a version give --version 3"),
+    (["run", "fast"], "'fast' is not an override (key=value, group=option or ~key); e.g. model=attention"),
+    # paths in and out, and a model's URI, checked before anything loads
+    (["align", "--src", "/nonexistent.de", "--tgt", "x"], "--src /nonexistent.de: no such file; give a text file"),
+    (["compare", "--out", "/proc/report"], "--out /proc/report: cannot write in /proc"),
+    (["translate", "--model", "nope"], "--model nope: no such folder; give models:/<name>@<alias>"),
 ])
 def test_a_config_error_is_answered_before_any_heavy_package_is_imported(argv, message, tmp_path):
     out = subprocess.run([sys.executable, "-c", PROBE, *argv], cwd=ROOT, capture_output=True, text=True,
@@ -40,6 +55,16 @@ def test_a_config_error_is_answered_before_any_heavy_package_is_imported(argv, m
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [2, []]
     assert out.stderr.startswith(f"nmt: error: {message}")
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("argv, unknown", [
+    (["promote", "--model", "x"], "--model"),      # was promote's --model-name, silently
+    (["translate", "--fil", "in.txt"], "--fil"),   # was --file
+])
+def test_a_flag_is_never_taken_for_a_longer_one(argv, unknown, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and f"unrecognized arguments: {unknown}" in capsys.readouterr().err
 
 
 def test_the_probe_sees_a_heavy_import(tmp_path):

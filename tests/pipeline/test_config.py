@@ -58,6 +58,11 @@ def test_hydra_defaults_compose_and_overrides_apply():
 @pytest.mark.parametrize("override, expected", [
     (["trainer.nope=1"], r"unknown config key 'trainer\.nope'; valid keys under 'trainer': .*max_epochs"),
     (["+trainer.nope=1"], r"unknown config key trainer\.nope; valid keys under 'trainer'"),
+    # a section that does not exist: the deepest part that does is named, with its keys
+    (["upstream.train_run_id=x"], r"^unknown config key 'upstream\.train_run_id'; valid keys under '<root>': "
+                                  r"cluster, data, .*journey, model, .*sweep, tracking, trainer$"),
+    (["trainer.nope.deeper=1"], r"^unknown config key 'trainer\.nope\.deeper'; valid keys under 'trainer': .*max_epochs"),
+    (["trainer.max_epochs.x=1"], r"^unknown config key 'trainer\.max_epochs\.x'; valid keys under 'trainer': "),
     (["model=rnn"], r"^model=rnn: no such option; valid: attention, gru, .*transformer.*conf/model/\*\.yaml\)$"),
     (["trainer.precision=64"], r"trainer\.precision: invalid choice 64; valid choices: auto, 32, bf16-mixed, 16-mixed"),
     (["model.score=cosine", "model=attention"], r"model\.score: invalid choice 'cosine'; valid choices: bahdanau, dot, general"),

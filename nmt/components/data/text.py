@@ -159,7 +159,7 @@ def read_lines(path: Path, *, what: str = "file", encoding: str = ENCODING) -> I
     file, bytes that are not UTF-8 and a damaged gzip stream."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{what} not found: {path}")
+        raise FileNotFoundError(f"{what} {path}: {'is a directory, not a file' if path.is_dir() else 'no such file'}")
     try:
         with open_binary(path) as f:
             head = f.read(HEAD_BYTES)

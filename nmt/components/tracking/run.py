@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nmt.components.tracking import names as N
+
+PARENT_KINDS = ("sweep", "journey", "pipeline")  # the runs that stage runs nest under (RunRecord.kind)
+
 
 class RunLog:
     """One run's writes: what a stage body, a journey or a compare run logs into. The store
@@ -66,6 +70,13 @@ class RunRecord:
     @property
     def run_id(self) -> str:
         return self.id
+
+    @property
+    def kind(self) -> str:
+        """What made it: its stage (train, evaluate, trial, journey, ...), ``sweep`` for a sweep's
+        parent, ``pipeline`` for a command's parent run, ``non-nmt`` for a run of another tool."""
+        return self.tags.get(N.TAG_STAGE) or ("sweep" if N.TAG_SWEEP in self.tags else
+                                              "pipeline" if N.TAG_PIPELINE in self.tags else "non-nmt")
 
     @classmethod
     def of(cls, run: Any) -> RunRecord:  # MLflow's Run: only the store imports MLflow

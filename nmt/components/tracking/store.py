@@ -26,7 +26,7 @@ from mlflow.exceptions import MlflowException as StoreError
 from mlflow.tracking import MlflowClient
 
 from nmt.components.tracking import names as N
-from nmt.components.system.errors import TrackingUnavailable
+from nmt.components.system.errors import ConfigError, TrackingUnavailable
 from nmt.components.system.procs import owner, owner_is_dead
 from nmt.components.system.scratch import held_scratch
 from nmt.components.tracking.registry import Registry, use_registry_uri
@@ -193,6 +193,20 @@ class RunStore(Registry):
     # -- reads -------------------------------------------------------------------------
     def get_run(self, run_id: str) -> RunRecord:
         return RunRecord.of(self.client.get_run(run_id))
+
+    def expect(self, run_id: str, given: str, kinds: tuple[str, ...], status: str | None = None) -> RunRecord:
+        """The run a user named (``given``: the flag or key, e.g. ``--runs``), when it is one of
+        ``kinds`` (:attr:`RunRecord.kind`) and, if given, in ``status``; else one line saying what it is."""
+        named = f"{given}{run_id}" if given.endswith("=") else f"{given} {run_id}"
+        try:
+            run = self.get_run(run_id)
+        except StoreError:
+            raise ConfigError(f"{named}: no such run in {self.uri}") from None
+        if run.kind not in kinds or (status and run.status != status):
+            names = " or ".join([", ".join(kinds[:-1]), kinds[-1]] if len(kinds) > 1 else kinds)
+            what = f"a {status + ' ' if status else ''}{names} run"
+            raise ConfigError(f"{named} is a {run.status} {run.kind} run; it takes {what}")
+        return run
 
     def find(self, *, stage: str | None = None, parent: str | None = None, tags: Mapping[str, str] | None = None,
              status: str | None = None, not_status: str | None = None, ranked_by: str | None = None,

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from nmt.components.tracking import names as N
 from nmt.components.system.errors import ConfigError
-from nmt.components.tracking.run import RunRecord
+from nmt.components.tracking.run import PARENT_KINDS, RunRecord
 from nmt.components.tracking.store import ModelVersion, RunStore, StoreError
 from nmt.pipeline.config import PipelineConfig
 from nmt.pipeline.promotion.aliases import require_model
@@ -107,12 +107,9 @@ def resolve_candidate(store: RunStore, name: str, *, version: str | None = None,
     if version is not None:
         return from_version(store, name, version)
     if run_id is not None:
-        run = get_run(store, run_id)
-        if run.tags.get(N.TAG_STAGE) not in CANDIDATE_STAGES:
-            raise ConfigError(f"run {run_id} is a {run.tags.get(N.TAG_STAGE, 'non-stage')} run; "
-                              "--run takes a train or sweep trial run")
+        run = store.expect(run_id, "--run", CANDIDATE_STAGES)
     elif sweep_run_id is not None:
-        parent = get_run(store, sweep_run_id, "sweep run")
+        parent = store.expect(sweep_run_id, "--sweep-run", PARENT_KINDS)
         sweep = RunStore(store.uri, parent.experiment_id)  # the sweep's own experiment
         children = sweep.find(parent=sweep_run_id)
         run = _best_run(store, children, f"under sweep run {sweep_run_id}", pair)

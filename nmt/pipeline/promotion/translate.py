@@ -4,6 +4,7 @@ model's alias) loaded into today's code, on sentences from a file or stdin."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -20,6 +21,21 @@ def _read_input(file: str | None) -> list[str]:
     except OSError as err:  # e.g. no permission to read it, a disk error
         raise ConfigError(f"--file {file}: cannot read it ({err.strerror or type(err).__name__}); "
                           "give a readable text file, one sentence per line") from None
+
+
+MODEL_FORMS = "models:/<name>@<alias>, models:/<name>/<version>, runs:/<run id>/<path> or a model's folder"
+URI_FORMS = {"models": r"models:/[^/@\s]+(@[\w-]+|/[\w.-]+)", "runs": r"runs:/\w+/\S.*"}
+
+
+def check_model_uri(uri: str) -> None:
+    """``--model`` has a form MLflow resolves, or names a folder that exists: one line
+    otherwise, before the store opens (MLflow's own answer is a download error)."""
+    scheme = re.match(r"([a-z][\w+.-]+):", uri)
+    if scheme is None and not Path(uri).is_dir():
+        raise ConfigError(f"--model {uri}: no such folder; give {MODEL_FORMS}")
+    form = URI_FORMS.get(scheme.group(1)) if scheme else None
+    if form and not re.fullmatch(form, uri):
+        raise ConfigError(f"--model {uri}: not a model URI; give {MODEL_FORMS}")
 
 
 def _load_model(args: argparse.Namespace, cfg, pinned: bool, store):

@@ -34,7 +34,7 @@ from nmt.components.system import progress
 from nmt.components.system.procs import folder_lock, note
 from nmt.components.models.factory import build, model_dict
 from nmt.components.tracking.run import RunLog, RunRecord
-from nmt.components.tracking.store import RunStore, StoreError
+from nmt.components.tracking.store import RunStore
 from nmt.components.tracking.uri import project_home, reuse_key
 from nmt.components.tracking.writer import run_writer
 from nmt.components.system.errors import TrackingUnavailable
@@ -259,12 +259,5 @@ def train_outputs(run: RunRecord) -> TrainOutputs:
 
 def existing_train(store: RunStore, run_id: str) -> tuple[TrainOutputs, str]:
     """``evaluate.train_run_id``: a finished train run -> its outputs and its prepare run id."""
-    try:
-        run = store.get_run(run_id)
-    except StoreError:
-        raise ConfigError(f"evaluate.train_run_id={run_id}: no such run in this tracking store") from None
-    stage = run.tags.get(N.TAG_STAGE, "non-nmt")
-    if stage != "train" or run.status != "FINISHED":
-        raise ConfigError(f"evaluate.train_run_id={run_id} is a {run.status} {stage} run; "
-                          "it must name a FINISHED train run")
+    run = store.expect(run_id, "evaluate.train_run_id=", ("train",), "FINISHED")
     return train_outputs(run), run.params[N.PARAM_PREPARE_RUN]

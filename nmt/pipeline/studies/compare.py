@@ -23,7 +23,7 @@ from nmt.components.evaluation.explorer import render
 from nmt.components.evaluation.aer import aer_key
 from nmt.components.evaluation.plots import length_plot, scatter_plot
 from nmt.components.evaluation.report_page import markdown_page
-from nmt.components.tracking.run import RunRecord
+from nmt.components.tracking.run import PARENT_KINDS, RunRecord
 from nmt.components.tracking.store import RunStore
 from nmt.components.tracking.uri import project_home
 from nmt.pipeline.evaluated import hypotheses_path
@@ -60,7 +60,9 @@ def select_evaluate_runs(store: RunStore, *, sweep_run_id: str | None = None,
     """Evaluate runs by id, under a sweep parent, or every finished one in the store's
     experiment (the newest per train run)."""
     if run_ids:
-        return [store.get_run(r) for r in run_ids]
+        return [store.expect(r, "--runs", ("evaluate",), "FINISHED") for r in run_ids]
+    if sweep_run_id:
+        store.expect(sweep_run_id, "--sweep-run", PARENT_KINDS)
     runs = store.find(stage="evaluate", parent=sweep_run_id, status="FINISHED", limit=200)
     seen, out = set(), []
     for r in runs:

@@ -212,20 +212,24 @@ def test_failure_part_way_never_moves_champion(store, monkeypatch, step):
 @pytest.mark.slow
 @pytest.mark.parametrize("argv, message", [
     (["--version", "99"], "nmt-de-en has no version 99"),
-    (["--run", "0123456789abcdef0123456789abcdef"], "run 0123456789abcdef0123456789abcdef not found"),
+    (["--run", "0123456789abcdef0123456789abcdef"], "--run 0123456789abcdef0123456789abcdef: no such run in sqlite:"),
+    # a run of the wrong kind for its flag: what it is, and what the flag takes
+    (["--run", "{prepare}"], "--run {prepare} is a FINISHED prepare run; it takes a train or trial run"),
+    (["--sweep-run", "{other}"], "--sweep-run {other} is a FINISHED train run; it takes a sweep, journey or pipeline run"),
     (["--run", "{other}", "--split", "test_2099"],
      "promote.split='test_2099': not a test split of the data; valid: primary, test_2016_flickr"),
     (["--run", "{other}", "--p-threshold", "0"], "promote.p_threshold must be in (0, 1], got 0.0"),
     (["--run", "{other}", "--seed", "0"], "promote.seed must be >= 1"),
     (["--run", "{other}", "promote.resamples=0"], "promote.resamples must be >= 1"),
-    (["--sweep-run", "0123456789abcdef0123456789abcdef"], "sweep run 0123456789abcdef0123456789abcdef not found"),
+    (["--sweep-run", "0123456789abcdef0123456789abcdef"], "--sweep-run 0123456789abcdef0123456789abcdef: no such run"),
 ])
 def test_bad_promote_arguments_exit_2_with_a_message(store, argv, message, capsys):
     client = MlflowClient()
     before, runs = _aliases(client), len(_promotion_runs(client))
     other = _challenger_run(client, store)
-    assert main(["promote", *(a.format(other=other) for a in argv), *GATE]) == 2
-    assert message in capsys.readouterr().err
+    names = {"other": other, "prepare": client.get_run(other).data.params["upstream.prepare_run_id"]}
+    assert main(["promote", *(a.format(**names) for a in argv), *GATE]) == 2
+    assert message.format(**names) in capsys.readouterr().err
     assert _aliases(client) == before
     assert all(r.info.status == "FAILED" for r in _promotion_runs(client)[runs:])
 
@@ -254,7 +258,7 @@ def test_candidate_selection_by_sweep_parent_and_experiment(store):
     assert resolve_candidate(runs, NAME, pair="de-en").run_id == trials[1]
     with pytest.raises(ConfigError, match="no train or trial run of fr-en with best/val_bleu"):
         resolve_candidate(runs, NAME, pair="fr-en")
-    with pytest.raises(ConfigError, match="no train or trial run with best/val_bleu under sweep run"):
+    with pytest.raises(ConfigError, match="is a FINISHED trial run; it takes a sweep, journey or pipeline run"):
         resolve_candidate(runs, NAME, sweep_run_id=trials[0])
     for run_id in (*trials, parent):
         client.delete_run(run_id)

@@ -62,6 +62,11 @@ def test_nmt_command_reads_stdin(store_uri):
                                            "in sqlite:"),
     (["--model", "models:/nmt-de-en@nope"], "--model models:/nmt-de-en@nope: cannot load it from"),
     (["--file", "/nonexistent"], "--file /nonexistent: no such file; give a text file with one sentence per line"),
+    # a --model that is not one of the forms MLflow resolves, nor a folder: said before the store opens
+    (["--model", "nope"], "--model nope: no such folder; give models:/<name>@<alias>, models:/<name>/<version>"),
+    (["--model", "models:/nmt-de-en@"], "--model models:/nmt-de-en@: not a model URI; give models:/<name>@<alias>"),
+    (["--model", "models:/nmt-de-en"], "--model models:/nmt-de-en: not a model URI"),
+    (["--model", "runs:/0123abcd"], "--model runs:/0123abcd: not a model URI"),
 ])
 def test_bad_model_or_file_is_one_line_that_says_what_to_do(store_uri, monkeypatch, capsys, argv, message):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store_uri)

@@ -199,7 +199,7 @@ def test_bad_input_exits_nonzero_with_clear_message(nmt_home, tiny, override, me
 
 
 @pytest.mark.parametrize("command, message", [
-    ("evaluate", "evaluate.train_run_id=0123abc: no such run in this tracking store"),
+    ("evaluate", "evaluate.train_run_id=0123abc: no such run in sqlite:"),
     ("run", "evaluate.train_run_id is for `nmt evaluate`, not the stages up to register; to register a trained "
             "model: nmt promote --run 0123abc"),
 ])

@@ -4,6 +4,7 @@ AER table against a gold file (logged to an align run)."""
 from __future__ import annotations
 
 import io
+import os
 import re
 import sys
 
@@ -77,12 +78,21 @@ def test_gold_gives_the_aer_table_logged_to_a_run(store, pairs, tmp_path, capsys
 @pytest.mark.parametrize("extra, message", [
     (["--layer", "3"], "--layer 'layer 3': not a readout of this transformer; valid: mean, penultimate, layer 1"),
     (["--layer", "mean", "--head", "1"], "--head 1 needs --layer N"),
-    (["--gold", "missing.talp"], "alignment file not found: missing.talp"),
+    # paths, in and out, answered before the model loads
+    (["--gold", "missing.talp"], "--gold missing.talp: no such file; give a file of links"),
+    (["--src", "."], "--src .: is a directory; give a text file"),
+    (["--out", "."], "--out . is a folder; give the path of a file to write"),
+    (["--out", "no-such-folder/links.txt"], "the folder {cwd}/no-such-folder does not exist; make it first"),
+    (["--out", "/proc/links.txt"], "--out /proc/links.txt: cannot write in /proc"),
 ])
 def test_bad_input_is_one_line(store, pairs, capsys, extra, message):
     src, tgt = pairs
+    message = message.format(cwd=os.getcwd())
     capsys.readouterr()
-    assert main(["align", "--src", str(src), "--tgt", str(tgt), *extra]) == 2
+    argv = ["align", "--src", str(src), "--tgt", str(tgt), *extra]
+    if "--src" in extra:  # the case's own --src replaces the good one
+        argv = ["align", "--tgt", str(tgt), *extra]
+    assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("nmt: error: ") and message in err and len(err.strip().splitlines()) == 1
 

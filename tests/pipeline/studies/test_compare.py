@@ -51,3 +51,18 @@ def test_each_architecture_runs_end_to_end_and_compares(nmt_home, tmp_path, caps
     assert "seq2seq-gru" in page and "its map is gradient saliency" in page
     compare = client.search_runs([exp.experiment_id], "tags.`nmt.stage` = 'compare'")
     assert len(compare) == 1
+
+    # a run of the wrong kind for its flag, or none: one line, before any report is written
+    train_id = evals[0].data.params["upstream.train_run_id"]
+    for argv, message in [
+        (["--runs", train_id], f"--runs {train_id} is a FINISHED train run; it takes a FINISHED evaluate run"),
+        (["--runs", "0123456789abcdef"], "--runs 0123456789abcdef: no such run in sqlite:"),
+        (["--sweep-run", evals[0].info.run_id], f"--sweep-run {evals[0].info.run_id} is a FINISHED evaluate run; "
+                                                "it takes a sweep, journey or pipeline run"),
+    ]:
+        capsys.readouterr()
+        assert main(["compare", *argv, "--out", str(tmp_path / "bad")]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith(f"nmt: error: {message}"), line
+    assert not (tmp_path / "bad").exists()
+    assert len(client.search_runs([exp.experiment_id], "tags.`nmt.stage` = 'compare'")) == 1

@@ -150,6 +150,8 @@ class EvaluateConfig:
         known = (*data.test_splits(), "all", PRIMARY)
         lacking = MULTI30K_TESTS if data.kind == "multi30k" else ()  # a pair without one skips it
         bad = [s for s in self.splits if s not in known and s not in lacking]
+        if not self.splits:  # an evaluate run with no score, which register would then rank
+            raise ConfigError(f"evaluate.splits is empty; name at least one test split: {', '.join(known)}")
         if bad:
             raise ConfigError(f"evaluate.splits: unknown split {bad[0]!r}; valid: {', '.join(known)}")
         names = [data.primary] + [n for s in self.splits for n in

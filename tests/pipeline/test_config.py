@@ -67,6 +67,7 @@ def test_hydra_defaults_compose_and_overrides_apply():
     (["trainer.precision=64"], r"trainer\.precision: invalid choice 64; valid choices: auto, 32, bf16-mixed, 16-mixed"),
     (["model.score=cosine", "model=attention"], r"model\.score: invalid choice 'cosine'; valid choices: bahdanau, dot, general"),
     (["evaluate.splits=[test_2099]"], r"evaluate\.splits: unknown split 'test_2099'; valid: test_2016_flickr"),
+    (["evaluate.splits=[]"], r"^evaluate\.splits is empty; name at least one test split: test_2016_flickr, .*all"),
     # a group's value that is not one option: Hydra's own ValueError, or a merge of several
     (["model=null"], r"^model=null: a config group takes one of its options \(attention, gru, .*\); to train several"),
     (["sweep=null"], r"^sweep=null: a config group takes one of its options \(default, .*smoke\)"),

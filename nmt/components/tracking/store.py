@@ -32,7 +32,7 @@ from nmt.components.system.scratch import held_scratch
 from nmt.components.tracking.registry import Registry, use_registry_uri
 from nmt.components.tracking.retry import retrying
 from nmt.components.tracking.run import RunLog, RunRecord
-from nmt.components.tracking.uri import check_server, error_line, project_home, resolve_tracking_uri, reuse_key
+from nmt.components.tracking.uri import check_server, check_uri, error_line, project_home, resolve_tracking_uri, reuse_key
 
 log = logging.getLogger("nmt")
 BATCH_ROWS, PARAM_CHARS = 1000, 6000  # MLflow's log_batch rows and param value length
@@ -76,6 +76,7 @@ class RunStore(Registry):
         an absolute artifact folder beside an SQLite store, when it is new.
         Raises ServiceError when a server does not answer or refuses our credentials."""
         uri = resolve_tracking_uri(uri)
+        check_uri(uri)
         if uri.startswith(("http://", "https://")):  # a server: fail fast, in one line
             from nmt.components.tracking.login import credentials  # MLflow's order: env, ~/.mlflow/credentials, token
             check_server(uri, *credentials(uri))

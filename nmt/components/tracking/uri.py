@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from nmt.components.system.errors import ServiceError
+from nmt.components.system.errors import ConfigError, ServiceError
 from nmt.components.tracking import names as N
 from nmt.components.system.paths import redact
 
@@ -34,6 +34,60 @@ def resolve_tracking_uri(configured: str | None) -> str:
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         uri = f"sqlite:///{Path(uri[len('sqlite:///'):]).resolve()}"
     return uri
+
+
+STORE_FORMS = ("sqlite:///<path>.db, http(s)://<host>:<port> of a tracking server (`nmt server up`), "
+               "or a database URI such as postgresql+psycopg2://HOST/DB")
+
+
+def check_uri(uri: str) -> None:
+    """A tracking URI this project can keep its runs in, said in one line before MLflow is asked
+    (which answers an unusable one with a traceback, or retries an SQLite path for minutes)."""
+    from urllib.parse import urlsplit
+    where = f"tracking store {redact(uri)} (tracking.uri / $MLFLOW_TRACKING_URI)"
+    scheme = urlsplit(uri).scheme if "://" in uri or uri.startswith("sqlite:") else ""
+    if uri.startswith(("databricks", "uc")):  # MLflow's hosted stores: not what this project sets up
+        raise ConfigError(f"{where}: not a store this project can use; give {STORE_FORMS}")
+    if scheme in ("", "file"):  # a folder: MLflow's file store, in maintenance mode since MLflow 3
+        raise ConfigError(f"{where}: a folder is MLflow's retired file store; give {STORE_FORMS}")
+    if scheme == "sqlite":  # MLflow makes the database's missing folders; a folder itself, or a file on the way, no
+        db = Path(uri.removeprefix("sqlite:///"))
+        on_the_way = next((p for p in db.parents if p.exists()), Path("/"))
+        if not uri.startswith("sqlite:///") or db.is_dir() or not on_the_way.is_dir():
+            raise ConfigError(f"{where}: " + (f"{db} is a folder; name the database file in it" if db.is_dir() else
+                                              f"{on_the_way} is a file, not a folder; give sqlite:///<path>.db"))
+    elif scheme in ("http", "https"):
+        if not urlsplit(uri).hostname:
+            raise ConfigError(f"{where}: no host; give {STORE_FORMS}")
+    else:  # a database through SQLAlchemy: its driver must be installed
+        try:
+            from sqlalchemy.engine import make_url
+            make_url(uri).get_dialect().import_dbapi()
+        except ImportError as err:
+            raise ConfigError(f"{where}: the database driver for {scheme}:// is not installed ({err.name}); "
+                              "install it, or give " + ("postgresql+psycopg2://... (installed)" if
+                                                        scheme == "postgresql" else STORE_FORMS)) from None
+        except Exception:  # noqa: BLE001 - no such dialect (databricks, uc, a typo)
+            raise ConfigError(f"{where}: not a store this project can use; give {STORE_FORMS}") from None
+        _check_database(uri, where)
+
+
+def _check_database(uri: str, where: str) -> None:
+    """One connection, with a short timeout: MLflow would retry a database that is not there,
+    or refuses the user, for about 100 s and then print a traceback."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import SQLAlchemyError
+    timeout = {"connect_timeout": 10} if uri.startswith(("postgresql", "mysql")) else {}
+    engine = create_engine(uri, connect_args=timeout)
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as err:
+        first = next((ln.strip() for ln in str(getattr(err, "orig", None) or err).splitlines() if ln.strip()), "")
+        raise ServiceError(f"{where}: cannot connect ({redact(first)}); check that the database exists and "
+                           "that its user may log in") from None
+    finally:
+        engine.dispose()
 
 
 def _credentials_out(uri: str) -> str:

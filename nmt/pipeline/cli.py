@@ -184,13 +184,26 @@ FLAG_KEYS = {"experiment": "tracking.experiment", "tracking_uri": "tracking.uri"
 PAIR_KEYS = ("data.src_lang", "data.tgt_lang", "register.model_name")
 
 
+def _open(text: str) -> bool:
+    """Brackets or a quote opened and not closed."""
+    return sum(text.count(c) for c in "[{(") > sum(text.count(c) for c in "]})") or text.count("'") % 2 == 1
+
+
 def check_words(args: argparse.Namespace) -> None:
     """Every positional word is an override (``key=value``, ``group=option``, ``~key``): a bare
     word (a model's name, an input file) is answered with what the user likely meant, rather
     than Hydra's advice on quoting a value that was never there."""
-    for word in getattr(args, "overrides", None) or []:
+    words = getattr(args, "overrides", None) or []
+    for i, word in enumerate(words):
         if "=" in word or word.startswith("~"):
             continue
+        if _open(" ".join(words[:i])):  # a value with spaces that the shell split: say how to quote it
+            start, end = next(j for j in range(i, -1, -1) if "=" in words[j]), i + 1
+            while end < len(words) and _open(" ".join(words[start:end])):
+                end += 1
+            whole = " ".join(words[start:end])
+            raise ConfigError(f"{word!r} is not an override: the shell split {whole!r} at a space; quote the "
+                              f"whole override: \"{whole}\"")
         groups = [g for g in args.groups if (CONF_DIR / g / f"{word}.yaml").is_file()]
         example = getattr(args, "example", "")
         hint = (f"for that option write {groups[0]}={word}" if groups else

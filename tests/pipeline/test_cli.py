@@ -44,6 +44,10 @@ PROBE = ("import json, sys; from nmt.pipeline.cli import main; rc = main(sys.arg
                               "runs give --runs 0123abcd"),
     (["promote", "3"], "'3' is not an override (key=value, group=option or ~key); for a version give --version 3"),
     (["run", "fast"], "'fast' is not an override (key=value, group=option or ~key); e.g. model=attention"),
+    # an unquoted value with a space, split by the shell: the whole override, quoted
+    (["prepare", "data.test={t:", "t.tsv,", "u:", "u.tsv}", "model=gru"],
+     "'t.tsv,' is not an override: the shell split 'data.test={t: t.tsv, u: u.tsv}' at a space; quote the whole "
+     "override: \"data.test={t: t.tsv, u: u.tsv}\""),
     # paths in and out, and a model's URI, checked before anything loads
     (["align", "--src", "/nonexistent.de", "--tgt", "x"], "--src /nonexistent.de: no such file; give a text file"),
     (["compare", "--out", "/proc/report"], "--out /proc/report: cannot write in /proc"),

@@ -158,7 +158,8 @@ def _field(row: dict, key: str, path: Path, n: int, setting: str) -> str:
     elif isinstance(row.get("translation"), dict) and key in row["translation"]:
         value = row["translation"][key]
     else:
-        have = sorted(row) + [f"translation.{k}" for k in sorted(row.get("translation") or {})]
+        nested = row.get("translation")  # the hub's {"translation": {lang: text}}; anything else is a field of its own
+        have = sorted(row) + [f"translation.{k}" for k in sorted(nested)] if isinstance(nested, dict) else sorted(row)
         raise DataError(f"{path}: line {n} has no field {key!r} (it has: {', '.join(have) or 'none'}); "
                         f"set {setting} to one of them")
     if type(value) is not str:  # here too, for the file's own line number (a skipped header shifts rows)

@@ -118,6 +118,9 @@ BAD_FILES = {  # file name -> (content, the message expected)
     "field": ({"c.jsonl": ['{"de": "a", "en": "b"}']}, r"line 1 has no field 'qa' \(it has: de, en\); set data.src_field"),
     "json_type": ({"c.jsonl": ['{"qa": null, "qb": "b"}']}, r"c\.jsonl: line 1, field 'qa' is null, not a string"),
     "json_list": ({"c.jsonl": ['["a", "b"]']}, r"c\.jsonl: line 1 is a JSON list, expected an object"),
+    # a "translation" that is text, not the hub's {lang: text}: its characters are not fields
+    "translation_text": ({"c.jsonl": ['{"translation": "oops"}']},
+                         r"line 1 has no field 'qa' \(it has: translation\); set data.src_field"),
     "encoding": ({"c.tsv": None}, r"c\.tsv: line 2, byte 4 \(0xe9\) is not UTF-8"),
 }
 

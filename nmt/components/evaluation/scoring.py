@@ -108,6 +108,26 @@ def check_tokenize(setting: str, key: str = "evaluate.bleu_tokenize") -> None:
     if setting != AUTO and not installed(setting):
         raise ConfigError(f"{key}={setting}: its package is not installed; pip install "
                           f"'sacrebleu[{MECAB_EXTRA[setting]}]', or use {key}=auto (characters, and chrF to select)")
+    missing = spm_missing(setting)
+    if missing:  # found here, not by evaluate after training, nor by a download that cannot happen
+        raise ConfigError(f"{key}={setting}: {missing}; or use {key}=auto")
+
+
+def spm_missing(tokenize: str) -> str | None:
+    """What sacreBLEU's SentencePiece tokenizers (spm, flores101, flores200, spBLEU-1K) lack
+    here, or None: the ``sentencepiece`` package, and the model that sacreBLEU would otherwise
+    download when scoring starts (nothing here may need the network)."""
+    import importlib.util
+    import os
+    from sacrebleu.tokenizers.tokenizer_spm import SPM_MODELS
+    from sacrebleu.utils import SACREBLEU_DIR
+    if tokenize not in SPM_MODELS:
+        return None
+    if importlib.util.find_spec("sentencepiece") is None:
+        return "it needs the sentencepiece package (pip install sentencepiece) and sacreBLEU's model for it"
+    url = SPM_MODELS[tokenize]["url"]
+    model = os.path.join(SACREBLEU_DIR, "models", os.path.basename(url))
+    return None if os.path.isfile(model) else f"its SentencePiece model is not on this machine: put {url} at {model}"
 
 
 def choose_metric(lang: str, setting: str = AUTO) -> MetricChoice:

@@ -56,6 +56,22 @@ def test_a_config_key_overrides_the_choice_and_is_checked_at_load():
         load_config(["evaluate.bleu_tokenize=ja-mecab"])
 
 
+@pytest.mark.parametrize("tokenize", ["spm", "flores101", "flores200", "spBLEU-1K"])
+def test_a_sentencepiece_bleu_is_refused_at_load_where_it_would_download(tokenize, tmp_path, monkeypatch):
+    """sacreBLEU fetches these tokenizers' models from the internet when scoring starts, after
+    training: here that is refused when the config is read, saying what is missing."""
+    import importlib.util
+
+    import sacrebleu.utils
+    monkeypatch.setattr(sacrebleu.utils, "SACREBLEU_DIR", str(tmp_path))  # no model downloaded there
+    missing = (r"it needs the sentencepiece package \(pip install sentencepiece\)"
+               if importlib.util.find_spec("sentencepiece") is None
+               else rf"its SentencePiece model is not on this machine: put https://\S+ at {tmp_path}/models/")
+    with pytest.raises(ConfigError, match=rf"^evaluate.bleu_tokenize={tokenize}: {missing}.*; or use "
+                                          r"evaluate.bleu_tokenize=auto$"):
+        load_config([f"evaluate.bleu_tokenize={tokenize}"])
+
+
 def test_the_metric_enters_train_and_evaluate_reuse_keys():
     from nmt.pipeline.stages.evaluate import evaluate_params
     from nmt.pipeline.stages.train import train_params

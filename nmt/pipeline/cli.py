@@ -26,7 +26,7 @@ from nmt.components.system import progress
 from nmt.components.system.errors import NmtError
 from nmt.components.system.paths import CONF_DIR, RedactingFilter, redact
 from nmt.components.system.errors import ConfigError
-from nmt.pipeline.override_line import expand_overrides, override_value
+from nmt.pipeline.override_line import check_words, expand_overrides, override_value
 from nmt.pipeline.stages import runner
 from nmt.pipeline.stages.runner import TRAIN_GROUPS, Stage
 
@@ -182,41 +182,6 @@ FLAG_KEYS = {"experiment": "tracking.experiment", "tracking_uri": "tracking.uri"
              "resamples": "promote.resamples", "seed": "promote.seed", "p_threshold": "promote.p_threshold",
              "force": "promote.force"}
 PAIR_KEYS = ("data.src_lang", "data.tgt_lang", "register.model_name")
-
-
-def _open(text: str) -> bool:
-    """Brackets or a quote opened and not closed."""
-    return sum(text.count(c) for c in "[{(") > sum(text.count(c) for c in "]})") or text.count("'") % 2 == 1
-
-
-def check_words(args: argparse.Namespace) -> None:
-    """Every positional word is an override (``key=value``, ``group=option``, ``~key``): a bare
-    word (a model's name, an input file) is answered with what the user likely meant, rather
-    than Hydra's advice on quoting a value that was never there."""
-    words = getattr(args, "overrides", None) or []
-    for i, word in enumerate(words):
-        if "=" in word or word.startswith("~"):
-            continue
-        if _open(" ".join(words[:i])):  # a value with spaces that the shell split: say how to quote it
-            start, end = next(j for j in range(i, -1, -1) if "=" in words[j]), i + 1
-            while end < len(words) and _open(" ".join(words[start:end])):
-                end += 1
-            whole = " ".join(words[start:end])
-            raise ConfigError(f"{word!r} is not an override: the shell split {whole!r} at a space; quote the "
-                              f"whole override: \"{whole}\"")
-        groups = [g for g in args.groups if (CONF_DIR / g / f"{word}.yaml").is_file()]
-        example = getattr(args, "example", "")
-        hint = (f"for that option write {groups[0]}={word}" if groups else
-                {"translate": f"to translate a file give --file {word}, or pipe the text to stdin",
-                 "align": "give the sentence pairs as --src FILE --tgt FILE",
-                 "compare": f"to compare evaluate runs give --runs {word} ...",
-                 "promote": f"for a version give --version {word}" if word.isdigit() else
-                            f"for a train or trial run give --run {word}"}.get(args.command)
-                or ("a file or folder is given by its key, e.g. data.dir=PATH" if "/" in word or Path(word).exists()
-                    else example[example.index("e.g."):] if "e.g." in example
-                    else f"config groups: {', '.join(args.groups)}"))
-        raise ConfigError(f"{word!r} is not an override (key=value, group=option or ~key); {hint} "
-                          f"(nmt {args.command} --help lists its flags, groups and options)")
 
 
 def check_out(args: argparse.Namespace) -> None:

@@ -1,6 +1,7 @@
 """Hydra's override grammar, both ways: a value quoted so that it parses back to itself
 (:func:`override_value`: the CLI's flags, a sweep's sampled values), and several overrides in
-one string split as the grammar reads them.
+one string split as the grammar reads them; and the words on a command line that are no
+override at all (:func:`check_words`).
 
 Only the MLproject path needs this: ``mlflow run -P overrides="a=1 b='x y'"`` hands the
 whole string to ``nmt --overrides-line``. Arguments from a shell reach Hydra as the shell
@@ -15,9 +16,11 @@ import argparse
 import numbers
 import re
 import shlex
+from pathlib import Path
 from typing import Any
 
 from nmt.components.system.errors import ConfigError
+from nmt.components.system.paths import CONF_DIR
 
 # Hydra's key: a config path or group (ID, DOT_PATH, '/', '@package'), then '=' (or a bare ~key)
 _KEY = r"[A-Za-z0-9_$][\w$\-./@]*"
@@ -91,3 +94,38 @@ def override_value(value: Any) -> str:
         return "'" + body.replace("'", "\\'").replace("${", "\\${") + "'"
     raise ConfigError(f"a sweep value must be null, a boolean, a number, a string or a list of them; "
                       f"got {type(value).__name__}")
+
+
+def _open(text: str) -> bool:
+    """Brackets or a quote opened and not closed."""
+    return sum(text.count(c) for c in "[{(") > sum(text.count(c) for c in "]})") or text.count("'") % 2 == 1
+
+
+def check_words(args: argparse.Namespace) -> None:
+    """Every positional word is an override (``key=value``, ``group=option``, ``~key``): a bare
+    word (a model's name, an input file) is answered with what the user likely meant, rather
+    than Hydra's advice on quoting a value that was never there."""
+    words = getattr(args, "overrides", None) or []
+    for i, word in enumerate(words):
+        if "=" in word or word.startswith("~"):
+            continue
+        if _open(" ".join(words[:i])):  # a value with spaces that the shell split: say how to quote it
+            start, end = next(j for j in range(i, -1, -1) if "=" in words[j]), i + 1
+            while end < len(words) and _open(" ".join(words[start:end])):
+                end += 1
+            whole = " ".join(words[start:end])
+            raise ConfigError(f"{word!r} is not an override: the shell split {whole!r} at a space; quote the "
+                              f"whole override: \"{whole}\"")
+        groups = [g for g in args.groups if (CONF_DIR / g / f"{word}.yaml").is_file()]
+        example = getattr(args, "example", "")
+        hint = (f"for that option write {groups[0]}={word}" if groups else
+                {"translate": f"to translate a file give --file {word}, or pipe the text to stdin",
+                 "align": "give the sentence pairs as --src FILE --tgt FILE",
+                 "compare": f"to compare evaluate runs give --runs {word} ...",
+                 "promote": f"for a version give --version {word}" if word.isdigit() else
+                            f"for a train or trial run give --run {word}"}.get(args.command)
+                or ("a file or folder is given by its key, e.g. data.dir=PATH" if "/" in word or Path(word).exists()
+                    else example[example.index("e.g."):] if "e.g." in example
+                    else f"config groups: {', '.join(args.groups)}"))
+        raise ConfigError(f"{word!r} is not an override (key=value, group=option or ~key); {hint} "
+                          f"(nmt {args.command} --help lists its flags, groups and options)")

@@ -21,7 +21,7 @@ from nmt.pipeline.studies.sweep.space import to_overrides
 @pytest.mark.parametrize("alias, why", [
     ("v2", "reserved"), ("V17", "reserved"), ("latest", "reserved"), ("LaTeSt", "reserved"),
     ("prod eu", "alphanumerics"), ("prod/eu", "alphanumerics"), ("prod.eu", "alphanumerics"),
-    ("champion@2", "alphanumerics"), ("", "empty"), ("x" * 256, "255"),
+    ("champion@2", "alphanumerics"), ("x" * 256, "255"),  # '': every required text setting's test, below
 ])
 def test_an_alias_mlflow_would_refuse_fails_at_load(alias, why):
     with pytest.raises(ConfigError) as err:
@@ -68,7 +68,7 @@ def test_an_experiment_name_with_control_or_invisible_characters_fails_at_load(n
         load_config([f"tracking.experiment='{name}'"])
 
 
-@pytest.mark.parametrize("name", ["", "x" * 501, " nmt"])
+@pytest.mark.parametrize("name", ["x" * 501, " nmt"])  # '': every required text setting's test, below
 def test_an_experiment_name_mlflow_would_refuse_fails_at_load(name):
     with pytest.raises(ConfigError, match=r"^tracking\.experiment="):
         load_config([f"tracking.experiment='{name}'"])
@@ -165,3 +165,28 @@ def test_every_optional_text_setting_refuses_an_empty_value_at_load():
     for key in keys:
         with pytest.raises(ConfigError, match=f"^{re.escape(key)} is empty: give a value, or null for its default$"):
             load_config([f"{key}=''"], groups=groups)
+
+
+def test_every_required_text_setting_refuses_an_empty_value_at_load():
+    """'' for a name, user, language or host (journey.name, server.database, server.role,
+    cluster.host, ...) made a folder, role or database named nothing, or PostgreSQL's default.
+    Where '' means something (server.host: every interface; server.pg_host: the local socket)
+    the class says so (MAY_BE_EMPTY)."""
+    groups = ("sweep", "journey", "server", "cluster")
+    cfg = load_config([], groups=groups)
+    keys, kept = [], []
+    for section in ("data", "optim", "trainer", "evaluate", "register", "promote", "tracking", "sweep", "journey",
+                    "server", "cluster"):
+        obj = getattr(cfg, section)
+        hints = typing.get_type_hints(type(obj))
+        text = [name for name, tp in hints.items() if tp is str and name in {f.name for f in dataclasses.fields(obj)}]
+        keys += [f"{section}.{n}" for n in text if n not in getattr(type(obj), "MAY_BE_EMPTY", ())]
+        kept += [f"{section}.{n}" for n in text if n in getattr(type(obj), "MAY_BE_EMPTY", ())]
+    assert len(keys) >= 10 and {"journey.name", "server.database", "cluster.host"} <= set(keys)
+    assert kept == ["server.host", "server.pg_host"]
+    for key in keys:
+        with pytest.raises(ConfigError) as err:
+            load_config([f"{key}=''"], groups=groups)
+        assert key in str(err.value) and "\n" not in str(err.value), err.value
+    for key in kept:
+        load_config([f"{key}=''"], groups=groups)

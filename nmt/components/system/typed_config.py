@@ -108,6 +108,8 @@ def parse(cls: type[T], mapping: Mapping[str, Any] | None, prefix: str = "") -> 
         )
     kwargs = {}
     for name, value in mapping.items():
+        if value == "" and hints[name] is str and name not in getattr(cls, "MAY_BE_EMPTY", ()):
+            raise ConfigError(f"{where}{name} is empty; give a value")  # a name, a user, a host: never ''
         kwargs[name] = _coerce(value, hints[name], f"{where}{name}")
     missing = [
         n

@@ -4,12 +4,14 @@ sections of the composed config)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 
 @dataclass(frozen=True)
 class ServerConfig:
     """``nmt server``: an MLflow tracking server on PostgreSQL with proxied artifacts."""
+    # '' means something here: every interface (refused without auth), PostgreSQL's local socket
+    MAY_BE_EMPTY: ClassVar[tuple[str, ...]] = ("host", "pg_host")
     host: str                         # loopback by default; any other address needs auth=true
     port: int
     workers: int                      # >1: uvicorn workers answer ~40 ms slower (Nagle; BENCHMARKS.md)

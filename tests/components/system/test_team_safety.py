@@ -47,7 +47,8 @@ def test_a_sweep_name_that_leaves_its_folder_is_refused_before_anything(nmt_home
     keep.write_text("a run's artifact")
     assert main(["sweep", *TINY, "sweep=smoke", f"sweep.name='{name}'"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"sweep.name={name!r} is not a usable folder name" in err[0]
+    why = "sweep.name is empty; give a value" if name == "" else f"sweep.name={name!r} is not a usable folder name"
+    assert len(err) == 1 and why in err[0]
     assert keep.read_text() == "a run's artifact"
     assert not (nmt_home / "mlflow.db").exists()  # refused before any run
 

@@ -14,7 +14,6 @@ import logging
 import os
 import shlex
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,8 +23,7 @@ from nmt.components.tracking import names as N
 from nmt.components.training import startup
 from nmt.components.system import progress
 from nmt.components.system.errors import NmtError
-from nmt.components.system.paths import CONF_DIR, RedactingFilter, redact
-from nmt.components.system.errors import ConfigError
+from nmt.components.system.paths import CONF_DIR, RedactingFilter, check_input, check_output, redact
 from nmt.pipeline.override_line import check_words, expand_overrides, override_value
 from nmt.pipeline.stages import runner
 from nmt.pipeline.stages.runner import TRAIN_GROUPS, Stage
@@ -184,30 +182,6 @@ FLAG_KEYS = {"experiment": "tracking.experiment", "tracking_uri": "tracking.uri"
 PAIR_KEYS = ("data.src_lang", "data.tgt_lang", "register.model_name")
 
 
-def check_out(args: argparse.Namespace) -> None:
-    """``--out`` (compare's folder, made if missing; align's file) can be written, before any
-    work: a report or alignment is not computed only to be lost at the end."""
-    out = getattr(args, "out", None)
-    if not out:
-        return
-    path, folder = Path(out), args.command == "compare"
-    if path.exists() and path.is_dir() != folder:
-        raise ConfigError(f"--out {out} is a {'file' if folder else 'folder'}; give "
-                          f"{'a folder (made if missing)' if folder else 'the path of a file to write'}")
-    base = (path if folder else path.parent).absolute()
-    existing = next(p for p in (base, *base.parents) if p.exists())
-    if not existing.is_dir():
-        raise ConfigError(f"--out {out}: {existing} is a file, not a folder; give a path in a folder")
-    if existing != base and not folder:
-        raise ConfigError(f"--out {out}: the folder {base} does not exist; make it first, or give a path in one "
-                          "that does")
-    try:  # can we make something there? (a read-only mount, another user's folder, /proc)
-        tempfile.TemporaryDirectory(dir=existing).cleanup()
-    except OSError as err:
-        raise ConfigError(f"--out {out}: cannot write in {existing} ({err.strerror}); give a path you can "
-                          "write to") from None
-
-
 def command_config(args: argparse.Namespace):
     """The composed config of a command: its overrides, then its flags on top.
     -> (config, pinned): pinned when the user chose the language pair or the model name."""
@@ -235,12 +209,11 @@ def read_command(args: argparse.Namespace):
     """The command's config, read before its handler is imported: a config error is answered
     before torch, MLflow or Ray load. -> (handler, config, pinned)"""
     for flag, what in INPUT_FLAGS.items():  # input files, checked before anything is read or loaded
-        path = getattr(args, flag, None)
-        if path and not Path(path).is_file():
-            raise ConfigError(f"--{flag} {path}: {'is a directory' if Path(path).is_dir() else 'no such file'}; "
-                              f"give {what}")
+        if getattr(args, flag, None):
+            check_input(f"--{flag}", getattr(args, flag), what)
     check_words(args)
-    check_out(args)
+    if getattr(args, "out", None):  # compare's folder (made if missing), align's file
+        check_output("--out", args.out, folder=args.command == "compare")
     if getattr(args, "model", None):  # translate's and align's --model: its form, before any import
         from nmt.pipeline.promotion.translate import check_model_uri
         check_model_uri(args.model)

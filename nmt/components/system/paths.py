@@ -3,15 +3,19 @@
 ``cluster.state_dir``): ``~`` expanded and made absolute, so a relative path means the same
 folder whichever process (a Ray trial in its own directory, the server) reads it; files
 only their owner reads (:func:`write_private`, :func:`private_dir`); URIs printed without
-their ``user:password@`` (:func:`redact`)."""
+their ``user:password@`` (:func:`redact`); a command's input and output paths checked before
+any work (:func:`check_input`, :func:`check_output`)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import IO
+
+from nmt.components.system.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"  # the composed config's YAML (Hydra's config dir)
 
@@ -33,6 +37,33 @@ def path_or_uri(raw: str) -> str:
 
 # files only their owner reads: mode 0600 in a 0700 folder (state, logs, credentials)
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
+
+
+def check_input(given: str, raw: str, what: str) -> None:
+    """An input file a command was given (``--file``, ``--src``): one line when it is not one."""
+    if not Path(raw).is_file():
+        raise ConfigError(f"{given} {raw}: {'is a directory' if Path(raw).is_dir() else 'no such file'}; give {what}")
+
+
+def check_output(given: str, raw: str, folder: bool) -> None:
+    """An output a command was given (``--out``) can be written, before any work: a report or
+    alignment is not computed only to be lost at the end. ``folder``: made if missing."""
+    path = Path(raw)
+    if path.exists() and path.is_dir() != folder:
+        raise ConfigError(f"{given} {raw} is a {'file' if folder else 'folder'}; give "
+                          f"{'a folder (made if missing)' if folder else 'the path of a file to write'}")
+    base = (path if folder else path.parent).absolute()
+    existing = next(p for p in (base, *base.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"{given} {raw}: {existing} is a file, not a folder; give a path in a folder")
+    if existing != base and not folder:
+        raise ConfigError(f"{given} {raw}: the folder {base} does not exist; make it first, or give a path in one "
+                          "that does")
+    try:  # can we make something there? (a read-only mount, another user's folder, /proc)
+        tempfile.TemporaryDirectory(dir=existing).cleanup()
+    except OSError as err:
+        raise ConfigError(f"{given} {raw}: cannot write in {existing} ({err.strerror}); give a path you can "
+                          "write to") from None
 
 
 def redact(text: str) -> str:

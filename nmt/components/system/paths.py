@@ -48,21 +48,21 @@ def check_input(given: str, raw: str, what: str) -> None:
 def check_output(given: str, raw: str, folder: bool) -> None:
     """An output a command was given (``--out``) can be written, before any work: a report or
     alignment is not computed only to be lost at the end. ``folder``: made if missing."""
-    path = Path(raw)
+    path, named = Path(raw), f"{given}{raw}" if given.endswith("=") else f"{given} {raw}"  # --out X, key=X
     if path.exists() and path.is_dir() != folder:
-        raise ConfigError(f"{given} {raw} is a {'file' if folder else 'folder'}; give "
+        raise ConfigError(f"{named} is a {'file' if folder else 'folder'}; give "
                           f"{'a folder (made if missing)' if folder else 'the path of a file to write'}")
     base = (path if folder else path.parent).absolute()
     existing = next(p for p in (base, *base.parents) if p.exists())
     if not existing.is_dir():
-        raise ConfigError(f"{given} {raw}: {existing} is a file, not a folder; give a path in a folder")
+        raise ConfigError(f"{named}: {existing} is a file, not a folder; give a path in a folder")
     if existing != base and not folder:
-        raise ConfigError(f"{given} {raw}: the folder {base} does not exist; make it first, or give a path in one "
+        raise ConfigError(f"{named}: the folder {base} does not exist; make it first, or give a path in one "
                           "that does")
     try:  # can we make something there? (a read-only mount, another user's folder, /proc)
         tempfile.TemporaryDirectory(dir=existing).cleanup()
     except OSError as err:
-        raise ConfigError(f"{given} {raw}: cannot write in {existing} ({err.strerror}); give a path you can "
+        raise ConfigError(f"{named}: cannot write in {existing} ({err.strerror}); give a path you can "
                           "write to") from None
 
 

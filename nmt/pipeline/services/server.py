@@ -24,7 +24,8 @@ from pathlib import Path
 import requests
 
 from nmt.components.system.errors import ConfigError, ServiceError
-from nmt.components.system.paths import local_path, path_or_uri, private_dir, private_log, redact, write_private
+from nmt.components.system.paths import (check_output, is_uri, local_path, path_or_uri, private_dir, private_log,
+                                         redact, write_private)
 from nmt.components.system.procs import ProcessId
 from nmt.components.tracking.uri import project_home
 from nmt.pipeline.services import daemons
@@ -199,6 +200,8 @@ def up(cfg: ServerConfig) -> ServerState:
         return _already_up(cfg, current)
     if _port_taken(cfg.host, cfg.port):
         raise ConfigError(f"port {cfg.port} on {cfg.host} is taken; choose server.port=<free port> or stop it")
+    if cfg.artifacts_destination and not is_uri(cfg.artifacts_destination):  # else the uploads fail, not the start
+        check_output("server.artifacts_destination=", str(local_path(cfg.artifacts_destination)), folder=True)
     folder = private_dir(state_dir(cfg))
     dest = path_or_uri(cfg.artifacts_destination) if cfg.artifacts_destination else str(folder / "artifacts")
     env = _server_env(cfg, dest)

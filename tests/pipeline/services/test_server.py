@@ -70,6 +70,22 @@ def test_postgres_not_answering_says_how_to_start_it(tmp_path, capsys):
     assert not (tmp_path / "server.pid").exists()
 
 
+@pytest.mark.parametrize("dest, message", [
+    ("{tmp}/a-file", "server.artifacts_destination={tmp}/a-file is a file; give a folder (made if missing)"),
+    ("{tmp}/a-file/arts", "server.artifacts_destination={tmp}/a-file/arts: {tmp}/a-file is a file, not a folder"),
+    ("/proc/nmt-artifacts", "server.artifacts_destination=/proc/nmt-artifacts: cannot write in /proc"),
+])
+def test_an_artifacts_destination_that_cannot_be_a_folder_is_refused_before_anything(tmp_path, capsys, dest, message):
+    """Else the server starts, and every artifact upload fails later."""
+    (tmp_path / "a-file").write_text("x")
+    argv = ["server", "up", f"server.port={free_port()}", f"server.state_dir={tmp_path / 'state'}",
+            f"server.artifacts_destination={dest.format(tmp=tmp_path)}"]
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"nmt: error: {message.format(tmp=tmp_path)}"), line
+    assert not (tmp_path / "state").exists()  # nothing made: no state folder, no database
+
+
 def test_runs_artifacts_and_reuse_go_through_the_server(served):
     _, _, home, state = served
     runs = _runs()

@@ -51,9 +51,11 @@ def check_uri(uri: str) -> None:
     if scheme in ("", "file"):  # a folder: MLflow's file store, in maintenance mode since MLflow 3
         raise ConfigError(f"{where}: a folder is MLflow's retired file store; give {STORE_FORMS}")
     if scheme == "sqlite":  # MLflow makes the database's missing folders; a folder itself, or a file on the way, no
+        if not uri.startswith("sqlite:///") or uri == "sqlite:///:memory:":  # runs that vanish with the process
+            raise ConfigError(f"{where}: the runs would live in this process's memory; give sqlite:///<path>.db")
         db = Path(uri.removeprefix("sqlite:///"))
         on_the_way = next((p for p in db.parents if p.exists()), Path("/"))
-        if not uri.startswith("sqlite:///") or db.is_dir() or not on_the_way.is_dir():
+        if db.is_dir() or not on_the_way.is_dir():
             raise ConfigError(f"{where}: " + (f"{db} is a folder; name the database file in it" if db.is_dir() else
                                               f"{on_the_way} is a file, not a folder; give sqlite:///<path>.db"))
     elif scheme in ("http", "https"):

@@ -23,6 +23,8 @@ from nmt.pipeline.cli import main
     ("http://", "no host; give sqlite:///<path>.db"),
     ("sqlite:///{tmp}", "{tmp} is a folder; name the database file in it"),
     ("sqlite:///{tmp}/a-file/mlflow.db", "{tmp}/a-file is a file, not a folder"),
+    ("sqlite://", "the runs would live in this process's memory; give sqlite:///<path>.db"),
+    ("sqlite:///:memory:", "the runs would live in this process's memory"),
 ])
 def test_a_store_that_cannot_be_used_is_one_line(tmp_path, uri, message):
     (tmp_path / "a-file").write_text("x")

@@ -116,16 +116,23 @@ def check_words(args: argparse.Namespace) -> None:
             whole = " ".join(words[start:end])
             raise ConfigError(f"{word!r} is not an override: the shell split {whole!r} at a space; quote the "
                               f"whole override: \"{whole}\"")
-        groups = [g for g in args.groups if (CONF_DIR / g / f"{word}.yaml").is_file()]
-        example = getattr(args, "example", "")
-        hint = (f"for that option write {groups[0]}={word}" if groups else
-                {"translate": f"to translate a file give --file {word}, or pipe the text to stdin",
-                 "align": "give the sentence pairs as --src FILE --tgt FILE",
-                 "compare": f"to compare evaluate runs give --runs {word} ...",
-                 "promote": f"for a version give --version {word}" if word.isdigit() else
-                            f"for a train or trial run give --run {word}"}.get(args.command)
-                or ("a file or folder is given by its key, e.g. data.dir=PATH" if "/" in word or Path(word).exists()
-                    else example[example.index("e.g."):] if "e.g." in example
-                    else f"config groups: {', '.join(args.groups)}"))
-        raise ConfigError(f"{word!r} is not an override (key=value, group=option or ~key); {hint} "
+        raise ConfigError(f"{word!r} is not an override (key=value, group=option or ~key); {_meant(args, word)} "
                           f"(nmt {args.command} --help lists its flags, groups and options)")
+
+
+def _meant(args: argparse.Namespace, word: str) -> str:
+    """What a bare ``word`` on ``nmt <command>``'s line likely meant."""
+    groups = [g for g in args.groups if (CONF_DIR / g / f"{word}.yaml").is_file()]
+    if groups:
+        return f"for that option write {groups[0]}={word}"
+    by_command = {"translate": f"to translate a file give --file {word}, or pipe the text to stdin",
+                  "align": "give the sentence pairs as --src FILE --tgt FILE",
+                  "compare": f"to compare evaluate runs give --runs {word} ...",
+                  "promote": f"for a version give --version {word}" if word.isdigit()
+                  else f"for a train or trial run give --run {word}"}
+    if args.command in by_command:
+        return by_command[args.command]
+    if "/" in word or Path(word).exists():
+        return "a file or folder is given by its key, e.g. data.dir=PATH"
+    example = getattr(args, "example", "")
+    return example[example.index("e.g."):] if "e.g." in example else f"config groups: {', '.join(args.groups)}"

@@ -31,7 +31,7 @@ def resolve_tracking_uri(configured: str | None) -> str:
     """Config value, else ``$MLFLOW_TRACKING_URI``, else the embedded SQLite store.
     Always absolute: a relative URI breaks inside Ray trial directories."""
     uri = _credentials_out(configured or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri())
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////") and uri != "sqlite:///:memory:":
         uri = f"sqlite:///{Path(uri[len('sqlite:///'):]).resolve()}"
     return uri
 
@@ -46,7 +46,7 @@ def check_uri(uri: str) -> None:
     from urllib.parse import urlsplit
     where = f"tracking store {redact(uri)} (tracking.uri / $MLFLOW_TRACKING_URI)"
     scheme = urlsplit(uri).scheme if "://" in uri or uri.startswith("sqlite:") else ""
-    if uri.startswith(("databricks", "uc")):  # MLflow's hosted stores: not what this project sets up
+    if uri.split(":", 1)[0] in ("databricks", "databricks-uc", "uc"):  # MLflow's hosted stores: not set up here
         raise ConfigError(f"{where}: not a store this project can use; give {STORE_FORMS}")
     if scheme in ("", "file"):  # a folder: MLflow's file store, in maintenance mode since MLflow 3
         raise ConfigError(f"{where}: a folder is MLflow's retired file store; give {STORE_FORMS}")

@@ -28,6 +28,7 @@ class OptimConfig:
     schedule: Literal["constant", "inverse_sqrt"]
     warmup_steps: int                 # linear warmup, then constant or 1/sqrt(step) decay
     label_smoothing: float            # Szegedy et al. 2016; 0.1 in Vaswani et al. 2017
+    cooldown: float                   # the budget's last fraction: the rate falls linearly to 0 (0: off)
     weight_decay: float
     betas: tuple[float, ...]
 
@@ -35,6 +36,7 @@ class OptimConfig:
         require(prefix, self, ("lr", self.lr >= 0, ">= 0 (0: the weights stay as they are)"),
                 ("warmup_steps", self.warmup_steps >= 0, ">= 0"),
                 ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
+                ("cooldown", 0 <= self.cooldown <= 1, "in [0, 1] (a fraction of the training budget; 0: off)"),
                 ("weight_decay", self.weight_decay >= 0, ">= 0"),
                 ("betas", len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "two values in [0, 1)"))
 

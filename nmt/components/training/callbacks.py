@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import signal
 import sys
 import threading
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Callback, TQDMProgressBar
+from pytorch_lightning.callbacks import Callback, Timer, TQDMProgressBar
 from pytorch_lightning.callbacks.progress.tqdm_progress import Tqdm
 
 from nmt.components.tracking import names as N
@@ -246,3 +247,22 @@ def token_budget_spent(trainer: pl.Trainer) -> bool:
     """Whether the trainer's :class:`TokenBudget` (if it has one) has been reached."""
     budgets = [c.max_tokens for c in trainer.callbacks if isinstance(c, TokenBudget)]
     return bool(budgets) and getattr(trainer.lightning_module, "tokens_seen", 0) >= min(budgets)
+
+
+def budget_progress(trainer: pl.Trainer) -> float:
+    """The fraction of the training budget spent, 0..1: the largest over the limits set
+    (optimizer steps of max_steps or max_epochs, minutes of max_minutes, target tokens of
+    max_target_tokens), since whichever is reached first ends the run. Each is restored on
+    resume (the step, the Timer's elapsed time, tokens_seen), so a resumed run goes on where
+    it was. 0 where nothing but early stopping ends it."""
+    spent = [0.0]
+    steps = trainer.estimated_stepping_batches
+    if math.isfinite(steps) and steps > 0:
+        spent.append(trainer.global_step / steps)
+    for c in trainer.callbacks:
+        if isinstance(c, Timer) and c.time_remaining() is not None:
+            elapsed = c.time_elapsed()
+            spent.append(elapsed / max(elapsed + c.time_remaining(), 1e-9))
+        elif isinstance(c, TokenBudget):
+            spent.append(getattr(trainer.lightning_module, "tokens_seen", 0) / c.max_tokens)
+    return min(1.0, max(spent))

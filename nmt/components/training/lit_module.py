@@ -26,17 +26,24 @@ from nmt.components.decoding import LEN_RATIO
 from nmt.components.decoding.search import greedy_in_batches
 from nmt.components.evaluation.scoring import MetricChoice, selection_score
 from nmt.components.models.base import Seq2SeqModel
+from nmt.components.training.callbacks import budget_progress
 
 
-def lr_lambda(schedule: str, warmup_steps: int) -> Callable[[int], float]:
+def lr_lambda(schedule: str, warmup_steps: int, cooldown: float = 0.0,
+              progress: Callable[[], float] = lambda: 0.0) -> Callable[[int], float]:
     """Multiplier on the peak lr. ``inverse_sqrt``: Vaswani et al. 2017, eq. 3, rescaled so
-    that the peak (at ``warmup_steps``) is exactly ``lr``."""
+    that the peak (at ``warmup_steps``) is exactly ``lr``. Over the last ``cooldown`` of the
+    budget (``progress()``: the fraction spent, 0..1) it falls linearly to 0: Hagele et al.
+    2024's cooldown, which a run cut by a budget otherwise never gets (Li et al. 2020)."""
     def f(step: int) -> float:
         s = step + 1
         warm = min(1.0, s / warmup_steps) if warmup_steps > 0 else 1.0
-        if schedule == "inverse_sqrt":
-            return warm if s <= max(warmup_steps, 1) else math.sqrt(max(warmup_steps, 1) / s)
-        return warm
+        rate = warm
+        if schedule == "inverse_sqrt" and s > max(warmup_steps, 1):
+            rate = math.sqrt(max(warmup_steps, 1) / s)
+        if cooldown > 0 and step > 0:  # step 0: the scheduler's own first call, before the trainer runs
+            rate *= min(1.0, max(0.0, 1.0 - progress()) / cooldown)
+        return rate
     return f
 
 
@@ -119,7 +126,8 @@ class TranslationModule(pl.LightningModule):
         # fused: one kernel for all parameters, ~5x faster steps than the default loop on CPU
         opt = torch.optim.Adam(self.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay,
                                fused=self.fused_adam)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(o.schedule, o.warmup_steps))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lr_lambda(o.schedule, o.warmup_steps, o.cooldown, lambda: budget_progress(self.trainer)))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_before_optimizer_step(self, optimizer: Any) -> None:

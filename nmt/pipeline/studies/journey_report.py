@@ -82,7 +82,8 @@ def recipe_rows(store: RunStore, configs: dict, runs: dict) -> list[dict]:
     for (arm, seed), c in configs.items():
         r = c.recipe
         row = rows.setdefault(arm, {"arm": arm, "recipe": r.name if r else "(none)", "lr": c.optim.lr,
-                                    "schedule": c.optim.schedule, "warmup": c.optim.warmup_steps,
+                                    "schedule": c.optim.schedule + (f", cooldown {c.optim.cooldown:g}" if c.optim.cooldown else ""),
+                                    "warmup": c.optim.warmup_steps,
                                     "label_smoothing": c.optim.label_smoothing,
                                     "dropout": getattr(c.model, "dropout", None),
                                     "batch_tokens": c.trainer.batch_tokens,

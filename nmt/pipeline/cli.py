@@ -23,7 +23,7 @@ from nmt.components.tracking import names as N
 from nmt.components.training import startup
 from nmt.components.system import progress
 from nmt.components.system.errors import NmtError
-from nmt.components.system.paths import CONF_DIR, RedactingFilter, check_input, check_output, redact
+from nmt.components.system.paths import CONF_DIR, RedactingFilter, check_input, check_output, other_checkout, redact
 from nmt.pipeline.override_line import check_words, expand_overrides, override_value
 from nmt.pipeline.stages import runner
 from nmt.pipeline.stages.runner import TRAIN_GROUPS, Stage
@@ -260,6 +260,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler.addFilter(RedactingFilter())
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if (other := other_checkout()) is not None:  # what runs is the code the results will be tagged with
+        log.warning("this folder is the checkout %s, but nmt runs the code of %s: set PYTHONPATH=%s "
+                    "(or install this checkout's own venv) to run it", other, CONF_DIR.parent, other)
     if progress.choose(args.quiet) != progress.BARS:  # datasets' "Saving the dataset" bars, 5 per prepare
         os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     if args.quiet:

@@ -39,6 +39,17 @@ def path_or_uri(raw: str) -> str:
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
 
 
+def other_checkout(cwd: Path | None = None) -> Path | None:
+    """The checkout of this project that ``cwd`` is in, when it is not the one whose ``nmt``
+    runs: a venv installed editable from one tree runs that tree's code from any folder, so a
+    second clone sharing the venv would run the first one's code without a word."""
+    here = (cwd or Path.cwd()).absolute()
+    for d in (here, *here.parents):
+        if (d / "nmt" / "pipeline" / "cli.py").is_file() and (d / "conf").is_dir():
+            return None if d.resolve() == CONF_DIR.parent else d
+    return None
+
+
 def check_input(given: str, raw: str, what: str) -> None:
     """An input file a command was given (``--file``, ``--src``): one line when it is not one."""
     if not Path(raw).is_file():

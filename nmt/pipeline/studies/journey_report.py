@@ -80,10 +80,10 @@ def recipe_rows(store: RunStore, configs: dict, runs: dict) -> list[dict]:
     reached when tuned is handicapped by something other than its architecture."""
     rows = {}
     for (arm, seed), c in configs.items():
-        r = c.recipe
+        r, o = c.recipe, c.optim
+        schedule = o.schedule + (f", cooldown {o.cooldown:g}" if o.cooldown else "")
         row = rows.setdefault(arm, {"arm": arm, "recipe": r.name if r else "(none)", "lr": c.optim.lr,
-                                    "schedule": c.optim.schedule + (f", cooldown {c.optim.cooldown:g}" if c.optim.cooldown else ""),
-                                    "warmup": c.optim.warmup_steps,
+                                    "schedule": schedule, "warmup": c.optim.warmup_steps,
                                     "label_smoothing": c.optim.label_smoothing,
                                     "dropout": getattr(c.model, "dropout", None),
                                     "batch_tokens": c.trainer.batch_tokens,

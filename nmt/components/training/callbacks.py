@@ -243,6 +243,17 @@ class TokenBudget(Callback):
             trainer.should_stop = True
 
 
+class ValidateAtMaxSteps(Callback):
+    """``trainer.max_steps`` inside an epoch: Lightning 2.6 leaves its epoch loop at that step
+    without validating, so the steps since the last validation would be trained and thrown
+    away (never scored, checkpointed, averaged or kept). Asking it to stop at that step
+    instead validates there, as a stop by minutes, target tokens or early stopping does."""
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps:
+            trainer.should_stop = True
+
+
 def token_budget_spent(trainer: pl.Trainer) -> bool:
     """Whether the trainer's :class:`TokenBudget` (if it has one) has been reached."""
     budgets = [c.max_tokens for c in trainer.callbacks if isinstance(c, TokenBudget)]

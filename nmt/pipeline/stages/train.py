@@ -23,7 +23,7 @@ from nmt.components.tracking import names as N
 from nmt.components.training import startup
 from nmt.components.training.lit_module import TranslationModule, average_checkpoints
 from nmt.components.training.callbacks import (BatchLog, ContinueSteps, EpochLine, FirstStep, StopOnCtrlC, TerminalBar,
-                                               TokenBudget, ValidationSchedule)
+                                               TokenBudget, ValidateAtMaxSteps, ValidationSchedule)
 from nmt.components.system.typed_config import flatten, to_dict
 from nmt.components.system.errors import ConfigError
 from nmt.components.data.datamodule import TranslationDataModule
@@ -118,7 +118,7 @@ def _trainer(cfg: PipelineConfig, ckpt_dir: Path, accelerator: str, precision: s
         log_every_n_steps=t.log_every_n_steps, logger=loggers or False,
         accumulate_grad_batches=t.accumulate_grad_batches,
         callbacks=[best, *keep, FirstStep(), EpochLine(), ValidationSchedule(t.val_every_steps, t.val_every_minutes),
-                   ContinueSteps(), *([BatchLog(t.batch_log)] if t.batch_log else []),
+                   ContinueSteps(), ValidateAtMaxSteps(), *([BatchLog(t.batch_log)] if t.batch_log else []),
                    *([TokenBudget(t.max_target_tokens)] if t.max_target_tokens else []),
                    EarlyStopping(N.VAL_BLEU, mode="max", patience=t.patience, strict=False,
                                  check_on_train_epoch_end=False), *callbacks,

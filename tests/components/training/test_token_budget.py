@@ -82,6 +82,29 @@ def test_a_resumed_run_counts_on_from_its_checkpoint_to_the_same_total(home, tmp
     assert (done.global_step, at_budget.tokens_seen) == (whole.global_step, module.tokens_seen)
 
 
+class Validations(Callback):
+    """The optimizer step of each validation."""
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+
+    def on_validation_end(self, trainer, *args) -> None:
+        self.steps.append(trainer.global_step)
+
+
+def test_a_step_budget_inside_an_epoch_is_validated_at_its_last_step(home, tmp_path):
+    """Lightning alone leaves the loop at max_steps without validating: the steps after the
+    last epoch's end would be trained and never scored nor kept."""
+    assert main(["prepare", *SMALL]) == 0
+    data = PreparedData.load(RunStore.open(None, "nmt"), _latest("prepare").info.run_id)
+    cfg = load_config([*SMALL, "trainer.max_epochs=-1", "trainer.max_steps=18"])
+    seen = Validations()
+    trainer, _module, _ = fit(cfg, None, None, data.data_dir, data.codec, tmp_path, callbacks=[seen])
+    assert trainer.num_training_batches < 18 < 2 * trainer.num_training_batches  # the budget ends in epoch 2
+    # validated at the stop, so the best checkpoint (and averaging) can take the last steps' model
+    assert seen.steps == [trainer.num_training_batches, 18] and trainer.global_step == 18
+
+
 def test_a_budget_must_be_positive():
     with pytest.raises(ConfigError, match="trainer.max_target_tokens must be > 0"):
         load_config(["trainer.max_target_tokens=0"])

@@ -115,6 +115,41 @@ def test_a_registered_version_is_downloaded_once_and_a_moved_alias_is_seen(store
     assert local_copy(store, "models:/nmt-de-en@champion", tmp_path) == first
 
 
+def test_a_download_cut_short_leaves_nothing_and_a_killed_ones_copy_is_swept(store_uri, tmp_path, monkeypatch):
+    """A version whose files cannot be downloaded fails without leaving its partial copy; a
+    copy left by a process killed mid-download is removed by the next call, a live one's kept."""
+    import mlflow
+
+    from nmt.components.system.procs import owner
+    from nmt.components.tracking.store import RunStore
+    from nmt.pipeline.promotion.loading import local_copy
+
+    monkeypatch.setenv("NMT_HOME", str(tmp_path))
+    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", store_uri)
+    store = RunStore.open(store_uri, "nmt")
+    models = tmp_path / ".nmt" / "models"
+    one = store.version_by_alias("nmt-de-en", "champion")
+    gone = store.client.create_model_version("nmt-de-en", str(tmp_path / "no-such-model"), one.run_id)
+    with pytest.raises(Exception):
+        local_copy(store, f"models:/nmt-de-en/{gone.version}", tmp_path)
+    assert models.is_dir() and list(models.iterdir()) == []
+
+    killed, live = models / "0123456789abcdef0123.killed", models / "0123456789abcdef0123.live"
+    for d in (killed, live):
+        d.mkdir()
+    (live / "owner").write_text(owner())  # this test's own process: alive
+    child = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
+                              "from nmt.components.system.procs import owner\n"
+                              "open(sys.argv[1], 'w').write(owner()); print(flush=True); time.sleep(600)",
+                              str(killed / "owner")], stdout=subprocess.PIPE, text=True)
+    child.stdout.readline()  # its owner file is written
+    child.kill()
+    child.wait()
+    child.stdout.close()
+    first = local_copy(store, "models:/nmt-de-en@champion", tmp_path)
+    assert not killed.exists() and live.is_dir() and (first / "MLmodel").is_file()
+
+
 def test_a_second_translate_skips_the_store_until_the_store_changes(store_uri, tmp_path, monkeypatch):
     """What a request resolved to is remembered with the SQLite store's state: the next
     ``nmt translate`` opens no store (no registry or run read, so no log of the language pair

@@ -96,7 +96,12 @@ def _trainer(cfg: PipelineConfig, ckpt_dir: Path, accelerator: str, precision: s
     # at every validation's end, not the epoch's (Lightning's default when validation runs
     # once an epoch): trainer.val_every_* validates inside epochs too
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=N.VAL_BLEU, mode="max", save_top_k=1,
-                           save_last=True, enable_version_counter=False, save_on_train_epoch_end=False)
+                           enable_version_counter=False, save_on_train_epoch_end=False)
+    # what an interrupted run resumes from, at every validation: Lightning 2.6's save_last
+    # rewrites last.ckpt only when the best one improved, so a kill on a plateau lost every
+    # validation since the best. After the others (Lightning keeps that order): their state too.
+    latest = ModelCheckpoint(dirpath=ckpt_dir, filename=Path(N.LAST_CKPT).stem, save_top_k=1,
+                             enable_version_counter=False, save_on_train_epoch_end=False)
     keep = []
     if t.average_checkpoints > 1:  # the k epoch checkpoints to average: the newest, or the best
         # the step too: with trainer.val_every_* an epoch validates (and so saves) more than once
@@ -117,7 +122,7 @@ def _trainer(cfg: PipelineConfig, ckpt_dir: Path, accelerator: str, precision: s
         limit_train_batches=t.limit_train_batches, gradient_clip_val=(t.grad_clip or None) if scaled else None,
         log_every_n_steps=t.log_every_n_steps, logger=loggers or False,
         accumulate_grad_batches=t.accumulate_grad_batches,
-        callbacks=[best, *keep, FirstStep(), EpochLine(), ValidationSchedule(t.val_every_steps, t.val_every_minutes),
+        callbacks=[best, *keep, latest, FirstStep(), EpochLine(), ValidationSchedule(t.val_every_steps, t.val_every_minutes),
                    ContinueSteps(), ValidateAtMaxSteps(), *([BatchLog(t.batch_log)] if t.batch_log else []),
                    *([TokenBudget(t.max_target_tokens)] if t.max_target_tokens else []),
                    EarlyStopping(N.VAL_BLEU, mode="max", patience=t.patience, strict=False,

@@ -103,6 +103,8 @@ def test_a_step_budget_inside_an_epoch_is_validated_at_its_last_step(home, tmp_p
     assert trainer.num_training_batches < 18 < 2 * trainer.num_training_batches  # the budget ends in epoch 2
     # validated at the stop, so the best checkpoint (and averaging) can take the last steps' model
     assert seen.steps == [trainer.num_training_batches, 18] and trainer.global_step == 18
+    # and what a resume starts from is that validation's state, whether or not it improved
+    assert torch.load(tmp_path / N.LAST_CKPT, map_location="cpu", weights_only=True)["global_step"] == 18
 
 
 def test_a_budget_must_be_positive():

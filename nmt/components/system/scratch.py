@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from nmt.components.system.paths import private_dir
@@ -32,19 +32,35 @@ def scratch_root() -> Path:
     return private_dir(Path(tempfile.gettempdir()) / f"nmt-scratch-{uid}")
 
 
-def sweep(root: Path | None = None) -> list[Path]:
-    """Remove the scratch folders of processes that died without removing them; returns them."""
-    root = root or scratch_root()
+def remove_dead(folders: Iterable[Path]) -> list[Path]:
+    """Of ``folders``, remove those whose ``owner`` file names a process that surely died;
+    returns them. A folder without that file is never touched here: nothing proves it ours."""
     gone = []
-    for d in root.iterdir():
+    for d in folders:
         try:
-            tag = (d / OWNER).read_text() if (d / OWNER).exists() else None
-            dead = owner_is_dead(tag) if tag is not None else time.time() - d.stat().st_mtime > UNCLAIMED_S
-        except OSError:  # removed meanwhile by another sweep, or not ours to read
+            dead = owner_is_dead((d / OWNER).read_text())
+        except OSError:  # no owner file, not a folder, removed meanwhile, or not ours to read
             continue
         if dead:
             shutil.rmtree(d, ignore_errors=True)
             gone.append(d)
+    return gone
+
+
+def sweep(root: Path | None = None) -> list[Path]:
+    """Remove the scratch folders of processes that died without removing them; returns them.
+    A folder with no owner file is removed only when empty and older than ``UNCLAIMED_S``: the
+    one :func:`_owned_folder` makes before it writes that file, its maker killed in between."""
+    root = root or scratch_root()
+    folders = list(root.iterdir())
+    gone = remove_dead(folders)
+    for d in folders:
+        try:
+            if not (d / OWNER).exists() and time.time() - d.stat().st_mtime > UNCLAIMED_S:
+                d.rmdir()  # fails on a folder that holds anything
+                gone.append(d)
+        except OSError:
+            continue
     if gone:
         log.info("removed %d scratch folder(s) of killed runs under %s", len(gone), root)
     return gone

@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nmt.components.system.procs import owner, owner_is_dead
-from nmt.components.system.scratch import OWNER, scratch
+from nmt.components.system.procs import owner
+from nmt.components.system.scratch import OWNER, remove_dead, scratch
 from nmt.components.tracking.registry import model_uri_name
 from nmt.components.system.errors import ConfigError
 from nmt.pipeline.promotion.aliases import require_model
@@ -67,7 +67,9 @@ def local_copy(store: RunStore, uri: str, scratch_dir: Path) -> Path:
     if (dst / COMPLETE).is_file():  # it holds the files' folder, relative to dst
         return dst / (dst / COMPLETE).read_text().strip()
     dst.parent.mkdir(parents=True, exist_ok=True)
-    _sweep_partial_copies(dst.parent)
+    # only <key>.<random> (copies being downloaded, or used while another's was being written):
+    # a finished <key> holds its maker's owner file too, and stays after its maker exits
+    remove_dead(dst.parent.glob("*.*"))
     tmp = Path(tempfile.mkdtemp(prefix=f"{dst.name}.", dir=dst.parent))  # this call's alone
     try:
         (tmp / OWNER).write_text(owner())  # a copy cut short by kill -9 is the next call's to sweep
@@ -87,14 +89,3 @@ def local_copy(store: RunStore, uri: str, scratch_dir: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)  # finished first: the same files
     return dst / (dst / COMPLETE).read_text().strip()
 
-
-def _sweep_partial_copies(models: Path) -> None:
-    """Remove the ``<key>.<random>`` copies (being downloaded, or used while another process's
-    copy was still being written) of processes that surely died: each names its owner in its
-    ``owner`` file; one without that file is never touched."""
-    for d in models.glob("*.*"):
-        try:
-            if owner_is_dead((d / OWNER).read_text()):
-                shutil.rmtree(d, ignore_errors=True)
-        except OSError:  # no owner file, not a folder, or removed meanwhile
-            continue

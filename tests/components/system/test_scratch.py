@@ -70,15 +70,21 @@ def test_a_killed_run_s_folder_is_swept_by_the_next_and_a_live_one_kept(tmp_root
         live.stdout.close()
 
 
-def test_a_folder_without_an_owner_is_kept_while_young(tmp_root):
+def test_a_folder_without_an_owner_is_kept_while_young_or_holding_anything(tmp_root):
+    """No owner file proves nothing: only an old empty folder (its maker killed between making
+    it and writing the owner file) goes."""
     young = scratch_root() / "prepare-young"
     young.mkdir()
-    old = scratch_root() / "prepare-old"
+    old, full = scratch_root() / "prepare-old", scratch_root() / "someone-else"
     old.mkdir()
-    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    full.mkdir()
+    (full / "notes.txt").write_text("not ours")
+    for d in (old, full):
+        os.utime(d, (time.time() - 7200, time.time() - 7200))
     with scratch("train"):
         pass
     assert young.exists() and not old.exists()
+    assert (full / "notes.txt").read_text() == "not ours"
 
 
 HELD = """

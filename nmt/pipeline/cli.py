@@ -24,6 +24,7 @@ from nmt.components.training import startup
 from nmt.components.system import progress
 from nmt.components.system.errors import NmtError
 from nmt.components.system.paths import CONF_DIR, RedactingFilter, check_input, check_output, other_checkout, redact
+from nmt.components.system.procs import Terminated, sigterm_interrupts
 from nmt.pipeline.override_line import check_words, expand_overrides, override_value
 from nmt.pipeline.stages import runner
 from nmt.pipeline.stages.runner import TRAIN_GROUPS, Stage
@@ -238,26 +239,25 @@ class _DropLitLoggerTip(logging.Filter):
         return "litlogger" not in record.getMessage()
 
 
-def quiet() -> None:
-    """What a user should not have to read: advice that does not apply to these runs."""
+def _process_settings() -> None:
+    """MLflow's client and the log lines, for every command; no advice that does not apply."""
     # our signatures are list[str] -> list[str]; the hint is about pandas integer columns
     warnings.filterwarnings("ignore", message=r"Hint: Inferred schema contains integer column")
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")  # Lightning vs torch
     logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_DropLitLoggerTip())
+    # MLflow's client retries an unreachable server for ~4 minutes per call; keep each call
+    # short and let our writers retry with their own deadline (tracking.outage_deadline_s)
+    for var, value in (("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"), ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3"),
+                       ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"), ("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")):
+        os.environ.setdefault(var, value)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # no user:password@ of a URI in any log line
+        handler.addFilter(RedactingFilter())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     startup.reset()
-    quiet()
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    # MLflow's client retries an unreachable server for ~4 minutes per call; keep each call
-    # short and let our writers retry with their own deadline (tracking.outage_deadline_s)
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:  # no user:password@ of a URI in any log line
-        handler.addFilter(RedactingFilter())
+    _process_settings()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if (other := other_checkout()) is not None:  # what runs is the code the results will be tagged with
@@ -270,8 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     before = os.environ.get(N.ENV_COMMAND)
     os.environ[N.ENV_COMMAND] = redact(shlex.join(["nmt", *argv]))  # what registered versions say made them
     try:
-        handler, cfg, pinned = read_command(args)
-        return handler(args, cfg, pinned)
+        with sigterm_interrupts():  # kill or timeout: the runs end KILLED, not RUNNING
+            handler, cfg, pinned = read_command(args)
+            return handler(args, cfg, pinned)
     except NmtError as err:  # config, data and service errors: one line, no traceback
         print(f"nmt: error: {redact(str(err))}", file=sys.stderr)
         return 2
@@ -286,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt as err:
         print(f"nmt: interrupted{': ' + str(err) if str(err) else ''}", file=sys.stderr)
-        return 130
+        return 143 if isinstance(err, Terminated) else 130  # 128 + the signal, as a shell reports it
     finally:  # main() called again in one process (tests, notebooks) names its own command
         progress.reset()
         if before is None:

@@ -12,7 +12,9 @@ import fcntl
 import json
 import logging
 import os
+import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import psutil
 
+from nmt.components.system.errors import NmtError
 from nmt.components.system.paths import private_dir, write_private
 
 BOOT_ID_FILE = Path("/proc/sys/kernel/random/boot_id")
@@ -158,6 +161,11 @@ def folder_lock(folder: Path, what: str, poll_s: float = 1.0) -> Iterator[Path]:
             except BlockingIOError:
                 if not said:
                     holder = lock.read_text().strip() if lock.exists() else ""
+                    if held_by_ancestor(holder):  # it waits for us: waiting would never end
+                        os.close(fd)
+                        raise NmtError(f"{what}: {folder} is held by {holder}, a parent of this process, "
+                                       "which waits for it: this process re-ran the command it is part of "
+                                       "(e.g. a worker launched by the parent); run it as one process")
                     log.warning("%s: %s is in use by %s; waiting for it to finish (Ctrl-C to stop)",
                                 what, folder, holder or "another process")
                     said = True
@@ -174,6 +182,19 @@ def folder_lock(folder: Path, what: str, poll_s: float = 1.0) -> Iterator[Path]:
         os.close(fd)  # releases the lock
 
 
+def held_by_ancestor(holder: str) -> bool:
+    """Whether a lock file's text (``pid N (host|boot|pid|start) ...``) names a live parent,
+    grandparent, ... of this process (the same start time: not a reused pid)."""
+    tag = holder.partition("(")[2].partition(")")[0]
+    parts = tag.split("|")
+    if len(parts) != 4 or parts[0] != socket.gethostname() or parts[1] != boot_id() or not parts[2].isdigit():
+        return False
+    try:
+        return any(p.pid == int(parts[2]) and same_start(p, float(parts[3])) for p in psutil.Process().parents())
+    except (psutil.Error, ValueError):
+        return False
+
+
 def _same_file(fd: int, path: Path) -> bool:
     try:
         return os.fstat(fd).st_ino == os.stat(path).st_ino
@@ -184,3 +205,29 @@ def _same_file(fd: int, path: Path) -> bool:
 def note(lock: Path, text: str) -> None:
     """Name the holder in the lock file: this process, and ``text`` (e.g. its run id)."""
     lock.write_text(f"pid {os.getpid()} ({owner()}){' ' + text if text else ''}\n")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a scheduler's stop) ends a command as Ctrl-C does: its
+    runs KILLED, its scratch folders removed. The default action would leave the runs RUNNING
+    and the folders on disk until the next command swept them."""
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` in the main thread for the block (then the handler
+    before it is back). Under Lightning's ``fit`` its own handler runs first and calls this one
+    too, which then leaves it to Lightning: it stops at the next step, as a SystemExit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        if signal.getsignal(signal.SIGTERM) is on_sigterm:
+            raise Terminated("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

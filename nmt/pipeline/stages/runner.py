@@ -74,7 +74,7 @@ STAGES: tuple[Stage, ...] = (
           "clean the corpus, train the subword tokenizer, write the tokenized splits"),
     Stage("train", "nmt.pipeline.stages.train:run_train", ("prepare",), TRAIN_GROUPS,
           "train the model (Lightning), keeping the best checkpoint by val/bleu",
-          check="nmt.components.training.callbacks:check_batch_log"),
+          check="nmt.pipeline.stages.train:check"),
     Stage("evaluate", "nmt.pipeline.stages.evaluate:run_evaluate", ("prepare", "train"), TRAIN_GROUPS,
           "score the test splits with sacreBLEU, greedy and beam, with figures",
           check="nmt.pipeline.stages.evaluate:gold_set"),

@@ -23,7 +23,7 @@ from nmt.components.tracking import names as N
 from nmt.components.training import startup
 from nmt.components.training.lit_module import TranslationModule, average_checkpoints
 from nmt.components.training.callbacks import (BatchLog, ContinueSteps, EpochLine, FirstStep, StopOnCtrlC, TerminalBar,
-                                               TokenBudget, ValidateAtMaxSteps, ValidationSchedule)
+                                               TokenBudget, ValidateAtMaxSteps, ValidationSchedule, check_batch_log)
 from nmt.components.system.typed_config import flatten, to_dict
 from nmt.components.system.errors import ConfigError
 from nmt.components.data.datamodule import TranslationDataModule
@@ -157,6 +157,19 @@ def _module(cfg: PipelineConfig, codec: TextCodec, precision: str) -> Translatio
                              grad_clip=None if scaled else t.grad_clip, fused_adam=not scaled, metric=metric)
 
 
+def check(cfg: PipelineConfig, ray_ddp: bool = False) -> None:
+    """The train stage's checks before any stage runs (the stage table's ``check``), and again
+    in :func:`fit`: the batch log's folder, and one device outside a Ray Train worker. More than
+    one trains only in a sweep's trials: Lightning's own launcher would re-run this command in
+    each extra process, a second pipeline that waits for the first's checkpoint folder."""
+    check_batch_log(cfg)
+    n = cfg.trainer.devices
+    if n > 1 and not ray_ddp:
+        raise ConfigError(f"trainer.devices={n}: more than one device trains in a sweep's trials only (Ray Train "
+                          f"DDP: nmt sweep ... trainer.devices={n}); nmt train, run and journey train on one "
+                          "(trainer.devices=1)")
+
+
 def fit(cfg: PipelineConfig, run_id: str | None, store: RunStore | str | None, data_dir: Path,
         codec: TextCodec, ckpt_dir: Path, callbacks: list | None = None, resume_from: Path | None = None,
         accelerator: str | None = None, ray_ddp: bool = False, extra_loggers: list | None = None
@@ -164,6 +177,7 @@ def fit(cfg: PipelineConfig, run_id: str | None, store: RunStore | str | None, d
     """The one training loop (the train stage and every sweep trial call it). Resumes from
     ``resume_from``, else from ``ckpt_dir/last.ckpt`` when an interrupted run left one.
     ``ray_ddp``: this process is one worker of a Ray Train ``TorchTrainer`` (DDP)."""
+    check(cfg, ray_ddp)
     t = cfg.trainer
     own_stage = startup.stage_start() is None  # a sweep trial: its start-up begins here
     if own_stage:

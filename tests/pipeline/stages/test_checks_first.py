@@ -15,6 +15,10 @@ from tests.conftest import TINY_RUN
     ("evaluate", "evaluate.alignment_gold={tmp}", "evaluate.alignment_gold: {tmp} holds 0 *.talp files"),
     ("train", "trainer.batch_log={tmp}/no-folder/batches.jsonl", "trainer.batch_log={tmp}/no-folder/batches.jsonl: "
                                                                    "there is no folder {tmp}/no-folder"),
+    # Lightning's launcher would re-run the command in a second process that waits forever on
+    # the first's checkpoint folder: more than one device is a sweep's (Ray Train DDP)
+    ("train", "trainer.devices=2", "trainer.devices=2: more than one device trains in a sweep's trials only"),
+    ("run", "trainer.devices=3", "trainer.devices=3: more than one device trains in a sweep's trials only"),
 ])
 def test_a_later_stages_bad_folder_fails_before_any_run(nmt_home, tmp_path, capsys, command, override, message):
     assert main([command, *TINY_RUN, override.format(tmp=tmp_path)]) == 2

@@ -190,3 +190,52 @@ def test_every_required_text_setting_refuses_an_empty_value_at_load():
         assert key in str(err.value) and "\n" not in str(err.value), err.value
     for key in kept:
         load_config([f"{key}=''"], groups=groups)
+
+
+def _port_keys(obj, prefix=""):
+    """Every ``port`` / ``*_port`` key of a loaded config, sections included."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from _port_keys(value, f"{prefix}{f.name}.")
+        elif f.name == "port" or f.name.endswith("_port"):
+            yield f"{prefix}{f.name}"
+
+
+PORT_KEYS = sorted(_port_keys(load_config(["server.port=5000", "cluster.port=6390"])))
+
+
+def test_the_port_keys_are_found():
+    assert {"server.port", "server.pg_port", "cluster.port"} <= set(PORT_KEYS)
+
+
+@pytest.mark.parametrize("key", PORT_KEYS)
+@pytest.mark.parametrize("port", [0, 65536, 99999, -1])
+def test_a_port_out_of_range_fails_at_load_in_one_line(key, port):
+    """Before: `nmt server up server.port=99999` died in socket.bind with a traceback."""
+    with pytest.raises(ConfigError) as err:
+        load_config([f"{key}={port}"])
+    assert str(err.value) == f"{key} must be a TCP port, 1-65535, got {port}"
+
+
+@pytest.mark.parametrize("key", PORT_KEYS)
+def test_a_port_in_range_loads(key):
+    section, name = key.rsplit(".", 1)
+    assert getattr(getattr(load_config([f"{key}=65535"]), section), name) == 65535
+
+
+@pytest.mark.parametrize("override, message", [
+    ("server.workers=0", "server.workers must be >= 1, got 0"),
+    ("server.start_timeout_s=0", "server.start_timeout_s must be > 0, got 0.0"),
+    ("cluster.workers=-1", "cluster.workers must be >= 0, got -1"),
+    ("cluster.object_store_mb=10", "cluster.object_store_mb must be >= 75 (Ray's smallest object store), got 10"),
+])
+def test_server_and_cluster_numbers_are_checked_at_load(override, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config([override])
+
+
+def test_a_ray_address_with_a_port_out_of_range_is_one_line():
+    from nmt.pipeline.studies.sweep.ray_setup import check_ray_address
+    with pytest.raises(ConfigError, match=r"sweep.ray_address='127.0.0.2:99999': expected host:port"):
+        check_ray_address("127.0.0.2:99999")

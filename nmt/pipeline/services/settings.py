@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from nmt.components.system.typed_config import require
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -30,6 +32,10 @@ class ServerConfig:
     state_dir: str | None             # pid, log, auth settings; None: <home>/.nmt/server
     start_timeout_s: float
 
+    def validate(self, prefix: str) -> None:
+        require(prefix, self, ("workers", self.workers >= 1, ">= 1"), ("auth_cache_s", self.auth_cache_s >= 0, ">= 0"),
+                ("start_timeout_s", self.start_timeout_s > 0, "> 0"))
+
     @property
     def url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
@@ -49,6 +55,11 @@ class ClusterConfig:
     worker_gpus: float
     object_store_mb: int              # per node
     state_dir: str | None             # None: <home>/.nmt/cluster
+
+    def validate(self, prefix: str) -> None:
+        require(prefix, self, ("head_cpus", self.head_cpus >= 0, ">= 0"), ("workers", self.workers >= 0, ">= 0"),
+                ("worker_cpus", self.worker_cpus >= 0, ">= 0"), ("worker_gpus", self.worker_gpus >= 0, ">= 0"),
+                ("object_store_mb", self.object_store_mb >= 75, ">= 75 (Ray's smallest object store)"))
 
     @property
     def address(self) -> str:

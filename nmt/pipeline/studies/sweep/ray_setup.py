@@ -44,7 +44,7 @@ def check_ray_address(address: str) -> dict[str, Any]:
     if address == "auto":
         return {"address": "auto"}
     host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ConfigError(f"sweep.ray_address={address!r}: expected host:port (e.g. 127.0.0.2:6390) or auto")
     try:
         socket.create_connection((host, int(port)), timeout=5).close()

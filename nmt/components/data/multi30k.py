@@ -80,9 +80,18 @@ def download(files: list[str], dest: Path, base_url: str = BASE_URL) -> None:
         if target.exists() and sha256_file(target) == SHA256[name]:
             continue
         tmp = target.with_suffix(target.suffix + ".part")
-        with urllib.request.urlopen(base_url + name, timeout=60) as resp, open(tmp, "wb") as out:
-            while chunk := resp.read(1 << 20):
-                out.write(chunk)
+        try:
+            with urllib.request.urlopen(base_url + name, timeout=60) as resp, open(tmp, "wb") as out:
+                while chunk := resp.read(1 << 20):
+                    out.write(chunk)
+        except BaseException as err:  # a failed or interrupted download leaves no .part behind
+            tmp.unlink(missing_ok=True)
+            if isinstance(err, OSError):  # no network, refused, timed out, 404 (urllib's errors are OSErrors)
+                code = getattr(err, "code", None)  # an HTTP error's status
+                why = f"HTTP {code}" if code else getattr(err, "reason", None) or err.strerror or type(err).__name__
+                raise DataError(f"could not download {base_url + name} ({why}); without a network, give the "
+                                f"Multi30k files ({name} and the rest): {ENV_DIR}=<folder> or data.dir=<folder>") from None
+            raise
         got = sha256_file(tmp)
         if got != SHA256[name]:
             tmp.unlink()

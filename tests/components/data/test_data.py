@@ -121,3 +121,32 @@ def test_sampler_shards_batches_evenly_and_disjointly_across_ranks():
     assert len(shards[0]) == len(shards[1]) == len(TokenBudgetSampler(src, src, 16, True, 3, rank=1, world=2))
     seen = [i for shard in shards for batch in shard for i in batch]
     assert len(seen) == len(set(seen))  # no sentence on both ranks
+
+
+def test_a_download_that_fails_is_one_line_and_leaves_no_part_file(tmp_path):
+    """No network (here: a refused loopback port, and a server answering 404): one line naming
+    the URL and the settings that give the files instead; no ``.part`` left behind."""
+    import http.server
+    import socket
+    import threading
+
+    from nmt.components.data.multi30k import ENV_DIR, download
+    from nmt.components.data.sources import DataError
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for base, why in ((f"http://127.0.0.1:{closed}/", "Connection refused"),
+                          (f"http://127.0.0.1:{server.server_address[1]}/no-such-dir/", "HTTP 404")):
+            with pytest.raises(DataError) as err:
+                download(["train.de.gz"], tmp_path / "raw", base_url=base)
+            line = str(err.value)
+            assert line.startswith(f"could not download {base}train.de.gz (") and why in line
+            assert f"{ENV_DIR}=<folder> or data.dir=<folder>" in line and "\n" not in line
+            assert list((tmp_path / "raw").iterdir()) == []
+    finally:
+        server.shutdown()
+        server.server_close()

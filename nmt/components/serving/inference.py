@@ -51,15 +51,16 @@ def parse_params(params: dict[str, Any] | None) -> DecodeParams:
         raise RequestError(err.message, err.field) from None
 
 
-def _batch_size(shape: Shape, p: DecodeParams, longest: int, steps: int) -> int:
-    """Sentences per batch for the longest source (tokens incl. EOS); refuses a request whose
-    single sentence would not fit in the memory budget."""
+def _batch_size(shape: Shape, p: DecodeParams, longest: int, steps: int, line: int) -> int:
+    """Sentences per batch for the longest source (tokens incl. EOS; ``line``: its 1-based line);
+    refuses a request whose single sentence would not fit in the memory budget."""
     n = batch_size_for(shape, p.beam_size, longest, steps, BATCH_SIZE)
     if n < 1:
         need = decode_bytes(shape, 1, p.beam_size, longest, steps) / 2**20
-        raise RequestError(f"params.beam_size={p.beam_size} with a {longest}-token source needs ~{need:.0f} MB "
-                           f"to decode, above this server's {memory_budget() / 2**20:.0f} MB (${MEMORY_ENV}); "
-                           "use a smaller beam_size or shorter sentences", "params.beam_size")
+        raise RequestError(f"params.beam_size={p.beam_size} with the {longest}-token source of line {line} needs "
+                           f"~{need:.0f} MB to decode, above the decoding memory budget of "
+                           f"{memory_budget() / 2**20:.0f} MB (${MEMORY_ENV}); use a smaller beam_size or "
+                           "shorter sentences", "params.beam_size")
     return n
 
 
@@ -95,7 +96,7 @@ def translate_texts(model: Seq2SeqModel, codec: TextCodec, texts: list[str], p: 
     longest = len(ids[todo[-1]]) + 1  # + EOS
     steps = step_budget(model, int(p.max_len_ratio * longest) + LEN_EXTRA)  # as decoding.max_target_len
     shape = Shape.of(model.cfg, codec.tgt.get_vocab_size())
-    size = _batch_size(shape, p, longest, steps)
+    size = _batch_size(shape, p, longest, steps, todo[-1] + 1)
     deadline = request_deadline()  # the estimate can be wrong (a busier CPU): never decode past the 504
     if p.align:
         from nmt.components.serving.aligned import aligned_translations  # the plain path loads none of it

@@ -112,6 +112,7 @@ def cmd_translate(args: argparse.Namespace, cfg, pinned: bool) -> int:
     try:
         hyps = model.predict(lines, params=params) if lines else []
     except RequestError as err:  # a bad request or a failure (500 with a request id), in one line
-        raise ConfigError(err.message) from None
+        where = f"--file {args.file}" if args.file else "stdin"  # its lines are what "line N" counts
+        raise ConfigError(f"{where}: {err.message} (here: --beam, evaluate.*)") from None
     sys.stdout.write("".join(h + "\n" for h in hyps))
     return 0

@@ -150,8 +150,10 @@ def test_the_memory_estimate_refuses_what_would_not_fit(codec, monkeypatch):
     model = transformer(codec, max_positions=512)
     monkeypatch.setenv(budget.MEMORY_ENV, "1")  # a 1 MB budget
     with pytest.raises(RequestError) as err:
-        translate_texts(model, codec, ["Ein Hund läuft im Park. " * 40], DecodeParams(beam_size=MAX_BEAM))
+        translate_texts(model, codec, ["Ein Hund.", "", "Ein Hund läuft im Park. " * 40, "Ein Hund läuft."],
+                        DecodeParams(beam_size=MAX_BEAM))
     assert err.value.field == "params.beam_size" and "NMT_DECODE_MEMORY_MB" in err.value.message
+    assert "source of line 3 needs" in err.value.message  # the longest: the line to shorten
 
 
 def test_the_estimate_shrinks_the_batch_instead_of_refusing():

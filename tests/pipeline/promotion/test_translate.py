@@ -77,6 +77,18 @@ def test_bad_model_or_file_is_one_line_that_says_what_to_do(store_uri, monkeypat
     assert message in line and "Traceback" not in err
 
 
+def test_a_line_too_long_to_decode_is_named_with_its_file(store_uri, tmp_path, monkeypatch, capsys):
+    """Over the decoding memory budget: one line naming the file, the line and the flag."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store_uri)
+    monkeypatch.setenv("NMT_DECODE_MEMORY_MB", "1")
+    src = tmp_path / "in.de"
+    src.write_text("Ein Hund.\n" + "Ein Hund läuft im Park. " * 60 + "\n", encoding="utf-8")
+    assert main(["translate", "--file", str(src), "--beam", "5"]) == 2
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if x.startswith("nmt: error")]
+    assert line.startswith(f"nmt: error: --file {src}: params.beam_size=5 with the ") and "source of line 2 " in line
+    assert line.endswith("(here: --beam, evaluate.*)")
+
+
 def test_a_plain_translate_follows_the_store_s_language_pair(store_uri, monkeypatch, capsys):
     """No --model: models:/nmt-<pair of the newest train run>@champion; naming another pair
     that has no model is a one-line error."""

@@ -116,19 +116,31 @@ def owner() -> str:
     return f"{socket.gethostname()}|{boot_id()}|{me.pid}|{me.start:.2f}"
 
 
+def _local_owner(owner_tag: str | None) -> tuple[str, int, float] | None:
+    """An owner tag of this host -> (boot id, pid, start time); None for another host's or an
+    unreadable tag."""
+    parts = (owner_tag or "").split("|")
+    if len(parts) != 4 or parts[0] != socket.gethostname() or not parts[2].isdigit():
+        return None
+    try:
+        return parts[1], int(parts[2]), float(parts[3])
+    except ValueError:
+        return None
+
+
 def owner_is_dead(owner_tag: str | None) -> bool:
     """Whether the process named by an owner tag surely no longer runs: it is of this host,
     and this host rebooted since, or its pid is gone or now names a process started at
     another time. Another host's run, or a tag we cannot read, may be alive: False."""
-    parts = (owner_tag or "").split("|")
-    if len(parts) != 4 or parts[0] != socket.gethostname() or not parts[2].isdigit():
+    local = _local_owner(owner_tag)
+    if local is None:
         return False
-    host_boot, pid, start = parts[1], int(parts[2]), parts[3]
+    host_boot, pid, start = local
     if host_boot != boot_id():
         return True
     try:
         p = psutil.Process(pid)
-        return p.status() == psutil.STATUS_ZOMBIE or not same_start(p, float(start))
+        return p.status() == psutil.STATUS_ZOMBIE or not same_start(p, start)
     except psutil.NoSuchProcess:
         return True
     except (psutil.Error, ValueError):  # another user's process with that pid: cannot tell
@@ -183,14 +195,14 @@ def folder_lock(folder: Path, what: str, poll_s: float = 1.0) -> Iterator[Path]:
 
 
 def held_by_ancestor(holder: str) -> bool:
-    """Whether a lock file's text (``pid N (host|boot|pid|start) ...``) names a live parent,
-    grandparent, ... of this process (the same start time: not a reused pid)."""
-    tag = holder.partition("(")[2].partition(")")[0]
-    parts = tag.split("|")
-    if len(parts) != 4 or parts[0] != socket.gethostname() or parts[1] != boot_id() or not parts[2].isdigit():
+    """Whether a lock file's text (:func:`note`'s) names a live parent, grandparent, ... of this
+    process (the same start time: not a reused pid)."""
+    local = _local_owner(holder.partition("(")[2].partition(")")[0])
+    if local is None or local[0] != boot_id():
         return False
+    _, pid, start = local
     try:
-        return any(p.pid == int(parts[2]) and same_start(p, float(parts[3])) for p in psutil.Process().parents())
+        return any(p.pid == pid and same_start(p, start) for p in psutil.Process().parents())
     except (psutil.Error, ValueError):
         return False
 

@@ -52,14 +52,16 @@ def sweep(root: Path | None = None) -> list[Path]:
     A folder with no owner file is removed only when empty and older than ``UNCLAIMED_S``: the
     one :func:`_owned_folder` makes before it writes that file, its maker killed in between."""
     root = root or scratch_root()
-    folders = list(root.iterdir())
-    gone = remove_dead(folders)
-    for d in folders:
+    gone = []
+    for d in root.iterdir():
+        if (d / OWNER).exists():
+            gone += remove_dead([d])
+            continue
         try:
-            if not (d / OWNER).exists() and time.time() - d.stat().st_mtime > UNCLAIMED_S:
+            if time.time() - d.stat().st_mtime > UNCLAIMED_S:
                 d.rmdir()  # fails on a folder that holds anything
                 gone.append(d)
-        except OSError:
+        except OSError:  # removed meanwhile, or not empty
             continue
     if gone:
         log.info("removed %d scratch folder(s) of killed runs under %s", len(gone), root)

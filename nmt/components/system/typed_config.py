@@ -121,13 +121,18 @@ def parse(cls: type[T], mapping: Mapping[str, Any] | None, prefix: str = "") -> 
     if missing:
         raise ConfigError(f"missing config key {where}{missing[0]}")
     for name, value in kwargs.items():  # a TCP port, in whichever section names one
-        if (name == "port" or name.endswith("_port")) and type(value) is int and not 1 <= value <= 65535:
+        if (name == "port" or name.endswith("_port")) and type(value) is int and not is_port(value):
             raise ConfigError(f"{where}{name} must be a TCP port, 1-65535, got {value}")
     obj = cls(**kwargs)
     check = getattr(obj, "validate", None)
     if callable(check):
         check(prefix)
     return obj
+
+
+def is_port(n: int) -> bool:
+    """A TCP port one can listen on or connect to."""
+    return 1 <= n <= 65535
 
 
 def require(prefix: str, obj: Any, *rules: tuple[str, bool, str]) -> None:

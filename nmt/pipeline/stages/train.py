@@ -157,12 +157,16 @@ def _module(cfg: PipelineConfig, codec: TextCodec, precision: str) -> Translatio
                              grad_clip=None if scaled else t.grad_clip, fused_adam=not scaled, metric=metric)
 
 
-def check(cfg: PipelineConfig, ray_ddp: bool = False) -> None:
-    """The train stage's checks before any stage runs (the stage table's ``check``), and again
-    in :func:`fit`: the batch log's folder, and one device outside a Ray Train worker. More than
-    one trains only in a sweep's trials: Lightning's own launcher would re-run this command in
-    each extra process, a second pipeline that waits for the first's checkpoint folder."""
+def check(cfg: PipelineConfig) -> None:
+    """The train stage's checks before any stage runs (the stage table's ``check``)."""
     check_batch_log(cfg)
+    one_device(cfg)
+
+
+def one_device(cfg: PipelineConfig, ray_ddp: bool = False) -> None:
+    """More than one device trains in a sweep's trials only (Ray Train workers, ``ray_ddp``):
+    Lightning's own launcher would re-run this command in each extra process, a second pipeline
+    that waits for the first's checkpoint folder. Also in :func:`fit`, for any other caller."""
     n = cfg.trainer.devices
     if n > 1 and not ray_ddp:
         raise ConfigError(f"trainer.devices={n}: more than one device trains in a sweep's trials only (Ray Train "
@@ -177,7 +181,7 @@ def fit(cfg: PipelineConfig, run_id: str | None, store: RunStore | str | None, d
     """The one training loop (the train stage and every sweep trial call it). Resumes from
     ``resume_from``, else from ``ckpt_dir/last.ckpt`` when an interrupted run left one.
     ``ray_ddp``: this process is one worker of a Ray Train ``TorchTrainer`` (DDP)."""
-    check(cfg, ray_ddp)
+    one_device(cfg, ray_ddp)
     t = cfg.trainer
     own_stage = startup.stage_start() is None  # a sweep trial: its start-up begins here
     if own_stage:

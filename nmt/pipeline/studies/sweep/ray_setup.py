@@ -11,6 +11,7 @@ import ray
 
 from nmt.components.system.errors import ConfigError, ServiceError
 from nmt.components.system.paths import is_uri, local_path
+from nmt.components.system.typed_config import is_port
 from nmt.components.tracking.uri import project_home
 from nmt.pipeline.config import PipelineConfig
 from nmt.pipeline.services.cluster import loopback_cluster
@@ -44,7 +45,7 @@ def check_ray_address(address: str) -> dict[str, Any]:
     if address == "auto":
         return {"address": "auto"}
     host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+    if not host or not port.isdigit() or not is_port(int(port)):
         raise ConfigError(f"sweep.ray_address={address!r}: expected host:port (e.g. 127.0.0.2:6390) or auto")
     try:
         socket.create_connection((host, int(port)), timeout=5).close()
